@@ -1,0 +1,76 @@
+"""The embed stage: texts to normalised float32 vectors with sentence-transformers.
+
+sentence-transformers (and torch) are imported only when a model is first used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from functools import cached_property
+
+import numpy as np
+
+from ragcli.errors import RagError
+from ragcli.models import canonical_name, resolve_model_path
+
+
+class Encoder:
+    def __init__(self, model_name: str, batch_size: int = 64):
+        self.model_name = canonical_name(model_name)
+        self.batch_size = batch_size
+
+    @cached_property
+    def model(self):
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(resolve_model_path(self.model_name), device="cpu")
+        except (OSError, ValueError) as err:
+            first_line = (
+                str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            )
+            raise RagError(
+                f"cannot load embedding model {self.model_name!r}: {first_line}"
+            ) from None
+
+    @property
+    def dimension(self) -> int:
+        getter = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        return int(getter())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embeddings of ``texts``, L2-normalised; ``progress(n)`` after each group of n."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        group = self.batch_size * 16
+        parts = []
+        for start in range(0, len(texts), group):
+            batch = list(texts[start : start + group])
+            parts.append(
+                self.model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            )
+            if progress:
+                progress(len(batch))
+        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]

@@ -1,0 +1,335 @@
+"""The Python API: open an index, ingest into it, search it.
+
+    from ragcli import Index
+    index = Index.locate()                 # .rag/ found by walking up, like .git
+    index.ingest(["docs"])
+    for hit in index.search("how are workers scheduled?", k=5):
+        print(hit.rank, hit.score, hit.chunk.source, hit.chunk.location.describe())
+
+The CLI is a thin layer over this class.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragcli.config import Settings, load_settings
+from ragcli.errors import RagError, UsageError
+from ragcli.types import Hit
+
+RAG_DIR = ".rag"
+DEFAULT_NAME = "default"
+
+
+@dataclass
+class SearchFilter:
+    """Restrict a search; each list is OR-ed inside and the lists are AND-ed."""
+
+    paths: list[str] = field(default_factory=list)  # gitignore-style globs on the source path
+    kinds: list[str] = field(default_factory=list)  # document kinds: pdf, markdown, code, ...
+    doc_ids: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.kinds or self.doc_ids)
+
+
+def find_rag_dir(start: Path) -> Path | None:
+    """The nearest ``.rag/`` folder at or above ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / RAG_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class Index:
+    def __init__(self, path: Path, settings: Settings | None = None, base_dir: Path | None = None):
+        self.path = Path(path).expanduser().resolve()
+        if base_dir is None:
+            parent = self.path.parent
+            base_dir = parent.parent if parent.name == RAG_DIR else parent
+        self.base_dir = base_dir
+        self.settings = settings or load_settings(base_dir)
+        self._warned: set[str] = set()
+        self.warn: Callable[[str], None] = self._default_warn
+
+    @classmethod
+    def locate(
+        cls,
+        index: str | os.PathLike | None = None,
+        name: str | None = None,
+        cwd: Path | None = None,
+        create: bool = False,
+    ) -> Index:
+        """The index to use: ``index`` (or $RAG_INDEX) if given, else ``.rag/<name>``
+        found by walking up from ``cwd``; ``create`` puts a new ``.rag/`` in ``cwd``."""
+        cwd = (cwd or Path.cwd()).resolve()
+        explicit = index or os.environ.get("RAG_INDEX")
+        if explicit:
+            if name:
+                raise UsageError("give either --index or --name, not both")
+            return cls(Path(explicit))
+        name = name or os.environ.get("RAG_INDEX_NAME") or DEFAULT_NAME
+        if "/" in name or name.startswith("."):
+            raise UsageError(f"invalid index name {name!r}: use letters, digits, - and _")
+        rag_dir = find_rag_dir(cwd)
+        if rag_dir is None:
+            if not create:
+                raise RagError(
+                    f"no {RAG_DIR}/ index found in {cwd} or its parents "
+                    "(run `rag ingest PATH` first, or pass --index)"
+                )
+            rag_dir = cwd / RAG_DIR
+        return cls(rag_dir / name)
+
+    # ingest -------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike],
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        rebuild: bool = False,
+        progress=None,
+    ):
+        from ragcli.ingest import ingest
+
+        self.__dict__.pop("store", None)
+        report = ingest(
+            self.path,
+            [Path(p) for p in paths],
+            self.settings,
+            base_dir=self.base_dir,
+            include=include,
+            exclude=exclude,
+            rebuild=rebuild,
+            progress=progress,
+            encoder=self.__dict__.get("encoder"),
+        )
+        self.__dict__.pop("store", None)
+        return report
+
+    # reading ------------------------------------------------------------------
+    @cached_property
+    def store(self):
+        from ragcli.store import Store
+
+        return Store(self.path)
+
+    @cached_property
+    def encoder(self):
+        from ragcli.embed import Encoder
+
+        model = self.store.manifest["embed_model"] if self.exists() else self.settings.embed_model
+        return Encoder(model, self.settings.embed_batch_size)
+
+    def exists(self) -> bool:
+        from ragcli.store.generations import current_generation
+
+        return current_generation(self.path) is not None
+
+    def reranker(self, model_name: str):
+        """The cross-encoder, or None (with one warning) when it cannot be loaded."""
+        cache = self.__dict__.setdefault("_rerankers", {})
+        if model_name not in cache:
+            from ragcli.rerank import Reranker
+
+            try:
+                cache[model_name] = Reranker(model_name)
+            except RagError as err:
+                self._warn_once(f"{err}; results are not reranked")
+                cache[model_name] = None
+        return cache[model_name]
+
+    def _default_warn(self, message: str) -> None:
+        from ragcli.render import warn
+
+        warn(message)
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warn(message)
+
+    def allowed_chunk_ids(self, filters: SearchFilter) -> np.ndarray | None:
+        if not filters:
+            return None
+        catalog = self.store.catalog
+        spec = None
+        if filters.paths:
+            import pathspec
+
+            spec = pathspec.PathSpec.from_lines("gitwildmatch", filters.paths)
+        kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
+        wanted_ids = set(filters.doc_ids)
+        doc_ids = [
+            row["doc_id"]
+            for row in catalog.documents()
+            if (spec is None or spec.match_file(row["source"]))
+            and (
+                not kinds or row["kind"] in kinds or Path(row["source"]).suffix.lstrip(".") in kinds
+            )
+            and (not wanted_ids or row["doc_id"] in wanted_ids)
+        ]
+        return np.asarray(sorted(catalog.chunk_ids_of_docs(doc_ids)), dtype=np.int64)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        pool_factor: int | None = None,
+        rerank: bool | None = None,
+        rerank_model: str | None = None,
+        rerank_depth: int | None = None,
+        filters: SearchFilter | None = None,
+    ) -> list[Hit]:
+        """Top ``k`` chunks for ``query``; unset options come from the settings."""
+        from ragcli import retrieve
+
+        s = self.settings.with_overrides(
+            k=k,
+            mode=mode,
+            alpha=alpha,
+            fusion=fusion,
+            pool_factor=pool_factor,
+            rerank=rerank,
+            rerank_model=rerank_model,
+            rerank_depth=rerank_depth,
+        )
+        retrieve.validate(s.mode, s.fusion, s.alpha)
+        if s.k < 1:
+            raise UsageError(f"k must be at least 1, got {s.k}")
+        if not query.strip():
+            raise UsageError("empty query")
+        store = self.store
+        if store.n_chunks == 0:
+            return []
+        allowed = self.allowed_chunk_ids(filters or SearchFilter())
+        if allowed is not None and not len(allowed):
+            return []
+        pool = max(s.k * s.pool_factor, s.k)
+        if s.rerank:
+            pool = max(pool, s.rerank_depth)
+
+        candidates = self._candidates(query, s.mode, pool, s.alpha, s.fusion, allowed)
+        hits = self._to_hits(candidates, s.mode)
+        if s.rerank and hits:
+            hits = self._rerank(query, hits, s.rerank_model, max(s.rerank_depth, s.k))
+        hits = hits[: s.k]
+        for rank, hit in enumerate(hits, 1):
+            hit.rank = rank
+        return hits
+
+    def _candidates(self, query, mode, pool, alpha, fusion, allowed):
+        from ragcli import retrieve
+        from ragcli.store import dense as dense_ops
+
+        store = self.store
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        dense_ids, dense_scores = empty
+        sparse_ids, sparse_scores = empty
+        row_scores = None
+        query_vector = None
+        if mode in ("dense", "hybrid"):
+            query_vector = self.encoder.encode_query(query)
+            dense_ids, dense_scores = dense_ops.search(store.dense, query_vector, pool, allowed)
+        if mode in ("sparse", "hybrid"):
+            sparse = store.sparse
+            mask = None
+            if allowed is not None:
+                mask = np.isin(sparse.row_ids, allowed).astype(np.float32)
+            sparse_ids, sparse_scores, row_scores = sparse.search(query, pool, mask)
+        if mode == "dense":
+            return [
+                retrieve.Candidate(int(i), dense=float(v), fused=float(v))
+                for i, v in zip(dense_ids, dense_scores, strict=True)
+            ]
+        if mode == "sparse":
+            return [
+                retrieve.Candidate(int(i), sparse=float(v), fused=float(v))
+                for i, v in zip(sparse_ids, sparse_scores, strict=True)
+            ]
+
+        def dense_of(ids: np.ndarray) -> np.ndarray:
+            return dense_ops.vectors_for(store.dense, ids) @ query_vector
+
+        def sparse_of(ids: np.ndarray) -> np.ndarray:
+            rows = np.searchsorted(store.sparse.row_ids, ids)
+            return (
+                row_scores[rows]
+                if row_scores is not None and len(row_scores)
+                else np.zeros(len(ids))
+            )
+
+        return retrieve.fuse(
+            dense_ids, dense_scores, sparse_ids, sparse_scores, dense_of, sparse_of, alpha, fusion
+        )
+
+    def _to_hits(self, candidates, mode) -> list[Hit]:
+        chunks = self.store.catalog.chunks([c.chunk_id for c in candidates])
+        hits = []
+        for candidate in candidates:
+            chunk = chunks.get(candidate.chunk_id)
+            if chunk is None:
+                continue
+            hits.append(
+                Hit(
+                    rank=0,
+                    score=candidate.fused,
+                    chunk=chunk,
+                    dense=candidate.dense,
+                    sparse=candidate.sparse,
+                    fused=candidate.fused,
+                )
+            )
+        return hits
+
+    def _rerank(self, query: str, hits: list[Hit], model_name: str, depth: int) -> list[Hit]:
+        from ragcli.ingest import index_text
+
+        reranker = self.reranker(model_name)
+        if reranker is None:
+            return hits
+        head, tail = hits[:depth], hits[depth:]
+        scores = reranker.score(query, [index_text(h.chunk.title, h.chunk.text) for h in head])
+        for hit, score in zip(head, scores, strict=True):
+            hit.rerank = float(score)
+            hit.score = float(score)
+        head.sort(key=lambda h: (-h.rerank, h.chunk.chunk_id))
+        return head + tail
+
+    def status(self) -> dict[str, Any]:
+        store = self.store
+        manifest = store.manifest
+        sizes = {
+            path.name: path.stat().st_size if path.is_file() else _tree_size(path)
+            for path in store.generation_dir.iterdir()
+        }
+        return {
+            "index": str(self.path),
+            "generation": manifest.get("generation"),
+            "embed_model": manifest.get("embed_model"),
+            "dimension": manifest.get("dimension"),
+            "chunking": manifest.get("chunking"),
+            "bm25": manifest.get("bm25"),
+            "counts": manifest.get("counts"),
+            "kinds": store.catalog.kinds(),
+            "roots": manifest.get("roots", []),
+            "updated_at": manifest.get("updated_at"),
+            "bytes": sizes,
+            "total_bytes": sum(sizes.values()),
+        }
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
