@@ -1,0 +1,371 @@
+"""Token-aware chunking with the embedding model's own tokenizer.
+
+Chunks are measured in the word pieces of the embedding model, so no chunk is silently
+truncated when it is embedded (all-MiniLM-L6-v2 reads at most 256 word pieces including
+``[CLS]``/``[SEP]``). The text of every chunk is an exact slice of its document's text:
+``doc.text[chunk.start:chunk.end] == chunk.text``.
+
+Only the ``tokenizers`` library is used (no transformers, no torch), so chunking starts
+fast. Texts are tokenised in batches with ``encode_batch``; the token offsets map token
+windows back to character spans.
+
+How a section is cut: a window of ``chunk_size`` tokens ends at the best boundary found
+in its last 30% (paragraph break > line break > sentence end > whitespace > punctuation
+between words), never inside a word piece and only inside a word when no word boundary
+is there (one very long word). The next window starts about ``overlap`` tokens before
+the previous end, moved forward to a sentence start when one is near, else to a word
+start. Chunks never cross a ``Section``.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragcli.errors import RagError, UsageError
+from ragcli.models import resolve_model_path
+from ragcli.types import Chunk, Document, Location, Section
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
+
+# The model adds [CLS] and [SEP] around every input.
+SPECIAL_TOKENS = 2
+
+# Boundary strength of a cut between two tokens; higher is better.
+_MID_WORD = 0  # between two word pieces of one word: last resort only
+_PUNCT = 1  # word boundary without whitespace ("foo-bar", "end,", CJK characters)
+_SPACE = 2  # whitespace between words
+_SENTENCE = 3  # after . ! ? followed by whitespace (or a CJK full stop)
+_LINE = 4  # a line break
+_PARAGRAPH = 5  # a blank line
+
+_SENTENCE_END = frozenset(".!?")
+_CJK_SENTENCE_END = frozenset("。！？｡")
+_CLOSERS = frozenset("\"')]}”’»")
+
+# Part of the window, from its end, searched for the best boundary.
+_SEARCH_FRACTION = 0.3
+
+# encode_batch is called once this many sections or characters are pending.
+_BATCH_SECTIONS = 512
+_BATCH_CHARS = 2_000_000
+
+
+def load_tokenizer(model_name_or_path: str) -> Tokenizer:
+    """The fast tokenizer of an embedding model, with truncation and padding off.
+
+    ``model_name_or_path`` is resolved with :func:`ragcli.models.resolve_model_path`; a
+    folder must contain ``tokenizer.json``. A hub name is fetched (or read from the
+    Hugging Face cache) with ``huggingface_hub.hf_hub_download``.
+    """
+    from tokenizers import Tokenizer
+
+    resolved = resolve_model_path(model_name_or_path)
+    folder = Path(resolved)
+    if folder.is_dir():
+        file = folder / "tokenizer.json"
+        if not file.is_file():
+            raise RagError(
+                f"model folder {resolved} has no tokenizer.json; "
+                "ragcli needs a model with a fast (tokenizers) tokenizer"
+            )
+    else:
+        file = Path(_hub_file(resolved, "tokenizer.json", required=True))
+    try:
+        tokenizer = Tokenizer.from_file(str(file))
+    except Exception as exc:  # the Rust side raises plain Exception subclasses
+        raise RagError(f"cannot read tokenizer {file}: {exc}") from exc
+    return _unbounded(tokenizer)
+
+
+def model_max_tokens(model_name_or_path: str) -> int | None:
+    """The most tokens the model reads per input, special tokens included, if known.
+
+    Read from ``sentence_bert_config.json`` (``max_seq_length``), else from the smaller of
+    the tokenizer's ``model_max_length`` and the model's ``max_position_embeddings``.
+    ``None`` when none of these can be read (e.g. a hub model not in the cache offline).
+    """
+    resolved = resolve_model_path(model_name_or_path)
+    folder = Path(resolved)
+
+    def read(name: str) -> dict | None:
+        if folder.is_dir():
+            path = folder / name
+            if not path.is_file():
+                return None
+        else:
+            found = _hub_file(resolved, name, required=False)
+            if found is None:
+                return None
+            path = Path(found)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    st_config = read("sentence_bert_config.json")
+    if st_config and _positive_int(st_config.get("max_seq_length")):
+        return int(st_config["max_seq_length"])
+    limits = []
+    tok_config = read("tokenizer_config.json")
+    # Tokenizers without a limit store a huge sentinel (int(1e30)).
+    model_max = tok_config.get("model_max_length") if tok_config else None
+    if _positive_int(model_max) and model_max < 1_000_000:
+        limits.append(int(model_max))
+    config = read("config.json")
+    if config and _positive_int(config.get("max_position_embeddings")):
+        limits.append(int(config["max_position_embeddings"]))
+    return min(limits) if limits else None
+
+
+class Chunker:
+    """Cuts documents into chunks of at most ``chunk_size`` word pieces."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        chunk_size: int = 200,
+        overlap: int = 32,
+        max_tokens: int | None = None,
+    ) -> None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise UsageError(f"chunk size must be a positive number of tokens, got {chunk_size!r}")
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+            raise UsageError(f"chunk overlap must be zero or more tokens, got {overlap!r}")
+        if overlap >= chunk_size:
+            raise UsageError(
+                f"chunk overlap ({overlap}) must be smaller than the chunk size ({chunk_size})"
+            )
+        if max_tokens is not None and chunk_size > max_tokens - SPECIAL_TOKENS:
+            raise UsageError(
+                f"chunk size {chunk_size} is too large for the embedding model, which reads "
+                f"at most {max_tokens} tokens including {SPECIAL_TOKENS} special tokens; "
+                f"use a chunk size of at most {max_tokens - SPECIAL_TOKENS}"
+            )
+        self.tokenizer = _unbounded(tokenizer)
+        self.chunk_size = chunk_size
+        self.overlap = overlap
+        self.max_tokens = max_tokens
+        # The first token index (relative to the window start) a cut may be placed at.
+        self._search_from = max(1, chunk_size - int(chunk_size * _SEARCH_FRACTION))
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        """The chunks of one document, in text order."""
+        return list(self.iter_chunks([doc]))
+
+    def chunk_many(self, docs: Iterable[Document]) -> list[Chunk]:
+        """The chunks of many documents, tokenised in batches; document order is kept."""
+        return list(self.iter_chunks(docs))
+
+    def iter_chunks(self, docs: Iterable[Document]) -> Iterator[Chunk]:
+        """Like :meth:`chunk_many` but yields chunks as each batch is tokenised."""
+        pending: list[tuple[Document, list[Section]]] = []
+        texts: list[str] = []
+        n_chars = 0
+        for doc in docs:
+            sections = _sections(doc)
+            pending.append((doc, sections))
+            for section in sections:
+                texts.append(_slice(doc.text, section.start, section.end))
+                n_chars += section.end - section.start
+            if len(texts) >= _BATCH_SECTIONS or n_chars >= _BATCH_CHARS:
+                yield from self._flush(pending, texts)
+                pending, texts, n_chars = [], [], 0
+        if pending:
+            yield from self._flush(pending, texts)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _flush(
+        self, pending: list[tuple[Document, list[Section]]], texts: list[str]
+    ) -> Iterator[Chunk]:
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
+        index = 0
+        for doc, sections in pending:
+            line_starts = _line_starts(doc.text) if doc.line_numbers else None
+            ordinal = 0
+            for section in sections:
+                encoding = encodings[index]
+                text = texts[index]
+                index += 1
+                for start, end, n_tokens in self._windows(text, encoding):
+                    char_start = section.start + start
+                    char_end = section.start + end
+                    location = section.location
+                    if line_starts is not None:
+                        location = replace(
+                            location,
+                            line_start=bisect_right(line_starts, char_start),
+                            line_end=bisect_right(line_starts, char_end - 1),
+                        )
+                    yield Chunk(
+                        doc_id=doc.doc_id,
+                        source=doc.source,
+                        title=doc.title,
+                        text=doc.text[char_start:char_end],
+                        location=location,
+                        start=char_start,
+                        end=char_end,
+                        ordinal=ordinal,
+                        n_tokens=n_tokens,
+                    )
+                    ordinal += 1
+
+    def _windows(self, text: str, encoding: Encoding) -> Iterator[tuple[int, int, int]]:
+        """(char start, char end, token count) of each chunk of one section's text."""
+        offsets = encoding.offsets
+        n = len(offsets)
+        if n == 0:
+            return
+        size = self.chunk_size
+        if n <= size:
+            start, end = offsets[0][0], offsets[-1][1]
+            if end > start:
+                yield start, end, n
+            return
+        words = encoding.word_ids
+
+        def score(i: int) -> int:
+            """Strength of a cut between token i-1 and token i (0 < i < n)."""
+            if words[i] is not None and words[i] == words[i - 1]:
+                return _MID_WORD
+            a = offsets[i - 1][1]
+            b = offsets[i][0]
+            if b <= a:
+                return _SENTENCE if text[a - 1] in _CJK_SENTENCE_END else _PUNCT
+            gap = text[a:b]
+            breaks = gap.count("\n")
+            if breaks >= 2:
+                return _PARAGRAPH
+            if breaks == 1:
+                return _LINE
+            last = text[a - 1]
+            if last in _SENTENCE_END or last in _CJK_SENTENCE_END:
+                return _SENTENCE
+            if last in _CLOSERS and a >= 2 and text[a - 2] in _SENTENCE_END:
+                return _SENTENCE
+            return _SPACE
+
+        overlap = self.overlap
+        near = max(1, overlap // 2)
+        s = 0
+        while True:
+            if n - s <= size:
+                yield offsets[s][0], offsets[n - 1][1], n - s
+                return
+            # Cut before token `cut`: the best boundary in the last part of the window,
+            # the latest one on a tie. With no word boundary there (one very long word)
+            # every score is _MID_WORD and the cut stays at the window end.
+            hi = s + size
+            lo = s + self._search_from
+            # The strongest boundary the area can hold: stop at the first (latest) one.
+            breaks = text.count("\n", offsets[lo - 1][1], offsets[hi][0])
+            top = _PARAGRAPH if breaks >= 2 else _LINE if breaks else _SENTENCE
+            cut, best = hi, -1
+            for i in range(hi, lo - 1, -1):
+                strength = score(i)
+                if strength > best:
+                    cut, best = i, strength
+                    if strength >= top:
+                        break
+            yield offsets[s][0], offsets[cut - 1][1], cut - s
+            if overlap == 0:
+                s = cut
+                continue
+            # Next start: `overlap` tokens back, moved forward to a sentence start nearby,
+            # else to the next word start (after whitespace, then after punctuation).
+            target = max(s + 1, cut - overlap)
+            nxt = None
+            for i in range(target, min(cut, target + near + 1)):
+                if score(i) >= _SENTENCE:
+                    nxt = i
+                    break
+            if nxt is None:
+                for wanted in (_SPACE, _PUNCT):
+                    for i in range(target, cut):
+                        if score(i) >= wanted:
+                            nxt = i
+                            break
+                    if nxt is not None:
+                        break
+            s = target if nxt is None else nxt
+
+
+def _sections(doc: Document) -> list[Section]:
+    """The document's sections clipped to its text; the whole text when it has none."""
+    length = len(doc.text)
+    if not doc.sections:
+        return [Section(0, length, Location())] if length else []
+    out = []
+    for section in doc.sections:
+        start = max(0, min(section.start, length))
+        end = max(start, min(section.end, length))
+        if end > start:
+            out.append(
+                section
+                if (start, end) == (section.start, section.end)
+                else Section(start, end, section.location)
+            )
+    return out
+
+
+def _slice(text: str, start: int, end: int) -> str:
+    return text if start == 0 and end == len(text) else text[start:end]
+
+
+def _line_starts(text: str) -> list[int]:
+    """Character offset where each line begins; line ``k`` (1-based) starts at ``[k-1]``."""
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return starts
+
+
+def _unbounded(tokenizer: Tokenizer) -> Tokenizer:
+    """The tokenizer without truncation or padding (a copy if it had either).
+
+    A model's tokenizer.json often enables both (all-MiniLM-L6-v2: 128), which would cut
+    long sections short and add [PAD] tokens with empty offsets.
+    """
+    if tokenizer.truncation is None and tokenizer.padding is None:
+        return tokenizer
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return copy
+
+
+def _hub_file(repo_id: str, filename: str, *, required: bool) -> str | None:
+    """Path of a model file from the Hugging Face cache or hub; None if optional and absent."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
+        if not required:
+            return None
+        raise RagError(
+            f"cannot get {filename} for model {repo_id!r}: huggingface_hub is missing"
+        ) from exc
+    try:
+        return hf_hub_download(repo_id, filename)
+    except Exception as exc:  # offline, unknown repo, missing file, network errors
+        if not required:
+            return None
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise RagError(
+            f"cannot get {filename} for model {repo_id!r}: {exc.__class__.__name__}: {reason}"
+        ) from exc
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
