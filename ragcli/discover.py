@@ -1,0 +1,278 @@
+"""The ``discover`` stage: find the files under a root that ``load`` can read.
+
+Walks the tree (or takes a single file), skipping by default hidden files and folders,
+virtualenvs, ``node_modules``, ``__pycache__`` and whatever ``.gitignore``/``.ragignore``
+files exclude (gitignore semantics; an ignore file applies to its own folder and below,
+deeper files win, ``!pattern`` re-includes). Only ignore files inside the root are read.
+
+``include``/``exclude`` are gitignore-style patterns relative to the root
+(``papers/**/*.pdf``, ``*.md``, ``drafts/``). Files of unsupported types, and files left
+out by the rules above, are dropped silently; ``Discovery.skipped`` lists only things the
+user may want to fix: broken symlinks, symlink loops, unreadable folders and ignore
+files, special files with a supported name, and files reached twice (symlinks or hard
+links; the copy not reached through a symlink is kept). Nothing here raises for a bad
+entry; a missing root raises ``UsageError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from ragcli.errors import UsageError
+from ragcli.load import supported
+
+IGNORE_FILES = (".gitignore", ".ragignore")
+SKIP_DIR_NAMES = frozenset({".git", "venv", ".venv", "node_modules", "__pycache__"})
+VENV_MARKERS = ("pyvenv.cfg", "conda-meta")
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)  # sorted, absolute
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+
+
+@dataclass(frozen=True)
+class _Dir:
+    path: str  # absolute, as reached (symlinks not resolved)
+    rel: str  # POSIX path relative to the root, "" for the root
+    specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]  # (folder rel path, spec)
+    ancestors: frozenset[tuple[int, int]]  # (st_dev, st_ino) of the folders above + self
+    via_symlink: bool
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: str
+    via_symlink: bool
+    key: tuple[int, int]
+
+
+def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """A gitignore spec; lines pathspec rejects are dropped, as git ignores them."""
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except Exception:
+        good = []
+        for line in lines:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([line])
+            except Exception:
+                continue
+            good.append(line)
+        return pathspec.GitIgnoreSpec.from_lines(good)
+
+
+def _user_spec(patterns: list[str] | None, option: str) -> pathspec.GitIgnoreSpec | None:
+    if not patterns:
+        return None
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except Exception as err:
+            raise UsageError(f"--{option}: invalid pattern {pattern!r} ({err})") from None
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+def _ignored(rel: str, specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]) -> bool:
+    """Gitignore verdict for ``rel`` (a folder if it ends with "/"): last match wins."""
+    verdict = False
+    for base, spec in specs:
+        sub = rel[len(base) + 1 :] if base else rel
+        result = spec.check_file(sub)
+        if result.include is not None:
+            verdict = result.include
+    return verdict
+
+
+def _link_reason(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "symlink loop"
+    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "broken symlink"
+    if isinstance(err, PermissionError):
+        return "symlink target: permission denied"
+    return f"symlink target unreadable: {(err.strerror or type(err).__name__).lower()}"
+
+
+def _os_reason(err: OSError) -> str:
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return (err.strerror or type(err).__name__).lower()
+
+
+def _is_venv(path: str) -> bool:
+    return any(os.path.lexists(os.path.join(path, marker)) for marker in VENV_MARKERS)
+
+
+def discover(
+    root: Path, include: list[str] | None = None, exclude: list[str] | None = None
+) -> Discovery:
+    """Supported files under ``root`` (or ``root`` itself if it is a file)."""
+    include_spec = _user_spec(include, "include")
+    exclude_spec = _user_spec(exclude, "exclude")
+    root_path = os.path.abspath(os.path.expanduser(os.fspath(root)))
+    result = Discovery()
+
+    try:
+        root_stat = os.stat(root_path)
+    except OSError as err:
+        if os.path.islink(root_path):
+            raise UsageError(f"{root_path}: {_link_reason(err)}") from None
+        if isinstance(err, FileNotFoundError):
+            raise UsageError(f"{root_path}: no such file or directory") from None
+        raise UsageError(f"{root_path}: {_os_reason(err)}") from None
+
+    if not stat.S_ISDIR(root_stat.st_mode):
+        if not stat.S_ISREG(root_stat.st_mode):
+            result.skipped.append((root_path, "not a regular file"))
+        elif supported(Path(root_path)):
+            result.files.append(Path(root_path))
+        else:
+            result.skipped.append((root_path, "unsupported file type"))
+        return result
+
+    candidates: list[_Candidate] = []
+    stack = [
+        _Dir(
+            path=root_path,
+            rel="",
+            specs=(),
+            ancestors=frozenset({(root_stat.st_dev, root_stat.st_ino)}),
+            via_symlink=False,
+        )
+    ]
+    while stack:
+        folder = stack.pop()
+        subdirs = _walk_one(folder, include_spec, exclude_spec, candidates, result)
+        stack.extend(reversed(subdirs))
+
+    result.files = _dedupe(candidates, result)
+    return result
+
+
+def _read_ignore_file(path: str, result: Discovery) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().splitlines()
+    except OSError as err:
+        result.skipped.append((path, f"ignore file not read: {_os_reason(err)}"))
+        return None
+
+
+def _walk_one(
+    folder: _Dir,
+    include_spec: pathspec.GitIgnoreSpec | None,
+    exclude_spec: pathspec.GitIgnoreSpec | None,
+    candidates: list[_Candidate],
+    result: Discovery,
+) -> list[_Dir]:
+    """Files of one folder go to ``candidates``; returns its subfolders to walk."""
+    try:
+        with os.scandir(folder.path) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as err:
+        result.skipped.append((folder.path, _os_reason(err)))
+        return []
+
+    specs = folder.specs
+    names = {entry.name: entry for entry in entries}
+    for ignore_name in IGNORE_FILES:
+        entry = names.get(ignore_name)
+        if entry is None:
+            continue
+        try:
+            is_file = entry.is_file()
+        except OSError:
+            is_file = False
+        if not is_file:
+            continue
+        lines = _read_ignore_file(entry.path, result)
+        if lines:
+            specs = (*specs, (folder.rel, _spec(lines)))
+
+    subdirs: list[_Dir] = []
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        rel = f"{folder.rel}/{name}" if folder.rel else name
+        try:
+            is_link = entry.is_symlink()
+        except OSError:
+            is_link = False
+        try:
+            info = entry.stat(follow_symlinks=True)
+        except OSError as err:
+            if not is_link:
+                result.skipped.append((entry.path, _os_reason(err)))
+                continue
+            # Unknown target: report it unless the rules would have dropped it anyway.
+            if _ignored(rel, specs) or (exclude_spec and exclude_spec.match_file(rel)):
+                continue
+            if Path(name).suffix and not supported(Path(name)):
+                continue
+            result.skipped.append((entry.path, _link_reason(err)))
+            continue
+
+        via_symlink = folder.via_symlink or is_link
+        if stat.S_ISDIR(info.st_mode):
+            dir_rel = rel + "/"
+            if name in SKIP_DIR_NAMES or _ignored(dir_rel, specs):
+                continue
+            if exclude_spec is not None and exclude_spec.match_file(dir_rel):
+                continue
+            if _is_venv(entry.path):
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in folder.ancestors:
+                result.skipped.append((entry.path, "symlink loop"))
+                continue
+            subdirs.append(
+                _Dir(
+                    path=entry.path,
+                    rel=rel,
+                    specs=specs,
+                    ancestors=folder.ancestors | {key},
+                    via_symlink=via_symlink,
+                )
+            )
+            continue
+
+        if not supported(Path(name)):
+            continue
+        if _ignored(rel, specs):
+            continue
+        if exclude_spec is not None and exclude_spec.match_file(rel):
+            continue
+        if include_spec is not None and not include_spec.match_file(rel):
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            result.skipped.append((entry.path, "not a regular file"))
+            continue
+        candidates.append(_Candidate(entry.path, via_symlink, (info.st_dev, info.st_ino)))
+    return subdirs
+
+
+def _dedupe(candidates: list[_Candidate], result: Discovery) -> list[Path]:
+    """One path per underlying file, preferring one not reached through a symlink."""
+    by_key: dict[tuple[int, int], list[_Candidate]] = {}
+    unique: list[_Candidate] = []
+    for candidate in candidates:
+        if candidate.key[1] == 0:  # no usable inode numbers on this filesystem
+            unique.append(candidate)
+        else:
+            by_key.setdefault(candidate.key, []).append(candidate)
+    for group in by_key.values():
+        group.sort(key=lambda c: (c.via_symlink, c.path.count(os.sep), c.path))
+        unique.append(group[0])
+        for other in group[1:]:
+            result.skipped.append((other.path, f"same file as {group[0].path}"))
+    result.skipped.sort()
+    return sorted(Path(candidate.path) for candidate in unique)

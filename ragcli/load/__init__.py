@@ -1,0 +1,104 @@
+"""The ``load`` stage: turn one file into ``Document`` objects.
+
+``load_file(path, root)`` dispatches on the file's extension (``LOADERS``). Every failure
+is a ``LoadError`` whose message is a short reason without the path (the caller adds
+it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``permission
+denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
+PDF?)``, ``line 17: invalid JSON (...)``. No library exception escapes.
+
+Heavy libraries (pypdf, trafilatura, lxml) are imported only when a file needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load import code, html, jsonl, markdown, pdf, text
+from ragcli.types import Document
+
+
+@dataclass(frozen=True)
+class Loader:
+    kind: str  # Document.kind it produces
+    load: Callable[[Path, Path], list[Document]]
+
+
+def _registry() -> dict[str, Loader]:
+    table: dict[str, Loader] = {}
+    for module, kind, func in (
+        (code, "code", code.load_code),
+        (text, "text", text.load_text),
+        (markdown, "markdown", markdown.load_markdown),
+        (html, "html", html.load_html),
+        (pdf, "pdf", pdf.load_pdf),
+        (jsonl, "jsonl", jsonl.load_jsonl),
+    ):
+        for extension in module.EXTENSIONS:
+            table[extension] = Loader(kind, func)
+    return table
+
+
+LOADERS: dict[str, Loader] = _registry()
+"""Lower-case extension (with the dot) -> loader."""
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
+
+# Files recognised by their whole name (Makefile, Dockerfile, ...), loaded as code.
+_CODE_FILENAMES = frozenset(code.FILENAMES)
+_CODE_LOADER = Loader("code", code.load_code)
+
+
+def loader_for(path: Path) -> Loader | None:
+    """The loader for ``path`` by name and extension, or None if unsupported."""
+    if path.name in _CODE_FILENAMES:
+        return _CODE_LOADER
+    return LOADERS.get(path.suffix.lower())
+
+
+def supported(path: Path) -> bool:
+    """True if ``load_file`` knows the file's format (by name and extension only)."""
+    return loader_for(Path(path)) is not None
+
+
+def kind_of(path: Path) -> str | None:
+    """The ``Document.kind`` a supported file would give, else None."""
+    loader = loader_for(Path(path))
+    return loader.kind if loader else None
+
+
+def load_file(path: Path, root: Path) -> list[Document]:
+    """Documents from one file; ``LoadError`` with a one-line reason if it can't be read.
+
+    ``doc_id`` and ``source`` are ``path`` relative to ``root`` (POSIX), or the file name
+    if ``root`` is the file itself; JSONL records keep their own ids as ``doc_id``.
+    """
+    path = Path(path)
+    loader = loader_for(path)
+    if loader is None:
+        raise LoadError(f"unsupported file type {path.suffix or path.name!r}")
+    try:
+        return loader.load(path, Path(root))
+    except LoadError:
+        raise
+    except RecursionError:
+        raise LoadError("too deeply nested to parse") from None
+    except MemoryError:
+        raise LoadError("out of memory while reading") from None
+    except Exception as err:  # a library bug must not abort a whole ingest
+        detail = " ".join(str(err).split())[:120]
+        reason = f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+        raise LoadError(reason) from None
+
+
+__all__ = [
+    "LOADERS",
+    "SUPPORTED_EXTENSIONS",
+    "Loader",
+    "kind_of",
+    "load_file",
+    "loader_for",
+    "supported",
+]

@@ -1,0 +1,131 @@
+"""Helpers shared by the loaders: reading bytes, decoding text, ids and titles."""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import os
+import re
+from pathlib import Path
+
+from ragcli.errors import LoadError
+
+# How much of a file is sniffed for binary content.
+SNIFF_BYTES = 8192
+# Text-like files above this size are refused rather than read into memory whole
+# (JSONL corpora are streamed and PDFs are parsed lazily, so neither is limited).
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+
+# Control bytes that never occur in text (tab, newline, form feed, carriage return and
+# ESC, used by coloured logs, are allowed).
+_CONTROL = frozenset(range(0, 32)) - {9, 10, 12, 13, 27} | {127}
+
+
+def os_reason(err: OSError) -> str:
+    """One-line reason for an OSError, without the path (the caller adds it)."""
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, FileNotFoundError):
+        return "file not found"
+    if isinstance(err, IsADirectoryError):
+        return "is a directory"
+    if err.errno == errno.ELOOP:
+        return "symlink loop"
+    return (err.strerror or type(err).__name__).lower()
+
+
+def read_bytes(path: Path, limit: int | None = MAX_TEXT_BYTES) -> bytes:
+    """The file's bytes; ``LoadError`` for unreadable, too large or empty files."""
+    try:
+        with path.open("rb") as handle:
+            if limit is not None:
+                size = os.fstat(handle.fileno()).st_size
+                if size > limit:
+                    raise LoadError(
+                        f"file too large ({size / 1e6:.0f} MB, limit {limit / 1e6:.0f} MB)"
+                    )
+            data = handle.read()
+    except OSError as err:
+        raise LoadError(os_reason(err)) from None
+    if not data:
+        raise LoadError("empty file")
+    return data
+
+
+def looks_binary(sample: bytes) -> bool:
+    """NUL bytes, or more than 5% control characters, in a leading sample."""
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for byte in sample if byte in _CONTROL)
+    return controls / len(sample) > 0.05
+
+
+def decode_text(data: bytes, fallback_encoding: str | None = None) -> str:
+    """Strict UTF-8 (a UTF-8 BOM is dropped; UTF-16/32 with a BOM are accepted).
+
+    Newlines are normalised to ``\\n`` (line numbers are unchanged). Raises ``LoadError``
+    for binary data and invalid UTF-8; nothing is ever decoded with replacement
+    characters. ``fallback_encoding`` (an HTML ``<meta charset>``) is tried before
+    giving up on bytes that are not UTF-8.
+    """
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise LoadError(f"not valid {encoding.upper()} (has a BOM)") from None
+            return _normalise(text)
+    if looks_binary(data[:SNIFF_BYTES]):
+        raise LoadError("binary data, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if fallback_encoding:
+            try:
+                return _normalise(data.decode(fallback_encoding))
+            except (UnicodeDecodeError, LookupError):
+                pass
+        raise LoadError(f"not valid UTF-8 (bad byte at offset {err.start})") from None
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise LoadError("empty file (whitespace only)")
+    return text
+
+
+def read_text(path: Path) -> str:
+    return decode_text(read_bytes(path))
+
+
+def relative_id(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a POSIX string; the file name if root is a file."""
+    path = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(root))
+    if path == root or not root.is_dir():
+        return path.name
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
+
+
+def clean_heading(text: str) -> str:
+    """Heading text without Markdown links, emphasis markers or code ticks."""
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_EMPHASIS.sub("", text)
+    return " ".join(text.split())

@@ -1,0 +1,47 @@
+"""Plain text (.txt, .text, .rst, .log): one section over the whole text, with line numbers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ragcli.load._common import read_text, relative_id
+from ragcli.types import Document, Section
+
+EXTENSIONS = (".txt", ".text", ".rst", ".log")
+
+# reStructuredText title: a text line underlined (and optionally overlined) by one
+# repeated punctuation character at least as long as the text.
+_RST_ADORNMENT = re.compile(r"""^([=\-`:'"~^_*+#<>])\1{2,}\s*$""")
+
+
+def rst_title(text: str) -> str | None:
+    lines = text.split("\n", 200)[:200]
+    for i in range(len(lines) - 1):
+        line, under = lines[i].strip(), lines[i + 1]
+        if (
+            line
+            and not _RST_ADORNMENT.match(line)
+            and _RST_ADORNMENT.match(under)
+            and len(under.strip()) >= len(line)
+        ):
+            return line
+    return None
+
+
+def load_text(path: Path, root: Path) -> list[Document]:
+    text = read_text(path)
+    title = (rst_title(text) if path.suffix.lower() == ".rst" else None) or path.stem
+    doc_id = relative_id(path, root)
+    return [
+        Document(
+            doc_id=doc_id,
+            source=doc_id,
+            title=title,
+            kind="text",
+            text=text,
+            sections=[Section(0, len(text))],
+            metadata={"lines": text.count("\n") + (not text.endswith("\n"))},
+            line_numbers=True,
+        )
+    ]
