@@ -502,3 +502,12 @@ def test_load_errors_are_rag_errors(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(RagError):
         load_file(path, tmp_path)
+
+
+def test_markdown_offsets_survive_unicode_line_separators(tmp_path):
+    text = "# One\n\nform\x0cfeed and\u2028separator\n\n## Two\n\nend\n"
+    path = tmp_path / "odd.md"
+    path.write_text(text, encoding="utf-8")
+    doc = load_one(path)
+    assert [s.location.heading for s in doc.sections] == [("One",), ("One", "Two")]
+    assert section_texts(doc)[1] == "## Two\n\nend\n"

@@ -40,9 +40,9 @@ def _lines(text: str, start: int = 0) -> list[tuple[int, str]]:
     """(offset, line without newline) for each line from ``start``."""
     out = []
     offset = start
-    for line in text[start:].splitlines(keepends=True):
-        out.append((offset, line.rstrip("\n")))
-        offset += len(line)
+    for line in text[start:].split("\n"):  # not splitlines(): only "\n" ends a line here
+        out.append((offset, line))
+        offset += len(line) + 1
     return out
 
 
