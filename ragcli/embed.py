@@ -5,14 +5,12 @@ sentence-transformers (and torch) are imported only when a model is first used.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
 import numpy as np
 
-from ragcli.errors import RagError
-from ragcli.models import canonical_name, resolve_model_path
+from ragcli.models import canonical_name, load_sentence_transformers
 
 
 class Encoder:
@@ -22,18 +20,7 @@ class Encoder:
 
     @cached_property
     def model(self):
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
-            from sentence_transformers import SentenceTransformer
-
-            return SentenceTransformer(resolve_model_path(self.model_name), device="cpu")
-        except (OSError, ValueError) as err:
-            first_line = (
-                str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            )
-            raise RagError(
-                f"cannot load embedding model {self.model_name!r}: {first_line}"
-            ) from None
+        return load_sentence_transformers("SentenceTransformer", self.model_name, "embedding model")
 
     @property
     def dimension(self) -> int:

@@ -41,3 +41,74 @@ def resolve_model_path(name: str) -> str:
             if (folder / "config.json").is_file():
                 return str(folder)
     return canonical_name(name)
+
+
+def quiet_model_libraries() -> None:
+    """Keep Hugging Face libraries from printing progress bars and info logs.
+
+    Called before sentence-transformers is imported; a user's own settings win.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect (False when HF_HUB_OFFLINE is set).
+
+    Without this check an offline machine spends a minute in huggingface_hub's retries
+    before a missing model is reported.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_sentence_transformers(class_name: str, name: str, what: str):
+    """Load a ``SentenceTransformer`` or ``CrossEncoder`` by name: local folder or cache
+    first, the hub only if it is reachable.
+
+    Raises RagError (one line) when the model is neither local nor downloadable.
+    """
+    from ragcli.errors import RagError
+
+    quiet_model_libraries()
+    import sentence_transformers
+
+    cls = getattr(sentence_transformers, class_name)
+    path = resolve_model_path(name)
+    is_local = Path(path).is_dir()
+    try:
+        return (
+            cls(path, device="cpu", local_files_only=True)
+            if not is_local
+            else cls(path, device="cpu")
+        )
+    except Exception as err:  # noqa: BLE001  (any failure here means "not usable offline")
+        if is_local:
+            raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
+    if not hub_reachable():
+        raise RagError(
+            f"cannot load {what} {name!r}: not in the local cache and the Hugging Face hub "
+            "cannot be reached"
+        )
+    try:
+        return cls(path, device="cpu")
+    except Exception as err:  # noqa: BLE001
+        raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

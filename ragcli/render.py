@@ -60,3 +60,140 @@ def error(message: str) -> None:
 def warn(message: str) -> None:
     sys.stderr.write(f"rag: warning: {message}\n")
     sys.stderr.flush()
+
+
+# ingest ---------------------------------------------------------------------------
+class _NoProgress:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _RichProgress:
+    """A rich progress bar on stderr; the callback is ``progress(stage, done, total)``."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        self._tasks: dict[str, Any] = {}
+        labels = {"load": "Loading files", "embed": "Embedding chunks"}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in self._tasks:
+                self._tasks[stage] = self._bar.add_task(labels.get(stage, stage), total=total)
+            self._bar.update(self._tasks[stage], completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+
+
+def ingest_progress():
+    """A progress callback context: a bar when stderr is a terminal, else nothing."""
+    return _RichProgress() if is_terminal(sys.stderr) else _NoProgress()
+
+
+def ingest_summary(report: Any) -> None:
+    data = report.to_dict()
+    counts = data["counts"]
+    out = sys.stdout
+    out.write(
+        f"{counts['added']} added, {counts['updated']} updated, {counts['removed']} removed, "
+        f"{counts['unchanged']} unchanged, {counts['skipped']} skipped; "
+        f"index has {data['documents']} documents, {data['chunks']} chunks "
+        f"({data['seconds']:.1f} s)\n"
+    )
+    for skip in data["skipped"]:
+        sys.stderr.write(f"rag: skipped {skip['path']}: {skip['reason']}\n")
+
+
+def status_summary(info: dict[str, Any]) -> None:
+    counts = info.get("counts") or {}
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(info.get("kinds", {}).items()))
+    lines = [
+        f"index       {info['index']} (generation {info.get('generation')})",
+        f"files       {counts.get('files', 0)}  documents {counts.get('documents', 0)}"
+        f"  chunks {counts.get('chunks', 0)}",
+        f"kinds       {kinds or '-'}",
+        f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
+        f"chunking    {info.get('chunking')}",
+        f"size        {_human_bytes(info.get('total_bytes', 0))}",
+        f"updated     {info.get('updated_at')}",
+        f"roots       {', '.join(info.get('roots', [])) or '-'}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# search ---------------------------------------------------------------------------
+def snippet(text: str, width: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def search_plain(query: str, hits: list[Any]) -> None:
+    """Plain text for pipes: one block per hit, no colour."""
+    lines = []
+    for hit in hits:
+        where = hit.chunk.location.describe()
+        lines.append(
+            f"{hit.rank}. {hit.chunk.source}{' (' + where + ')' if where else ''}"
+            f"  score={hit.score:.4f}"
+        )
+        lines.append(f"   {snippet(hit.chunk.text)}")
+    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+
+
+def search_rich(query: str, hits: list[Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from ragcli.store.sparse import tokenize
+
+    terms = set(tokenize(query))
+    table = Table(show_lines=True, title=f"{len(hits)} results for {query!r}", title_justify="left")
+    table.add_column("#", justify="right", style="bold")
+    table.add_column("source", overflow="fold", max_width=40)
+    table.add_column("score", justify="right")
+    table.add_column("text")
+    for hit in hits:
+        text = Text(snippet(hit.chunk.text, 400))
+        for word_start, word in _words(text.plain):
+            if tokenize(word) and tokenize(word)[0] in terms:
+                text.stylize("bold yellow", word_start, word_start + len(word))
+        where = hit.chunk.location.describe()
+        source = Text(hit.chunk.source, style="cyan")
+        if where:
+            source.append(f"\n{where}", style="dim")
+        parts = [f"{hit.score:.3f}"]
+        for label, value in (("d", hit.dense), ("s", hit.sparse), ("r", hit.rerank)):
+            if value is not None:
+                parts.append(f"{label} {value:.2f}")
+        table.add_row(str(hit.rank), source, "\n".join(parts), text)
+    console().print(table)
+
+
+def _words(text: str):
+    import re
+
+    for match in re.finditer(r"\w+", text):
+        yield match.start(), match.group()

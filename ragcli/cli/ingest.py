@@ -1,1 +1,69 @@
-"""`rag ingest` and `rag status` (placeholder until the ingest pipeline lands)."""
+"""`rag ingest` and `rag status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragcli.cli.app import app, handles_errors
+from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, open_index
+
+
+@app.command()
+@handles_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    index: IndexOpt = None,
+    name: NameOpt = None,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Rebuild from scratch (e.g. after a model change).")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Embedding model (new index or --rebuild).")
+    ] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option("--chunk-size", help="Chunk size in model tokens.")
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add files to the index; re-running only processes what changed."""
+    from ragcli import render
+
+    idx = open_index(index, name, create=True)
+    idx.settings = idx.settings.with_overrides(
+        embed_model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+    )
+    with render.ingest_progress() as progress:
+        report = idx.ingest(
+            paths, include=include, exclude=exclude, rebuild=rebuild, progress=progress
+        )
+    if json_out:
+        render.print_json(report.to_dict())
+    else:
+        render.ingest_summary(report)
+    if report.chunks == 0 and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def status(index: IndexOpt = None, name: NameOpt = None, json_out: JsonOpt = False) -> None:
+    """What is in the index: files, chunks, model, sizes, last ingest."""
+    from ragcli import render
+
+    info = open_index(index, name).status()
+    if json_out:
+        render.print_json(info)
+    else:
+        render.status_summary(info)
