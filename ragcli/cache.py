@@ -1,0 +1,90 @@
+"""A cache of language-model answers, one JSON file per entry.
+
+The key is the sha256 of the backend name, model, generation parameters and the full
+prompt (system and user messages), so any change to any of them is a miss. Entries live
+in a folder chosen by the caller (the CLI uses ``<index>/cache/llm/``) as
+``<key>.json``, written atomically (temporary file in the same folder, then
+``os.replace``), so a crash never leaves a half-written entry. Unreadable entries are
+treated as misses.
+
+Credentials are never part of the key or of an entry: callers pass only non-secret
+parameters, and ``put`` drops any field whose name looks like a credential.
+
+``no_cache=True`` turns the cache off for reads and writes (``--no-cache``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_SECRET_FIELDS = {"api_key", "apikey", "authorization", "headers", "x-api-key", "auth_token"}
+
+
+def cache_key(backend: str, model: str, params: Mapping[str, Any], system: str, user: str) -> str:
+    payload = json.dumps(
+        {
+            "backend": backend,
+            "model": model,
+            "params": dict(sorted(params.items())),
+            "system": system,
+            "user": user,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class LLMCache:
+    def __init__(self, folder: str | Path, no_cache: bool = False) -> None:
+        self.folder = Path(folder)
+        self.no_cache = no_cache
+
+    @staticmethod
+    def key(backend: str, model: str, params: Mapping[str, Any], prompt: Any) -> str:
+        """Key for a ``ragcli.prompt.Prompt`` (or any object with system/user)."""
+        return cache_key(backend, model, params, prompt.system, prompt.user)
+
+    def path(self, key: str) -> Path:
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self.folder / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self.no_cache:
+            return None
+        try:
+            with self.path(key).open(encoding="utf-8") as handle:
+                entry = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) else None
+
+    def put(self, key: str, entry: Mapping[str, Any]) -> None:
+        if self.no_cache:
+            return
+        clean = {k: v for k, v in entry.items() if k.lower() not in _SECRET_FIELDS}
+        clean.setdefault("created", time.time())
+        target = self.path(key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(clean, handle, ensure_ascii=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise

@@ -1,0 +1,134 @@
+"""The no-model backend: quote the sentences that best answer the question.
+
+Scoring (``score_sentences``): the sources are split into sentences; each sentence
+scores the sum of the IDF weights (computed over all the sentences given) of the
+question's content words it contains, divided by ``1 + 0.05 * (n - 1)`` where ``n`` is
+its source number, so better-ranked sources win ties. Words are lower-cased ``\\w+``
+runs cut to their first 6 characters (a crude stemmer that works across European
+languages); CJK and Thai runs become character bigrams. A small English stop list is
+removed from the question. Among equal scores the shorter sentence wins, and a sentence
+made only of question words is never picked, since it cannot hold the answer.
+
+``extract_answer`` returns the single best sentence: a short-answer baseline for
+SQuAD/XQuAD-style evaluation (EM/F1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ragcli.generate import Backend
+from ragcli.prompt import Prompt
+
+HINT = (
+    "(No language model configured: these are the best matching passages. For a written "
+    "answer set ANTHROPIC_API_KEY, start Ollama, or use --llm openai --base-url URL "
+    "--llm-model NAME.)"
+)
+MAX_SENTENCES = 3
+
+_STOP_TEXT = """a an the of to in on at by for from with without about into over under and or but
+    not no is are was were be been being am do does did done has have had having it its
+    this that these those there here what which who whom whose when where why how than
+    then so as if i you he she we they me him her us them my your his our their can could
+    would should will shall may might must also just very much many more most some any
+    each every other such only own same too s t"""
+STOPWORDS = frozenset(_STOP_TEXT.split())
+
+_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s)")
+_TOKEN = re.compile(r"\w+")
+_BIGRAM_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+STEM_CHARS = 6
+
+
+def terms(text: str) -> list[str]:
+    out: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        if _BIGRAM_SCRIPT.search(token):
+            out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
+        else:
+            out.append(token[:STEM_CHARS])
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    pieces = (" ".join(p.split()) for p in _SENTENCE_END.split(text))
+    return [p for p in pieces if p and _TOKEN.search(p)]
+
+
+def _text_of(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if hasattr(item, "chunk"):
+        return item.chunk.text
+    return str(getattr(item, "text", ""))
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    n: int  # 1-based source number
+    text: str
+    score: float
+
+
+def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentence]:
+    """Every sentence of every source, best first (see the module docstring)."""
+    stops = {word[:STEM_CHARS] for word in STOPWORDS}
+    q_terms = {t for t in terms(question) if t not in stops}
+    if not q_terms:
+        q_terms = set(terms(question))
+    sentences: list[tuple[int, str, set[str]]] = []
+    for index, item in enumerate(sources):
+        n = getattr(item, "n", None) or index + 1
+        for sentence in split_sentences(_text_of(item)):
+            sentences.append((n, sentence, set(terms(sentence))))
+    if not sentences:
+        return []
+    df: dict[str, int] = {}
+    for _, _, words in sentences:
+        for word in words & q_terms:
+            df[word] = df.get(word, 0) + 1
+    total = len(sentences)
+    idf = {word: math.log((total + 1) / (count + 0.5)) + 0.1 for word, count in df.items()}
+    scored = []
+    for n, sentence, words in sentences:
+        if not words - q_terms:
+            continue  # only question words: no room for an answer
+        score = sum(idf[word] for word in words & q_terms) / (1 + 0.05 * (n - 1))
+        scored.append((round(score, 9), len(sentence), n, sentence))
+    scored.sort(key=lambda item: (-item[0], item[1], item[2]))
+    return [ScoredSentence(n, sentence, score) for score, _, n, sentence in scored]
+
+
+def extract_answer(question: str, sources: Sequence[Any]) -> str:
+    """The best short sentence for ``question`` from ``sources`` (texts, Sources or Hits)."""
+    ranked = score_sentences(question, sources)
+    if not ranked:
+        return ""
+    return ranked[0].text
+
+
+def extractive_answer(prompt: Prompt, max_sentences: int = MAX_SENTENCES) -> str:
+    """Quoted best sentences, each followed by its ``[n]``, then a configuration hint."""
+    ranked = [s for s in score_sentences(prompt.question, prompt.sources) if s.score > 0]
+    if not prompt.sources:
+        body = "No sources were retrieved, so there is nothing to quote."
+    elif not ranked:
+        body = "None of the retrieved sources shares words with the question."
+    else:
+        body = "\n".join(f"- {s.text} [{s.n}]" for s in ranked[:max_sentences])
+    return f"{body}\n\n{HINT}"
+
+
+class ExtractiveBackend(Backend):
+    name = "extractive"
+    body_style = ""
+    default_model = "extractive"
+    cacheable = False
+
+    def _run(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:
+        yield extractive_answer(prompt)
