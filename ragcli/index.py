@@ -165,7 +165,7 @@ class Index:
         if filters.paths:
             import pathspec
 
-            spec = pathspec.PathSpec.from_lines("gitwildmatch", filters.paths)
+            spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
         kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
         wanted_ids = set(filters.doc_ids)
         doc_ids = [
