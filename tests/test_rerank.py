@@ -1,0 +1,95 @@
+"""Reranking plumbing with a small cross-encoder the test builds, saves and loads by path."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragcli.index import Index
+from ragcli.rerank import Reranker
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory, embed_model_path) -> str:
+    """A 2-layer BERT sequence classifier with random (seeded) weights, saved to disk.
+
+    Its scores mean nothing, which is the point: whatever it says, the results must come
+    back in its order. The tokenizer is MiniLM's, so the vocabulary is real.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(7)
+    folder = tmp_path_factory.mktemp("tiny-cross-encoder")
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+        initializer_range=0.5,  # spread the random scores so they rarely tie
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(embed_model_path).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, embed_model_path) -> Index:
+    root = tmp_path_factory.mktemp("rerank-project")
+    shutil.copytree(EXAMPLES, root / "docs")
+    idx = Index(root / ".rag" / "default")
+    idx.ingest([root / "docs"])
+    return idx
+
+
+def test_reranker_scores_pairs(tiny_cross_encoder):
+    scores = Reranker(tiny_cross_encoder).score("a query", ["first passage", "second passage"])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert scores[0] != scores[1]
+
+
+def test_search_returns_hits_in_the_cross_encoders_order(index, tiny_cross_encoder):
+    query = "steam engine efficiency"
+    fused = index.search(query, k=8, rerank=False)
+    reranked = index.search(
+        query, k=8, rerank=True, rerank_model=tiny_cross_encoder, rerank_depth=8
+    )
+    assert all(hit.rerank is not None for hit in reranked)
+    assert [hit.score for hit in reranked] == sorted((h.rerank for h in reranked), reverse=True)
+    assert {h.chunk.chunk_id for h in reranked} == {h.chunk.chunk_id for h in fused}
+    assert [h.chunk.chunk_id for h in reranked] != [h.chunk.chunk_id for h in fused]
+    # the fused score is kept next to the rerank score
+    assert all(hit.fused is not None for hit in reranked)
+    # independent check: the model's own scores give the same order
+    from ragcli.ingest import index_text
+
+    own = Reranker(tiny_cross_encoder).score(
+        query, [index_text(h.chunk.title, h.chunk.text) for h in fused]
+    )
+    expected = [cid for _, cid in sorted(zip(-own, [h.chunk.chunk_id for h in fused], strict=True))]
+    assert [h.chunk.chunk_id for h in reranked] == expected
+
+
+def test_rerank_depth_limits_what_is_rescored(index, tiny_cross_encoder):
+    hits = index.search("oxygen", k=6, rerank=True, rerank_model=tiny_cross_encoder, rerank_depth=3)
+    # depth is raised to k so every returned hit was rescored
+    assert all(hit.rerank is not None for hit in hits)
+
+
+def test_unloadable_reranker_warns_once_and_search_still_works(index):
+    messages: list[str] = []
+    index.warn = messages.append
+    for _ in range(2):
+        hits = index.search("oxygen", k=2, rerank=True, rerank_model="no-such-org/no-such-model")
+        assert len(hits) == 2 and all(hit.rerank is None for hit in hits)
+    assert len(messages) == 1
+    assert "cannot load reranker 'no-such-org/no-such-model'" in messages[0]
+    assert "not reranked" in messages[0]
