@@ -76,7 +76,7 @@ class OllamaBackend(Backend):
             import httpx
         except ImportError:
             raise UsageError(
-                "the ollama backend needs httpx: pip install 'ragcli[ollama]'"
+                "the ollama backend needs httpx: pip install httpx"
             ) from None
         body = self.body(prompt, stream=True)
         url = self.base_url.rstrip("/") + "/api/chat"

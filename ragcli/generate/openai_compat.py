@@ -53,7 +53,7 @@ class OpenAIBackend(Backend):
             import openai  # here, so its import time is not counted as request latency
         except ImportError:
             raise UsageError(
-                "the openai backend needs the openai package: pip install 'ragcli[openai]'"
+                "the openai backend needs the openai package: pip install openai"
             ) from None
         self._sdk = openai
 
