@@ -222,9 +222,10 @@ class Index:
             pool = max(pool, s.rerank_depth)
 
         candidates = self._candidates(query, s.mode, pool, s.alpha, s.fusion, allowed)
-        hits = self._to_hits(candidates, s.mode)
+        depth = max(s.rerank_depth, s.k) if s.rerank else s.k
+        hits = self._to_hits(candidates[:depth])
         if s.rerank and hits:
-            hits = self._rerank(query, hits, s.rerank_model, max(s.rerank_depth, s.k))
+            hits = self._rerank(query, hits, s.rerank_model)
         hits = hits[: s.k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
@@ -275,7 +276,7 @@ class Index:
             dense_ids, dense_scores, sparse_ids, sparse_scores, dense_of, sparse_of, alpha, fusion
         )
 
-    def _to_hits(self, candidates, mode) -> list[Hit]:
+    def _to_hits(self, candidates) -> list[Hit]:
         chunks = self.store.catalog.chunks([c.chunk_id for c in candidates])
         hits = []
         for candidate in candidates:
@@ -294,19 +295,17 @@ class Index:
             )
         return hits
 
-    def _rerank(self, query: str, hits: list[Hit], model_name: str, depth: int) -> list[Hit]:
+    def _rerank(self, query: str, hits: list[Hit], model_name: str) -> list[Hit]:
         from ragcli.ingest import index_text
 
         reranker = self.reranker(model_name)
         if reranker is None:
             return hits
-        head, tail = hits[:depth], hits[depth:]
-        scores = reranker.score(query, [index_text(h.chunk.title, h.chunk.text) for h in head])
-        for hit, score in zip(head, scores, strict=True):
+        scores = reranker.score(query, [index_text(h.chunk.title, h.chunk.text) for h in hits])
+        for hit, score in zip(hits, scores, strict=True):
             hit.rerank = float(score)
             hit.score = float(score)
-        head.sort(key=lambda h: (-h.rerank, h.chunk.chunk_id))
-        return head + tail
+        return sorted(hits, key=lambda h: (-h.rerank, h.chunk.chunk_id))
 
     def status(self) -> dict[str, Any]:
         store = self.store
