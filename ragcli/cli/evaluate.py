@@ -1,0 +1,365 @@
+"""`rag eval`: retrieval (and answer) quality on a question set, over a grid of settings."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ragcli.cli.app import app, handles_errors
+from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt
+from ragcli.errors import RagError, UsageError
+
+MAX_PROBLEMS_SHOWN = 5
+
+
+def _sweep_option(help_text: str, *names: str) -> Any:
+    return typer.Option(*names, help=help_text, show_default=False)
+
+
+@app.command("eval")
+@handles_errors
+def eval_command(
+    questions: Annotated[
+        Path | None,
+        typer.Argument(
+            help="JSONL question set ({question, relevant, answers}) run against the index.",
+            show_default=False,
+        ),
+    ] = None,
+    beir: Annotated[
+        Path | None,
+        typer.Option(
+            "--beir",
+            help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/): evaluated on its own "
+            "cached index.",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="BEIR qrels split.")] = "test",
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Retrieval metrics, e.g. 'ndcg@10,recall@100,hit@1,5,10,mrr@10,map'.",
+            show_default=False,
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, _sweep_option("Retrieval mode(s): sparse,dense,hybrid.", "--mode")
+    ] = None,
+    alpha: Annotated[
+        str | None, _sweep_option("Dense weight(s) in hybrid, e.g. 0,0.25,0.5,0.75,1.", "--alpha")
+    ] = None,
+    k: Annotated[
+        str | None,
+        _sweep_option("Documents retrieved per question (default 100).", "-k", "--top-k"),
+    ] = None,
+    pool_factor: Annotated[
+        str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
+    ] = None,
+    fusion: Annotated[str | None, _sweep_option("Fusion: minmax,rrf.", "--fusion")] = None,
+    rerank: Annotated[
+        str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
+    ] = None,
+    no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Same as --rerank off.")] = False,
+    chunk_size: Annotated[
+        str | None,
+        _sweep_option("Chunk size(s) in tokens (--beir: one eval index each).", "--chunk-size"),
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None,
+        typer.Option("--chunk-overlap", help="Chunk overlap for eval indexes.", show_default=False),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Embedding model for eval indexes.", show_default=False),
+    ] = None,
+    sort_by: Annotated[
+        str | None,
+        typer.Option("--sort-by", help="Metric that picks the best row (default ndcg@10)."),
+    ] = None,
+    answers: Annotated[
+        bool,
+        typer.Option("--answers", help="Also answer each question and score EM/F1."),
+    ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help="Answer with this LLM backend and judge the RAG triad with it "
+            "(default: extractive answers, no judge).",
+            show_default=False,
+        ),
+    ] = None,
+    answer_k: Annotated[int, typer.Option("--answer-k", help="Chunks the answerer sees.")] = 5,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Only the first N questions.", show_default=False),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write an HTML report (chart + table) to this file."),
+    ] = None,
+    index: IndexOpt = None,
+    name: NameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure retrieval quality (nDCG, recall, MRR, ...) and compare settings side by side.
+
+    Exit code 0 when it ran, 2 on bad usage or bad input files, 1 on other failures.
+    """
+    from ragcli import render
+    from ragcli.eval_run import EvalOptions, parse_values, run_eval
+
+    if questions is None and beir is None:
+        raise UsageError("give a JSONL question file or --beir FOLDER")
+    if questions is not None and beir is not None:
+        raise UsageError("give either a question file or --beir, not both")
+    if beir is not None and (index or name):
+        raise UsageError("--beir builds its own index; --index/--name are for question files")
+    if no_rerank and rerank is not None:
+        raise UsageError("give either --rerank or --no-rerank, not both")
+    if no_rerank:
+        rerank = "off"
+    raw = {
+        "chunk_size": chunk_size,
+        "mode": mode,
+        "k": k,
+        "pool_factor": pool_factor,
+        "fusion": fusion,
+        "alpha": alpha,
+        "rerank": rerank,
+    }
+    sweep = {key: parse_values(key, text) for key, text in raw.items() if text is not None}
+    options = EvalOptions(
+        sweep=sweep,
+        sort_by=sort_by,
+        answers=answers or bool(llm),
+        llm=llm,
+        answer_k=answer_k,
+        limit=limit,
+    )
+    if metrics is not None:
+        from ragcli.evaluate import parse_metrics
+
+        options.metrics = [spec.name for spec in parse_metrics(metrics)]
+    if report is not None and report.is_dir():
+        raise UsageError(f"{report}: is a folder; --report takes an .html file name")
+
+    with _Progress() as progress, render.ingest_progress() as ingest_progress:
+        result = run_eval(
+            questions,
+            beir=beir,
+            split=split,
+            index=index,
+            name=name,
+            options=options,
+            settings_overrides={
+                "embed_model": model,
+                "chunk_overlap": chunk_overlap,
+            },
+            progress=progress,
+            ingest_progress=ingest_progress,
+            warn=render.warn,
+        )
+
+    _show_problems(result)
+    if report is not None:
+        from ragcli.report_html import render_html
+
+        try:
+            report.write_text(render_html(result), encoding="utf-8")
+        except OSError as err:
+            raise RagError(f"{report}: cannot write the report: {err.strerror or err}") from None
+    if json_out:
+        render.print_json(result)
+        return
+    if render.is_terminal():
+        print_rich(result)
+    else:
+        sys.stdout.write(plain_table(result))
+    if report is not None:
+        sys.stderr.write(f"rag: report written to {report}\n")
+
+
+class _Progress:
+    """A rich bar on stderr while the rows run, only when stderr is a terminal."""
+
+    def __enter__(self):
+        from ragcli import render
+
+        if not render.is_terminal(sys.stderr):
+            self._bar = None
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=render.console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        self._task = None
+
+        def update(done: int, total: int) -> None:
+            if self._task is None:
+                self._task = self._bar.add_task("Evaluating", total=total)
+            self._bar.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def _show_problems(result: dict[str, Any]) -> None:
+    from ragcli import render
+
+    problems = result["problems"]
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        render.warn(f"{problem['file']}:{problem['line']}: {problem['message']}")
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        render.warn(f"{len(problems) - MAX_PROBLEMS_SHOWN} more problems (see --json)")
+    skipped = {key: n for key, n in result["skipped"].items() if n}
+    if skipped:
+        parts = ", ".join(f"{key.replace('_', ' ')} {n}" for key, n in sorted(skipped.items()))
+        render.warn(f"skipped: {parts}")
+
+
+# tables -----------------------------------------------------------------------------
+
+_SHORT = {
+    "chunk_size": "chunk",
+    "mode": "mode",
+    "k": "k",
+    "pool_factor": "pool",
+    "fusion": "fusion",
+    "alpha": "alpha",
+    "rerank": "rerank",
+}
+
+
+def setting_columns(result: dict[str, Any]) -> list[str]:
+    """Settings shown as columns: mode and alpha always, plus whatever was swept."""
+    varied = set(result["varied"])
+    return [key for key in _SHORT if key in varied or key in ("mode", "alpha")]
+
+
+def setting_text(key: str, settings: dict[str, Any]) -> str:
+    value = settings.get(key)
+    if key == "alpha" and settings.get("mode") != "hybrid":
+        return "-"
+    if key == "alpha" and settings.get("fusion") == "rrf":
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def metric_columns(result: dict[str, Any]) -> list[str]:
+    return list(result["metrics"]) + list(result["answer_metrics"])
+
+
+def _value(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _header(result: dict[str, Any]) -> str:
+    info = result["collection"]
+    what = info["name"] + (f" ({info['split']})" if info.get("split") else "")
+    indexes = result["indexes"]
+    reused = all(i.get("reused") for i in indexes)
+    parts = [
+        f"{what}: {info['n_judged']} judged questions",
+        f"{info['n_docs']} docs" if info.get("n_docs") else None,
+        "index reused" if reused else "index built",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def _footer(result: dict[str, Any]) -> str:
+    best = result["best"]
+    if best is None:
+        return ""
+    row = result["rows"][best]
+    settings = ", ".join(
+        f"{_SHORT[key]}={setting_text(key, row['settings'])}" for key in setting_columns(result)
+    )
+    value = row["mean"].get(result["sort_by"])
+    total = result["timings"].get("total_s", 0.0)
+    return (
+        f"best by {result['sort_by']}: row {best + 1} ({settings}) = {_value(value)}; "
+        f"{total:.1f} s; index {', '.join(i['path'] for i in result['indexes'])}"
+    )
+
+
+def plain_table(result: dict[str, Any]) -> str:
+    """Fixed-width text for pipes and logs; the best row is marked with '*'."""
+    keys = setting_columns(result)
+    metrics = metric_columns(result)
+    header = ["", "#", *(_SHORT[k] for k in keys), *metrics, "ms/q"]
+    body = []
+    for n, row in enumerate(result["rows"]):
+        ms = row["timings"].get("ms_per_query")
+        body.append(
+            [
+                "*" if row["best"] else "",
+                str(n + 1),
+                *(setting_text(k, row["settings"]) for k in keys),
+                *(_value(row["mean"].get(m)) for m in metrics),
+                "-" if ms is None or row.get("same_as") is not None else f"{ms:.1f}",
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = [_header(result)]
+    for cells in [header, *body]:
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i < 2 + len(keys) else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+        )
+    footer = _footer(result)
+    if footer:
+        lines.append(footer)
+    return "\n".join(lines) + "\n"
+
+
+def print_rich(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from ragcli import render
+
+    keys = setting_columns(result)
+    metrics = metric_columns(result)
+    table = Table(title=_header(result), title_justify="left")
+    table.add_column("#", justify="right")
+    for key in keys:
+        table.add_column(_SHORT[key])
+    for metric in metrics:
+        style = "bold" if metric == result["sort_by"] else None
+        table.add_column(metric, justify="right", header_style=style)
+    table.add_column("ms/q", justify="right", style="dim")
+    for n, row in enumerate(result["rows"]):
+        ms = row["timings"].get("ms_per_query")
+        table.add_row(
+            f"{n + 1}{' ★' if row['best'] else ''}",
+            *(setting_text(k, row["settings"]) for k in keys),
+            *(_value(row["mean"].get(m)) for m in metrics),
+            "-" if ms is None or row.get("same_as") is not None else f"{ms:.1f}",
+            style="bold green" if row["best"] else None,
+        )
+    console = render.console()
+    console.print(table)
+    footer = _footer(result)
+    if footer:
+        console.print(footer, style="dim")
