@@ -28,8 +28,10 @@ from ragcli.store.catalog import Catalog, FileRecord
 from ragcli.store.generations import (
     WriteLock,
     current_generation,
+    generation_number,
     publish_generation,
     read_manifest,
+    remove_stale,
     start_generation,
 )
 from ragcli.types import Chunk, Document
@@ -75,22 +77,30 @@ def index_text(title: str, text: str) -> str:
 
 
 def expected_manifest(settings: Settings) -> dict[str, Any]:
+    from ragcli.models import canonical_name
     from ragcli.store.sparse import DEFAULT_PARAMS
 
+    model = canonical_name(settings.embed_model)
     return {
-        "embed_model": settings.embed_model,
+        "embed_model": model,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
-        "tokenizer": settings.embed_model,
+        "tokenizer": model,
         "bm25": DEFAULT_PARAMS,
     }
 
 
 def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path) -> None:
+    from ragcli.models import canonical_name
+
     wanted = expected_manifest(settings)
+    found = dict(manifest)
+    for key in ("embed_model", "tokenizer"):  # an alias names the same model
+        if isinstance(found.get(key), str):
+            found[key] = canonical_name(found[key])
     differences = [
-        f"{key} {manifest.get(key)!r} (asked for {value!r})"
+        f"{key} {found.get(key)!r} (asked for {value!r})"
         for key, value in wanted.items()
-        if manifest.get(key) != value
+        if found.get(key) != value
     ]
     if differences:
         raise IndexStateError(
@@ -179,6 +189,18 @@ def ingest(
     report = IngestReport(index=str(index_dir))
     pipeline = _Pipeline(settings, encoder)
 
+    def discover_all() -> list:
+        return [discover(root, list(include or []), list(exclude or [])) for root in roots]
+
+    tick = time.perf_counter()
+    discoveries = None
+    if not index_dir.exists():
+        # A new index: find out before creating its folder (the lock lives in it) that
+        # there is something to put in it, so a mistyped folder leaves no stray .rag/.
+        discoveries = discover_all()
+        if not any(found.files or found.skipped for found in discoveries):
+            raise RagError(_nothing_found(roots, include, exclude))
+
     with WriteLock(index_dir):
         live = None if rebuild else current_generation(index_dir)
         manifest = read_manifest(live) if live else None
@@ -188,15 +210,16 @@ def ingest(
         known = old.files() if old else {}
 
         # 1. discover and classify ------------------------------------------------
-        tick = time.perf_counter()
+        if discoveries is None:
+            discoveries = discover_all()
         seen: set[str] = set()
         gone: list[str] = []
         changed: list[tuple[Path, FileRecord, bool]] = []  # (path, record, is_update)
         retouched: list[FileRecord] = []  # same content, new mtime
-        for root in roots:
-            found = discover(root, list(include or []), list(exclude or []))
+        for found in discoveries:
             for path_text, reason in found.skipped:
-                report.skipped.append({"path": path_text, "reason": reason})
+                source = _display_path(Path(path_text), base_dir)
+                report.skipped.append({"path": source, "reason": reason})
             for path in found.files:
                 key = str(path)
                 if key in seen:
@@ -214,7 +237,8 @@ def ingest(
                         continue
                     digest = _sha256(path)
                 except OSError as err:
-                    report.skipped.append({"path": source, "reason": err.strerror or str(err)})
+                    reason = (err.strerror or type(err).__name__).lower()  # as discover says it
+                    report.skipped.append({"path": source, "reason": reason})
                     if previous:
                         gone.append(key)
                     continue
@@ -227,11 +251,15 @@ def ingest(
         gone.extend(path for path in known if _under(path, roots) and path not in seen)
         timings["discover"] = time.perf_counter() - tick
 
+        if not seen and not report.skipped and not gone:
+            if old:
+                old.close()
+            raise RagError(_nothing_found(roots, include, exclude))
+
         if not changed and not gone and live is not None:
             # Files whose mtime alone changed are re-hashed next time: cheaper than
             # writing a whole generation to record new mtimes.
-            _finish(report, old, started, timings)
-            return report
+            return _keep_live(report, index_dir, live, old, started, timings)
 
         # 2. load and chunk changed files -----------------------------------------
         tick = time.perf_counter()
@@ -274,6 +302,11 @@ def ingest(
             if progress:
                 progress("load", number, len(changed))
         timings["load"] = time.perf_counter() - tick
+
+        if not loaded and not gone and live is not None:
+            # Every changed file failed to load (bad files seen before are re-read each
+            # run): the index would not change, so no generation is written.
+            return _keep_live(report, index_dir, live, old, started, timings)
 
         tick = time.perf_counter()
         all_docs = [doc for _, docs in loaded for doc in docs]
@@ -365,12 +398,20 @@ def ingest(
         finally:
             if old:
                 old.close()
-        report.generation = int(final.name.split("-")[1])
+        report.generation = generation_number(final)
         report.documents = counts["documents"]
         report.chunks = counts["chunks"]
         report.seconds = time.perf_counter() - started
         report.timings = timings
         return report
+
+
+def _keep_live(report, index_dir: Path, live: Path, old: Catalog, started, timings) -> IngestReport:
+    """The run changes nothing: report on the live generation and write none."""
+    remove_stale(index_dir)  # folders left by a killed run go, as with any writer
+    report.generation = generation_number(live)
+    _finish(report, old, started, timings)
+    return report
 
 
 def _finish(report: IngestReport, catalog: Catalog | None, started: float, timings) -> None:
@@ -380,6 +421,12 @@ def _finish(report: IngestReport, catalog: Catalog | None, started: float, timin
         catalog.close()
     report.seconds = time.perf_counter() - started
     report.timings = timings
+
+
+def _nothing_found(roots: Sequence[Path], include, exclude) -> str:
+    where = ", ".join(str(root) for root in roots)
+    rules = " matching --include/--exclude" if include or exclude else ""
+    return f"no supported files found{rules} under {where}"
 
 
 def _load_base(path: Path, base_dir: Path) -> Path:

@@ -97,10 +97,20 @@ class WriteLock:
             self._fd = None
 
 
-def start_generation(index_dir: Path) -> Path:
-    """A fresh ``gen-N.tmp`` folder (call under the write lock)."""
+def generation_number(gen_dir: Path) -> int:
+    """The number of a generation folder (``gen-000007`` -> 7)."""
+    return _number(gen_dir)
+
+
+def remove_stale(index_dir: Path) -> None:
+    """Remove ``gen-N.tmp`` folders a killed writer left (call under the write lock)."""
     for stale in index_dir.glob(f"{_PREFIX}*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def start_generation(index_dir: Path) -> Path:
+    """A fresh ``gen-N.tmp`` folder (call under the write lock)."""
+    remove_stale(index_dir)
     existing = _generations(index_dir)
     number = _number(existing[-1]) + 1 if existing else 1
     tmp = index_dir / f"{_PREFIX}{number:06d}.tmp"
