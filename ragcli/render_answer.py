@@ -1,0 +1,141 @@
+"""Output of `rag ask` and `rag chat`: the streamed answer, its sources list, notes.
+
+On a terminal the answer streams as it arrives and the sources list is coloured (rich);
+in a pipe everything is plain text. Notes and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ragcli.render import console, is_terminal, use_color, warn
+
+
+class AnswerPrinter:
+    """``on_delta`` callback writing text to stdout as it arrives; remembers the last char."""
+
+    def __init__(self) -> None:
+        self.written = False
+        self.ends_with_newline = True
+
+    def __call__(self, delta: str) -> None:
+        if not delta:
+            return
+        sys.stdout.write(delta)
+        sys.stdout.flush()
+        self.written = True
+        self.ends_with_newline = delta.endswith("\n")
+
+    def end_line(self) -> None:
+        """Finish a partial line (after an answer, or before an error message)."""
+        if self.written and not self.ends_with_newline:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.ends_with_newline = True
+
+
+def source_line(source: Any) -> str:
+    where = source.location.describe()
+    return f"[{source.n}] {source.source}" + (f" ({where})" if where else "")
+
+
+def sources_block(result: Any) -> list[str]:
+    """Plain lines: the cited sources, or the retrieved ones when nothing was cited."""
+    cited = result.cited_sources()
+    if cited:
+        return ["Sources:", *(source_line(s) for s in cited)]
+    if not result.sources:
+        return []
+    return ["Sources (none cited; retrieved):", *(source_line(s) for s in result.sources)]
+
+
+def print_sources(result: Any) -> None:
+    lines = sources_block(result)
+    if not lines:
+        return
+    if use_color(sys.stdout):
+        from rich.text import Text
+
+        out = console()
+        out.print()
+        out.print(Text(lines[0], style="bold"))
+        for line in lines[1:]:
+            number, _, rest = line.partition(" ")
+            text = Text()
+            text.append(number + " ", style="bold")
+            path, sep, where = rest.partition(" (")
+            text.append(path, style="cyan")
+            if sep:
+                text.append(" (" + where, style="dim")
+            out.print(text)
+    else:
+        sys.stdout.write("\n" + "\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
+def print_all_sources(result: Any) -> None:
+    """Every source given to the model, cited ones marked with ``*`` (for /sources)."""
+    if result is None:
+        sys.stdout.write("(no answer yet)\n")
+        return
+    cited = set(result.citations.cited)
+    lines = [("* " if s.n in cited else "  ") + source_line(s) for s in result.sources]
+    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    sys.stdout.flush()
+
+
+def footer(result: Any) -> str:
+    answer = result.answer
+    same = not answer.model or answer.model == answer.backend
+    parts = [answer.backend if same else f"{answer.backend} ({answer.model})"]
+    total = result.timings.get("total_s")
+    if total is not None:
+        parts.append(f"{total:.1f} s")
+    if answer.input_tokens is not None or answer.output_tokens is not None:
+        parts.append(f"{answer.input_tokens or 0} in / {answer.output_tokens or 0} out tokens")
+    if answer.cached:
+        parts.append("cached")
+    return " · ".join(parts)
+
+
+def print_footer(result: Any) -> None:
+    """A dim summary line, on a terminal only."""
+    if use_color(sys.stdout):
+        from rich.text import Text
+
+        console().print(Text(footer(result), style="dim"))
+
+
+def report_citations(result: Any) -> None:
+    """Warn on stderr about citations to sources that do not exist."""
+    unknown = result.citations.unknown
+    if unknown:
+        numbers = ", ".join(f"[{n}]" for n in unknown)
+        warn(
+            f"the answer cites {numbers}, which {'is' if len(unknown) == 1 else 'are'} not "
+            f"among the {len(result.sources)} sources given"
+        )
+
+
+def note(message: str) -> None:
+    sys.stderr.write(f"rag: note: {message}\n")
+    sys.stderr.flush()
+
+
+def chat_prompt() -> Callable[[], str | None]:
+    """A line reader: ``input('> ')`` on a terminal, plain ``readline`` from a pipe."""
+    interactive = is_terminal(sys.stdin) and is_terminal(sys.stdout)
+
+    def read() -> str | None:
+        if interactive:
+            try:
+                return input("> ")
+            except EOFError:
+                sys.stdout.write("\n")
+                return None
+        line = sys.stdin.readline()
+        return line if line else None
+
+    return read
