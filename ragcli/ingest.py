@@ -248,7 +248,14 @@ def ingest(
                     retouched.append(record)
                 else:
                     changed.append((path, record, previous is not None))
-        gone.extend(path for path in known if _under(path, roots) and path not in seen)
+        # With --include/--exclude the run is about the selected files only: files the
+        # filters leave out stay indexed unless they were deleted from disk.
+        filtered = bool(include or exclude)
+        gone.extend(
+            path
+            for path in known
+            if _under(path, roots) and path not in seen and not (filtered and Path(path).exists())
+        )
         timings["discover"] = time.perf_counter() - tick
 
         if not seen and not report.skipped and not gone:

@@ -293,6 +293,18 @@ def test_files_outside_the_given_roots_are_kept(project):
     assert manifest["roots"] == sorted([str(project / "docs"), str(project / "more")])
 
 
+def test_include_filter_adds_without_dropping_the_files_it_leaves_out(project):
+    index_dir = project / ".rag" / "default"
+    write_files(project / "docs", {"glacier.md": "# Glaciers\n\n" + topic_text("glacier")})
+    (project / "docs" / "violin.txt").unlink()
+    report = run(project, "docs", include=["*.md"])
+    assert report.added == ["docs/glacier.md"]
+    # the .txt files the filter leaves out stay; a deleted one is still removed
+    assert report.removed == ["docs/violin.txt"]
+    assert check_consistent(index_dir) == {"files": 3, "documents": 3, "chunks": 3}
+    assert sparse_sources(index_dir, "waggle") == ["docs/honeybee.txt"]
+
+
 def test_only_one_previous_generation_is_kept(project):
     index_dir = project / ".rag" / "default"
     for number, word in enumerate(["glacier", "lighthouse", "sourdough"], start=2):
