@@ -1,0 +1,206 @@
+"""The ONNX query encoder: export of the real all-MiniLM-L6-v2, agreement with
+sentence-transformers on real SciFact texts, the int8 variant, the cache checks and the
+promise that the query path imports no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragcli import onnx_encoder as oe
+from ragcli.models import DEFAULT_EMBED_MODEL
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "beir"
+if not SCIFACT.is_dir():
+    SCIFACT = Path("/work/shared/data/scifact/beir")
+HEAVY = ("torch", "transformers", "sentence_transformers")
+
+
+def _scifact_texts(n: int) -> list[str]:
+    """``n`` SciFact documents as title + abstract, with the longest ones included."""
+    corpus = SCIFACT / "corpus.jsonl"
+    if not corpus.is_file():
+        pytest.skip("shared SciFact data not present")
+    texts = []
+    with corpus.open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(f"{row.get('title', '')}\n{row.get('text', '')}".strip())
+    longest = sorted(texts, key=len, reverse=True)[:20]
+    return longest + texts[: n - len(longest)]
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory, embed_model_path) -> Path:
+    folder = tmp_path_factory.mktemp("cache") / "onnx" / oe.model_slug(DEFAULT_EMBED_MODEL)
+    oe.export_onnx(DEFAULT_EMBED_MODEL, folder, quantize=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def st_encoder(embed_model_path):
+    from ragcli.embed import Encoder
+
+    return Encoder(DEFAULT_EMBED_MODEL, batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def real_texts() -> list[str]:
+    return _scifact_texts(300)
+
+
+@pytest.fixture(scope="session")
+def st_vectors(st_encoder, real_texts) -> np.ndarray:
+    return st_encoder.encode(real_texts)
+
+
+def _run_python(code: str) -> str:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_does_not_load_torch():
+    out = _run_python(
+        f"import sys, ragcli.onnx_encoder\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_query_path_does_not_load_torch(export_dir):
+    out = _run_python(
+        "import sys\n"
+        "from ragcli.onnx_encoder import OnnxEncoder, query_encoder\n"
+        f"enc = query_encoder({DEFAULT_EMBED_MODEL!r}, {str(export_dir)!r}, export=False)\n"
+        "assert isinstance(enc, OnnxEncoder), type(enc)\n"
+        "v = enc.encode_query('does vitamin d prevent fractures?')\n"
+        "assert v.shape == (384,), v.shape\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_export_layout(export_dir):
+    meta = oe.read_meta(export_dir)
+    assert meta["model_name"] == DEFAULT_EMBED_MODEL
+    assert meta["max_seq_length"] == 256
+    assert meta["dimension"] == 384
+    assert oe._pooling_mode(meta["pooling"]) == "mean"
+    assert meta["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert meta["files"]["float"]["min_cosine"] >= 0.999
+    names = sorted(p.name for p in export_dir.iterdir())
+    assert names == ["model-int8.onnx", "model.onnx", "ragcli-onnx.json", "tokenizer.json"]
+    assert oe.is_exported(export_dir, DEFAULT_EMBED_MODEL, "float")
+    assert oe.is_exported(export_dir, "all-MiniLM-L6-v2", "int8")
+
+
+def test_float_matches_sentence_transformers(export_dir, real_texts, st_vectors):
+    enc = oe.OnnxEncoder(export_dir)
+    lengths = [len(e.ids) for e in enc.tokenizer.encode_batch(real_texts)]
+    assert max(lengths) == 256 and sum(n == 256 for n in lengths) >= 20  # truncated ones
+    got = enc.encode(real_texts)
+    assert got.dtype == np.float32 and got.shape == (300, 384)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(got * st_vectors, axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+
+
+def test_int8_close_to_float(export_dir, real_texts, st_vectors):
+    got = oe.OnnxEncoder(export_dir, "int8").encode(real_texts[:120])
+    cosines = np.sum(got * st_vectors[:120], axis=1)
+    assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, (cosines.mean(), cosines.min())
+
+
+def test_query_is_independent_of_batching(export_dir, real_texts):
+    enc = oe.OnnxEncoder(export_dir, batch_size=8)
+    texts = real_texts[-30:]
+    batched = enc.encode(texts)
+    single = np.stack([enc.encode_query(t) for t in texts[:5]])
+    assert np.sum(batched[:5] * single, axis=1).min() >= 0.99999
+    seen = []
+    enc.encode(texts, progress=seen.append)
+    assert sum(seen) == 30
+    assert enc.encode([]).shape == (0, 384)
+
+
+def test_query_encoder_uses_export_or_falls_back(export_dir, tmp_path):
+    from ragcli.embed import Encoder
+
+    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, export=False)
+    assert isinstance(enc, oe.OnnxEncoder) and enc.variant == "float"
+    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, variant="int8", export=False)
+    assert enc.variant == "int8"
+    empty = tmp_path / "none"
+    assert isinstance(oe.query_encoder(DEFAULT_EMBED_MODEL, empty, export=False), Encoder)
+    with pytest.raises(ValueError):
+        oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, variant="fp16")
+
+
+def test_stale_or_partial_export_is_not_used(export_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(export_dir, copy)
+    assert oe.is_exported(copy, DEFAULT_EMBED_MODEL)
+    assert not oe.is_exported(copy, "some/other-model")
+    meta = json.loads((copy / oe.META_FILE).read_text())
+    meta["fingerprint"]["files"]["model.safetensors"] += 1  # the weights changed
+    (copy / oe.META_FILE).write_text(json.dumps(meta))
+    assert not oe.is_exported(copy, DEFAULT_EMBED_MODEL)
+    shutil.copy(export_dir / oe.META_FILE, copy / oe.META_FILE)
+    with open(copy / "model.onnx", "r+b") as f:  # a truncated model file
+        f.truncate(1000)
+    assert not oe.is_exported(copy, DEFAULT_EMBED_MODEL)
+    (copy / oe.META_FILE).unlink()
+    assert oe.read_meta(copy) is None
+
+
+def test_failed_export_is_recorded_and_not_retried(tmp_path, monkeypatch, embed_model_path):
+    from ragcli.embed import Encoder
+
+    calls = []
+
+    def failing_export(model_name, folder, **kwargs):
+        calls.append(model_name)
+        raise oe.OnnxExportError("cannot export a Transformer + Pooling + Dense model to ONNX")
+
+    monkeypatch.setattr(oe, "export_onnx", failing_export)
+    warnings = []
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    for _ in range(2):
+        enc = oe.query_encoder(DEFAULT_EMBED_MODEL, folder, warn=warnings.append)
+        assert isinstance(enc, Encoder)
+    assert len(calls) == 1 and len(warnings) == 1
+    assert "Dense" in warnings[0]
+    assert (folder / oe.FAILED_FILE).is_file()
+
+
+def test_pooling_modes():
+    tokens = np.array([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]]], dtype=np.float32)
+    mask = np.array([[1, 1, 0]])
+    np.testing.assert_allclose(oe._pool(tokens, mask, "mean"), [[2.0, -1.0]])
+    np.testing.assert_allclose(oe._pool(tokens, mask, "cls"), [[1.0, 2.0]])
+    np.testing.assert_allclose(oe._pool(tokens, mask, "max"), [[3.0, 2.0]])
+    np.testing.assert_allclose(
+        oe._pool(tokens, mask, "mean_sqrt_len_tokens"), [[4 / np.sqrt(2), -2 / np.sqrt(2)]]
+    )
+    assert oe._pooling_mode({"pooling_mode": "cls"}) == "cls"
+    assert oe._pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    with pytest.raises(oe.OnnxExportError):
+        oe._pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
+
+
+def test_model_slug(tmp_path):
+    assert oe.model_slug("all-MiniLM-L6-v2") == "sentence-transformers--all-MiniLM-L6-v2"
+    local = oe.model_slug(str(tmp_path))
+    assert "/" not in local and local.startswith(tmp_path.parent.name)
