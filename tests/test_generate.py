@@ -385,6 +385,29 @@ def test_extract_answer_picks_the_short_best_sentence():
     assert extract_answer("anything", []) == ""
 
 
+def test_extract_answer_matches_inflected_words_and_prefers_the_asked_type():
+    sources = [
+        "Nikola Tesla\n\nTesla worked on alternating current. Tesla died on 7 January 1943.",
+        "Tesla was born in Smiljan and liked pigeons very much.",
+    ]
+    # "die" must match "died" (stemming), and a "when" question favours a dated sentence
+    assert extract_answer("When did Tesla die?", sources) == "Tesla died on 7 January 1943."
+
+
+def test_extractive_answer_quotes_overlapping_chunks_once_and_skips_headings():
+    first = "Steam engines\n\nWatt improved the steam engine in 1769 with a separate condenser."
+    overlap = "the steam engine in 1769 with a separate condenser. Later engines were compound."
+    hits = [
+        Hit(rank=i, score=1.0, chunk=Chunk("d", "a.md", "t", text, Location(), 0, 0, i))
+        for i, text in enumerate([first, overlap], 1)
+    ]
+    text = extractive_answer(build_prompt("Who improved the steam engine?", hits, 1000))
+    quoted = [line for line in text.splitlines() if line.startswith("- ")]
+    assert quoted[0] == ("- Watt improved the steam engine in 1769 with a separate condenser. [1]")
+    assert sum("separate condenser" in line for line in quoted) == 1
+    assert not any(line.startswith("- Steam engines") for line in quoted)
+
+
 # ------------------------------------------------------------------ selection
 
 

@@ -4,10 +4,14 @@ Scoring (``score_sentences``): the sources are split into sentences; each senten
 scores the sum of the IDF weights (computed over all the sentences given) of the
 question's content words it contains, divided by ``1 + 0.05 * (n - 1)`` where ``n`` is
 its source number, so better-ranked sources win ties. Words are lower-cased ``\\w+``
-runs cut to their first 6 characters (a crude stemmer that works across European
-languages); CJK and Thai runs become character bigrams. A small English stop list is
-removed from the question. Among equal scores the shorter sentence wins, and a sentence
-made only of question words is never picked, since it cannot hold the answer.
+runs reduced by the English Snowball stemmer ("died" and "die" match); CJK and Thai runs
+become character bigrams. A small English stop list is removed from the question. The
+question's type adds a small bonus to sentences that can hold that kind of answer: a
+year or date for "when", a number for "how many/much", a capitalised name for "who".
+Among equal scores the shorter sentence wins, a sentence made only of question words is
+never picked, since it cannot hold the answer, nor is one of fewer than four words (a
+title or heading); a sentence repeated, whole or in part, by overlapping chunks is
+quoted once.
 
 ``extract_answer`` returns the single best sentence: a short-answer baseline for
 SQuAD/XQuAD-style evaluation (EM/F1).
@@ -42,17 +46,50 @@ STOPWORDS = frozenset(_STOP_TEXT.split())
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s)")
 _TOKEN = re.compile(r"\w+")
 _BIGRAM_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-STEM_CHARS = 6
+_YEAR_OR_DATE = re.compile(
+    r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(january|february|march|april|may|june|july|august|"
+    r"september|october|november|december)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|"
+    r"thousand|million|billion)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
+MIN_WORDS = 4
+RUNNER_UP_SHARE = 0.6
+TYPE_BONUS = 0.5  # in IDF units: about half a rare matching word
+
+
+def _stem(words: list[str]) -> list[str]:
+    from ragcli.store.sparse import _stemmer
+
+    return _stemmer("english").stemWords(words)
 
 
 def terms(text: str) -> list[str]:
     out: list[str] = []
+    latin: list[str] = []
     for token in _TOKEN.findall(text.lower()):
         if _BIGRAM_SCRIPT.search(token):
             out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
         else:
-            out.append(token[:STEM_CHARS])
-    return out
+            latin.append(token)
+    return out + _stem(latin)
+
+
+def _answer_type_bonus(question: str):
+    q = question.lower()
+    if re.search(r"\bwhen\b|\bwhat (year|date|century|decade)\b|\bwhich year\b", q):
+        pattern = _YEAR_OR_DATE
+    elif re.search(r"\bhow (many|much|long|old|far|large|big)\b|\bwhat (number|percentage)\b", q):
+        pattern = _NUMBER
+    elif re.search(r"\bwho\b|\bwhom\b", q):
+        pattern = _NAME
+    else:
+        return lambda sentence: 0.0
+    return lambda sentence: TYPE_BONUS if pattern.search(sentence) else 0.0
 
 
 def split_sentences(text: str) -> list[str]:
@@ -77,7 +114,8 @@ class ScoredSentence:
 
 def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentence]:
     """Every sentence of every source, best first (see the module docstring)."""
-    stops = {word[:STEM_CHARS] for word in STOPWORDS}
+    stops = set(_stem(sorted(STOPWORDS))) | STOPWORDS
+    bonus = _answer_type_bonus(question)
     q_terms = {t for t in terms(question) if t not in stops}
     if not q_terms:
         q_terms = set(terms(question))
@@ -85,6 +123,11 @@ def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentenc
     for index, item in enumerate(sources):
         n = getattr(item, "n", None) or index + 1
         for sentence in split_sentences(_text_of(item)):
+            if len(sentence.split()) < MIN_WORDS:
+                continue  # titles and headings, not answers
+            if any(sentence in kept for _, kept, _ in sentences):
+                continue  # the same sentence, or a piece of it, from an overlapping chunk
+            sentences = [entry for entry in sentences if entry[1] not in sentence]
             sentences.append((n, sentence, set(terms(sentence))))
     if not sentences:
         return []
@@ -98,7 +141,10 @@ def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentenc
     for n, sentence, words in sentences:
         if not words - q_terms:
             continue  # only question words: no room for an answer
-        score = sum(idf[word] for word in words & q_terms) / (1 + 0.05 * (n - 1))
+        matched = sum(idf[word] for word in words & q_terms)
+        if matched <= 0:
+            continue
+        score = (matched + bonus(sentence)) / (1 + 0.05 * (n - 1))
         scored.append((round(score, 9), len(sentence), n, sentence))
     scored.sort(key=lambda item: (-item[0], item[1], item[2]))
     return [ScoredSentence(n, sentence, score) for score, _, n, sentence in scored]
@@ -120,7 +166,9 @@ def extractive_answer(prompt: Prompt, max_sentences: int = MAX_SENTENCES) -> str
     elif not ranked:
         body = "None of the retrieved sources shares words with the question."
     else:
-        body = "\n".join(f"- {s.text} [{s.n}]" for s in ranked[:max_sentences])
+        # Quote the runners-up only when they score near the best sentence.
+        kept = [s for s in ranked[:max_sentences] if s.score >= RUNNER_UP_SHARE * ranked[0].score]
+        body = "\n".join(f"- {s.text} [{s.n}]" for s in kept)
     return f"{body}\n\n{HINT}"
 
 
