@@ -46,7 +46,9 @@ def main(source: Path, out: Path) -> None:
                 body += [f"## Part {number}", "", text, ""]
             path.write_text("\n".join(body), encoding="utf-8")
         elif fmt == "html":
-            parts = [f"<h2>Part {n}</h2>\n<p>{html.escape(t)}</p>" for n, t in enumerate(paragraphs, 1)]
+            parts = [
+                f"<h2>Part {n}</h2>\n<p>{html.escape(t)}</p>" for n, t in enumerate(paragraphs, 1)
+            ]
             path.write_text(
                 "<!doctype html>\n<html><head><title>"
                 + html.escape(title)
@@ -55,7 +57,8 @@ def main(source: Path, out: Path) -> None:
                 + html.escape(title)
                 + "</h1>\n"
                 + "\n".join(parts)
-                + "\n</article>\n<footer>Text from Wikipedia, CC BY-SA 4.0.</footer>\n</body></html>\n",
+                + "\n</article>\n<footer>Text from Wikipedia, CC BY-SA 4.0.</footer>\n"
+                + "</body></html>\n",
                 encoding="utf-8",
             )
         else:

@@ -228,7 +228,9 @@ def score_retrieval(
     try:
         import pytrec_eval
     except ImportError:  # pragma: no cover - depends on the environment
-        raise UsageError("retrieval metrics need pytrec_eval: pip install pytrec-eval-terrier") from None
+        raise UsageError(
+            "retrieval metrics need pytrec_eval: pip install pytrec-eval-terrier"
+        ) from None
 
     if isinstance(metrics, str):
         specs = parse_metrics(metrics)
