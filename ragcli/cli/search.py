@@ -11,7 +11,24 @@ from typing import Annotated, Any
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, open_index
+from ragcli.cli.options import (
+    AlphaOpt,
+    DocOpt,
+    FilterOpt,
+    FusionOpt,
+    IndexOpt,
+    JsonOpt,
+    KOpt,
+    ModeOpt,
+    NameOpt,
+    PoolFactorOpt,
+    RerankDepthOpt,
+    RerankModelOpt,
+    RerankOpt,
+    TypeOpt,
+    open_index,
+    search_filter,
+)
 from ragcli.errors import UsageError
 
 
@@ -21,40 +38,17 @@ def search(
     query: Annotated[
         str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)
     ] = None,
-    k: Annotated[int | None, typer.Option("-k", "--top-k", help="Number of results.")] = None,
-    mode: Annotated[
-        str | None, typer.Option("--mode", help="hybrid (default), dense or sparse.")
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option("--alpha", help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only."),
-    ] = None,
-    fusion: Annotated[str | None, typer.Option("--fusion", help="minmax (default) or rrf.")] = None,
-    pool_factor: Annotated[
-        int | None,
-        typer.Option("--pool-factor", help="Candidates per side = pool factor * k."),
-    ] = None,
-    rerank: Annotated[
-        bool | None,
-        typer.Option(
-            "--rerank/--no-rerank", help="Rerank with a cross-encoder.", show_default=False
-        ),
-    ] = None,
-    rerank_model: Annotated[
-        str | None, typer.Option("--rerank-model", help="Cross-encoder name or folder.")
-    ] = None,
-    rerank_depth: Annotated[
-        int | None, typer.Option("--rerank-depth", help="Fused candidates to rerank.")
-    ] = None,
-    path_filter: Annotated[
-        list[str] | None,
-        typer.Option("--filter", help="Only sources matching this glob (repeatable)."),
-    ] = None,
-    kind: Annotated[
-        list[str] | None,
-        typer.Option("--type", help="Only this document type: pdf, markdown, code, ..."),
-    ] = None,
-    doc: Annotated[list[str] | None, typer.Option("--doc", help="Only this document id.")] = None,
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    alpha: AlphaOpt = None,
+    fusion: FusionOpt = None,
+    pool_factor: PoolFactorOpt = None,
+    rerank: RerankOpt = None,
+    rerank_model: RerankModelOpt = None,
+    rerank_depth: RerankDepthOpt = None,
+    path_filter: FilterOpt = None,
+    kind: TypeOpt = None,
+    doc: DocOpt = None,
     batch: Annotated[
         Path | None,
         typer.Option("--batch", help="Queries from a file (JSONL or one per line); '-' = stdin."),
@@ -65,7 +59,6 @@ def search(
 ) -> None:
     """Search the index. Exit code 0 with results, 1 when nothing matched, 2 on bad usage."""
     from ragcli import render
-    from ragcli.index import SearchFilter
 
     if batch is None and query is None:
         raise UsageError("give a query, '-' to read it from stdin, or --batch FILE")
@@ -81,7 +74,7 @@ def search(
         rerank=rerank,
         rerank_model=rerank_model,
         rerank_depth=rerank_depth,
-        filters=SearchFilter(list(path_filter or []), list(kind or []), list(doc or [])),
+        filters=search_filter(path_filter, kind, doc),
     )
     if batch is not None:
         found_any = False
