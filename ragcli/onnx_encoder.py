@@ -144,7 +144,7 @@ def is_exported(folder: str | os.PathLike, model_name: str, variant: str = "floa
     return True
 
 
-def _failed_before(folder: Path, model_name: str) -> str | None:
+def _failed_before(folder: Path, model_name: str, variant: str) -> str | None:
     """The reason a previous export of this model failed (so it is not retried), or None."""
     try:
         record = json.loads((folder / FAILED_FILE).read_text(encoding="utf-8"))
@@ -153,6 +153,7 @@ def _failed_before(folder: Path, model_name: str) -> str | None:
     if (
         isinstance(record, dict)
         and record.get("format") == FORMAT_VERSION
+        and record.get("variant") == variant
         and record.get("fingerprint") == source_fingerprint(model_name)
     ):
         return str(record.get("reason", "unknown"))
@@ -574,6 +575,53 @@ def _verify(st, folder: Path, meta: dict, variant: str) -> float:
 
 
 # --------------------------------------------------------------------------- entry point
+def ensure_export(
+    model_name: str,
+    cache_dir: str | os.PathLike,
+    *,
+    variant: str = "float",
+    warn: Callable[[str], None] | None = None,
+) -> bool:
+    """Make the ``variant`` export of ``model_name`` in ``cache_dir`` unless it is there;
+    True when it is usable. For ingest (or first use); never raises over the export.
+
+    Returns False without trying when onnx/torch are not installed. An export that
+    fails for another reason is recorded in ``cache_dir`` and not retried for the same
+    model weights; ``warn`` gets the reason once. A model that cannot be loaded at all
+    returns False silently: the sentence-transformers Encoder reports that when used.
+    """
+    if variant not in MODEL_FILES:
+        raise ValueError(f"variant must be one of {sorted(MODEL_FILES)}")
+    folder = Path(cache_dir)
+    if is_exported(folder, model_name, variant):
+        return True
+    if not export_available() or _failed_before(folder, model_name, variant) is not None:
+        return False
+    try:
+        if variant == "int8" and is_exported(folder, model_name, "float"):
+            quantize_export(model_name, folder)
+        else:
+            export_onnx(model_name, folder, quantize=variant == "int8")
+        return is_exported(folder, model_name, variant)
+    except OnnxExportError as err:
+        with contextlib.suppress(OSError):
+            _write_json(
+                folder / FAILED_FILE,
+                {
+                    "format": FORMAT_VERSION,
+                    "variant": variant,
+                    "fingerprint": source_fingerprint(model_name),
+                    "reason": str(err),
+                },
+            )
+        (warn or logger.warning)(_failure_message(variant, str(err)))
+    except RagError:
+        pass
+    except Exception as err:  # noqa: BLE001  (never fail a search or an ingest over the cache)
+        (warn or logger.warning)(_failure_message(variant, f"{type(err).__name__}: {err}"))
+    return False
+
+
 def query_encoder(
     model_name: str,
     cache_dir: str | os.PathLike,
@@ -587,9 +635,8 @@ def query_encoder(
     export is there (or, with ``export``, can be made now: this imports torch once),
     else the sentence-transformers :class:`ragcli.embed.Encoder`.
 
-    ``variant`` is ``"float"`` (matches sentence-transformers) or ``"int8"``. An export
-    that fails for a reason other than a missing package is recorded in ``cache_dir``
-    and not retried for the same model; ``warn`` gets the reason once.
+    ``variant`` is ``"float"`` (matches sentence-transformers) or ``"int8"``; when the
+    int8 model cannot be made, the float one is used if it is there.
     """
     import importlib.util
 
@@ -597,36 +644,19 @@ def query_encoder(
         raise ValueError(f"variant must be one of {sorted(MODEL_FILES)}")
     folder = Path(cache_dir)
     if importlib.util.find_spec("onnxruntime") is not None:
-        if is_exported(folder, model_name, variant):
+        if export:
+            usable = ensure_export(model_name, folder, variant=variant, warn=warn)
+        else:
+            usable = is_exported(folder, model_name, variant)
+        if usable:
             return OnnxEncoder(folder, variant, batch_size)
-        if export and export_available() and _failed_before(folder, model_name) is None:
-            try:
-                if variant == "int8" and is_exported(folder, model_name, "float"):
-                    quantize_export(model_name, folder)
-                else:
-                    export_onnx(model_name, folder, quantize=variant == "int8")
-                return OnnxEncoder(folder, variant, batch_size)
-            except OnnxExportError as err:
-                reason = str(err)
-                with contextlib.suppress(OSError):
-                    _write_json(
-                        folder / FAILED_FILE,
-                        {
-                            "format": FORMAT_VERSION,
-                            "fingerprint": source_fingerprint(model_name),
-                            "reason": reason,
-                        },
-                    )
-                (warn or logger.warning)(_fallback_message(reason))
-            except RagError:
-                pass  # the model cannot be loaded: the Encoder reports that when used
-            except Exception as err:  # noqa: BLE001  (never fail a search over the cache)
-                (warn or logger.warning)(_fallback_message(f"{type(err).__name__}: {err}"))
+        if variant != "float" and is_exported(folder, model_name, "float"):
+            return OnnxEncoder(folder, "float", batch_size)
     from ragcli.embed import Encoder
 
     return Encoder(model_name, batch_size)
 
 
-def _fallback_message(reason: str) -> str:
+def _failure_message(variant: str, reason: str) -> str:
     reason = reason.strip().splitlines()[0] if reason.strip() else "unknown error"
-    return f"ONNX query encoder unavailable ({reason}); using sentence-transformers"
+    return f"no ONNX {variant} query encoder ({reason}); using the fallback encoder"

@@ -185,6 +185,29 @@ def test_failed_export_is_recorded_and_not_retried(tmp_path, monkeypatch, embed_
     assert (folder / oe.FAILED_FILE).is_file()
 
 
+def test_int8_failure_falls_back_to_float(export_dir, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(export_dir, copy)
+    meta = json.loads((copy / oe.META_FILE).read_text())
+    del meta["files"]["int8"]
+    (copy / oe.META_FILE).write_text(json.dumps(meta))
+    (copy / "model-int8.onnx").unlink()
+
+    def failing_quantize(model_name, folder, verify=True):
+        raise oe.OnnxExportError("the int8 ONNX export does not match sentence-transformers")
+
+    monkeypatch.setattr(oe, "quantize_export", failing_quantize)
+    warnings = []
+    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, copy, variant="int8", warn=warnings.append)
+    assert isinstance(enc, oe.OnnxEncoder) and enc.variant == "float"
+    assert len(warnings) == 1 and "int8" in warnings[0]
+    assert not oe.ensure_export(DEFAULT_EMBED_MODEL, copy, variant="int8")  # not retried
+    assert len(warnings) == 1
+    assert oe.ensure_export(DEFAULT_EMBED_MODEL, copy)
+
+
 def test_pooling_modes():
     tokens = np.array([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]]], dtype=np.float32)
     mask = np.array([[1, 1, 0]])
