@@ -341,7 +341,7 @@ def print_rich(result: dict[str, Any]) -> None:
 
     keys = setting_columns(result)
     metrics = metric_columns(result)
-    table = Table(title=_header(result), title_justify="left")
+    table = Table()
     table.add_column("#", justify="right")
     for key in keys:
         table.add_column(_SHORT[key])
@@ -359,6 +359,7 @@ def print_rich(result: dict[str, Any]) -> None:
             style="bold green" if row["best"] else None,
         )
     console = render.console()
+    console.print(_header(result), style="bold")
     console.print(table)
     footer = _footer(result)
     if footer:
