@@ -64,6 +64,9 @@ def import_seconds(module: str, repeats: int = 3) -> float:
 
 def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -> None:
     """Measure one runtime in this (fresh) process and write the figures to ``out``."""
+    from ragcli.models import quiet_model_libraries
+
+    quiet_model_libraries()
     t0 = time.perf_counter()
     if runtime == "st-float":
         import sentence_transformers  # noqa: F401  (timed as the runtime's import)
