@@ -570,9 +570,9 @@ def run_eval(
     needs_dense = any(r["mode"] in ("dense", "hybrid") for r in resolved_rows)
     if options.cache_query_vectors:
         first = next(iter(targets.values())).index
-        cache = QueryVectorCache(first.encoder)
+        cache = QueryVectorCache(first.query_encoder)
         for target in targets.values():
-            target.index.encoder = cache
+            target.index.query_encoder = cache
         if needs_dense:
             cache.prime([q.text for q in qset.questions])
     timings["encode_queries_s"] = time.perf_counter() - tick

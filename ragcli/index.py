@@ -113,6 +113,11 @@ class Index:
             encoder=self.__dict__.get("encoder"),
         )
         self.__dict__.pop("store", None)
+        if report.chunks:
+            from ragcli.onnx_encoder import ensure_export
+
+            model = self.store.manifest["embed_model"]
+            ensure_export(model, onnx_cache_dir(model), warn=self._warn_once)
         return report
 
     # reading ------------------------------------------------------------------
@@ -128,6 +133,24 @@ class Index:
 
         model = self.store.manifest["embed_model"] if self.exists() else self.settings.embed_model
         return Encoder(model, self.settings.embed_batch_size)
+
+    @cached_property
+    def query_encoder(self):
+        """Embeds queries with ONNX Runtime (no torch import) once the model is exported.
+
+        The export lives in the user's cache, one per model, made at the first ingest.
+        """
+        from ragcli.onnx_encoder import query_encoder
+
+        if "encoder" in self.__dict__:  # the torch model is loaded already (after an ingest)
+            return self.encoder
+        model = self.store.manifest["embed_model"] if self.exists() else self.settings.embed_model
+        return query_encoder(
+            model,
+            onnx_cache_dir(model),
+            batch_size=self.settings.embed_batch_size,
+            warn=self._warn_once,
+        )
 
     def exists(self) -> bool:
         from ragcli.store.generations import current_generation
@@ -242,7 +265,7 @@ class Index:
         row_scores = None
         query_vector = None
         if mode in ("dense", "hybrid"):
-            query_vector = self.encoder.encode_query(query)
+            query_vector = self.query_encoder.encode_query(query)
             dense_ids, dense_scores = dense_ops.search(store.dense, query_vector, pool, allowed)
         if mode in ("sparse", "hybrid"):
             sparse = store.sparse
@@ -328,6 +351,18 @@ class Index:
             "bytes": sizes,
             "total_bytes": sum(sizes.values()),
         }
+
+
+def cache_dir() -> Path:
+    """ragcli's per-user cache: ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ragcli"
+
+
+def onnx_cache_dir(model: str) -> Path:
+    from ragcli.onnx_encoder import model_slug
+
+    return cache_dir() / "onnx" / model_slug(model)
 
 
 def _tree_size(folder: Path) -> int:

@@ -8,6 +8,12 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One ragcli cache (ONNX exports of the embedding model) per test session, not the user's.
+if "RAGCLI_TEST_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["RAGCLI_TEST_CACHE"] = tempfile.mkdtemp(prefix="ragcli-test-cache-")
+os.environ["XDG_CACHE_HOME"] = os.environ["RAGCLI_TEST_CACHE"]
 
 import pytest  # noqa: E402
 

@@ -188,3 +188,25 @@ def test_no_index_is_a_one_line_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["search", "anything"])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "no .rag/ index found" in result.stderr
+
+
+def test_query_path_embeds_with_onnx_and_never_imports_torch(project):
+    """After an ingest has exported the model, a search process stays clear of torch."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json\n"
+        "from ragcli.index import Index\n"
+        f"index = Index({str(project / '.rag' / 'default')!r})\n"
+        "hits = index.search('Tesla patents', k=3, rerank=False)\n"
+        "print(json.dumps({'encoder': type(index.query_encoder).__name__,\n"
+        "    'source': hits[0].chunk.source,\n"
+        "    'heavy': sorted(m for m in ('torch', 'transformers', 'sentence_transformers')\n"
+        "                    if m in sys.modules)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    result = json.loads(out)
+    assert result == {"encoder": "OnnxEncoder", "source": "docs/nikola_tesla.txt", "heavy": []}
