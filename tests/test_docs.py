@@ -1,0 +1,39 @@
+"""docs/commands.md stays true: every option of every command is described there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragcli.cli import app
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "commands.md"
+COMMANDS = ["ingest", "status", "search", "generate", "ask", "chat", "eval"]
+
+
+def options_of(command: str) -> set[str]:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", result.output))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_is_documented(command):
+    text = DOCS.read_text()
+    assert f"## rag {command}" in text
+    missing = sorted(opt for opt in options_of(command) if f"`{opt}" not in text)
+    assert missing == [], f"rag {command}: undocumented options {missing}"
+
+
+def test_every_command_is_listed():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    listed = set(re.findall(r"│ (\w+)\s", result.output))
+    assert set(COMMANDS) <= listed
+
+
+def test_options_are_read_from_the_help_text():
+    # guards the test above against passing on an empty option list
+    assert {"--alpha", "--batch", "--no-rerank", "--json"} <= options_of("search")
