@@ -71,7 +71,7 @@ def main(source: Path, out: Path) -> None:
                         "id": qa["id"],
                         "question": qa["question"],
                         "answers": [qa["answers"][0]["text"]],
-                        "relevant": [f"docs/{path.name}"],
+                        "relevant": [f"examples/docs/{path.name}"],
                     }
                 )
                 taken += 1

@@ -31,9 +31,9 @@ class Settings:
     # search
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.5  # weight of the dense side: 1 = pure dense, 0 = pure BM25
+    alpha: float = 0.7  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
     fusion: str = "minmax"  # minmax | rrf
-    pool_factor: int = 10  # each side returns pool_factor * k candidates before fusion
+    pool_factor: int = 5  # each side returns pool_factor * k candidates before fusion
     rerank: bool = True
     rerank_model: str = DEFAULT_RERANK_MODEL
     rerank_depth: int = 20  # fused candidates the cross-encoder scores

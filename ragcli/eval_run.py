@@ -395,7 +395,7 @@ def _effective_key(resolved: dict[str, Any]) -> tuple:
         resolved["k"],
         resolved["pool_factor"],
         resolved["fusion"] if hybrid else None,
-        resolved["alpha"] if hybrid and resolved["fusion"] == "minmax" else None,
+        resolved["alpha"] if hybrid else None,  # rrf weights the sides by alpha too
         resolved["rerank"],
     )
 

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
+from ragcli.config import Settings
 from ragcli.index import Index
 
 DATA = Path(__file__).resolve().parent / "data" / "eval"
@@ -72,9 +73,9 @@ def test_beir_json_report_shape(cli):
         "chunk_size": 200,
         "mode": "sparse",
         "k": 100,
-        "pool_factor": 10,
+        "pool_factor": Settings().pool_factor,
         "fusion": "minmax",
-        "alpha": 0.5,
+        "alpha": Settings().alpha,
         "rerank": False,
     }
     assert set(row["mean"]) == set(report["metrics"])

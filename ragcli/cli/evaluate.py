@@ -256,8 +256,6 @@ def setting_text(key: str, settings: dict[str, Any]) -> str:
     value = settings.get(key)
     if key == "alpha" and settings.get("mode") != "hybrid":
         return "-"
-    if key == "alpha" and settings.get("fusion") == "rrf":
-        return "-"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
