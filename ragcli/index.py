@@ -354,7 +354,10 @@ class Index:
 
 
 def cache_dir() -> Path:
-    """ragcli's per-user cache: ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
+    """ragcli's per-user cache of model exports: ``$RAG_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
+    if os.environ.get("RAG_CACHE_DIR"):
+        return Path(os.environ["RAG_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ragcli"
 

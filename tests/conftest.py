@@ -8,12 +8,14 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# One ragcli cache (ONNX exports of the embedding model) per test session, not the user's.
+# One ragcli cache (the ONNX export of the embedding model, made once) for the whole test
+# session and its subprocesses, not the user's; tests may still move XDG_CACHE_HOME.
 if "RAGCLI_TEST_CACHE" not in os.environ:
     import tempfile
 
     os.environ["RAGCLI_TEST_CACHE"] = tempfile.mkdtemp(prefix="ragcli-test-cache-")
 os.environ["XDG_CACHE_HOME"] = os.environ["RAGCLI_TEST_CACHE"]
+os.environ["RAG_CACHE_DIR"] = os.path.join(os.environ["RAGCLI_TEST_CACHE"], "ragcli")
 
 import pytest  # noqa: E402
 

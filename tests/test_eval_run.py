@@ -247,3 +247,25 @@ def test_parse_values_rejects(option, text, message):
 def test_default_k_covers_the_largest_cutoff():
     assert eval_run.default_k(["ndcg@10", "map"]) == 100
     assert eval_run.default_k(["recall@1000"]) == 1000
+
+
+def test_judged_triad_through_the_real_ollama_client(workdir, monkeypatch):
+    """Answers and judge verdicts come from a loopback server speaking Ollama's /api/chat."""
+    from llm_servers import ollama_server, ollama_stream
+
+    verdict = '```json\n{"score": 4, "reason": "every claim is in source [1]"}\n```'
+    with ollama_server(default=ollama_stream([verdict])) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        options = EvalOptions(sweep={"mode": ["sparse"], "rerank": [False]}, llm="ollama", limit=2)
+        report = _run(cwd=workdir, options=options)
+        chats = [r.json for r in server.posts() if r.path == "/api/chat"]
+    (row,) = report["rows"]
+    assert report["answerer"].startswith("ollama")
+    # per question: one answer, then context relevance, groundedness, answer relevance
+    assert len(chats) == 2 * 4
+    judge_prompts = [c for c in chats if '"score"' in c["messages"][0]["content"]]
+    assert len(judge_prompts) == 2 * 3
+    for metric in ("context_relevance", "groundedness", "answer_relevance"):
+        assert row["mean"][metric] == pytest.approx(0.75)  # 4 on the 1-5 scale
+    query = next(iter(row["per_query"].values()))
+    assert query["judged"]["groundedness"]["reason"] == "every claim is in source [1]"
