@@ -34,7 +34,13 @@ from ragcli.generate import (
     normalize_ollama_host,
     scrub,
 )
-from ragcli.generate.extractive import HINT, extract_answer, extractive_answer
+from ragcli.generate.extractive import (
+    HINT,
+    answer_span,
+    extract_answer,
+    extractive_answer,
+    score_sentences,
+)
 from ragcli.prompt import SYSTEM_PROMPT, build_prompt, request_body
 from ragcli.types import Chunk, Hit, Location
 
@@ -390,8 +396,30 @@ def test_extract_answer_matches_inflected_words_and_prefers_the_asked_type():
         "Nikola Tesla\n\nTesla worked on alternating current. Tesla died on 7 January 1943.",
         "Tesla was born in Smiljan and liked pigeons very much.",
     ]
-    # "die" must match "died" (stemming), and a "when" question favours a dated sentence
-    assert extract_answer("When did Tesla die?", sources) == "Tesla died on 7 January 1943."
+    # "die" must match "died" (stemming), a "when" question favours a dated sentence, and
+    # the short answer is the date itself
+    assert score_sentences("When did Tesla die?", sources)[0].text == (
+        "Tesla died on 7 January 1943."
+    )
+    assert extract_answer("When did Tesla die?", sources) == "7 January 1943"
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "span"),
+    [
+        ("How many people died in Paris in 1466?", "In 1466, perhaps 40,000 died.", "40,000"),
+        (
+            "Who did Tesla partner with in 1886?",
+            "After leaving Edison's company Tesla partnered in 1886 with Robert Lane and "
+            "Benjamin Vail.",
+            "Robert Lane and Benjamin Vail",
+        ),
+        ("In what year did the war end?", "The war ended in 1453 after a siege.", "1453"),
+        ("Why did the war end?", "The war ended in 1453 after a siege.", None),
+    ],
+)
+def test_answer_span_picks_what_the_question_asks_for(question, sentence, span):
+    assert answer_span(question, sentence) == span
 
 
 def test_extractive_answer_quotes_overlapping_chunks_once_and_skips_headings():

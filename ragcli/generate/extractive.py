@@ -150,12 +150,54 @@ def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentenc
     return [ScoredSentence(n, sentence, score) for score, _, n, sentence in scored]
 
 
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)"
+)
+_DATE_SPAN = re.compile(
+    rf"\b(?:\d{{1,2}} {_MONTH},? \d{{3,4}}|{_MONTH} \d{{1,2}},? \d{{3,4}}|{_MONTH} \d{{3,4}}|"
+    r"(?:the )?\d{3,4}s|\d{1,2}(?:st|nd|rd|th) century|\d{3,4})\b"
+)
+_NUMBER_SPAN = re.compile(
+    r"\b\d+(?:[.,]\d+)*"
+    r"(?: ?(?:%|percent|per cent|million|billion|thousand|hundred))?"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|"
+    r"thousand|million)\b",
+    re.IGNORECASE,
+)
+_NAME_SPAN = re.compile(r"\b[A-Z][\w'-]+(?:(?: and| of| de| von| van)? [A-Z][\w'-]+)*")
+
+
+def answer_span(question: str, sentence: str) -> str | None:
+    """For a "when", "how many" or "who" question, the date, number or name in
+    ``sentence`` that the question does not already contain; None for other questions."""
+    q = question.lower()
+    if re.search(r"\bwhen\b|\bwhat (year|date|century|decade)\b|\bwhich year\b", q):
+        pattern = _DATE_SPAN
+    elif re.search(r"\bhow (many|much)\b|\bwhat (number|percentage)\b", q):
+        pattern = _NUMBER_SPAN
+    elif re.search(r"^\s*who\b|\bwho (is|was|were|did)\b", q):
+        pattern = _NAME_SPAN
+    else:
+        return None
+    spans = [m.group().strip() for m in pattern.finditer(sentence)]
+    spans = [span for span in spans if span and span.lower() not in q]
+    if not spans:
+        return None
+    if pattern is _NAME_SPAN:  # the fullest name: "Robert Lane and Benjamin Vail"
+        return max(spans, key=lambda span: len(span.split()))
+    return spans[0]
+
+
 def extract_answer(question: str, sources: Sequence[Any]) -> str:
-    """The best short sentence for ``question`` from ``sources`` (texts, Sources or Hits)."""
+    """A short answer for ``question`` from ``sources`` (texts, Sources or Hits): the
+    date, number or name the question asks for when it asks for one (``answer_span``),
+    else the best sentence. The baseline that SQuAD-style EM/F1 scores in ``rag eval``."""
     ranked = score_sentences(question, sources)
     if not ranked:
         return ""
-    return ranked[0].text
+    best = ranked[0].text
+    return answer_span(question, best) or best
 
 
 def extractive_answer(prompt: Prompt, max_sentences: int = MAX_SENTENCES) -> str:
