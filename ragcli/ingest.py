@@ -373,14 +373,16 @@ def ingest(
             tick = time.perf_counter()
             if dense_index is None:
                 dimension = vectors.shape[1] if vectors is not None else pipeline.encoder.dimension
-                dense_index = dense.new_index(dimension)
             elif vectors is not None and vectors.shape[1] != dense_index.d:
                 raise IndexStateError(f"{index_dir}: embedding dimension changed; use --rebuild")
+            else:
+                dimension = dense_index.d
             removed = np.asarray(removed_ids, dtype=np.int64)
-            report.chunks_removed = dense.remove(dense_index, removed)
             ids = np.asarray([chunk.chunk_id for chunk in new_chunks], dtype=np.int64)
-            if vectors is not None:
-                dense.add(dense_index, ids, vectors)
+            # Flat or HNSW by size; an HNSW index is rebuilt when chunks are removed.
+            dense_index, report.chunks_removed = dense.update(
+                dense_index, dimension, removed, ids, vectors
+            )
             dense.write_index(dense_index, tmp / DENSE_FILE)
             report.chunks_added = len(new_chunks)
             catalog.commit()
@@ -390,7 +392,7 @@ def ingest(
             manifest_out = {
                 **expected_manifest(settings),
                 "dimension": int(dense_index.d),
-                "dense_index": "IndexIDMap2(IndexFlatIP)",
+                "dense_index": dense.kind_of(dense_index),
                 "counts": counts,
                 "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
                 "updated_at": now,
