@@ -264,15 +264,23 @@ class Index:
         sparse_ids, sparse_scores = empty
         row_scores = None
         query_vector = None
+        warm_up = None
         if mode in ("dense", "hybrid"):
-            query_vector = self.query_encoder.encode_query(query)
-            dense_ids, dense_scores = dense_ops.search(store.dense, query_vector, pool, allowed)
+            # Creating the ONNX Runtime session is the longest step of a cold search
+            # (~0.25 s) and onnxruntime releases the GIL while it works, so the encoder
+            # loads in a background thread while BM25 and FAISS load and search here.
+            warm_up = _Background(getattr(self.query_encoder, "load", None))
         if mode in ("sparse", "hybrid"):
             sparse = store.sparse
             mask = None
             if allowed is not None:
                 mask = np.isin(sparse.row_ids, allowed).astype(np.float32)
             sparse_ids, sparse_scores, row_scores = sparse.search(query, pool, mask)
+        if warm_up is not None:
+            dense_index = store.dense
+            warm_up.wait()  # an error there is raised again here, by encode_query
+            query_vector = self.query_encoder.encode_query(query)
+            dense_ids, dense_scores = dense_ops.search(dense_index, query_vector, pool, allowed)
         if mode == "dense":
             return [
                 retrieve.Candidate(int(i), dense=float(v), fused=float(v))
@@ -351,6 +359,28 @@ class Index:
             "bytes": sizes,
             "total_bytes": sum(sizes.values()),
         }
+
+
+class _Background:
+    """Runs callables in one daemon thread; ``wait`` joins it. Exceptions are dropped:
+    the caller redoes the work in its own thread (cached properties), where they raise."""
+
+    def __init__(self, *tasks: Callable[[], Any] | None):
+        import threading
+
+        self._tasks = [task for task in tasks if task is not None]
+        self._thread = threading.Thread(target=self._run, name="rag-warm-up", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import contextlib
+
+        for task in self._tasks:
+            with contextlib.suppress(Exception):  # redone, and raised, by the caller
+                task()
+
+    def wait(self) -> None:
+        self._thread.join()
 
 
 def cache_dir() -> Path:
