@@ -110,6 +110,7 @@ class ScoredSentence:
     n: int  # 1-based source number
     text: str
     score: float
+    matched: int = 0  # distinct question terms the sentence contains
 
 
 def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentence]:
@@ -145,9 +146,11 @@ def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentenc
         if matched <= 0:
             continue
         score = (matched + bonus(sentence)) / (1 + 0.05 * (n - 1))
-        scored.append((round(score, 9), len(sentence), n, sentence))
+        scored.append((round(score, 9), len(sentence), n, sentence, len(words & q_terms)))
     scored.sort(key=lambda item: (-item[0], item[1], item[2]))
-    return [ScoredSentence(n, sentence, score) for score, _, n, sentence in scored]
+    return [
+        ScoredSentence(n, sentence, score, matched) for score, _, n, sentence, matched in scored
+    ]
 
 
 _MONTH = (
@@ -208,8 +211,15 @@ def extractive_answer(prompt: Prompt, max_sentences: int = MAX_SENTENCES) -> str
     elif not ranked:
         body = "None of the retrieved sources shares words with the question."
     else:
-        # Quote the runners-up only when they score near the best sentence.
-        kept = [s for s in ranked[:max_sentences] if s.score >= RUNNER_UP_SHARE * ranked[0].score]
+        # Quote runners-up only when they score near the best sentence and cover as many
+        # of the question's terms (a sentence on another subject that shares one rare
+        # word with the question is not supporting evidence).
+        best = ranked[0]
+        kept = [best] + [
+            s
+            for s in ranked[1:max_sentences]
+            if s.score >= RUNNER_UP_SHARE * best.score and s.matched >= best.matched
+        ]
         body = "\n".join(f"- {s.text} [{s.n}]" for s in kept)
     return f"{body}\n\n{HINT}"
 
