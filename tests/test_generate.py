@@ -508,3 +508,19 @@ def test_auto_means_no_backend_named(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     assert choose_backend(Settings(llm="auto")).name == "claude"
     assert make_backend(Settings(), "auto").name == "claude"
+
+
+def test_extractive_answer_leaves_out_runners_up_on_another_subject():
+    hits = [
+        Hit(rank=i, score=1.0, chunk=Chunk("d", f"{i}.md", "t", text, Location(), 0, 0, i))
+        for i, text in enumerate(
+            [
+                "Tesla died on 7 January 1943 in New York.",
+                "Over 60% of Norway's population died in 1348.",
+            ],
+            1,
+        )
+    ]
+    text = extractive_answer(build_prompt("When did Nikola Tesla die?", hits, 1000))
+    quoted = [line for line in text.splitlines() if line.startswith("- ")]
+    assert quoted == ["- Tesla died on 7 January 1943 in New York. [1]"]
