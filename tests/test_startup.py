@@ -149,3 +149,15 @@ def test_a_failing_background_load_raises_in_the_searching_thread(hash_index):
         idx.search("word2", k=2, mode="hybrid", rerank=False)
     assert FailingEncoder.loads == 2  # once in the background, once in the caller
     assert idx.search("word2", k=2, mode="sparse", rerank=False)[0].chunk.source == "n/t2.md"
+
+
+def test_search_exits_quickly_with_the_same_codes_and_output(hash_index):
+    """`rag search` ends without interpreter teardown: atexit handlers (the MODULES line
+    comes from one) still run, exit codes and output are unchanged."""
+    env = {"RAG_INDEX": str(hash_index)}
+    none = modules_after(["search", "zzzqx", "--mode", "sparse", "--no-rerank"], env=env)
+    assert none["code"] == 1 and "no results" in none["stderr"]
+    found = modules_after(["search", "word4", "--mode", "sparse", "--no-rerank"], env=env)
+    assert found["code"] == 0 and "n/t4.md" in found["stdout"]
+    usage = modules_after(["search"], env=env)
+    assert usage["code"] == 2 and "give a query" in usage["stderr"]
