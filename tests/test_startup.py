@@ -161,3 +161,11 @@ def test_search_exits_quickly_with_the_same_codes_and_output(hash_index):
     assert found["code"] == 0 and "n/t4.md" in found["stdout"]
     usage = modules_after(["search"], env=env)
     assert usage["code"] == 2 and "give a query" in usage["stderr"]
+
+
+def test_help_exits_quickly_with_the_same_output():
+    assert modules_after([])["code"] == 2  # no_args_is_help
+    for argv in (["--help"], ["search", "-h"], ["ingest", "--help"]):
+        result = modules_after(argv)
+        assert result["code"] == 0 and "Usage: rag" in result["stdout"]
+    assert modules_after(["ingest"])["code"] == 2

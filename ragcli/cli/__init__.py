@@ -18,17 +18,25 @@ from ragcli.cli import search as _search  # noqa: F401
 from ragcli.cli.app import app
 
 # Commands that write nothing but their output (on stdout/stderr): once they are done,
-# the process may end without tearing the interpreter down (see _exit_quickly).
+# the process may end without tearing the interpreter down (see _exit_quickly). Help
+# (`rag`, `rag --help`, `rag COMMAND --help`) is such output too.
 QUICK_EXIT_COMMANDS = frozenset({"search"})
+_HELP = ("--help", "-h")
 
 
 def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT_COMMANDS:
+        if _output_only(sys.argv[1:]):
             _exit_quickly(done.code)
         raise
+
+
+def _output_only(args: list[str]) -> bool:
+    if not args or (args[0] in QUICK_EXIT_COMMANDS):
+        return True
+    return args[-1] in _HELP and len(args) <= 2
 
 
 def _exit_quickly(code) -> None:
