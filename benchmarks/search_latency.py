@@ -46,16 +46,18 @@ class RandomEncoder:
         return vectors
 
 
-def synthetic_corpus(path: Path, n_docs: int, seed: int = 0) -> None:
-    sentences = []
+def synthetic_corpus(path: Path, n_docs: int, seed: int = 0, sentences: int = 6) -> None:
+    """``n_docs`` JSONL records of ``sentences`` random SciFact sentences each (6 make
+    about 1.6 chunks of 200 tokens, 3 about one)."""
+    pool = []
     with (SCIFACT / "corpus.jsonl").open() as handle:
         for line in handle:
             text = json.loads(line)["text"]
-            sentences.extend(s.strip() + "." for s in text.split(". ") if len(s) > 20)
+            pool.extend(s.strip() + "." for s in text.split(". ") if len(s) > 20)
     rng = random.Random(seed)
     with path.open("w") as out:
         for number in range(n_docs):
-            body = " ".join(rng.choice(sentences) for _ in range(6))  # ~150-200 tokens
+            body = " ".join(rng.choice(pool) for _ in range(sentences))
             out.write(json.dumps({"_id": f"d{number}", "title": "", "text": body}) + "\n")
 
 
