@@ -24,9 +24,10 @@ import numpy as np
 
 DENSE_FILE = "dense.faiss"
 
-# Above this many chunks the dense index is HNSW instead of exact (measured: exact search
-# over 200k 384-d vectors takes ~20 ms a query on one core, HNSW ~1 ms; see docs).
-FLAT_MAX_CHUNKS = 200_000
+# Above this many chunks the dense index is HNSW instead of exact. Exact search over 1M
+# 384-d vectors takes ~85 ms a query on one core; an HNSW graph of that size takes tens of
+# minutes to build on 2 cores and must be rebuilt on every deletion (docs/index-format.md).
+FLAT_MAX_CHUNKS = 1_000_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
