@@ -81,7 +81,7 @@ def main() -> None:
     corpus = folder / "corpus.jsonl"
     index = Index(index_dir, base_dir=folder)
     if not index.exists():
-        synthetic_corpus(corpus, args.chunks)
+        synthetic_corpus(corpus, args.chunks, sentences=3)  # about one chunk each
         started = time.perf_counter()
         from ragcli.ingest import ingest
 
