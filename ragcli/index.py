@@ -58,6 +58,7 @@ class Index:
         self.base_dir = base_dir
         self.settings = settings or load_settings(base_dir)
         self._warned: set[str] = set()
+        self._encoder_warmed = False  # the query encoder's background load was started
         self.warn: Callable[[str], None] = self._default_warn
 
     @classmethod
@@ -265,20 +266,22 @@ class Index:
         row_scores = None
         query_vector = None
         warm_up = None
-        if mode in ("dense", "hybrid"):
+        if mode in ("dense", "hybrid") and not self._encoder_warmed:
             # Creating the ONNX Runtime session is the longest step of a cold search
             # (~0.25 s) and onnxruntime releases the GIL while it works, so the encoder
             # loads in a background thread while BM25 and FAISS load and search here.
             warm_up = _Background(getattr(self.query_encoder, "load", None))
+            self._encoder_warmed = True
         if mode in ("sparse", "hybrid"):
             sparse = store.sparse
             mask = None
             if allowed is not None:
                 mask = np.isin(sparse.row_ids, allowed).astype(np.float32)
             sparse_ids, sparse_scores, row_scores = sparse.search(query, pool, mask)
-        if warm_up is not None:
+        if mode in ("dense", "hybrid"):
             dense_index = store.dense
-            warm_up.wait()  # an error there is raised again here, by encode_query
+            if warm_up is not None:
+                warm_up.wait()  # an error there is raised again here, by encode_query
             query_vector = self.query_encoder.encode_query(query)
             dense_ids, dense_scores = dense_ops.search(dense_index, query_vector, pool, allowed)
         if mode == "dense":
