@@ -79,15 +79,27 @@ def terms(text: str) -> list[str]:
     return out + _stem(latin)
 
 
-def _answer_type_bonus(question: str):
+_QUESTION_TYPES = (
+    ("date", re.compile(r"\bwhen\b|\bwhat (year|date|century|decade)\b|\bwhich year\b")),
+    (
+        "number",
+        re.compile(r"\bhow (many|much|long|old|far|large|big)\b|\bwhat (number|percentage)\b"),
+    ),
+    ("name", re.compile(r"\bwho\b|\bwhom\b")),
+)
+
+
+def question_type(question: str) -> str | None:
+    """ "date", "number" or "name" when the question asks for one, else None."""
     q = question.lower()
-    if re.search(r"\bwhen\b|\bwhat (year|date|century|decade)\b|\bwhich year\b", q):
-        pattern = _YEAR_OR_DATE
-    elif re.search(r"\bhow (many|much|long|old|far|large|big)\b|\bwhat (number|percentage)\b", q):
-        pattern = _NUMBER
-    elif re.search(r"\bwho\b|\bwhom\b", q):
-        pattern = _NAME
-    else:
+    return next((kind for kind, pattern in _QUESTION_TYPES if pattern.search(q)), None)
+
+
+def _answer_type_bonus(question: str):
+    pattern = {"date": _YEAR_OR_DATE, "number": _NUMBER, "name": _NAME}.get(
+        question_type(question) or ""
+    )
+    if pattern is None:
         return lambda sentence: 0.0
     return lambda sentence: TYPE_BONUS if pattern.search(sentence) else 0.0
 
@@ -174,15 +186,12 @@ _NAME_SPAN = re.compile(r"\b[A-Z][\w'-]+(?:(?: and| of| de| von| van)? [A-Z][\w'
 def answer_span(question: str, sentence: str) -> str | None:
     """For a "when", "how many" or "who" question, the date, number or name in
     ``sentence`` that the question does not already contain; None for other questions."""
-    q = question.lower()
-    if re.search(r"\bwhen\b|\bwhat (year|date|century|decade)\b|\bwhich year\b", q):
-        pattern = _DATE_SPAN
-    elif re.search(r"\bhow (many|much)\b|\bwhat (number|percentage)\b", q):
-        pattern = _NUMBER_SPAN
-    elif re.search(r"^\s*who\b|\bwho (is|was|were|did)\b", q):
-        pattern = _NAME_SPAN
-    else:
+    pattern = {"date": _DATE_SPAN, "number": _NUMBER_SPAN, "name": _NAME_SPAN}.get(
+        question_type(question) or ""
+    )
+    if pattern is None:
         return None
+    q = question.lower()
     spans = [m.group().strip() for m in pattern.finditer(sentence)]
     spans = [span for span in spans if span and span.lower() not in q]
     if not spans:
