@@ -12,7 +12,8 @@ from typing import Any
 PALETTE = ("#2f6fb0", "#e07b39", "#3a9a5b", "#9b59b6")
 HARDEST_SHOWN = 20
 
-_SHORT = {
+# Short column names for the settings a sweep can vary; the CLI table uses them too.
+SETTING_LABELS = {
     "chunk_size": "chunk",
     "mode": "mode",
     "k": "k",
@@ -43,23 +44,31 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def setting_label(settings: dict[str, Any], keys: list[str]) -> str:
-    parts = []
-    for key in keys:
-        value = settings.get(key)
-        if key == "alpha" and (settings.get("mode") != "hybrid" or settings.get("fusion") == "rrf"):
-            continue
-        if isinstance(value, bool):
-            value = "on" if value else "off"
-        elif isinstance(value, float):
-            value = f"{value:g}"
-        parts.append(f"{_SHORT.get(key, key)}={value}")
-    return " ".join(parts) or "default"
-
-
-def _label_keys(report: dict[str, Any]) -> list[str]:
+def setting_columns(report: dict[str, Any]) -> list[str]:
+    """Settings shown as columns: mode and alpha always, plus whatever was swept."""
     varied = set(report.get("varied", []))
-    return [key for key in _SHORT if key in varied or key in ("mode", "alpha")]
+    return [key for key in SETTING_LABELS if key in varied or key in ("mode", "alpha")]
+
+
+def setting_text(key: str, settings: dict[str, Any]) -> str:
+    """A setting's value as shown: alpha outside hybrid mode is "-"."""
+    value = settings.get(key)
+    if key == "alpha" and settings.get("mode") != "hybrid":
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def setting_label(settings: dict[str, Any], keys: list[str]) -> str:
+    parts = [
+        f"{SETTING_LABELS.get(key, key)}={setting_text(key, settings)}"
+        for key in keys
+        if setting_text(key, settings) != "-"
+    ]
+    return " ".join(parts) or "default"
 
 
 def chart_metrics(report: dict[str, Any]) -> list[str]:
@@ -77,7 +86,7 @@ def svg_chart(report: dict[str, Any]) -> str:
     """A grouped bar chart, one group per row, one bar per chart metric (0-1 scale)."""
     rows = report.get("rows", [])
     metrics = chart_metrics(report)
-    keys = _label_keys(report)
+    keys = setting_columns(report)
     if not rows or not metrics:
         return '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
     bar_w, gap = 18, 22
@@ -133,11 +142,11 @@ def svg_chart(report: dict[str, Any]) -> str:
 
 
 def _table(report: dict[str, Any]) -> str:
-    keys = _label_keys(report)
+    keys = setting_columns(report)
     metrics = list(report.get("metrics", [])) + list(report.get("answer_metrics", []))
     head = (
         "<tr><th>#</th>"
-        + "".join(f'<th class="s">{_esc(_SHORT[k])}</th>' for k in keys)
+        + "".join(f'<th class="s">{_esc(SETTING_LABELS[k])}</th>' for k in keys)
         + "".join(f"<th>{_esc(m)}</th>" for m in metrics)
         + "<th>ms/query</th></tr>"
     )
@@ -145,8 +154,7 @@ def _table(report: dict[str, Any]) -> str:
     for n, row in enumerate(report.get("rows", [])):
         cells = [f"<td>{n + 1}{' ★' if row.get('best') else ''}</td>"]
         for key in keys:
-            label = setting_label({**row["settings"], "_": 0}, [key]).partition("=")[2] or "-"
-            cells.append(f'<td class="s">{_esc(label)}</td>')
+            cells.append(f'<td class="s">{_esc(setting_text(key, row["settings"]))}</td>')
         cells += [f"<td>{_num(row.get('mean', {}).get(m))}</td>" for m in metrics]
         ms = row.get("timings", {}).get("ms_per_query")
         cells.append(f"<td>{'-' if ms is None or row.get('same_as') is not None else ms}</td>")

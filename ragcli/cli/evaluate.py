@@ -11,6 +11,7 @@ import typer
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt
 from ragcli.errors import RagError, UsageError
+from ragcli.report_html import SETTING_LABELS, setting_columns, setting_text
 
 MAX_PROBLEMS_SHOWN = 5
 
@@ -235,33 +236,6 @@ def _show_problems(result: dict[str, Any]) -> None:
 
 # tables -----------------------------------------------------------------------------
 
-_SHORT = {
-    "chunk_size": "chunk",
-    "mode": "mode",
-    "k": "k",
-    "pool_factor": "pool",
-    "fusion": "fusion",
-    "alpha": "alpha",
-    "rerank": "rerank",
-}
-
-
-def setting_columns(result: dict[str, Any]) -> list[str]:
-    """Settings shown as columns: mode and alpha always, plus whatever was swept."""
-    varied = set(result["varied"])
-    return [key for key in _SHORT if key in varied or key in ("mode", "alpha")]
-
-
-def setting_text(key: str, settings: dict[str, Any]) -> str:
-    value = settings.get(key)
-    if key == "alpha" and settings.get("mode") != "hybrid":
-        return "-"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
 
 def metric_columns(result: dict[str, Any]) -> list[str]:
     return list(result["metrics"]) + list(result["answer_metrics"])
@@ -290,7 +264,8 @@ def _footer(result: dict[str, Any]) -> str:
         return ""
     row = result["rows"][best]
     settings = ", ".join(
-        f"{_SHORT[key]}={setting_text(key, row['settings'])}" for key in setting_columns(result)
+        f"{SETTING_LABELS[key]}={setting_text(key, row['settings'])}"
+        for key in setting_columns(result)
     )
     value = row["mean"].get(result["sort_by"])
     total = result["timings"].get("total_s", 0.0)
@@ -304,7 +279,7 @@ def plain_table(result: dict[str, Any]) -> str:
     """Fixed-width text for pipes and logs; the best row is marked with '*'."""
     keys = setting_columns(result)
     metrics = metric_columns(result)
-    header = ["", "#", *(_SHORT[k] for k in keys), *metrics, "ms/q"]
+    header = ["", "#", *(SETTING_LABELS[k] for k in keys), *metrics, "ms/q"]
     body = []
     for n, row in enumerate(result["rows"]):
         ms = row["timings"].get("ms_per_query")
@@ -342,7 +317,7 @@ def print_rich(result: dict[str, Any]) -> None:
     table = Table()
     table.add_column("#", justify="right")
     for key in keys:
-        table.add_column(_SHORT[key])
+        table.add_column(SETTING_LABELS[key])
     for metric in metrics:
         style = "bold" if metric == result["sort_by"] else None
         table.add_column(metric, justify="right", header_style=style)
