@@ -111,7 +111,7 @@ def test_export_layout(export_dir):
 def test_float_matches_sentence_transformers(export_dir, real_texts, st_vectors):
     enc = oe.OnnxEncoder(export_dir)
     lengths = [len(e.ids) for e in enc.tokenizer.encode_batch(real_texts)]
-    assert max(lengths) == 256 and sum(n == 256 for n in lengths) >= 20  # truncated ones
+    assert max(lengths) == 256 and sum(n == 256 for n in lengths) >= 10  # truncated ones
     got = enc.encode(real_texts)
     assert got.dtype == np.float32 and got.shape == (len(real_texts), 384)
     assert len(real_texts) >= 250
