@@ -1,0 +1,151 @@
+"""What the layers above a store rely on, whichever store it is.
+
+Two stores implement this: ``LocalStore`` (SQLite + FAISS + bm25s in ``.rag/``) and
+``MilvusStore`` (one Milvus collection, server or Milvus Lite). Retrieval (``Index.search``),
+answers and eval talk only to ``StoreReader``; ingest talks only to ``StoreWriter``.
+
+Scores mean the same on every store, so fusion (``ragcli.retrieve``) and ``alpha`` do:
+dense scores are cosine similarities of L2-normalised vectors, sparse scores are BM25
+(Lucene idf, k1 0.9, b 0.4) over the tokens of ``ragcli.store.sparse.tokenize``, higher
+is better, and a chunk without any query term scores 0 and is not returned by
+``sparse_search``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ragcli.store.catalog import FileRecord
+from ragcli.types import Chunk, Document
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    source: str  # the file as shown to users
+    kind: str  # text, markdown, pdf, html, code, jsonl
+    title: str
+    file: str  # absolute path of the file at ingest time
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """A search filter turned into the store's own terms (from ``StoreReader.restrict``).
+
+    ``chunk_ids`` is what the local store uses; ``expression`` is a Milvus boolean
+    expression. ``empty`` is true when nothing can match, so the search returns nothing.
+    """
+
+    chunk_ids: np.ndarray | None = None
+    expression: str | None = None
+    empty: bool = False
+
+
+class StoreReader(Protocol):
+    manifest: dict[str, Any]  # the fields ingest.expected_manifest checks, plus counts
+
+    @property
+    def n_chunks(self) -> int: ...
+
+    def restrict(self, filters) -> Restriction | None:
+        """``filters`` (an ``index.SearchFilter``) as a Restriction; None when unfiltered."""
+        ...
+
+    def dense_search(
+        self, vector: np.ndarray, n: int, restriction: Restriction | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (int64 chunk ids, float32 cosines), best first, ties by chunk id."""
+        ...
+
+    def sparse_search(
+        self, query: str, n: int, restriction: Restriction | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` chunks with a BM25 score > 0: (int64 ids, float32 scores), best first."""
+        ...
+
+    def dense_scores(self, chunk_ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each given chunk's stored vector with ``vector`` (same order)."""
+        ...
+
+    def sparse_scores(self, chunk_ids: np.ndarray, query: str) -> np.ndarray:
+        """BM25 score of each given chunk for ``query`` (0 where no term occurs)."""
+        ...
+
+    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, Chunk]:
+        """The chunks that exist among ``chunk_ids``, by id (missing ids are left out)."""
+        ...
+
+    def documents(self) -> list[DocumentInfo]: ...
+
+    def counts(self) -> dict[str, int]:
+        """``{"files": .., "documents": .., "chunks": ..}``"""
+        ...
+
+    def kinds(self) -> dict[str, int]:
+        """Documents per kind."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Where the store lives and how big it is, for ``rag status`` (no credentials)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StoreWriter(Protocol):
+    """One ingest run's changes to a store; a context manager that holds the store's
+    write lock while open. Nothing is visible to readers of a local store until
+    ``commit``; a Milvus store applies each file as it is written (docs/design.md)."""
+
+    manifest: dict[str, Any] | None  # the live manifest, None for a new or rebuilt store
+
+    def __enter__(self) -> StoreWriter: ...
+
+    def __exit__(self, *exc) -> None:
+        """Releases the lock; if ``commit`` was not called, discards what can be discarded."""
+        ...
+
+    def files(self) -> dict[str, FileRecord]:
+        """Every ingested file by absolute path."""
+        ...
+
+    def file_of_document(self, doc_id: str) -> str | None:
+        """The file a document id belongs to, or None if no such document is stored."""
+        ...
+
+    def next_chunk_id(self) -> int:
+        """An id above every chunk id ever stored (ids are not reused within a run)."""
+        ...
+
+    @property
+    def dimension(self) -> int | None:
+        """Dimension of the stored vectors, None when the store is empty/new."""
+        ...
+
+    def remove_file(self, path: str) -> int:
+        """Remove the file's record, documents and chunks; returns chunks removed."""
+        ...
+
+    def add_file(
+        self,
+        record: FileRecord,
+        documents: Sequence[tuple[Document, Sequence[Chunk]]],
+        vectors: np.ndarray,
+        ingested_at: str,
+    ) -> None:
+        """Store a file with its documents and chunks (ids already set) and one vector per
+        chunk, in the order the chunks appear in ``documents``."""
+        ...
+
+    def touch_file(self, record: FileRecord, ingested_at: str) -> None:
+        """Record a new size/mtime for a file whose content is unchanged."""
+        ...
+
+    def commit(self, manifest: dict[str, Any]) -> int | None:
+        """Make the run's changes live with ``manifest`` (counts added here); returns
+        the generation number where the store has generations."""
+        ...
