@@ -28,6 +28,10 @@ class Settings:
     chunk_size: int = 200  # word pieces of the embedding model's tokenizer
     chunk_overlap: int = 32
     embed_batch_size: int = 64
+    engine: str = "local"  # local | ray: where ingest embeds (docs/scale-out.md)
+    ray_address: str | None = None  # Ray cluster for --engine ray; None = $RAY_ADDRESS or local
+    # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH
+    store: str | None = None
     # search
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid

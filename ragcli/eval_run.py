@@ -280,11 +280,11 @@ def prepare_beir_index(
 
 
 def _finish_target(target: Target) -> None:
-    catalog = target.index.store.catalog
-    for row in catalog.documents():
-        target.doc_ids.add(row["doc_id"])
-        target.sources.add(row["source"])
-    counts = catalog.counts()
+    store = target.index.store
+    for doc in store.documents():
+        target.doc_ids.add(doc.doc_id)
+        target.sources.add(doc.source)
+    counts = store.counts()
     if counts["documents"]:
         ratio = math.ceil(counts["chunks"] / counts["documents"])
         target.chunk_factor = max(MIN_CHUNK_FACTOR, min(MAX_CHUNK_FACTOR, ratio))
@@ -334,7 +334,7 @@ def _check_relevant_ids(
         hint = f" (the index has ids like {example!r})" if example else " (the index is empty)"
         raise UsageError(
             f"{problems[0]}; no relevant id of any question is in the index "
-            f"{target.index.path}{hint}"
+            f"{target.index.location}{hint}"
         )
 
 
@@ -425,6 +425,7 @@ def run_eval(
     split: str = "test",
     index: str | os.PathLike | None = None,
     name: str | None = None,
+    store: str | None = None,
     options: EvalOptions | None = None,
     settings_overrides: dict[str, Any] | None = None,
     cwd: Path | None = None,
@@ -449,8 +450,9 @@ def run_eval(
          "timings": {load_s, index_s, encode_queries_s, rows_s, total_s},
          "query_vectors": {cached, embedded, reused}}
 
-    ``questions`` is a JSONL file evaluated against the index named by ``index``/``name``
-    (located like ``rag search`` does); ``beir`` a BEIR folder with its own eval index.
+    ``questions`` is a JSONL file evaluated against the index named by
+    ``index``/``name``/``store`` (located like ``rag search`` does); ``beir`` a BEIR
+    folder with its own eval index.
     ``settings_overrides`` (embed_model, chunk_size, chunk_overlap, ...) apply to the
     settings of the run. Errors: UsageError for bad input, RagError otherwise.
     """
@@ -512,9 +514,9 @@ def run_eval(
             raise UsageError(
                 "--chunk-size sweeps need --beir (a question set runs against an existing index)"
             )
-        idx = Index.locate(index=index, name=name, cwd=cwd)
+        idx = Index.locate(index=index, name=name, cwd=cwd, store=store)
         if not idx.exists():
-            raise RagError(f"{idx.path}: the index is empty (run `rag ingest PATH` first)")
+            raise RagError(f"{idx.location}: the index is empty (run `rag ingest PATH` first)")
         idx.settings = idx.settings.with_overrides(**overrides)
         targets[None] = Target(index=idx, chunk_size=None)
         base_settings = idx.settings
@@ -796,7 +798,7 @@ def _collection_info(
 
 
 def _index_info(target: Target) -> dict[str, Any]:
-    info = {"path": str(target.index.path), "chunk_size": target.chunk_size}
+    info = {"path": target.index.location, "chunk_size": target.chunk_size}
     info["chunk_factor"] = target.chunk_factor
     if target.built:
         info.update(target.built)

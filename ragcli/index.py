@@ -40,6 +40,11 @@ class SearchFilter:
         return bool(self.paths or self.kinds or self.doc_ids)
 
 
+def collection_name(index_name: str | None) -> str:
+    """The Milvus collection of a named index: ``ragcli_<name>``."""
+    return f"ragcli_{(index_name or DEFAULT_NAME).replace('-', '_')}"
+
+
 def find_rag_dir(start: Path) -> Path | None:
     """The nearest ``.rag/`` folder at or above ``start``."""
     for folder in (start, *start.parents):
@@ -50,13 +55,28 @@ def find_rag_dir(start: Path) -> Path | None:
 
 
 class Index:
-    def __init__(self, path: Path, settings: Settings | None = None, base_dir: Path | None = None):
+    """One index: a local ``.rag/<name>/`` folder, or a Milvus collection (``store_uri``).
+
+    ``path`` is always a local folder: the index itself for the local store, and for a
+    Milvus store the place for this machine's answer cache and chat history.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        settings: Settings | None = None,
+        base_dir: Path | None = None,
+        store_uri: str | None = None,
+        collection: str | None = None,
+    ):
         self.path = Path(path).expanduser().resolve()
         if base_dir is None:
             parent = self.path.parent
             base_dir = parent.parent if parent.name == RAG_DIR else parent
         self.base_dir = base_dir
         self.settings = settings or load_settings(base_dir)
+        self.store_uri = store_uri
+        self.collection = collection or collection_name(DEFAULT_NAME)
         self._warned: set[str] = set()
         self._encoder_warmed = False  # the query encoder's background load was started
         self.warn: Callable[[str], None] = self._default_warn
@@ -68,19 +88,36 @@ class Index:
         name: str | None = None,
         cwd: Path | None = None,
         create: bool = False,
+        store: str | None = None,
     ) -> Index:
-        """The index to use: ``index`` (or $RAG_INDEX) if given, else ``.rag/<name>``
-        found by walking up from ``cwd``; ``create`` puts a new ``.rag/`` in ``cwd``."""
+        """The index to use: ``store`` (or the ``store`` setting / $RAG_STORE) when it is a
+        Milvus URI; else ``index`` (or $RAG_INDEX) if given; else ``.rag/<name>`` found by
+        walking up from ``cwd``; ``create`` puts a new ``.rag/`` in ``cwd``."""
         cwd = (cwd or Path.cwd()).resolve()
+        if index is not None and store is not None:
+            raise UsageError("give either --index or --store, not both")
+        rag_dir = find_rag_dir(cwd)
+        project = rag_dir.parent if rag_dir is not None else cwd
         explicit = index or os.environ.get("RAG_INDEX")
+        if store is None and not explicit:
+            store = load_settings(project).store  # the config files or $RAG_STORE
+        name = name or os.environ.get("RAG_INDEX_NAME")
+        if name and ("/" in name or name.startswith(".")):
+            raise UsageError(f"invalid index name {name!r}: use letters, digits, - and _")
+        if store and store != "local":
+            from ragcli.store import store_location
+
+            collection = collection_name(name)
+            return cls(
+                cache_dir() / "stores" / store_location(store, collection),
+                base_dir=project,
+                store_uri=store,
+                collection=collection,
+            )
         if explicit:
             if name:
                 raise UsageError("give either --index or --name, not both")
             return cls(Path(explicit))
-        name = name or os.environ.get("RAG_INDEX_NAME") or DEFAULT_NAME
-        if "/" in name or name.startswith("."):
-            raise UsageError(f"invalid index name {name!r}: use letters, digits, - and _")
-        rag_dir = find_rag_dir(cwd)
         if rag_dir is None:
             if not create:
                 raise RagError(
@@ -88,7 +125,16 @@ class Index:
                     "(run `rag ingest PATH` first, or pass --index)"
                 )
             rag_dir = cwd / RAG_DIR
-        return cls(rag_dir / name)
+        return cls(rag_dir / (name or DEFAULT_NAME))
+
+    @property
+    def location(self) -> str:
+        """The index as users name it: its folder, or the store URI and collection."""
+        if self.store_uri is None:
+            return str(self.path)
+        from ragcli.store import display_uri
+
+        return f"{display_uri(self.store_uri)} (collection {self.collection})"
 
     # ingest -------------------------------------------------------------------
     def ingest(
@@ -101,9 +147,10 @@ class Index:
     ):
         from ragcli.ingest import ingest
 
-        self.__dict__.pop("store", None)
+        self._close_store()
+        exists = not rebuild and self.exists()
         report = ingest(
-            self.path,
+            self.path if self.store_uri is None else self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
             self.settings,
             base_dir=self.base_dir,
@@ -111,9 +158,10 @@ class Index:
             exclude=exclude,
             rebuild=rebuild,
             progress=progress,
-            encoder=self.__dict__.get("encoder"),
+            encoder=self._ingest_encoder(),
+            exists=exists,
         )
-        self.__dict__.pop("store", None)
+        self._close_store()
         if report.chunks:
             from ragcli.onnx_encoder import ensure_export
 
@@ -121,12 +169,48 @@ class Index:
             ensure_export(model, onnx_cache_dir(model), warn=self._warn_once)
         return report
 
+    def writer(self, rebuild: bool = False):
+        """An unopened StoreWriter for this index (``with index.writer() as w: ...``)."""
+        if self.store_uri is None:
+            from ragcli.store.local import LocalWriter
+
+            return LocalWriter(self.path, rebuild=rebuild)
+        from ragcli.store.milvus import MilvusWriter
+
+        return MilvusWriter.open(
+            self.store_uri, self.collection, base_dir=self.base_dir, rebuild=rebuild
+        )
+
+    def _ingest_encoder(self):
+        if self.settings.engine == "ray":
+            from ragcli.embed_ray import RayEncoder
+
+            return RayEncoder(
+                self.settings.embed_model,
+                self.settings.embed_batch_size,
+                address=self.settings.ray_address,
+                warn=self._warn_once,
+            )
+        if self.settings.engine != "local":
+            raise UsageError(f"unknown engine {self.settings.engine!r}: choose local or ray")
+        return self.__dict__.get("encoder")
+
+    def _close_store(self) -> None:
+        store = self.__dict__.pop("store", None)
+        if store is not None:
+            store.close()
+
     # reading ------------------------------------------------------------------
     @cached_property
     def store(self):
-        from ragcli.store import Store
+        """The StoreReader of this index (ragcli.store.base)."""
+        if self.store_uri is None:
+            from ragcli.store.local import LocalStore
 
-        return Store(self.path)
+            return LocalStore(self.path)
+        from ragcli.store.milvus import MilvusStore
+
+        return MilvusStore.open(self.store_uri, self.collection, base_dir=self.base_dir)
 
     @cached_property
     def encoder(self):
@@ -154,9 +238,17 @@ class Index:
         )
 
     def exists(self) -> bool:
-        from ragcli.store.generations import current_generation
+        if self.store_uri is None:
+            from ragcli.store.generations import current_generation
 
-        return current_generation(self.path) is not None
+            return current_generation(self.path) is not None
+        from ragcli.errors import IndexStateError
+
+        try:
+            self.store  # noqa: B018 - opening it is the check
+        except IndexStateError:
+            return False
+        return True
 
     def reranker(self, model_name: str):
         """The cross-encoder, or None (with one warning) when it cannot be loaded."""
@@ -180,28 +272,6 @@ class Index:
         if message not in self._warned:
             self._warned.add(message)
             self.warn(message)
-
-    def allowed_chunk_ids(self, filters: SearchFilter) -> np.ndarray | None:
-        if not filters:
-            return None
-        catalog = self.store.catalog
-        spec = None
-        if filters.paths:
-            import pathspec
-
-            spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
-        kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
-        wanted_ids = set(filters.doc_ids)
-        doc_ids = [
-            row["doc_id"]
-            for row in catalog.documents()
-            if (spec is None or spec.match_file(row["source"]))
-            and (
-                not kinds or row["kind"] in kinds or Path(row["source"]).suffix.lstrip(".") in kinds
-            )
-            and (not wanted_ids or row["doc_id"] in wanted_ids)
-        ]
-        return np.asarray(sorted(catalog.chunk_ids_of_docs(doc_ids)), dtype=np.int64)
 
     def search(
         self,
@@ -238,14 +308,14 @@ class Index:
         store = self.store
         if store.n_chunks == 0:
             return []
-        allowed = self.allowed_chunk_ids(filters or SearchFilter())
-        if allowed is not None and not len(allowed):
+        restriction = store.restrict(filters or SearchFilter())
+        if restriction is not None and restriction.empty:
             return []
         pool = max(s.k * s.pool_factor, s.k)
         if s.rerank:
             pool = max(pool, s.rerank_depth)
 
-        candidates = self._candidates(query, s.mode, pool, s.alpha, s.fusion, allowed)
+        candidates = self._candidates(query, s.mode, pool, s.alpha, s.fusion, restriction)
         depth = max(s.rerank_depth, s.k) if s.rerank else s.k
         hits = self._to_hits(candidates[:depth])
         if s.rerank and hits:
@@ -255,15 +325,13 @@ class Index:
             hit.rank = rank
         return hits
 
-    def _candidates(self, query, mode, pool, alpha, fusion, allowed):
+    def _candidates(self, query, mode, pool, alpha, fusion, restriction):
         from ragcli import retrieve
-        from ragcli.store import dense as dense_ops
 
         store = self.store
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         dense_ids, dense_scores = empty
         sparse_ids, sparse_scores = empty
-        row_scores = None
         query_vector = None
         warm_up = None
         if mode in ("dense", "hybrid") and not self._encoder_warmed:
@@ -273,17 +341,12 @@ class Index:
             warm_up = _Background(getattr(self.query_encoder, "load", None))
             self._encoder_warmed = True
         if mode in ("sparse", "hybrid"):
-            sparse = store.sparse
-            mask = None
-            if allowed is not None:
-                mask = np.isin(sparse.row_ids, allowed).astype(np.float32)
-            sparse_ids, sparse_scores, row_scores = sparse.search(query, pool, mask)
+            sparse_ids, sparse_scores = store.sparse_search(query, pool, restriction)
         if mode in ("dense", "hybrid"):
-            dense_index = store.dense
             if warm_up is not None:
                 warm_up.wait()  # an error there is raised again here, by encode_query
             query_vector = self.query_encoder.encode_query(query)
-            dense_ids, dense_scores = dense_ops.search(dense_index, query_vector, pool, allowed)
+            dense_ids, dense_scores = store.dense_search(query_vector, pool, restriction)
         if mode == "dense":
             return [
                 retrieve.Candidate(int(i), dense=float(v), fused=float(v))
@@ -294,24 +357,19 @@ class Index:
                 retrieve.Candidate(int(i), sparse=float(v), fused=float(v))
                 for i, v in zip(sparse_ids, sparse_scores, strict=True)
             ]
-
-        def dense_of(ids: np.ndarray) -> np.ndarray:
-            return dense_ops.vectors_for(store.dense, ids) @ query_vector
-
-        def sparse_of(ids: np.ndarray) -> np.ndarray:
-            rows = np.searchsorted(store.sparse.row_ids, ids)
-            return (
-                row_scores[rows]
-                if row_scores is not None and len(row_scores)
-                else np.zeros(len(ids))
-            )
-
         return retrieve.fuse(
-            dense_ids, dense_scores, sparse_ids, sparse_scores, dense_of, sparse_of, alpha, fusion
+            dense_ids,
+            dense_scores,
+            sparse_ids,
+            sparse_scores,
+            lambda ids: store.dense_scores(ids, query_vector),
+            lambda ids: store.sparse_scores(ids, query),
+            alpha,
+            fusion,
         )
 
     def _to_hits(self, candidates) -> list[Hit]:
-        chunks = self.store.catalog.chunks([c.chunk_id for c in candidates])
+        chunks = self.store.chunks([c.chunk_id for c in candidates])
         hits = []
         for candidate in candidates:
             chunk = chunks.get(candidate.chunk_id)
@@ -344,23 +402,19 @@ class Index:
     def status(self) -> dict[str, Any]:
         store = self.store
         manifest = store.manifest
-        sizes = {
-            path.name: path.stat().st_size if path.is_file() else _tree_size(path)
-            for path in store.generation_dir.iterdir()
-        }
+        where = store.describe()
         return {
-            "index": str(self.path),
+            "index": self.location,
+            **{key: value for key, value in where.items() if key != "index"},
             "generation": manifest.get("generation"),
             "embed_model": manifest.get("embed_model"),
             "dimension": manifest.get("dimension"),
             "chunking": manifest.get("chunking"),
             "bm25": manifest.get("bm25"),
             "counts": manifest.get("counts"),
-            "kinds": store.catalog.kinds(),
+            "kinds": store.kinds(),
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
-            "bytes": sizes,
-            "total_bytes": sum(sizes.values()),
         }
 
 
@@ -399,7 +453,3 @@ def onnx_cache_dir(model: str) -> Path:
     from ragcli.onnx_encoder import model_slug
 
     return cache_dir() / "onnx" / model_slug(model)
-
-
-def _tree_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,17 +22,8 @@ import numpy as np
 
 from ragcli.config import Settings
 from ragcli.errors import IndexStateError, LoadError, RagError
-from ragcli.store import CATALOG_FILE, DENSE_FILE, SPARSE_DIR
-from ragcli.store.catalog import Catalog, FileRecord
-from ragcli.store.generations import (
-    WriteLock,
-    current_generation,
-    generation_number,
-    publish_generation,
-    read_manifest,
-    remove_stale,
-    start_generation,
-)
+from ragcli.store.base import StoreWriter
+from ragcli.store.catalog import FileRecord
 from ragcli.types import Chunk, Document
 
 # progress(stage, done, total): stage is "load", "embed" or "write".
@@ -89,7 +79,7 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
     }
 
 
-def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path) -> None:
+def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path | str) -> None:
     from ragcli.models import canonical_name
 
     wanted = expected_manifest(settings)
@@ -161,7 +151,7 @@ class _Pipeline:
 
 
 def ingest(
-    index_dir: Path,
+    target: Path | StoreWriter,
     roots: Sequence[Path],
     settings: Settings,
     *,
@@ -171,14 +161,30 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
     encoder=None,
+    exists: bool | None = None,
 ) -> IngestReport:
-    """Bring the index at ``index_dir`` up to date with the files under ``roots``.
+    """Bring an index up to date with the files under ``roots``.
 
-    ``base_dir`` is what displayed paths and file document ids are relative to (the
-    project folder holding ``.rag/``), so they do not depend on the working directory.
+    ``target`` is a local index folder or an unopened ``StoreWriter`` (a Milvus one, say;
+    ``rebuild`` applies to folders, a writer is opened with its own). ``exists`` says
+    whether the index is there already (worked out for folders), so a mistyped folder
+    does not create an empty index. ``base_dir`` is what displayed paths and file
+    document ids are relative to (the project folder holding ``.rag/``), so they do not
+    depend on the working directory.
     """
     from ragcli.discover import discover
-    from ragcli.load import load_file
+
+    if isinstance(target, str | os.PathLike):
+        from ragcli.store.generations import current_generation
+        from ragcli.store.local import LocalWriter
+
+        folder = Path(target)
+        if exists is None:
+            exists = not rebuild and folder.exists() and current_generation(folder) is not None
+        writer: StoreWriter = LocalWriter(folder, rebuild=rebuild)
+    else:
+        writer = target
+        exists = True if exists is None else exists
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -186,32 +192,21 @@ def ingest(
     for root in roots:
         if not root.exists():
             raise RagError(f"{root}: no such file or directory")
-    report = IngestReport(index=str(index_dir))
+    report = IngestReport(index=getattr(writer, "display", None) or str(writer))
     pipeline = _Pipeline(settings, encoder)
 
-    def discover_all() -> list:
-        return [discover(root, list(include or []), list(exclude or [])) for root in roots]
-
     tick = time.perf_counter()
-    discoveries = None
-    if not index_dir.exists():
-        # A new index: find out before creating its folder (the lock lives in it) that
-        # there is something to put in it, so a mistyped folder leaves no stray .rag/.
-        discoveries = discover_all()
-        if not any(found.files or found.skipped for found in discoveries):
-            raise RagError(_nothing_found(roots, include, exclude))
+    discoveries = [discover(root, list(include or []), list(exclude or [])) for root in roots]
+    if not exists and not any(found.files or found.skipped for found in discoveries):
+        raise RagError(_nothing_found(roots, include, exclude))
 
-    with WriteLock(index_dir):
-        live = None if rebuild else current_generation(index_dir)
-        manifest = read_manifest(live) if live else None
+    with writer:
+        manifest = writer.manifest
         if manifest:
-            check_compatible(manifest, settings, index_dir)
-        old = Catalog(live / CATALOG_FILE, readonly=True) if live else None
-        known = old.files() if old else {}
+            check_compatible(manifest, settings, report.index)
+        known = writer.files()
 
-        # 1. discover and classify ------------------------------------------------
-        if discoveries is None:
-            discoveries = discover_all()
+        # 1. classify what discovery found ---------------------------------------
         seen: set[str] = set()
         gone: list[str] = []
         changed: list[tuple[Path, FileRecord, bool]] = []  # (path, record, is_update)
@@ -259,177 +254,157 @@ def ingest(
         timings["discover"] = time.perf_counter() - tick
 
         if not seen and not report.skipped and not gone:
-            if old:
-                old.close()
             raise RagError(_nothing_found(roots, include, exclude))
 
-        if not changed and not gone and live is not None:
+        if not changed and not gone and manifest is not None:
             # Files whose mtime alone changed are re-hashed next time: cheaper than
             # writing a whole generation to record new mtimes.
-            return _keep_live(report, index_dir, live, old, started, timings)
+            return _keep_live(report, manifest, started, timings)
 
         # 2. load and chunk changed files -----------------------------------------
         tick = time.perf_counter()
-        loaded: list[tuple[FileRecord, list[Document]]] = []
-        claimed: dict[str, str] = {}
-        for number, (path, record, is_update) in enumerate(changed, 1):
-            try:
-                documents = load_file(path, _load_base(path, base_dir))
-            except LoadError as err:
-                report.skipped.append({"path": record.source, "reason": str(err)})
-                documents = None
-            except Exception as err:  # a loader bug must not stop the run
-                report.skipped.append(
-                    {"path": record.source, "reason": f"unexpected {type(err).__name__}: {err}"}
-                )
-                documents = None
-            if documents is None:
-                if is_update:
-                    gone.append(str(path))
-                continue
-            kept = []
-            for doc in documents:
-                owner = claimed.get(doc.doc_id)
-                if owner is None and old is not None and old.has_document(doc.doc_id):
-                    owner_file = _file_of(old, doc.doc_id)
-                    if owner_file != str(path) and owner_file not in gone:
-                        owner = _display_path(Path(owner_file), base_dir)
-                if owner is not None:
-                    report.skipped.append(
-                        {
-                            "path": record.source,
-                            "reason": f"duplicate document id {doc.doc_id!r} (already in {owner})",
-                        }
-                    )
-                    continue
-                claimed[doc.doc_id] = record.source
-                kept.append(doc)
-            loaded.append((record, kept))
-            (report.updated if is_update else report.added).append(record.source)
-            if progress:
-                progress("load", number, len(changed))
+        loaded = _load_changed(changed, writer, gone, base_dir, report, progress)
         timings["load"] = time.perf_counter() - tick
 
-        if not loaded and not gone and live is not None:
+        if not loaded and not gone and manifest is not None:
             # Every changed file failed to load (bad files seen before are re-read each
-            # run): the index would not change, so no generation is written.
-            return _keep_live(report, index_dir, live, old, started, timings)
+            # run): the index would not change, so nothing is written.
+            return _keep_live(report, manifest, started, timings)
 
         tick = time.perf_counter()
         all_docs = [doc for _, docs in loaded for doc in docs]
         chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in all_docs}
         for chunk in pipeline.chunker.chunk_many(all_docs) if all_docs else []:
             chunks_by_doc[chunk.doc_id].append(chunk)
+        next_id = writer.next_chunk_id()
+        new_chunks: list[Chunk] = []
+        for _record, docs in loaded:
+            for doc in docs:
+                for chunk in chunks_by_doc[doc.doc_id]:
+                    chunk.chunk_id = next_id
+                    next_id += 1
+                    new_chunks.append(chunk)
         timings["chunk"] = time.perf_counter() - tick
 
-        # 3. write the new generation ---------------------------------------------
-        tmp = start_generation(index_dir)
-        try:
-            catalog = _copy_catalog(old, tmp / CATALOG_FILE)
-            from ragcli.store import dense
+        # 3. embed: everything is computed before the store is touched ------------
+        tick = time.perf_counter()
+        texts = [index_text(chunk.title, chunk.text) for chunk in new_chunks]
+        reporter = None
+        if progress:
+            done = [0]
 
-            dense_index = dense.read_index(live / DENSE_FILE) if live else None
-            removed_ids: list[int] = []
-            for path in gone:
-                removed_ids.extend(catalog.chunk_ids_of_file(path))
-                source = (
-                    known[path].source if path in known else _display_path(Path(path), base_dir)
-                )
-                if path in known and source not in report.updated:
-                    report.removed.append(source)
-                catalog.remove_file(path)
-            for record, _docs in loaded:
-                if record.path in known:
-                    removed_ids.extend(catalog.chunk_ids_of_file(record.path))
-                    catalog.remove_file(record.path)
-            now = datetime.now(UTC).isoformat(timespec="seconds")
-            next_id = catalog.next_chunk_id()
-            new_chunks: list[Chunk] = []
-            for record, docs in loaded:
-                catalog.add_file(record, now)
-                for doc in docs:
-                    chunks = chunks_by_doc[doc.doc_id]
-                    for chunk in chunks:
-                        chunk.chunk_id = next_id
-                        next_id += 1
-                    catalog.add_document(doc, record.path, chunks)
-                    new_chunks.extend(chunks)
-            for record in retouched:
-                catalog.add_file(record, now)
+            def reporter(n: int) -> None:
+                done[0] += n
+                progress("embed", done[0], len(texts))
 
-            tick = time.perf_counter()
-            texts = [index_text(chunk.title, chunk.text) for chunk in new_chunks]
-            reporter = None
+        vectors = pipeline.encoder.encode(texts, progress=reporter) if texts else None
+        timings["embed"] = time.perf_counter() - tick
+        if vectors is not None and writer.dimension and vectors.shape[1] != writer.dimension:
+            raise IndexStateError(f"{report.index}: embedding dimension changed; use --rebuild")
+
+        # 4. write ------------------------------------------------------------------
+        tick = time.perf_counter()
+        for path in gone:
+            report.chunks_removed += writer.remove_file(path)
+            source = known[path].source if path in known else _display_path(Path(path), base_dir)
+            if path in known and source not in report.updated:
+                report.removed.append(source)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        offset = 0
+        for number, (record, docs) in enumerate(loaded, 1):
+            if record.path in known:
+                report.chunks_removed += writer.remove_file(record.path)
+            pairs = [(doc, chunks_by_doc[doc.doc_id]) for doc in docs]
+            count = sum(len(chunks) for _, chunks in pairs)
+            part = vectors[offset : offset + count] if vectors is not None else None
+            writer.add_file(record, pairs, _rows(part, writer), now)
+            offset += count
             if progress:
-                done = [0]
-
-                def reporter(n: int) -> None:
-                    done[0] += n
-                    progress("embed", done[0], len(texts))
-
-            vectors = pipeline.encoder.encode(texts, progress=reporter) if texts else None
-            timings["embed"] = time.perf_counter() - tick
-
-            tick = time.perf_counter()
-            if dense_index is None:
-                dimension = vectors.shape[1] if vectors is not None else pipeline.encoder.dimension
-            elif vectors is not None and vectors.shape[1] != dense_index.d:
-                raise IndexStateError(f"{index_dir}: embedding dimension changed; use --rebuild")
-            else:
-                dimension = dense_index.d
-            removed = np.asarray(removed_ids, dtype=np.int64)
-            ids = np.asarray([chunk.chunk_id for chunk in new_chunks], dtype=np.int64)
-            # Flat or HNSW by size; an HNSW index is rebuilt when chunks are removed.
-            dense_index, report.chunks_removed = dense.update(
-                dense_index, dimension, removed, ids, vectors
-            )
-            dense.write_index(dense_index, tmp / DENSE_FILE)
-            report.chunks_added = len(new_chunks)
-            catalog.commit()
-            _build_sparse(catalog, tmp / SPARSE_DIR)
-            counts = catalog.counts()
-            catalog.close()
-            manifest_out = {
+                progress("write", number, len(loaded))
+        for record in retouched:
+            writer.touch_file(record, now)
+        report.chunks_added = len(new_chunks)
+        if vectors is not None:
+            dimension = vectors.shape[1]
+        else:
+            dimension = writer.dimension or pipeline.encoder.dimension
+        generation = writer.commit(
+            {
                 **expected_manifest(settings),
-                "dimension": int(dense_index.d),
-                "dense_index": dense.kind_of(dense_index),
-                "counts": counts,
+                "dimension": int(dimension),
                 "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
                 "updated_at": now,
             }
-            timings["write"] = time.perf_counter() - tick
-            final = publish_generation(index_dir, tmp, manifest_out)
-        except BaseException:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        finally:
-            if old:
-                old.close()
-        report.generation = generation_number(final)
-        report.documents = counts["documents"]
-        report.chunks = counts["chunks"]
-        report.seconds = time.perf_counter() - started
-        report.timings = timings
-        return report
-
-
-def _keep_live(report, index_dir: Path, live: Path, old: Catalog, started, timings) -> IngestReport:
-    """The run changes nothing: report on the live generation and write none."""
-    remove_stale(index_dir)  # folders left by a killed run go, as with any writer
-    report.generation = generation_number(live)
-    _finish(report, old, started, timings)
+        )
+        timings["write"] = time.perf_counter() - tick
+        counts = writer.manifest["counts"]
+    report.generation = generation
+    report.documents = counts["documents"]
+    report.chunks = counts["chunks"]
+    report.seconds = time.perf_counter() - started
+    report.timings = timings
     return report
 
 
-def _finish(report: IngestReport, catalog: Catalog | None, started: float, timings) -> None:
-    if catalog is not None:
-        counts = catalog.counts()
-        report.documents, report.chunks = counts["documents"], counts["chunks"]
-        catalog.close()
+def _rows(part: np.ndarray | None, writer) -> np.ndarray:
+    """The file's vectors; a run without new chunks has none at all."""
+    return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
+
+
+def _load_changed(changed, writer, gone, base_dir, report, progress):
+    """Load each changed file; a document id another file already holds is skipped."""
+    from ragcli.load import load_file
+
+    loaded: list[tuple[FileRecord, list[Document]]] = []
+    claimed: dict[str, str] = {}
+    for number, (path, record, is_update) in enumerate(changed, 1):
+        try:
+            documents = load_file(path, _load_base(path, base_dir))
+        except LoadError as err:
+            report.skipped.append({"path": record.source, "reason": str(err)})
+            documents = None
+        except Exception as err:  # a loader bug must not stop the run
+            report.skipped.append(
+                {"path": record.source, "reason": f"unexpected {type(err).__name__}: {err}"}
+            )
+            documents = None
+        if documents is None:
+            if is_update:
+                gone.append(str(path))
+            continue
+        kept = []
+        for doc in documents:
+            owner = claimed.get(doc.doc_id)
+            if owner is None:
+                owner_file = writer.file_of_document(doc.doc_id)
+                if owner_file and owner_file != str(path) and owner_file not in gone:
+                    owner = _display_path(Path(owner_file), base_dir)
+            if owner is not None:
+                report.skipped.append(
+                    {
+                        "path": record.source,
+                        "reason": f"duplicate document id {doc.doc_id!r} (already in {owner})",
+                    }
+                )
+                continue
+            claimed[doc.doc_id] = record.source
+            kept.append(doc)
+        loaded.append((record, kept))
+        (report.updated if is_update else report.added).append(record.source)
+        if progress:
+            progress("load", number, len(changed))
+    return loaded
+
+
+def _keep_live(report, manifest: dict[str, Any], started, timings) -> IngestReport:
+    """The run changes nothing: report on the live index and write nothing."""
+    counts = manifest.get("counts", {})
+    report.generation = manifest.get("generation")
+    report.documents = counts.get("documents", 0)
+    report.chunks = counts.get("chunks", 0)
     report.seconds = time.perf_counter() - started
     report.timings = timings
+    return report
 
 
 def _nothing_found(roots: Sequence[Path], include, exclude) -> str:
@@ -444,27 +419,3 @@ def _load_base(path: Path, base_dir: Path) -> Path:
         return base_dir
     except ValueError:
         return path.parent
-
-
-def _file_of(catalog: Catalog, doc_id: str) -> str:
-    row = catalog.db.execute("SELECT file FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-    return row[0] if row else ""
-
-
-def _copy_catalog(old: Catalog | None, target: Path) -> Catalog:
-    if old is not None:
-        destination = sqlite3.connect(target)
-        old.db.backup(destination)
-        destination.close()
-    return Catalog(target)
-
-
-def _build_sparse(catalog: Catalog, folder: Path) -> None:
-    from ragcli.store.sparse import SparseIndex
-
-    ids: list[int] = []
-    texts: list[str] = []
-    for chunk_id, title, text in catalog.iter_chunk_texts():
-        ids.append(chunk_id)
-        texts.append(index_text(title, text))
-    SparseIndex.build(ids, texts).save(folder)

@@ -122,14 +122,17 @@ def ingest_summary(report: Any) -> None:
 def status_summary(info: dict[str, Any]) -> None:
     counts = info.get("counts") or {}
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(info.get("kinds", {}).items()))
+    where = info["index"]
+    if info.get("generation") is not None:
+        where += f" (generation {info['generation']})"
     lines = [
-        f"index       {info['index']} (generation {info.get('generation')})",
+        f"index       {where}",
         f"files       {counts.get('files', 0)}  documents {counts.get('documents', 0)}"
         f"  chunks {counts.get('chunks', 0)}",
         f"kinds       {kinds or '-'}",
         f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
         f"chunking    {info.get('chunking')}",
-        f"size        {_human_bytes(info.get('total_bytes', 0))}",
+        *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
     ]

@@ -31,6 +31,7 @@ from ragcli.cli.options import (
     RerankDepthOpt,
     RerankModelOpt,
     RerankOpt,
+    StoreOpt,
     TemperatureOpt,
     TemplateOpt,
     TimeoutOpt,
@@ -104,6 +105,7 @@ def generate(
     prompt_template: TemplateOpt = None,
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Print the augmented prompt (or a backend's request body) without calling a model."""
     from ragcli import answer, render
@@ -113,7 +115,7 @@ def generate(
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
     question = read_question(question)
-    idx = open_index(index, name)
+    idx = open_index(index, name, store=store)
     settings = settings_for(
         idx,
         k=k,
@@ -176,6 +178,7 @@ def ask(
     timeout: TimeoutOpt = None,
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question from the index, citing sources as [1][2]."""
@@ -183,7 +186,7 @@ def ask(
     from ragcli import render_answer as show
 
     question = read_question(question)
-    idx = open_index(index, name)
+    idx = open_index(index, name, store=store)
     settings = settings_for(
         idx,
         k=k,
@@ -256,6 +259,7 @@ def chat(
     timeout: TimeoutOpt = None,
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="One JSON object per answer (JSON Lines).")
     ] = False,
@@ -268,7 +272,7 @@ def chat(
     from ragcli import answer, render
     from ragcli import render_answer as show
 
-    idx = open_index(index, name)
+    idx = open_index(index, name, store=store)
     settings = settings_for(
         idx,
         k=k,

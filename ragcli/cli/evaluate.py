@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt
+from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, StoreOpt
 from ragcli.errors import RagError, UsageError
 from ragcli.report_html import SETTING_LABELS, setting_columns, setting_text
 
@@ -106,6 +106,7 @@ def eval_command(
     ] = None,
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure retrieval quality (nDCG, recall, MRR, ...) and compare settings side by side.
@@ -119,8 +120,10 @@ def eval_command(
         raise UsageError("give a JSONL question file or --beir FOLDER")
     if questions is not None and beir is not None:
         raise UsageError("give either a question file or --beir, not both")
-    if beir is not None and (index or name):
-        raise UsageError("--beir builds its own index; --index/--name are for question files")
+    if beir is not None and (index or name or store):
+        raise UsageError(
+            "--beir builds its own index; --index/--name/--store are for question files"
+        )
     if no_rerank and rerank is not None:
         raise UsageError("give either --rerank or --no-rerank, not both")
     if no_rerank:
@@ -157,6 +160,7 @@ def eval_command(
             split=split,
             index=index,
             name=name,
+            store=store,
             options=options,
             settings_overrides={
                 "embed_model": model,

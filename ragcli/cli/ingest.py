@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, open_index
+from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, StoreOpt, open_index
 
 
 @app.command()
@@ -17,6 +17,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
     include: Annotated[
         list[str] | None, typer.Option("--include", help="Only files matching this glob.")
     ] = None,
@@ -35,14 +36,35 @@ def ingest(
     chunk_overlap: Annotated[
         int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where to embed: local (default) or ray (a Ray Data pipeline; env RAG_ENGINE).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster for --engine ray, e.g. auto or ray://HOST:10001 "
+            "(default: $RAY_ADDRESS, else a local Ray).",
+            show_default=False,
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Add files to the index; re-running only processes what changed."""
     from ragcli import render
 
-    idx = open_index(index, name, create=True)
+    idx = open_index(index, name, create=True, store=store)
     idx.settings = idx.settings.with_overrides(
-        embed_model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+        embed_model=model,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        engine=engine,
+        ray_address=ray_address,
     )
     with render.ingest_progress() as progress:
         report = idx.ingest(
@@ -58,11 +80,16 @@ def ingest(
 
 @app.command()
 @handles_errors
-def status(index: IndexOpt = None, name: NameOpt = None, json_out: JsonOpt = False) -> None:
+def status(
+    index: IndexOpt = None,
+    name: NameOpt = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
     from ragcli import render
 
-    info = open_index(index, name).status()
+    info = open_index(index, name, store=store).status()
     if json_out:
         render.print_json(info)
     else:

@@ -24,13 +24,22 @@ NameOpt = Annotated[
         show_default=False,
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Where the index lives: milvus://HOST:PORT[/DB] or milvus-lite:PATH "
+        "(default: the local .rag/ folder; env RAG_STORE).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-def open_index(index: str | None, name: str | None, create: bool = False):
+def open_index(index: str | None, name: str | None, create: bool = False, store: str | None = None):
     from ragcli.index import Index
 
-    return Index.locate(index=index, name=name, create=create)
+    return Index.locate(index=index, name=name, create=create, store=store)
 
 
 # Retrieval options shared by `rag ask`, `rag generate` and `rag chat` (the same flags as

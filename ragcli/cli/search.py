@@ -25,6 +25,7 @@ from ragcli.cli.options import (
     RerankDepthOpt,
     RerankModelOpt,
     RerankOpt,
+    StoreOpt,
     TypeOpt,
     open_index,
     search_filter,
@@ -55,6 +56,7 @@ def search(
     ] = None,
     index: IndexOpt = None,
     name: NameOpt = None,
+    store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search the index. Exit code 0 with results, 1 when nothing matched, 2 on bad usage."""
@@ -64,7 +66,7 @@ def search(
         raise UsageError("give a query, '-' to read it from stdin, or --batch FILE")
     if batch is not None and query is not None:
         raise UsageError("give either a query or --batch, not both")
-    idx = open_index(index, name)
+    idx = open_index(index, name, store=store)
     options: dict[str, Any] = dict(
         k=k,
         mode=mode,

@@ -1,56 +1,32 @@
-"""The store stage: one index folder = SQLite catalog + FAISS vectors + BM25 sidecar.
+"""The store stage: where chunks, vectors and BM25 live, behind one interface.
 
-``Store`` is the read side (what search uses); ``ragcli.ingest`` writes new generations
-with the helpers in ``generations``. Layout and format: docs/index-format.md.
+``ragcli.store.base`` defines what readers and writers provide; ``local`` is the default
+store (``.rag/<name>/``: SQLite catalog + FAISS + bm25s, docs/index-format.md) and
+``milvus`` keeps the index in a Milvus collection (docs/scale-out.md).
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from pathlib import Path
-from typing import Any
+import hashlib
 
-from ragcli.errors import IndexStateError
-from ragcli.store.catalog import CATALOG_FILE, Catalog
+from ragcli.store.catalog import CATALOG_FILE
 from ragcli.store.dense import DENSE_FILE
-from ragcli.store.generations import current_generation, read_manifest
+from ragcli.store.local import SPARSE_DIR, LocalStore
 
-SPARSE_DIR = "sparse"
+Store = LocalStore  # the name earlier versions used
 
-__all__ = ["Store", "CATALOG_FILE", "DENSE_FILE", "SPARSE_DIR"]
+__all__ = ["Store", "LocalStore", "CATALOG_FILE", "DENSE_FILE", "SPARSE_DIR"]
 
 
-class Store:
-    """A read-only view of the live generation of one index.
+def display_uri(uri: str) -> str:
+    """The store URI without credentials, for messages."""
+    from ragcli.store.milvus import parse_store_uri
 
-    The FAISS and BM25 parts are loaded on first use, so a sparse-only search never
-    loads FAISS and a dense-only one never loads BM25.
-    """
+    return parse_store_uri(uri).display
 
-    def __init__(self, index_dir: Path):
-        gen = current_generation(index_dir)
-        if gen is None:
-            raise IndexStateError(f"{index_dir}: no index here yet (run `rag ingest PATH` first)")
-        self.index_dir = index_dir
-        self.generation_dir = gen
-        self.manifest: dict[str, Any] = read_manifest(gen)
-        self.catalog = Catalog(gen / CATALOG_FILE, readonly=True)
 
-    @cached_property
-    def dense(self):
-        from ragcli.store import dense
-
-        return dense.read_index(self.generation_dir / DENSE_FILE, mmap=True)
-
-    @cached_property
-    def sparse(self):
-        from ragcli.store.sparse import SparseIndex
-
-        return SparseIndex.load(self.generation_dir / SPARSE_DIR)
-
-    @property
-    def n_chunks(self) -> int:
-        return int(self.manifest.get("counts", {}).get("chunks", 0))
-
-    def close(self) -> None:
-        self.catalog.close()
+def store_location(uri: str, collection: str) -> str:
+    """A folder name for this machine's caches of one store collection."""
+    display = display_uri(uri)
+    digest = hashlib.sha256(f"{display}#{collection}".encode()).hexdigest()[:16]
+    return f"{collection}-{digest}"

@@ -118,7 +118,7 @@ class Catalog:
         yield from rows
 
     def documents(self) -> Iterator[sqlite3.Row]:
-        yield from self.db.execute("SELECT doc_id, source, kind, title FROM documents")
+        yield from self.db.execute("SELECT doc_id, source, kind, title, file FROM documents")
 
     def chunk_ids_of_docs(self, doc_ids: Iterable[str]) -> list[int]:
         ids = list(doc_ids)
