@@ -28,7 +28,7 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Where the index lives: milvus://HOST:PORT[/DB] or milvus-lite:PATH "
+        help="Where the index lives: milvus://HOST:PORT, milvus://HOST:PORT/DB or milvus-lite:PATH "
         "(default: the local .rag/ folder; env RAG_STORE).",
         show_default=False,
     ),
