@@ -1,11 +1,14 @@
-"""The dense index type follows the index size: flat (exact) up to FLAT_MAX_CHUNKS, HNSW
-above; an HNSW index is rebuilt when chunks are removed. The threshold is patched small.
+"""The dense index type follows the index size: flat (exact) up to FLAT_MAX_CHUNKS, IVF
+above, edited in place (removals need no rebuild) and memory-mapped when read for search;
+legacy HNSW indexes are still searched and become IVF at their next change. The
+threshold is patched small so these run in well under a second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -22,6 +25,13 @@ DIM = 16
 def unit(rng, n: int, dim: int = DIM) -> np.ndarray:
     vectors = rng.standard_normal((n, dim)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def clustered(rng, n: int, dim: int = 32, clusters: int = 40) -> np.ndarray:
+    """Unit vectors around ``clusters`` centres, like embeddings of a few topics."""
+    centres = unit(rng, clusters, dim)
+    vectors = centres[rng.integers(0, clusters, n)] + 0.35 * unit(rng, n, dim)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 class HashEncoder:
@@ -66,18 +76,19 @@ def test_type_switches_at_the_threshold_both_ways(small_threshold):
     vectors = unit(rng, 40)
     index, removed = dense.update(None, DIM, [], np.arange(30), vectors[:30])
     assert dense.kind_of(index) == dense.FLAT and removed == 0
-    assert dense.kind_for(30) == dense.FLAT and dense.kind_for(31) == dense.HNSW
+    assert dense.kind_for(30) == dense.FLAT and dense.kind_for(31) == dense.IVF
 
     index, removed = dense.update(index, DIM, [], np.arange(30, 31), vectors[30:31])
-    assert dense.kind_of(index) == dense.HNSW and index.ntotal == 31
-    # Additions only: the graph is extended, not rebuilt.
+    assert dense.kind_of(index) == dense.IVF and index.ntotal == 31
+    # Additions and removals are made in place: no retraining, no rebuild.
     same, _ = dense.update(index, DIM, [], np.arange(31, 40), vectors[31:40])
     assert same is index and index.ntotal == 40
-
-    index, removed = dense.update(index, DIM, np.asarray([0, 1, 2, 999]), [], None)
-    assert removed == 3 and dense.kind_of(index) == dense.HNSW
+    same, removed = dense.update(index, DIM, np.asarray([0, 1, 2, 999]), [], None)
+    assert same is index and removed == 3 and dense.kind_of(index) == dense.IVF
     assert sorted(dense.stored_ids(index).tolist()) == list(range(3, 40))
     np.testing.assert_allclose(dense.vectors_for(index, np.asarray([7, 39])), vectors[[7, 39]])
+    with pytest.raises(RuntimeError):
+        dense.vectors_for(index, np.asarray([1]))  # removed
 
     index, removed = dense.update(index, DIM, np.arange(3, 13), [], None)
     assert removed == 10 and dense.kind_of(index) == dense.FLAT and index.ntotal == 27
@@ -85,38 +96,117 @@ def test_type_switches_at_the_threshold_both_ways(small_threshold):
     assert ids[0] == 20 and scores[0] == pytest.approx(1.0, abs=1e-5)
 
 
-def test_hnsw_search_round_trip_through_a_memory_mapped_file(small_threshold, tmp_path):
+def test_ivf_recall_against_exact_search(monkeypatch):
+    monkeypatch.setattr(dense, "FLAT_MAX_CHUNKS", 1000)
+    rng = np.random.default_rng(3)
+    vectors = clustered(rng, 4000)
+    ids = np.arange(4000) * 3 + 7  # chunk ids need not be dense
+    index, _ = dense.update(None, 32, [], ids, vectors)
+    assert dense.kind_of(index) == dense.IVF and index.nlist == dense.nlist_for(4000)
+    queries = clustered(np.random.default_rng(4), 100)
+    hits = 0
+    for query in queries:
+        truth = ids[np.argsort(-(vectors @ query))[:10]]
+        found, scores = dense.search(index, query, 10)
+        assert len(found) == 10 and np.all(np.diff(scores) <= 1e-6)
+        hits += len(set(found.tolist()) & set(truth.tolist()))
+    assert hits / 1000 >= 0.95
+
+
+def test_ivf_removes_in_place_and_grows_without_retraining_until_far_off(monkeypatch):
+    monkeypatch.setattr(dense, "FLAT_MAX_CHUNKS", 400)
+    rng = np.random.default_rng(5)
+    vectors = clustered(rng, 6000)
+    index, _ = dense.update(None, 32, [], np.arange(1000), vectors[:1000])
+    assert dense.kind_of(index) == dense.IVF
+    nlist = index.nlist
+
+    same, removed = dense.update(index, 32, np.arange(0, 1000, 2), [], None)
+    assert same is index and removed == 500 and index.ntotal == 500
+    for row in (0, 2, 998):  # removed: never found, even searching every cluster
+        found, _ = dense.search(index, vectors[row], 5, allowed=np.arange(1000))
+        assert row not in found.tolist()
+    found, scores = dense.search(index, vectors[3], 1)
+    assert found.tolist() == [3] and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+    # Replacing a chunk's vector (an edited file) is a removal plus an addition.
+    same, removed = dense.update(index, 32, np.asarray([3]), np.asarray([3]), vectors[[5000]])
+    assert same is index and removed == 1
+    np.testing.assert_allclose(dense.vectors_for(index, np.asarray([3])), vectors[[5000]])
+
+    # Growing 2.5x keeps the clusters; growing far past that retrains them.
+    same, _ = dense.update(index, 32, [], np.arange(1000, 2000), vectors[1000:2000])
+    assert same is index and index.nlist == nlist
+    grown, _ = dense.update(index, 32, [], np.arange(2000, 6000), vectors[2000:6000])
+    assert grown is not index and grown.nlist == dense.nlist_for(5500)
+    assert grown.ntotal == 5500
+    expected = [*range(1, 1000, 2), *range(1000, 6000)]
+    assert sorted(dense.stored_ids(grown).tolist()) == expected
+    np.testing.assert_allclose(dense.vectors_for(grown, np.asarray([3])), vectors[[5000]])
+
+
+def test_ivf_round_trip_through_a_memory_mapped_file(small_threshold, tmp_path):
+    import faiss
+
     rng = np.random.default_rng(1)
     vectors = unit(rng, 200)
     ids = np.arange(1000, 1200)
     index, _ = dense.update(None, DIM, [], ids, vectors)
-    assert dense.kind_of(index) == dense.HNSW
+    assert dense.kind_of(index) == dense.IVF
     dense.write_index(index, tmp_path / dense.DENSE_FILE)
     loaded = dense.read_index(tmp_path / dense.DENSE_FILE, mmap=True)
-    assert dense.kind_of(loaded) == dense.HNSW and loaded.ntotal == 200
+    assert dense.kind_of(loaded) == dense.IVF and loaded.ntotal == 200
+    # The inverted lists are mapped from the file, not read into memory.
+    assert isinstance(faiss.downcast_InvertedLists(loaded.invlists), faiss.OnDiskInvertedLists)
 
     found, scores = dense.search(loaded, vectors[5], 10)
     assert found[0] == 1005 and scores[0] == pytest.approx(1.0, abs=1e-5)
     assert len(found) == 10 and np.all(np.diff(scores) <= 1e-6)
-    # Recall against exact search on this small set is (nearly) perfect.
-    exact = np.argsort(-(vectors @ vectors[5]))[:10] + 1000
-    assert len(set(found.tolist()) & set(exact.tolist())) >= 9
 
+    # A filter that leaves few chunks scans every cluster: exact among the allowed.
     allowed = np.asarray([1003, 1150, 1199, 5])  # 5 is no chunk of this index
     found, scores = dense.search(loaded, vectors[150], 10, allowed=allowed)
     assert found[0] == 1150 and set(found.tolist()) == {1003, 1150, 1199}
     np.testing.assert_allclose(scores, vectors[found - 1000] @ vectors[150], rtol=1e-5)
     np.testing.assert_allclose(dense.vectors_for(loaded, np.asarray([1042])), vectors[42:43])
+    assert sorted(dense.stored_ids(loaded).tolist()) == ids.tolist()
 
 
-def test_flat_index_refuses_nothing_and_hnsw_refuses_remove(small_threshold):
+def test_legacy_hnsw_index_is_searched_and_rebuilt_as_ivf(small_threshold, tmp_path):
     rng = np.random.default_rng(2)
-    index, _ = dense.update(None, DIM, [], np.arange(40), unit(rng, 40))
+    vectors = unit(rng, 60)
+    index = dense.new_index(DIM, dense.HNSW)
+    dense.add(index, np.arange(60), vectors)
+    dense.write_index(index, tmp_path / dense.DENSE_FILE)
+    loaded = dense.read_index(tmp_path / dense.DENSE_FILE, mmap=True)
+    assert dense.kind_of(loaded) == dense.HNSW
+    found, _ = dense.search(loaded, vectors[9], 5)
+    assert found[0] == 9
+    found, _ = dense.search(loaded, vectors[9], 5, allowed=np.asarray([9, 10]))
+    assert set(found.tolist()) == {9, 10}
     with pytest.raises(ValueError, match="update"):
         dense.remove(index, np.asarray([1]))
 
+    index = dense.read_index(tmp_path / dense.DENSE_FILE)
+    rebuilt, removed = dense.update(index, DIM, np.asarray([0]), [], None)
+    assert removed == 1 and dense.kind_of(rebuilt) == dense.IVF and rebuilt.ntotal == 59
+    np.testing.assert_allclose(dense.vectors_for(rebuilt, np.asarray([59])), vectors[59:60])
 
-def test_ingest_updates_with_deletions_keep_an_hnsw_index_consistent(
+
+def _ivf_consistent(index_dir) -> int:
+    """check_consistent's dense check for an IVF index (which has no ``id_map``)."""
+    gen = index_dir / live_name(index_dir)
+    db = sqlite3.connect(f"file:{gen / 'catalog.sqlite'}?mode=ro", uri=True)
+    try:
+        chunk_ids = sorted(row[0] for row in db.execute("SELECT chunk_id FROM chunks"))
+    finally:
+        db.close()
+    index = dense.read_index(gen / dense.DENSE_FILE, mmap=True)
+    assert sorted(dense.stored_ids(index).tolist()) == chunk_ids
+    return len(chunk_ids)
+
+
+def test_ingest_updates_with_deletions_keep_an_ivf_index_consistent(
     small_threshold, tmp_path, monkeypatch
 ):
     clean_env(monkeypatch, tmp_path)
@@ -137,18 +227,18 @@ def test_ingest_updates_with_deletions_keep_an_hnsw_index_consistent(
         return json.loads((index_dir / live_name(index_dir) / "manifest.json").read_text())
 
     run()
-    assert manifest()["dense_index"] == dense.HNSW
-    assert check_consistent(index_dir)["chunks"] == 40
+    assert manifest()["dense_index"] == dense.IVF
+    assert _ivf_consistent(index_dir) == 40 and manifest()["counts"]["chunks"] == 40
 
-    # Change some files and delete others: the HNSW index is rebuilt without them.
+    # Change some files and delete others: their vectors are removed from the lists.
     for n in range(5):
         (project / f"notes/topic{n:02d}.md").unlink()
     for n in range(5, 8):
         (project / f"notes/topic{n:02d}.md").write_text(f"# Topic {n}\n\nRewritten zebra{n}.\n")
     report = run()
     assert report.chunks_removed == 8 and report.chunks_added == 3
-    assert manifest()["dense_index"] == dense.HNSW
-    assert check_consistent(index_dir)["chunks"] == 35
+    assert manifest()["dense_index"] == dense.IVF
+    assert _ivf_consistent(index_dir) == 35
 
     idx = Index(index_dir, base_dir=project)
     target = idx.store.catalog.chunk_ids_of_docs(["notes/topic06.md"])

@@ -1,50 +1,68 @@
 """The dense side: FAISS inner-product search over normalised embeddings.
 
-Vectors are keyed by chunk id (``IndexIDMap2``), so the chunks of a changed file can be
-removed and replaced without renumbering anything, and any chunk's vector can be read
-back to score candidates that only the sparse side found.
+Vectors are keyed by chunk id, so the chunks of a changed file can be removed and
+replaced without renumbering anything, and any chunk's vector can be read back to score
+candidates that only the sparse side found.
 
 The index type follows the index size (docs/index-format.md, "Dense index types"):
 
 - up to ``FLAT_MAX_CHUNKS`` chunks, ``IndexIDMap2(IndexFlatIP)``: exact search;
-- above it, ``IndexIDMap2(IndexHNSWFlat)`` (inner product, ``HNSW_M`` links per node):
-  approximate search whose latency grows far slower than the index.
+- above it, ``IndexIVFFlat`` (inner product): the vectors are split into ``nlist``
+  clusters (about ``IVF_LISTS_PER_SQRT`` times the square root of the size, trained with
+  k-means on a sample) and a query scans the ``IVF_NPROBE`` clusters nearest to it, so it
+  reads about ``IVF_NPROBE / nlist`` of the vectors. Ids are stored in the lists and a
+  hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are removed
+  in place and read back by id.
 
-FAISS's HNSW cannot remove vectors, so :func:`update` rebuilds the HNSW graph from the
-stored vectors (``IndexHNSWFlat`` keeps them in full) whenever chunks are removed, and
-whenever the index crosses the threshold in either direction; additions alone are
-inserted into the existing graph.
+An IVF index is edited in place (removals and additions) like a flat one; it is
+retrained (rebuilt) only when it crosses the threshold or when its size has changed
+enough that its number of clusters is off by more than a factor of two. Indexes written
+by earlier versions above the threshold are HNSW (``IndexIDMap2(IndexHNSWFlat)``); they
+are still searched, and the next ingest that changes them rebuilds them as IVF.
+
+benchmarks/scale.py measured the choice (docs/design.md, "Speed").
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 DENSE_FILE = "dense.faiss"
 
-# Above this many chunks the dense index is HNSW instead of exact. Exact search over 1M
-# 384-d vectors takes ~85 ms a query on one core; an HNSW graph of that size takes tens of
-# minutes to build on 2 cores and must be rebuilt on every deletion (docs/index-format.md).
+# Above this many chunks the dense index is IVF instead of exact. Exact search reads every
+# vector for each query (1M x 384 floats: 1.5 GB, ~85 ms of one core).
 FLAT_MAX_CHUNKS = 1_000_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 128
-# A filtered search on an HNSW index scores the allowed chunks exactly when there are at
-# most this many of them (HNSW with a restrictive filter can miss matches).
+IVF_LISTS_PER_SQRT = 4  # nlist = 4 * sqrt(chunks)
+IVF_NPROBE = 64  # clusters scanned per query (recall@10 against exact: docs/design.md)
+IVF_TRAIN_PER_LIST = 40  # k-means sample: this many vectors per cluster (FAISS wants >= 39)
+IVF_TRAIN_ITERATIONS = 10
+# A filtered search on a legacy HNSW index scores the allowed chunks exactly when there
+# are at most this many of them (HNSW with a restrictive filter can miss matches).
 EXACT_FILTER_MAX = 50_000
 
 FLAT = "IndexIDMap2(IndexFlatIP)"
-HNSW = "IndexIDMap2(IndexHNSWFlat)"
+IVF = "IndexIVFFlat"
+HNSW = "IndexIDMap2(IndexHNSWFlat)"  # read and searched; no longer built
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
 
 
 def kind_for(n_chunks: int) -> str:
     """The index type (manifest ``dense_index`` name) for an index of ``n_chunks``."""
-    return HNSW if n_chunks > FLAT_MAX_CHUNKS else FLAT
+    return IVF if n_chunks > FLAT_MAX_CHUNKS else FLAT
+
+
+def nlist_for(n_chunks: int) -> int:
+    """The number of IVF clusters for an index of ``n_chunks``."""
+    return max(1, round(IVF_LISTS_PER_SQRT * math.sqrt(max(n_chunks, 1))))
 
 
 def new_index(dimension: int, kind: str = FLAT):
+    """An empty flat or HNSW index (an IVF index needs training data: :func:`build`)."""
     import faiss
 
     if kind == FLAT:
@@ -57,6 +75,35 @@ def new_index(dimension: int, kind: str = FLAT):
     raise ValueError(f"unknown dense index type {kind!r}")
 
 
+def build(kind: str, dimension: int, chunk_ids: np.ndarray, vectors, nlist: int | None = None):
+    """A new index of type ``kind`` holding ``vectors`` under ``chunk_ids``."""
+    chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+    if kind != IVF:
+        index = new_index(dimension, kind)
+        add(index, chunk_ids, vectors)
+        return index
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    nlist = nlist or nlist_for(len(chunk_ids))
+    nlist = max(1, min(nlist, len(chunk_ids)))
+    quantizer = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = IVF_TRAIN_ITERATIONS
+    index.cp.spherical = True  # centroids on the unit sphere, like the vectors
+    index.cp.seed = 1234
+    sample = len(chunk_ids)
+    if sample > nlist * IVF_TRAIN_PER_LIST:
+        rows = np.random.default_rng(0).choice(sample, nlist * IVF_TRAIN_PER_LIST, replace=False)
+        index.train(vectors[np.sort(rows)])
+    else:
+        index.train(vectors)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+    index.nprobe = IVF_NPROBE
+    add(index, chunk_ids, vectors)
+    return index
+
+
 def _inner(index):
     import faiss
 
@@ -67,15 +114,24 @@ def kind_of(index) -> str:
     """The manifest name of ``index``'s type."""
     import faiss
 
+    if isinstance(index, faiss.IndexIVF):
+        return IVF
     return HNSW if isinstance(_inner(index), faiss.IndexHNSW) else FLAT
 
 
 def read_index(path: Path, mmap: bool = False):
-    """Read an index; ``mmap`` maps the stored vectors instead of reading them (FAISS's
-    ``IO_FLAG_MMAP_IFC``: flat and HNSW storage alike), read-only."""
+    """Read an index; ``mmap`` maps the stored vectors instead of reading them, read-only
+    (FAISS's ``IO_FLAG_MMAP_IFC`` for flat and HNSW storage, ``IO_FLAG_MMAP`` for IVF
+    inverted lists)."""
     import faiss
 
-    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+    flags = 0
+    if mmap:
+        with open(path, "rb") as handle:
+            ivf = handle.read(2) == b"Iw"  # FAISS's IVF fourccs: IwFl, IwPQ, ...
+        # The two flags cannot be combined: IO_FLAG_MMAP_IFC reads through a mapped
+        # reader, and IO_FLAG_MMAP maps the inverted lists only from a plain file reader.
+        flags = (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC) | faiss.IO_FLAG_READ_ONLY
     return faiss.read_index(str(path), flags)
 
 
@@ -87,23 +143,57 @@ def write_index(index, path: Path) -> None:
 
 def add(index, chunk_ids: np.ndarray, vectors: np.ndarray) -> None:
     if len(chunk_ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), chunk_ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index.add_with_ids(vectors, np.asarray(chunk_ids, dtype=np.int64))
 
 
 def remove(index, chunk_ids: np.ndarray) -> int:
-    """Remove ``chunk_ids`` from a flat index; the number removed. (HNSW: see update.)"""
+    """Remove ``chunk_ids`` from a flat or IVF index; the number removed. (HNSW: see
+    update.)"""
     import faiss
 
     if not len(chunk_ids):
         return 0
-    if kind_of(index) != FLAT:
+    kind = kind_of(index)
+    if kind == HNSW:
         raise ValueError("an HNSW index cannot remove vectors: use dense.update()")
-    return int(index.remove_ids(faiss.IDSelectorBatch(np.asarray(chunk_ids, dtype=np.int64))))
+    chunk_ids = np.ascontiguousarray(chunk_ids, dtype=np.int64)
+    if kind == IVF:
+        # The hash-table direct map removes by an explicit id array only; ids that are
+        # not in the index are skipped.
+        selector = faiss.IDSelectorArray(len(chunk_ids), faiss.swig_ptr(chunk_ids))
+        return int(index.remove_ids(selector))
+    return int(index.remove_ids(faiss.IDSelectorBatch(chunk_ids)))
+
+
+def _lists(index):
+    """(ids, vectors) of each non-empty inverted list of an IVF index."""
+    import faiss
+
+    invlists = faiss.downcast_InvertedLists(index.invlists)
+    for number in range(index.nlist):
+        size = invlists.list_size(number)
+        if not size:
+            continue
+        ids = np.zeros(size, dtype=np.int64)
+        codes = np.zeros((size, index.d), dtype=np.float32)
+        id_ptr = invlists.get_ids(number)
+        code_ptr = invlists.get_codes(number)
+        try:
+            faiss.memcpy(faiss.swig_ptr(ids), id_ptr, ids.nbytes)
+            faiss.memcpy(faiss.swig_ptr(codes), code_ptr, codes.nbytes)
+        finally:
+            invlists.release_ids(number, id_ptr)
+            invlists.release_codes(number, code_ptr)
+        yield ids, codes
 
 
 def stored_ids(index) -> np.ndarray:
     import faiss
 
+    if kind_of(index) == IVF:
+        parts = [ids for ids, _ in _lists(index)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
 
 
@@ -111,7 +201,24 @@ def stored_vectors(index) -> np.ndarray:
     """Every stored vector, in the order of :func:`stored_ids`."""
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
+    if kind_of(index) == IVF:
+        return np.concatenate([vectors for _, vectors in _lists(index)])
     return _inner(index).reconstruct_n(0, index.ntotal)
+
+
+def _stored(index) -> tuple[np.ndarray, np.ndarray]:
+    if index.ntotal == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, index.d), dtype=np.float32)
+    if kind_of(index) == IVF:
+        parts = list(_lists(index))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return stored_ids(index), stored_vectors(index)
+
+
+def _needs_retraining(index, n_chunks: int) -> bool:
+    """An IVF index whose cluster count is off by more than 2x for ``n_chunks``."""
+    wanted = nlist_for(n_chunks)
+    return not (wanted / 2 <= index.nlist <= wanted * 2)
 
 
 def update(
@@ -119,34 +226,42 @@ def update(
 ) -> tuple[object, int]:
     """Apply one ingest's changes: (the index to write, number of vectors removed).
 
-    ``index`` may be None (a new index). The result's type is ``kind_for`` its size: a
-    flat index stays flat and is edited in place; an HNSW index (or a change of type) is
-    rebuilt from the stored vectors when anything is removed, and otherwise extended.
+    ``index`` may be None (a new index). The result's type is ``kind_for`` its size. A
+    flat or IVF index of the right type is edited in place; the index is rebuilt from
+    its stored vectors when its type changes, when an IVF index needs retraining, and
+    when anything is removed from a (legacy) HNSW index.
     """
     removed_ids = np.asarray(removed_ids, dtype=np.int64)
     chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
     if index is None:
         index = new_index(dimension, FLAT)
-    old_ids = stored_ids(index) if index.ntotal else np.zeros(0, dtype=np.int64)
-    gone = np.isin(old_ids, removed_ids) if len(removed_ids) else np.zeros(len(old_ids), bool)
-    n_removed = int(gone.sum())
-    target = kind_for(len(old_ids) - n_removed + len(chunk_ids))
+    n_new = len(chunk_ids) if vectors is not None else 0
     current = kind_of(index)
-    if target == current and (current == FLAT or n_removed == 0):
-        if n_removed:
-            remove(index, removed_ids)
-        if vectors is not None:
-            add(index, chunk_ids, vectors)
-        return index, n_removed
-    keep = ~gone
-    all_ids = old_ids[keep]
-    all_vectors = stored_vectors(index)[keep]
-    if vectors is not None and len(chunk_ids):
+    if current == IVF:
+        n_removed = remove(index, removed_ids)
+        target = kind_for(index.ntotal + n_new)
+        if target == IVF and not _needs_retraining(index, index.ntotal + n_new):
+            if n_new:
+                add(index, chunk_ids, vectors)
+            return index, n_removed
+        all_ids, all_vectors = _stored(index)
+    else:
+        old_ids = stored_ids(index) if index.ntotal else np.zeros(0, dtype=np.int64)
+        gone = np.isin(old_ids, removed_ids) if len(removed_ids) else np.zeros(len(old_ids), bool)
+        n_removed = int(gone.sum())
+        target = kind_for(len(old_ids) - n_removed + n_new)
+        if target == current == FLAT:
+            if n_removed:
+                remove(index, removed_ids)
+            if n_new:
+                add(index, chunk_ids, vectors)
+            return index, n_removed
+        all_ids = old_ids[~gone]
+        all_vectors = stored_vectors(index)[~gone]
+    if n_new:
         all_ids = np.concatenate([all_ids, chunk_ids])
         all_vectors = np.concatenate([all_vectors, np.asarray(vectors, dtype=np.float32)])
-    rebuilt = new_index(index.d, target)
-    add(rebuilt, all_ids, all_vectors)
-    return rebuilt, n_removed
+    return build(target, index.d, all_ids, all_vectors), n_removed
 
 
 def search(
@@ -154,8 +269,10 @@ def search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n`` (chunk ids, cosine scores); ``allowed`` restricts to those chunk ids.
 
-    Exact on a flat index; on HNSW approximate, with ``efSearch`` at least ``n``, and
-    exact again when a filter leaves at most ``EXACT_FILTER_MAX`` chunks.
+    Exact on a flat index. On IVF approximate (``IVF_NPROBE`` clusters); with a filter
+    the number of clusters scanned grows as the allowed share shrinks (so about as many
+    allowed vectors are scored as unfiltered), up to all of them, which is exact: with
+    the defaults, any filter that leaves at most ``IVF_NPROBE / nlist`` of the index.
     """
     import faiss
 
@@ -163,15 +280,22 @@ def search(
     if index.ntotal == 0 or n <= 0:
         return empty
     query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-    hnsw = kind_of(index) == HNSW
+    kind = kind_of(index)
     selector = None
     if allowed is not None:
         if not len(allowed):
             return empty
-        if hnsw and len(allowed) <= EXACT_FILTER_MAX:
+        if kind == HNSW and len(allowed) <= EXACT_FILTER_MAX:
             return _exact(index, query[0], np.asarray(allowed, dtype=np.int64), n)
-        selector = faiss.IDSelectorBatch(allowed.astype(np.int64))
-    if hnsw:
+        selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    if kind == IVF:
+        nprobe = IVF_NPROBE
+        if allowed is not None:
+            nprobe = math.ceil(IVF_NPROBE * index.ntotal / len(allowed))
+        params = faiss.SearchParametersIVF(nprobe=min(nprobe, index.nlist))
+        if selector is not None:
+            params.sel = selector
+    elif kind == HNSW:
         params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, n))
         if selector is not None:
             params.sel = selector
