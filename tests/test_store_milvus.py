@@ -32,6 +32,7 @@ from ragcli.store.milvus import (  # noqa: E402
     in_filter,
     parse_store_uri,
 )
+from ragcli.store.milvus import writer as milvus_writer  # noqa: E402
 from ragcli.store.sparse import SparseIndex  # noqa: E402
 from ragcli.types import Chunk, Document, Location  # noqa: E402
 
@@ -517,7 +518,7 @@ def test_a_crash_mid_file_is_cleaned_up_by_the_next_writer(lite_uri, vectors_of,
     def crash(*args):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(milvus, "_file_row", crash)
+    monkeypatch.setattr(milvus_writer, "_file_row", crash)
     with pytest.raises(RuntimeError), MilvusWriter.open(uri, COLLECTION) as writer:
         writer.add_file(files[2][0], files[2][1], vectors_of(files[2][1]), NOW)
     monkeypatch.undo()
