@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ def bm25_terms(text: str) -> str:
 
 # --- the connection -------------------------------------------------------------------
 def _pymilvus(display: str):
+    # gRPC's C core writes its own log lines to stderr (e.g. "too_many_pings" GOAWAYs
+    # between pymilvus and Milvus Lite's server); errors reach the user through ragcli.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus
     except ImportError:
