@@ -7,6 +7,15 @@ Texts are SciFact documents (title + abstract, from ../shared/data), which are a
 chunk-sized (most are cut at the model's 256 word pieces). Queries are SciFact claims.
 Each runtime is measured in its own fresh process, so load times are cold-process
 times (with the files in the OS cache). The ONNX export is made once in --cache.
+
+    python benchmarks/encoders.py --quality cranfield,xquad_en[,scifact] [--cache DIR]
+
+ingests each shared BEIR collection (../shared/data/<name>/beir) with each runtime as the
+ingest encoder, in a fresh process per (runtime, collection): the real pipeline
+(chunker, catalog, BM25, FAISS), timed whole and for the embedding stage alone (chunks
+per second), then evaluates the index with the same runtime embedding the queries:
+nDCG@10 and recall@100 at the document level, dense and default hybrid, no rerank (as
+`rag eval --no-rerank` computes them; docs/retrieval.md).
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "beir"
+DATA = REPO.parent / "shared" / "data"
+SCIFACT = DATA / "scifact" / "beir"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 RUNTIMES = ("st-float", "onnx-float", "onnx-int8")
 
@@ -113,6 +123,97 @@ def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -
     )
 
 
+def make_encoder(runtime: str, cache: Path, batch_size: int):
+    if runtime == "st-float":
+        from ragcli.embed import Encoder
+
+        encoder = Encoder(MODEL, batch_size=batch_size)
+        _ = encoder.model
+        return encoder
+    from ragcli.onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder(cache, runtime.removeprefix("onnx-"), batch_size=batch_size).load()
+
+
+def quality_worker(runtime: str, cache: Path, collection: str, work: Path, out: Path) -> None:
+    """Ingest one collection with one runtime, time it, and score its retrieval."""
+    import shutil
+
+    from ragcli.config import Settings
+    from ragcli.eval_run import QueryVectorCache
+    from ragcli.evaluate import doc_ranking, score_retrieval
+    from ragcli.index import Index
+    from ragcli.ingest import ingest
+    from ragcli.models import quiet_model_libraries
+    from ragcli.qsets import read_beir
+
+    quiet_model_libraries()
+    folder = DATA / collection / "beir"
+    beir = read_beir(folder)
+    settings = Settings()
+    started = time.perf_counter()
+    encoder = make_encoder(runtime, cache, settings.embed_batch_size)
+    load_s = time.perf_counter() - started
+    index_dir = work / f"{collection}-{runtime}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    started = time.perf_counter()
+    report = ingest(
+        index_dir, [beir.corpus_path], settings, base_dir=folder.resolve(), encoder=encoder
+    )
+    whole = time.perf_counter() - started
+    index = Index(index_dir, settings=settings, base_dir=folder.resolve())
+    queries = QueryVectorCache(encoder)
+    queries.prime([q.text for q in beir.questions])
+    index.__dict__["query_encoder"] = queries
+    qrels = {q.id: q.relevant for q in beir.questions}
+    scores = {}
+    for mode in ("dense", "hybrid"):
+        run = {
+            q.id: [d for d, _ in doc_ranking(index.search(q.text, k=100, mode=mode, rerank=False))]
+            for q in beir.questions
+        }
+        scores[mode] = score_retrieval(run, qrels, ["ndcg@10", "recall@100"]).mean
+    out.write_text(
+        json.dumps(
+            {
+                "chunks": report.chunks,
+                "questions": len(beir.questions),
+                "model_load_s": load_s,
+                "pipeline_s": whole,
+                "embed_s": report.timings["embed"],
+                "pipeline_chunks_per_s": report.chunks / whole,
+                "encoder_chunks_per_s": report.chunks / report.timings["embed"],
+                "stages_s": report.timings,
+                "scores": scores,
+            }
+        )
+    )
+
+
+def quality(collections: list[str], cache: Path, work: Path) -> None:
+    rows = {}
+    for collection in collections:
+        for runtime in RUNTIMES:
+            out = work / f"{collection}-{runtime}.json"
+            argv = [sys.executable, __file__, "--worker", runtime, "--cache", str(cache)]
+            argv += ["--quality", collection, "--out", str(out), "--work", str(work)]
+            subprocess.run(argv, check=True)
+            rows[collection, runtime] = r = json.loads(out.read_text())
+            dense, hybrid = r["scores"]["dense"], r["scores"]["hybrid"]
+            print(
+                f"{collection:<10} {runtime:<11} {r['chunks']:>6} chunks "
+                f"pipeline {r['pipeline_chunks_per_s']:6.1f}/s  "
+                f"encoder {r['encoder_chunks_per_s']:6.1f}/s  "
+                f"nDCG@10 dense {dense['ndcg@10']:.4f} hybrid {hybrid['ndcg@10']:.4f}  "
+                f"R@100 dense {dense['recall@100']:.4f} hybrid {hybrid['recall@100']:.4f}  "
+                f"(load avg {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    (work / "quality.json").write_text(
+        json.dumps({f"{c}/{r}": v for (c, r), v in rows.items()}, indent=2) + "\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
@@ -120,7 +221,14 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="ONNX export folder (default: a temp dir)")
     parser.add_argument("--worker", choices=RUNTIMES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quality", help="collections to ingest and score, e.g. cranfield,xquad_en"
+    )
+    parser.add_argument("--work", type=Path, help="for --quality: where the indexes go")
     args = parser.parse_args()
+    if args.worker and args.quality:
+        quality_worker(args.worker, args.cache, args.quality, args.work, args.out)
+        return
     if args.worker:
         worker(args.worker, args.cache, args.texts, args.queries, args.out)
         return
@@ -133,6 +241,12 @@ def main() -> None:
         start = time.perf_counter()
         onnx_encoder.export_onnx(MODEL, cache, quantize=True)
         print(f"export (float + int8, verified): {time.perf_counter() - start:.1f} s")
+    if args.quality:
+        work = args.work or Path(tmp.name) / "quality"
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start")
+        quality(args.quality.split(","), cache, work)
+        return
     meta = onnx_encoder.read_meta(cache)
     for variant, entry in meta["files"].items():
         size = entry["bytes"] / 1e6
