@@ -301,39 +301,75 @@ def pool_causes(local, milvus, questions, results, vectors, pool: int) -> dict[s
     return found
 
 
-def ef_probe(local, milvus, questions, vectors, pool: int) -> dict[int, dict[str, float]]:
-    """Milvus dense top-``pool`` at several HNSW ``ef`` (straight through pymilvus) against
-    the local exact search: share of queries with the identical top-10 / top-pool set."""
+def ef_probe(local, milvus, questions, vectors, pool: int) -> dict[str, dict[str, float]]:
+    """Milvus's dense top-``pool`` at several HNSW ``ef`` (straight through pymilvus, as
+    ``dense_search`` does with its ef) against the local exact search, and the RRF hybrid
+    top-10 that pool gives (fused by ``ragcli.retrieve`` with Milvus's BM25 pool) against
+    the local one. ``exact`` fuses the local dense pool with Milvus's BM25 pool: what is
+    left there comes from the sparse side."""
+    from ragcli import retrieve
+
     db = milvus.store.db
+    alpha = MODES["rrf"]["alpha"]
+
+    def zeros(ids):  # RRF uses ranks only: no scores are looked up
+        return np.zeros(len(ids))
+
+    def rrf_top(dense_ids, sparse_ids):
+        fused = retrieve.fuse(
+            np.asarray(dense_ids, dtype=np.int64),
+            np.zeros(len(dense_ids), dtype=np.float32),
+            np.asarray(sparse_ids, dtype=np.int64),
+            np.zeros(len(sparse_ids), dtype=np.float32),
+            zeros,
+            zeros,
+            alpha,
+            "rrf",
+        )
+        return [c.chunk_id for c in fused[:K]]
+
+    base = {}
+    for question in questions:
+        text, vector = question.text, vectors[question.text]
+        exact = local.store.dense_search(vector, pool)[0].tolist()
+        local_sparse = local.store.sparse_search(text, pool)[0].tolist()
+        milvus_sparse = milvus.store.sparse_search(text, pool)[0].tolist()
+        base[question.id] = (exact, rrf_top(exact, local_sparse), milvus_sparse)
     out = {}
-    for ef in EF_PROBE:
-        same10 = same_pool = 0
+    for ef in ("exact", *EF_PROBE):
+        same10 = same_pool = same_set = same_rrf = 0
         recall = []
         for question in questions:
-            vector = vectors[question.text]
-            exact_ids, _ = local.store.dense_search(vector, pool)
-            results = db.client.search(
-                db.name,
-                data=[np.asarray(vector, dtype=np.float32).tolist()],
-                anns_field="dense",
-                limit=pool,
-                search_params={"metric_type": "COSINE", "params": {"ef": max(ef, pool)}},
-                output_fields=["chunk_id"],
-            )
-            hits = sorted(
-                ((int(hit["chunk_id"]), float(hit["distance"])) for hit in results[0]),
-                key=lambda item: (-item[1], item[0]),
-            )
-            exact = exact_ids.tolist()
-            got = [cid for cid, _ in hits[:pool]]
+            exact, local_rrf, milvus_sparse = base[question.id]
+            if ef == "exact":
+                got = exact
+            else:
+                vector = vectors[question.text]
+                results = db.client.search(
+                    db.name,
+                    data=[np.asarray(vector, dtype=np.float32).tolist()],
+                    anns_field="dense",
+                    limit=pool,
+                    search_params={"metric_type": "COSINE", "params": {"ef": max(ef, pool)}},
+                    output_fields=["chunk_id"],
+                )
+                hits = sorted(
+                    ((int(hit["chunk_id"]), float(hit["distance"])) for hit in results[0]),
+                    key=lambda item: (-item[1], item[0]),
+                )
+                got = [cid for cid, _ in hits[:pool]]
             same10 += got[:K] == exact[:K]
-            same_pool += set(got) == set(exact)
+            same_pool += got == exact
+            same_set += set(got) == set(exact)
             recall.append(len(set(got) & set(exact)) / max(len(exact), 1))
+            same_rrf += rrf_top(got, milvus_sparse) == local_rrf
         n = max(len(questions), 1)
-        out[ef] = {
-            "top10_order_pct": 100 * same10 / n,
-            f"top{pool}_set_pct": 100 * same_pool / n,
-            f"recall@{pool}": float(np.mean(recall)) if recall else 0.0,
+        out[str(ef)] = {
+            "dense_top10_order_pct": 100 * same10 / n,
+            "pool_order_pct": 100 * same_pool / n,
+            "pool_set_pct": 100 * same_set / n,
+            "pool_recall": float(np.mean(recall)) if recall else 0.0,
+            "rrf_top10_order_pct": 100 * same_rrf / n,
         }
     return out
 
@@ -368,6 +404,14 @@ def parity_collection(name: str, args, work: Path, settings) -> dict[str, Any]:
         raise SystemExit(f"{name}: counts differ after the copy: {counts}")
     encode_s = share_query_vectors(local, milvus, [q.text for q in questions])
     vectors = local.query_encoder._vectors
+    if args.probe_only:
+        tick = time.perf_counter()
+        probe = ef_probe(local, milvus, questions, vectors, K * settings.pool_factor)
+        log(f"{name}: ef probe in {time.perf_counter() - tick:.1f} s")
+        for index in (local, milvus):
+            index._close_store()
+        release(db_path)
+        return {"collection": name, "queries": len(questions), "ef_probe": probe}
 
     # top-10 chunks, four modes ------------------------------------------------------
     tick = time.perf_counter()
@@ -656,6 +700,29 @@ def speed_size(n_chunks: int, base: dict[str, Any], args, work: Path, settings, 
 
 
 # --- tables ---------------------------------------------------------------------------
+def probe_table(results: list[dict[str, Any]]) -> list[str]:
+    if not any(r.get("ef_probe") for r in results):
+        return []
+    lines = [
+        "",
+        "### Milvus dense pool at other HNSW ef (pymilvus directly) vs exact local, and "
+        "the RRF top-10 it gives (% of queries identical; ragcli's dense_search uses "
+        "ef = max(64, limit); pool = k x pool_factor = 50)",
+        "",
+        "| collection | dense ef | dense top-10 | dense top-50 order | top-50 set "
+        "| recall@50 | RRF hybrid top-10 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for ef, v in (r["ef_probe"] or {}).items():
+            lines.append(
+                f"| {r['collection']} | {ef} | {v['dense_top10_order_pct']:.1f} | "
+                f"{v['pool_order_pct']:.1f} | {v['pool_set_pct']:.1f} | "
+                f"{v['pool_recall']:.4f} | {v['rrf_top10_order_pct']:.1f} |"
+            )
+    return lines
+
+
 def parity_tables(results: list[dict[str, Any]]) -> str:
     lines = [
         "### Same top-10 chunks, Milvus Lite vs local (% of queries: ordered list / set)",
@@ -717,20 +784,7 @@ def parity_tables(results: list[dict[str, Any]]) -> str:
                 f"{c['dense_pool_ann_miss']} | {c['sparse_pool_differs']} | "
                 f"{c['sparse_pool_ties_only']} |"
             )
-    if any(r["ef_probe"] for r in results):
-        lines += [
-            "",
-            "### Milvus dense search at other HNSW ef (pymilvus directly) vs exact local",
-            "",
-            "| collection | ef | identical top-10 % | identical top-50 set % | recall@50 |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for r in results:
-            for ef, v in (r["ef_probe"] or {}).items():
-                vals = list(v.values())
-                lines.append(
-                    f"| {r['collection']} | {ef} | {vals[0]:.1f} | {vals[1]:.1f} | {vals[2]:.4f} |"
-                )
+    lines += probe_table(results)
     lines += ["", "### Requirement (issue #7)", ""]
     for r in results:
         m, h = r["modes"], r["ndcg"]["hybrid"]
@@ -800,6 +854,9 @@ def main() -> None:
     parser.add_argument("--write-runs", type=int, default=3, help="write runs per size")
     parser.add_argument("--limit", type=int, help="parity: only the first N queries")
     parser.add_argument("--no-ef-probe", action="store_true")
+    parser.add_argument(
+        "--probe-only", action="store_true", help="parity: only the HNSW ef / RRF probe"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here as JSON")
     parser.add_argument(
         "--eval-root",
@@ -828,7 +885,10 @@ def main() -> None:
                 if name.strip()
             ]
             report["parity"] = parity
-            tables.append(parity_tables(parity))
+            if args.probe_only:
+                tables.append("\n".join(probe_table(parity)))
+            else:
+                tables.append(parity_tables(parity))
             if args.json:
                 args.json.write_text(json.dumps(report, indent=1, default=str))
         if not args.skip_speed:
