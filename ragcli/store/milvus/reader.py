@@ -17,6 +17,7 @@ from ragcli.store.milvus.connection import (
     BATCH,
     CHUNK_FIELDS,
     FORMAT_VERSION,
+    HNSW_EF,
     MAX_TOPK,
     Connection,
     bm25_score,
@@ -164,7 +165,7 @@ class MilvusStore:
             anns_field="dense",
             limit=limit,
             filter=self._expression(restriction),
-            search_params={"metric_type": "COSINE", "params": {"ef": max(64, limit)}},
+            search_params={"metric_type": "COSINE", "params": {"ef": max(HNSW_EF, limit)}},
             output_fields=["chunk_id"],
         )
         return ranked(search_hits(results), limit)
