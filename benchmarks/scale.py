@@ -1,23 +1,32 @@
-"""Scale: build a large index through the real ingest code and measure it.
+"""Scale: the dense index types compared, and a large index built and measured end to end.
 
-    python benchmarks/scale.py [--chunks 1000000] [--queries 200] [--keep DIR]
+    python benchmarks/scale.py --compare --chunks 1000000 --kinds flat,ivf --keep DIR
+    python benchmarks/scale.py --chunks 1000000 --keep DIR [--runs 3] [--queries 100]
 
-Builds (or reuses, with ``--keep``) an index of synthetic SciFact-sentence passages with
-random unit vectors (``search_latency.RandomEncoder`` injected into ``ingest``: the real
-chunker, catalog, BM25 sidecar and FAISS code run, only the embedding model does not),
-then reports:
+Vectors are realistic rather than random: every SciFact sentence (../shared/data) is
+embedded once with the real model (all-MiniLM-L6-v2 through its ONNX export, cached in
+DIR), and a chunk of three sentences gets the normalised mean of its sentences' vectors.
+The passages of the end-to-end index are made of the same sentences (search_latency's
+``synthetic_corpus``), so dense and sparse sides agree about what a chunk is about.
+Queries are SciFact claims embedded by the same model.
 
-- build: wall time per ingest stage, peak memory (``ru_maxrss``), bytes on disk per file;
-- load (fresh process): seconds to open the store and read FAISS and BM25, resident
-  memory after each (FAISS is memory-mapped: see docs/index-format.md);
-- query latency p50/p95 in that process for sparse, dense and hybrid, k=10, no rerank
-  (queries: SciFact claims embedded by the real model through the ONNX export);
-- for an HNSW index, recall@10 against exact search on the same vectors, for held-out
-  random vectors and for stored vectors plus noise (queries with a close neighbour);
-- cold ``rag search`` processes.
+``--compare`` builds each dense index type (``ragcli.store.dense``) on such vectors
+without the rest of ingest, each in its own process, and reports build time and peak
+memory, size on disk, load time (memory-mapped, with the first query) and, in a fresh
+process, recall@10 against exact search and single-query latency p50/p95 (IVF: for
+several ``nprobe``; HNSW: for several ``efSearch``).
 
-Random vectors are the hard case for HNSW (no cluster structure); recall on real
-embeddings is higher. A JSON summary is written next to the index (``scale.json``).
+Without ``--compare`` the index is built through the real ingest code (chunker,
+catalog, BM25 sidecar, FAISS; only the embedding model is replaced by the sentence-mean
+encoder) in a process of its own, then each figure is measured in fresh processes,
+``--runs`` times, and given as p50 and p95: peak memory of building (one build) and of
+searching (``ru_maxrss``/VmHWM), bytes on disk per part, load time (open the index and
+answer the first hybrid query), in-process latency without and with rerank (a
+cross-encoder of the default's size made from the MiniLM-L6 weights with a fresh head,
+as in benchmarks/rerank.py; depth 20), recall@10 of the dense index against exact
+search, and cold ``rag search`` processes. With ``--keep`` everything built (sentence
+vectors, corpus, index, reranker) is kept and reused, so the measurements can be
+repeated without rebuilding. A JSON summary is written to DIR/scale-<chunks>.json.
 """
 
 from __future__ import annotations
@@ -26,7 +35,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,9 +46,17 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search_latency import SCIFACT, RandomEncoder, percentile, synthetic_corpus  # noqa: E402
+from search_latency import SCIFACT, synthetic_corpus  # noqa: E402
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+KINDS = {
+    "flat": "IndexIDMap2(IndexFlatIP)",
+    "ivf": "IndexIVFFlat",
+    "hnsw": "IndexIDMap2(IndexHNSWFlat)",
+}
 
 
+# memory ---------------------------------------------------------------------------------
 def peak_mib() -> float:
     """This process's peak resident memory: VmHWM, which (unlike ru_maxrss, inherited
     over fork) starts again at exec."""
@@ -63,18 +79,247 @@ def sizes(folder: Path) -> dict[str, int]:
             out[path.name] = path.stat().st_size
         else:
             out[path.name + "/"] = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    out["total"] = sum(out.values())
     return out
 
 
+def ms(values, q) -> float:
+    return round(float(np.percentile(np.asarray(values) * 1000, q)), 2)
+
+
+def p50_p95(values, scale: float = 1.0, digits: int = 3) -> dict:
+    values = np.asarray(values, dtype=float) * scale
+    return {
+        "p50": round(float(np.percentile(values, 50)), digits),
+        "p95": round(float(np.percentile(values, 95)), digits),
+    }
+
+
+# realistic vectors ------------------------------------------------------------------------
+def sentence_pool() -> list[str]:
+    """The distinct SciFact sentences that ``synthetic_corpus`` draws from."""
+    pool = []
+    with (SCIFACT / "corpus.jsonl").open() as handle:
+        for line in handle:
+            text = json.loads(line)["text"]
+            pool.extend(s.strip() + "." for s in text.split(". ") if len(s) > 20)
+    return list(dict.fromkeys(pool))
+
+
+def onnx_encoder():
+    from ragcli.index import onnx_cache_dir
+    from ragcli.onnx_encoder import OnnxEncoder, ensure_export
+
+    folder = onnx_cache_dir(MODEL)
+    ensure_export(MODEL, folder)
+    return OnnxEncoder(folder, "float", batch_size=64).load()
+
+
+def pool_vectors(folder: Path) -> tuple[list[str], np.ndarray]:
+    """(sentences, their embeddings), embedded once and kept in ``folder``."""
+    sentences = sentence_pool()
+    path = folder / "pool_vectors.npy"
+    if path.exists():
+        vectors = np.load(path)
+        if len(vectors) == len(sentences):
+            return sentences, vectors
+    print(f"embedding {len(sentences)} SciFact sentences (once)", flush=True)
+    started = time.perf_counter()
+    vectors = onnx_encoder().encode(sentences)
+    print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+    np.save(path, vectors)
+    return sentences, vectors
+
+
+def query_texts(n: int) -> list[str]:
+    with (SCIFACT / "queries.jsonl").open() as handle:
+        return [json.loads(line)["text"] for line in handle][:n]
+
+
+def query_vectors(folder: Path, n: int) -> np.ndarray:
+    path = folder / f"query_vectors_{n}.npy"
+    if not path.exists():
+        np.save(path, onnx_encoder().encode(query_texts(n)))
+    return np.load(path)
+
+
+def mixed_vectors(pool: np.ndarray, n: int, seed: int = 0, per: int = 3) -> np.ndarray:
+    """``n`` unit vectors, each the normalised mean of ``per`` random pool vectors."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, pool.shape[1]), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        rows = rng.integers(0, len(pool), (stop - start, per))
+        block = pool[rows].sum(axis=1)
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+class SentenceMeanEncoder:
+    """Stands in for the model at ingest: a chunk's vector is the normalised mean of the
+    (real) embeddings of the pool sentences in it; text with none gets a random vector."""
+
+    def __init__(self, sentences: list[str], vectors: np.ndarray):
+        self.row = {s: i for i, s in enumerate(sentences)}
+        self.vectors = vectors
+        self.dimension = vectors.shape[1]
+        self.model_name = MODEL
+        self.max_seq_length = 256
+        self.rng = np.random.default_rng(0)
+
+    def encode(self, texts, progress=None):
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for number, text in enumerate(texts):
+            rows = []
+            for piece in text.replace("\n", " ").split(". "):
+                piece = piece.strip()
+                row = self.row.get(piece if piece.endswith(".") else piece + ".")
+                if row is not None:
+                    rows.append(row)
+            if rows:
+                vector = self.vectors[rows].sum(axis=0)
+            else:
+                vector = self.rng.standard_normal(self.dimension).astype(np.float32)
+            out[number] = vector / np.linalg.norm(vector)
+            if progress and number % 10_000 == 9_999:
+                progress(10_000)
+        if progress and len(texts) % 10_000:
+            progress(len(texts) % 10_000)
+        return out
+
+    def encode_query(self, text):
+        return self.encode([text])[0]
+
+
+def exact_top(matrix: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    """Row numbers of the exact top ``k`` of each query (FAISS flat, all threads)."""
+    import faiss
+
+    exact = faiss.IndexFlatIP(matrix.shape[1])
+    exact.add(matrix)
+    return exact.search(np.ascontiguousarray(queries, dtype=np.float32), k)[1]
+
+
+def recall(found: list[np.ndarray], truth: np.ndarray) -> float:
+    k = truth.shape[1]
+    hits = sum(
+        len(set(f[:k].tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
+    )
+    return round(hits / (k * len(truth)), 4)
+
+
+def timed_searches(index, queries: np.ndarray, k: int = 10, **params):
+    from ragcli.store import dense
+
+    saved = {name: getattr(dense, name) for name in params}
+    for name, value in params.items():
+        setattr(dense, name, value)
+    try:
+        found, times, cpu = [], [], []
+        for query in queries:
+            tick, cpu_tick = time.perf_counter(), time.thread_time()
+            ids, _ = dense.search(index, query, k)
+            times.append(time.perf_counter() - tick)
+            cpu.append(time.thread_time() - cpu_tick)
+            found.append(ids)
+    finally:
+        for name, value in saved.items():
+            setattr(dense, name, value)
+    return found, times, cpu
+
+
+# --compare: the index types on their own ---------------------------------------------------
+def ann_build(kind: str, n: int, folder: Path, nlist: int | None) -> dict:
+    from ragcli.store import dense
+
+    _, pool = pool_vectors(folder)
+    matrix = mixed_vectors(pool, n)
+    truth_path = folder / f"truth-{n}.npy"
+    if not truth_path.exists():
+        np.save(truth_path, exact_top(matrix, query_vectors(folder, 200)))
+    base = rss_mib()
+    started = time.perf_counter()
+    index = dense.build(KINDS[kind], matrix.shape[1], np.arange(n), matrix, nlist=nlist)
+    seconds = time.perf_counter() - started
+    path = folder / f"ann-{kind}-{n}.faiss"
+    dense.write_index(index, path)
+    out = {
+        "build_s": round(seconds, 1),
+        "peak_mib": round(peak_mib()),
+        "vectors_mib": round(matrix.nbytes / 2**20),
+        "rss_before_build_mib": round(base),
+        "bytes": path.stat().st_size,
+    }
+    if kind == "ivf":
+        out["nlist"] = index.nlist
+    return out
+
+
+def ann_search(kind: str, n: int, folder: Path, n_queries: int) -> dict:
+    """Recall and latency; wall time and this thread's CPU time per query (one thread:
+    on a shared machine the CPU time is the steadier figure)."""
+    from ragcli.store import dense
+
+    queries = query_vectors(folder, 200)[:n_queries]
+    truth = np.load(folder / f"truth-{n}.npy")[:n_queries]
+    started = time.perf_counter()
+    index = dense.read_index(folder / f"ann-{kind}-{n}.faiss", mmap=True)
+    dense.search(index, queries[0], 10)
+    out = {"load_first_query_s": round(time.perf_counter() - started, 3)}
+    if kind == "flat":
+        settings = [{}]
+    elif kind == "ivf":
+        settings = [{"IVF_NPROBE": p} for p in (16, 32, 64, 128, 192, 256, 384, 512)]
+    else:
+        settings = [{"HNSW_EF_SEARCH": e} for e in (64, 128, 256)]
+    for params in settings:
+        timed_searches(index, queries[:20], **params)  # fault the pages in
+        found, times, cpu = timed_searches(index, queries, **params)
+        found, times2, cpu2 = timed_searches(index, queries, **params)  # 2 runs, pooled
+        label = ",".join(f"{k}={v}" for k, v in params.items()) or "exact"
+        out[label] = {
+            "recall_at_10": recall(found, truth),
+            "p50_ms": ms(times + times2, 50),
+            "p95_ms": ms(times + times2, 95),
+            "cpu_p50_ms": ms(cpu + cpu2, 50),
+            "cpu_p95_ms": ms(cpu + cpu2, 95),
+        }
+        print(f"  {kind} {n} {label}: {out[label]}", file=sys.stderr, flush=True)
+    out["peak_mib"] = round(peak_mib())
+    return out
+
+
+def compare(args) -> dict:
+    results = {}
+    for kind in args.kinds.split(","):
+        row = {}
+        for step in ("ann-build", "ann-search"):
+            argv = [sys.executable, __file__, "--worker", step, "--kind", kind]
+            argv += ["--chunks", str(args.chunks), "--keep", str(args.keep)]
+            argv += ["--queries", str(args.queries)]
+            if args.nlist:
+                argv += ["--nlist", str(args.nlist)]
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{step} {kind} failed:\n{done.stderr[-3000:]}")
+            row[step] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"{kind} {args.chunks} {step}: {json.dumps(row[step])}", flush=True)
+        results[kind] = row
+    return results
+
+
+# the end-to-end index ---------------------------------------------------------------------
 def build(folder: Path, n_chunks: int) -> dict:
+    """Runs in its own process: ingest the synthetic corpus with the sentence-mean encoder."""
     from ragcli.index import Index
     from ragcli.ingest import ingest
 
-    index_dir = folder / "index"
-    corpus = folder / "corpus.jsonl"
+    index_dir = folder / f"index-{n_chunks}"
+    corpus = folder / f"corpus-{n_chunks}.jsonl"
     index = Index(index_dir, base_dir=folder)
     if index.exists():
-        return {"reused": True}
+        return json.loads((folder / f"build-{n_chunks}.json").read_text())
+    sentences, vectors = pool_vectors(folder)
     started = time.perf_counter()
     if not corpus.exists():
         synthetic_corpus(corpus, n_chunks, sentences=3)  # about one chunk each
@@ -90,107 +335,159 @@ def build(folder: Path, n_chunks: int) -> dict:
         [corpus],
         index.settings,
         base_dir=folder,
-        encoder=RandomEncoder(),
+        encoder=SentenceMeanEncoder(sentences, vectors),
         progress=progress,
     )
-    seconds = time.perf_counter() - started
-    return {
-        "corpus_seconds": round(corpus_seconds, 1),
-        "ingest_seconds": round(seconds, 1),
-        "stages": {k: round(v, 1) for k, v in report.timings.items()},
+    out = {
+        "corpus_s": round(corpus_seconds, 1),
+        "ingest_s": round(time.perf_counter() - started, 1),
+        "stages_s": {k: round(v, 1) for k, v in report.timings.items()},
         "chunks": report.chunks,
-        "peak_rss_mib": round(peak_mib()),
+        "build_peak_mib": round(peak_mib()),
+    }
+    (folder / f"build-{n_chunks}.json").write_text(json.dumps(out) + "\n")
+    return out
+
+
+def rebuild_dense(folder: Path, n_chunks: int) -> dict:
+    """Rebuild the live generation's dense.faiss with the current ``ragcli.store.dense``
+    parameters (what the next ingest would build from its stored vectors), for an index
+    built before they changed; the time is added to DIR/build-<chunks>.json."""
+    from ragcli.store import dense
+
+    index_dir = folder / f"index-{n_chunks}"
+    path = index_dir / (index_dir / "CURRENT").read_text().strip() / dense.DENSE_FILE
+    started = time.perf_counter()
+    old = dense.read_index(path)
+    ids, vectors = dense._stored(old)
+    read_s = time.perf_counter() - started
+    del old
+    started = time.perf_counter()
+    index = dense.build(dense.kind_for(len(ids)), vectors.shape[1], ids, vectors)
+    out = {"read_s": round(read_s, 1), "build_s": round(time.perf_counter() - started, 1)}
+    dense.write_index(index, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+    out["kind"] = dense.kind_of(index)
+    out["nlist"] = getattr(index, "nlist", None)
+    out["peak_mib"] = round(peak_mib())
+    record = folder / f"build-{n_chunks}.json"
+    built = json.loads(record.read_text())
+    built["dense_rebuilt"] = out
+    record.write_text(json.dumps(built) + "\n")
+    return out
+
+
+def load_once(index_dir: Path) -> dict:
+    """Runs in a fresh process: open the index and answer the first hybrid query."""
+    started, cpu = time.perf_counter(), time.process_time()
+    from ragcli.index import Index
+
+    index = Index(index_dir)
+    index.search(query_texts(1)[0], k=10, rerank=False)
+    return {
+        "load_s": time.perf_counter() - started,
+        "load_cpu_s": time.process_time() - cpu,
+        "peak_mib": peak_mib(),
     }
 
 
-def measure(index_dir: Path, n_queries: int, recall_queries: int) -> dict:
-    """Runs in a fresh process: load costs, memory, latency, recall."""
+def reranker_folder(folder: Path) -> Path:
+    """A cross-encoder of the default reranker's size (as in benchmarks/rerank.py)."""
+    target = folder / "reranker"
+    if not (target / "config.json").exists():
+        from transformers import AutoTokenizer, BertForSequenceClassification
+
+        from ragcli.models import DEFAULT_EMBED_MODEL, resolve_model_path
+
+        source = resolve_model_path(DEFAULT_EMBED_MODEL)
+        BertForSequenceClassification.from_pretrained(source, num_labels=1).save_pretrained(target)
+        AutoTokenizer.from_pretrained(source).save_pretrained(target)
+    return target
+
+
+def latency_once(index_dir: Path, folder: Path, n_queries: int, n_rerank: int) -> dict:
+    """Runs in a fresh process: per-query times without rerank (dense, sparse, hybrid),
+    the process's peak memory then, and hybrid with rerank (depth 20)."""
     from ragcli.index import Index
-    from ragcli.store import dense as dense_ops
 
-    out: dict = {"rss_start_mib": round(rss_mib())}
-    started = time.perf_counter()
     index = Index(index_dir)
-    store = index.store
-    out["open_store_s"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
-    faiss_index = store.dense
-    out["faiss_load_s"] = round(time.perf_counter() - started, 3)
-    out["rss_after_faiss_mib"] = round(rss_mib())
-    started = time.perf_counter()
-    _ = store.sparse
-    out["bm25_load_s"] = round(time.perf_counter() - started, 3)
-    out["rss_after_bm25_mib"] = round(rss_mib())
-    out["dense_index"] = store.manifest.get("dense_index")
-    out["chunks"] = store.n_chunks
-
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
-    queries = queries[:n_queries]
-    index.search(queries[0], k=10, rerank=False)  # creates the ONNX session
-    latency = {}
+    queries = query_texts(n_queries)
+    index.search(queries[0], k=10, rerank=False)
+    out: dict = {}
     for mode in ("sparse", "dense", "hybrid"):
-        times = []
+        times, cpu = [], []
         for query in queries:
-            tick = time.perf_counter()
+            tick, cpu_tick = time.perf_counter(), time.process_time()
             index.search(query, k=10, mode=mode, rerank=False)
             times.append(time.perf_counter() - tick)
-        latency[mode] = {"p50_ms": round(percentile(times, 50), 1)}
-        latency[mode]["p95_ms"] = round(percentile(times, 95), 1)
-        print(f"  {mode:<7} p50 {latency[mode]['p50_ms']} ms  p95 {latency[mode]['p95_ms']} ms")
-    out["latency"] = latency
-    vectors = [index.query_encoder.encode_query(q) for q in queries[:50]]
-    times = []
-    for vector in vectors:
-        tick = time.perf_counter()
-        dense_ops.search(faiss_index, vector, 50)
+            cpu.append(time.process_time() - cpu_tick)
+        out[mode] = times
+        out[f"{mode}_cpu"] = cpu  # all threads: the ONNX session's too
+    out["peak_mib_no_rerank"] = peak_mib()
+    model = str(reranker_folder(folder))
+    index.search(queries[0], k=10, rerank=True, rerank_model=model)  # load the model
+    times, cpu = [], []
+    for query in queries[:n_rerank]:
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        index.search(query, k=10, rerank=True, rerank_model=model, rerank_depth=20)
         times.append(time.perf_counter() - tick)
-    out["faiss_search_only_p50_ms"] = round(percentile(times, 50), 2)
-    out["rss_after_queries_mib"] = round(rss_mib())
-
-    if out["dense_index"] == dense_ops.HNSW and recall_queries:
-        out["recall_at_10"] = recall(faiss_index, recall_queries)
-    out["peak_rss_mib"] = round(peak_mib())
+        cpu.append(time.process_time() - cpu_tick)
+    out["hybrid_rerank"] = times
+    out["hybrid_rerank_cpu"] = cpu
+    out["peak_mib_rerank"] = peak_mib()
     return out
 
 
-def recall(faiss_index, n: int) -> dict:
-    """recall@10 of the index's search against exact inner products on its vectors."""
-    import faiss
+def dense_recall(index_dir: Path, folder: Path, n_queries: int) -> dict:
+    """recall@10 (and @50) of the index's dense search against exact search."""
+    from ragcli.index import Index
+    from ragcli.store import dense
 
-    from ragcli.store import dense as dense_ops
-
-    ids = dense_ops.stored_ids(faiss_index)
-    matrix = dense_ops.stored_vectors(faiss_index)
-    rng = np.random.default_rng(123)
-    exact_index = faiss.IndexFlatIP(matrix.shape[1])  # what a flat index would cost here
-    exact_index.add(matrix)
-    times = []
-    for query in rng.standard_normal((50, matrix.shape[1])).astype(np.float32):
-        tick = time.perf_counter()
-        exact_index.search(query[None, :], 50)
-        times.append(time.perf_counter() - tick)
-    out = {"exact_flat_search_p50_ms": round(percentile(times, 50), 2)}
-    print(f"  exact (IndexFlatIP) search at this size: p50 {out['exact_flat_search_p50_ms']} ms")
-    del exact_index
-    held_out = rng.standard_normal((n, matrix.shape[1])).astype(np.float32)
-    near = matrix[rng.choice(len(matrix), n, replace=False)] + 0.05 * held_out
-    for name, queries in (("random_queries", held_out), ("near_neighbour_queries", near)):
-        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-        hits = 0
-        times = []
-        for query in queries:
-            scores = matrix @ query
-            truth = np.argpartition(-scores, 10)[:10]  # rows of matrix
-            tick = time.perf_counter()
-            found, _ = dense_ops.search(faiss_index, query, 10)
-            times.append(time.perf_counter() - tick)
-            hits += len(set(found.tolist()) & set(ids[truth].tolist()))
-        out[name] = {
-            "recall": round(hits / (10 * len(queries)), 4),
-            "p50_ms": round(percentile(times, 50), 2),
-        }
-        print(f"  recall@10 {name}: {out[name]}")
+    store = Index(index_dir).store
+    index = store.dense
+    ids, matrix = dense._stored(index)
+    queries = query_vectors(folder, 200)[:n_queries]
+    out = {"dense_index": dense.kind_of(index)}
+    for k in (10, 50):
+        truth = ids[exact_top(matrix, queries, k)]
+        found = [dense.search(index, q, k)[0] for q in queries]
+        out[f"recall_at_{k}"] = recall(found, truth)
     return out
+
+
+def run_worker(args) -> None:
+    folder = args.keep
+    if args.worker == "ann-build":
+        result = ann_build(args.kind, args.chunks, folder, args.nlist)
+    elif args.worker == "ann-search":
+        result = ann_search(args.kind, args.chunks, folder, args.queries)
+    elif args.worker == "build":
+        result = build(folder, args.chunks)
+    elif args.worker == "rebuild-dense":
+        result = rebuild_dense(folder, args.chunks)
+    elif args.worker == "load":
+        result = load_once(folder / f"index-{args.chunks}")
+    elif args.worker == "latency":
+        index_dir = folder / f"index-{args.chunks}"
+        result = latency_once(index_dir, folder, args.queries, args.rerank_queries)
+    else:
+        result = dense_recall(folder / f"index-{args.chunks}", folder, args.queries)
+    print(json.dumps(result))
+
+
+def worker(args, step: str, stream: bool = False) -> dict:
+    argv = [sys.executable, __file__, "--worker", step, "--keep", str(args.keep)]
+    argv += ["--chunks", str(args.chunks), "--queries", str(args.queries)]
+    argv += ["--rerank-queries", str(args.rerank_queries)]
+    done = subprocess.run(
+        argv, stdout=subprocess.PIPE, stderr=None if stream else subprocess.PIPE, text=True
+    )
+    if done.returncode:
+        sys.exit(f"{step} failed:\n{(done.stderr or '')[-3000:]}\n{done.stdout[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    if stream:
+        print("\n".join(lines[:-1]), flush=True)
+    return json.loads(lines[-1])
 
 
 def cold(index_dir: Path, runs: int) -> dict:
@@ -202,58 +499,85 @@ def cold(index_dir: Path, runs: int) -> dict:
         for run in range(runs):
             argv = [rag, "search", f"vitamin d deficiency {run}", "--no-rerank", "--json"]
             tick = time.perf_counter()
-            subprocess.run([*argv, "--mode", mode], env=env, stdout=subprocess.DEVNULL, check=False)
+            subprocess.run([*argv, "--mode", mode], env=env, stdout=subprocess.DEVNULL, check=True)
             walls.append(time.perf_counter() - tick)
-        out[f"cold_rag_search_{mode}_s"] = round(statistics.median(walls), 3)
-        print(f"  cold rag search --mode {mode}: median {out[f'cold_rag_search_{mode}_s']} s")
+        out[mode] = p50_p95(walls)
     return out
+
+
+def end_to_end(args) -> dict:
+    index_dir = args.keep / f"index-{args.chunks}"
+    print(f"building (or reusing) {args.chunks} chunks in {index_dir}", flush=True)
+    summary: dict = {"requested_chunks": args.chunks, "build": worker(args, "build", stream=True)}
+    print(f"build: {json.dumps(summary['build'])}", flush=True)
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    summary["manifest"] = json.loads((live / "manifest.json").read_text())
+    summary["bytes"] = sizes(live)
+    summary["bytes"]["rag_folder_total"] = sum(
+        p.stat().st_size for p in index_dir.rglob("*") if p.is_file()
+    )
+    print(f"bytes: {json.dumps(summary['bytes'])}", flush=True)
+
+    loads = [worker(args, "load") for _ in range(args.runs)]
+    summary["load_s"] = p50_p95([r["load_s"] for r in loads])
+    summary["load_cpu_s"] = p50_p95([r["load_cpu_s"] for r in loads])
+    summary["search_peak_mib_load"] = p50_p95([r["peak_mib"] for r in loads], digits=0)
+    print(f"load (open + first hybrid query): {summary['load_s']} s", flush=True)
+
+    pooled: dict[str, list[float]] = {}
+    peaks: dict[str, list[float]] = {"no_rerank": [], "rerank": []}
+    for _ in range(args.runs):
+        result = worker(args, "latency")
+        for mode in ("sparse", "dense", "hybrid", "hybrid_rerank"):
+            pooled.setdefault(mode, []).extend(result[mode])
+            pooled.setdefault(f"{mode}_cpu", []).extend(result[f"{mode}_cpu"])
+        peaks["no_rerank"].append(result["peak_mib_no_rerank"])
+        peaks["rerank"].append(result["peak_mib_rerank"])
+    summary["latency_ms"] = {mode: p50_p95(times, 1000, 1) for mode, times in pooled.items()}
+    summary["search_peak_mib"] = {k: p50_p95(v, digits=0) for k, v in peaks.items()}
+    for mode, figures in summary["latency_ms"].items():
+        print(f"  {mode:<14} {figures} ms ({len(pooled[mode])} searches)", flush=True)
+    print(f"search peak memory: {summary['search_peak_mib']} MiB", flush=True)
+    summary["dense_recall"] = worker(args, "recall")
+    print(f"dense recall vs exact: {summary['dense_recall']}", flush=True)
+    summary["cold_rag_search_s"] = cold(index_dir, args.cold_runs)
+    print(f"cold rag search: {summary['cold_rag_search_s']}", flush=True)
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--recall-queries", type=int, default=200)
+    parser.add_argument("--compare", action="store_true", help="compare dense index types")
+    parser.add_argument("--kinds", default="flat,ivf", help="for --compare: flat,ivf,hnsw")
+    parser.add_argument("--nlist", type=int, help="for --compare: IVF clusters")
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per figure")
+    parser.add_argument("--queries", type=int, default=100, help="per latency run")
+    parser.add_argument("--rerank-queries", type=int, default=10, help="per latency run")
     parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--keep", type=Path, help="build (or reuse) the index in this folder")
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal
-    args = parser.parse_args()
-
-    if args.measure:
-        print(json.dumps(measure(args.measure, args.queries, args.recall_queries)))
-        return
-
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="rag-scale-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    index_dir = folder / "index"
-    print(f"building {args.chunks} chunks in {folder}", flush=True)
-    summary: dict = {"requested_chunks": args.chunks, "build": build(folder, args.chunks)}
-    print(f"build: {summary['build']}", flush=True)
-    live = index_dir / (index_dir / "CURRENT").read_text().strip()
-    summary["bytes"] = sizes(live)
-    print(f"bytes: {summary['bytes']}", flush=True)
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--measure",
-            str(index_dir),
-            "--queries",
-            str(args.queries),
-            "--recall-queries",
-            str(args.recall_queries),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    parser.add_argument("--keep", type=Path, help="build (or reuse) everything in this folder")
+    parser.add_argument(
+        "--rebuild-dense",
+        action="store_true",
+        help="first rebuild the kept index's dense.faiss with the current dense parameters",
     )
-    lines = result.stdout.strip().splitlines()
-    print("\n".join(lines[:-1]), flush=True)
-    summary["measure"] = json.loads(lines[-1])
-    summary.update(cold(index_dir, args.cold_runs))
-    (folder / "scale.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--kind", help=argparse.SUPPRESS)  # internal
+    args = parser.parse_args()
+    if args.keep is None:
+        args.keep = Path(tempfile.mkdtemp(prefix="rag-scale-"))
+    args.keep.mkdir(parents=True, exist_ok=True)
+    if args.worker:
+        run_worker(args)
+        return
+    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    if args.rebuild_dense:
+        print(f"dense index rebuilt: {json.dumps(worker(args, 'rebuild-dense'))}", flush=True)
+    summary = compare(args) if args.compare else end_to_end(args)
+    summary["load_average_at_end"] = round(os.getloadavg()[0], 1)
+    name = f"{'compare' if args.compare else 'scale'}-{args.chunks}.json"
+    (args.keep / name).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"summary: {args.keep / name}")
 
 
 if __name__ == "__main__":

@@ -98,11 +98,12 @@ def test_type_switches_at_the_threshold_both_ways(small_threshold):
 
 def test_ivf_recall_against_exact_search(monkeypatch):
     monkeypatch.setattr(dense, "FLAT_MAX_CHUNKS", 1000)
+    monkeypatch.setattr(dense, "IVF_NPROBE", 12)  # of 63 clusters: approximate
     rng = np.random.default_rng(3)
     vectors = clustered(rng, 4000)
     ids = np.arange(4000) * 3 + 7  # chunk ids need not be dense
     index, _ = dense.update(None, 32, [], ids, vectors)
-    assert dense.kind_of(index) == dense.IVF and index.nlist == dense.nlist_for(4000)
+    assert dense.kind_of(index) == dense.IVF and index.nlist == dense.nlist_for(4000) == 63
     queries = clustered(np.random.default_rng(4), 100)
     hits = 0
     for query in queries:

@@ -8,9 +8,9 @@ The index type follows the index size (docs/index-format.md, "Dense index types"
 
 - up to ``FLAT_MAX_CHUNKS`` chunks, ``IndexIDMap2(IndexFlatIP)``: exact search;
 - above it, ``IndexIVFFlat`` (inner product): the vectors are split into ``nlist``
-  clusters (about ``IVF_LISTS_PER_SQRT`` times the square root of the size, trained with
-  k-means on a sample) and a query scans the ``IVF_NPROBE`` clusters nearest to it, so it
-  reads about ``IVF_NPROBE / nlist`` of the vectors. Ids are stored in the lists and a
+  clusters (the square root of the size, trained with k-means on a sample) and a query
+  scans the ``IVF_NPROBE`` clusters nearest to it, so it reads about ``IVF_NPROBE /
+  nlist`` of the vectors (1/8 at 1M chunks). Ids are stored in the lists and a
   hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are removed
   in place and read back by id.
 
@@ -33,10 +33,16 @@ import numpy as np
 DENSE_FILE = "dense.faiss"
 
 # Above this many chunks the dense index is IVF instead of exact. Exact search reads every
-# vector for each query (1M x 384 floats: 1.5 GB, ~85 ms of one core).
-FLAT_MAX_CHUNKS = 1_000_000
-IVF_LISTS_PER_SQRT = 4  # nlist = 4 * sqrt(chunks)
-IVF_NPROBE = 64  # clusters scanned per query (recall@10 against exact: docs/design.md)
+# vector for each query: 1M x 384 floats (1.5 GB) took 98 ms of CPU a query here, so 500k
+# is where it passes ~50 ms (benchmarks/scale.py; docs/design.md, "Speed").
+FLAT_MAX_CHUNKS = 500_000
+# nlist = sqrt(chunks): at 1M, 1,000 clusters built in 23 s where 4,000 took minutes (k-means
+# costs nlist squared), for the same recall at the same share of vectors scanned.
+IVF_LISTS_PER_SQRT = 1
+# Clusters scanned per query. At 1M chunks (1/8 of the vectors): recall@10 against exact
+# 0.970 on hard synthetic vectors, 17 ms of CPU against 98 ms exact; with more chunks
+# than a few million the share scanned, and so recall, falls (docs/design.md, "Speed").
+IVF_NPROBE = 128
 IVF_TRAIN_PER_LIST = 40  # k-means sample: this many vectors per cluster (FAISS wants >= 39)
 IVF_TRAIN_ITERATIONS = 10
 # A filtered search on a legacy HNSW index scores the allowed chunks exactly when there
