@@ -84,6 +84,15 @@ def _no_warning(message: str) -> None:
     pass
 
 
+def threads_per_actor(cluster_cpus: float, actors: int, cpus_per_actor: float) -> int:
+    """Torch threads in each actor: its share of the cluster's CPUs, not just the CPUs it
+    reserves. Ray would give an actor of 1 CPU one thread (OMP_NUM_THREADS=1), leaving the
+    CPU kept free for Ray Data's own tasks idle: those tasks only hand rows over. On 2
+    cores that made Ray 2.3-2.9x slower than the local encoder (benchmarks/ray_ingest.py).
+    """
+    return max(1, int(cluster_cpus // max(actors, 1)), math.ceil(cpus_per_actor))
+
+
 def plan_actors(cluster_cpus: float, requested: int | None, cpus_per_actor: float) -> int:
     """How many embedding actors to run: ``requested`` (all that fit when None), capped
     so that ``actors * cpus_per_actor`` stays below ``cluster_cpus`` by one whole CPU.
@@ -138,11 +147,15 @@ class EmbedBatch:
     beside ragcli's one-line error.
     """
 
-    def __init__(self, model_name: str, batch_size: int):
+    def __init__(self, model_name: str, batch_size: int, threads: int | None = None):
         from ragcli.models import load_sentence_transformers
 
         self.batch_size = batch_size
         self.error: str | None = None
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         try:
             self.model = load_sentence_transformers(
                 "SentenceTransformer", model_name, "embedding model"
@@ -232,11 +245,16 @@ class RayEncoder:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         import ray
 
-        actors = self._plan(ray.cluster_resources().get("CPU", 0.0))
+        cluster_cpus = ray.cluster_resources().get("CPU", 0.0)
+        actors = self._plan(cluster_cpus)
         rows = [{"row": i, "text": str(text)} for i, text in enumerate(texts)]
         dataset = ray.data.from_items(rows).map_batches(
             EmbedBatch,
-            fn_constructor_kwargs={"model_name": self.model_name, "batch_size": self.batch_size},
+            fn_constructor_kwargs={
+                "model_name": self.model_name,
+                "batch_size": self.batch_size,
+                "threads": threads_per_actor(cluster_cpus, actors, self.cpus_per_actor),
+            },
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=self.cpus_per_actor,
             batch_size=self.batch_size,

@@ -23,6 +23,7 @@ from ragcli.embed_ray import (
     check_reachable,
     plan_actors,
     ray_session,
+    threads_per_actor,
     worker_env,
     worker_error,
 )
@@ -75,6 +76,22 @@ def test_plan_actors_leaves_a_cpu_free(cluster_cpus, requested, cpus_per_actor, 
 def test_plan_actors_refuses_what_cannot_run(cluster_cpus, requested, cpus_per_actor):
     with pytest.raises(UsageError):
         plan_actors(cluster_cpus, requested, cpus_per_actor)
+
+
+@pytest.mark.parametrize(
+    ("cluster_cpus", "actors", "cpus_per_actor", "expected"),
+    [
+        (2, 1, 1.0, 2),  # this machine: the one actor uses both cores, as local ingest does
+        (16, 15, 1.0, 1),
+        (16, 3, 4.0, 5),
+        (2, 2, 0.5, 1),
+        (3, 1, 2.0, 3),
+    ],
+)
+def test_threads_per_actor_is_the_actors_share_of_the_cluster(
+    cluster_cpus, actors, cpus_per_actor, expected
+):
+    assert threads_per_actor(cluster_cpus, actors, cpus_per_actor) == expected
 
 
 def test_assemble_puts_out_of_order_batches_back_in_place():
