@@ -107,6 +107,7 @@ def check_consistent(index_dir: Path) -> dict[str, int]:
     """The catalog, FAISS, BM25 and manifest of the live generation agree; their counts."""
     import faiss
 
+    from ragcli.store import dense as dense_ops
     from ragcli.store.sparse import SparseIndex
 
     gen = index_dir / live_name(index_dir)
@@ -131,13 +132,12 @@ def check_consistent(index_dir: Path) -> dict[str, int]:
     dense = faiss.read_index(str(gen / "dense.faiss"))
     assert dense.ntotal == len(chunk_ids)
     if chunk_ids:
-        stored = faiss.vector_to_array(dense.id_map)
-        assert sorted(stored.tolist()) == chunk_ids
+        assert sorted(dense_ops.stored_ids(dense).tolist()) == chunk_ids
     sparse = SparseIndex.load(gen / "sparse")
     assert len(sparse) == len(chunk_ids)
     assert sorted(sparse.row_ids.tolist()) == chunk_ids
     if chunk_ids:
-        assert sparse.retriever.scores["num_docs"] == len(chunk_ids)
+        assert sparse.retriever.num_docs == len(chunk_ids)
     counts = {"files": files, "documents": documents, "chunks": len(chunk_ids)}
     assert manifest["counts"] == counts
     assert manifest["generation"] == int(gen.name.split("-")[1])

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +112,24 @@ def test_sparse_round_trips_through_disk_without_pickle(tmp_path):
         assert loaded.search(query, 3)[0].tolist() == sparse.search(query, 3)[0].tolist()
     # row ids map bm25s rows back to chunk ids
     assert loaded.search("shepherd meadow", 1)[0].tolist() == [0]
+
+
+def test_reading_the_sidecar_needs_neither_bm25s_nor_scipy(tmp_path):
+    # `import bm25s` (scipy, tqdm) was the largest import of a cold `rag search`.
+    sparse = SparseIndex.build(range(len(CORPUS)), CORPUS)
+    sparse.save(tmp_path / "sparse")
+    saved = json.loads((tmp_path / "sparse" / "stopwords.json").read_text())
+    assert "the" in saved and len(saved) > 20
+    script = (
+        "import sys; from pathlib import Path; from ragcli.store.sparse import SparseIndex; "
+        f"index = SparseIndex.load(Path({str(tmp_path / 'sparse')!r})); "
+        "ids, scores, _ = index.search('Goats and the meadow', 5); "
+        "print(ids.tolist(), [m for m in ('bm25s', 'scipy') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    want = sparse.search("Goats and the meadow", 5)[0].tolist()
+    assert want and result.stdout.strip() == f"{want} []"
 
 
 def test_sparse_search_keeps_positive_scores_and_applies_the_mask():

@@ -2,6 +2,9 @@
 
 Scores come from bm25s's precomputed sparse matrix (no Python loop over documents).
 Files are numpy arrays plus JSON, loaded without pickle and memory-mapped for reading.
+bm25s builds and writes the index; reading it back for a search needs only numpy
+(``_ScoreMatrix``), because ``import bm25s`` (scipy, tqdm) was the largest import of a
+cold ``rag search``. The index keeps its own stopword list for the same reason.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ DEFAULT_PARAMS = {"method": "lucene", "k1": 0.9, "b": 0.4, "stemmer": "english",
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 ROW_IDS_FILE = "row_ids.npy"
 PARAMS_FILE = "ragcli_params.json"
+STOPWORDS_FILE = "stopwords.json"
+# bm25s's file names; a method with a non-occurrence array (bm25l, bm25+) is read by bm25s.
+_MATRIX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
+_VOCAB_FILE = "vocab.index.json"
+_NONOCCURRENCE_FILE = "nonoccurrence_array.index.npy"
 
 
 @lru_cache(maxsize=4)
@@ -40,22 +48,50 @@ def _stopwords(name: str) -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
-def tokenize(text: str, params: dict | None = None) -> list[str]:
-    """Lowercased word tokens of two or more characters, stopwords out, Snowball-stemmed."""
+def tokenize(
+    text: str, params: dict | None = None, stopwords: frozenset[str] | None = None
+) -> list[str]:
+    """Lowercased word tokens of two or more characters, stopwords out, Snowball-stemmed.
+
+    ``stopwords`` overrides the list named in ``params`` (an index's own saved list)."""
     params = params or DEFAULT_PARAMS
-    stop = _stopwords(params.get("stopwords", ""))
+    stop = stopwords if stopwords is not None else _stopwords(params.get("stopwords", ""))
     words = [word for word in _TOKEN.findall(text.lower()) if word not in stop]
     language = params.get("stemmer")
     return _stemmer(language).stemWords(words) if language and words else words
+
+
+class _ScoreMatrix:
+    """The part of a saved ``bm25s.BM25`` a search uses, read with numpy alone."""
+
+    def __init__(self, folder: Path):
+        data, indices, indptr = (
+            np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in _MATRIX_FILES
+        )
+        self.data, self.indices, self.indptr = data, indices, indptr
+        self.vocab_dict: dict[str, int] = json.loads((folder / _VOCAB_FILE).read_text())
+        self.num_docs = int(json.loads((folder / "params.index.json").read_text())["num_docs"])
+
+    def get_tokens_ids(self, tokens: list[str]) -> list[int]:
+        return [self.vocab_dict[token] for token in tokens if token in self.vocab_dict]
+
+    def get_scores_from_ids(self, token_ids: list[int]) -> np.ndarray:
+        # bm25s's own summation: each query token adds its column of precomputed scores.
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for token in token_ids:
+            start, end = int(self.indptr[token]), int(self.indptr[token + 1])
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores
 
 
 @dataclass
 class SparseIndex:
     """A bm25s index over chunks; ``row_ids[i]`` is the chunk id of bm25s document ``i``."""
 
-    retriever: object  # bm25s.BM25
+    retriever: object  # bm25s.BM25 (built here) or _ScoreMatrix (loaded)
     row_ids: np.ndarray
     params: dict
+    stopwords: frozenset[str] | None = None  # the index's saved list, if it has one
 
     @classmethod
     def build(
@@ -76,18 +112,24 @@ class SparseIndex:
             self.retriever.save(str(folder), show_progress=False)
         np.save(folder / ROW_IDS_FILE, self.row_ids, allow_pickle=False)
         (folder / PARAMS_FILE).write_text(json.dumps(self.params))
+        stop = sorted(_stopwords(self.params.get("stopwords", "")))
+        (folder / STOPWORDS_FILE).write_text(json.dumps(stop))
 
     @classmethod
     def load(cls, folder: Path) -> SparseIndex:
-        import bm25s
-
         params = json.loads((folder / PARAMS_FILE).read_text())
         row_ids = np.load(folder / ROW_IDS_FILE, allow_pickle=False)
+        stop_file = folder / STOPWORDS_FILE
+        stopwords = frozenset(json.loads(stop_file.read_text())) if stop_file.exists() else None
+        if len(row_ids) and not (folder / _NONOCCURRENCE_FILE).exists():
+            return cls(_ScoreMatrix(folder), row_ids, params, stopwords)
+        import bm25s
+
         if len(row_ids):
             retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         else:
             retriever = bm25s.BM25(method=params["method"], k1=params["k1"], b=params["b"])
-        return cls(retriever, row_ids, params)
+        return cls(retriever, row_ids, params, stopwords)
 
     def __len__(self) -> int:
         return len(self.row_ids)
@@ -96,7 +138,7 @@ class SparseIndex:
         """BM25 score of every indexed chunk for ``query`` (row order), masked rows zeroed."""
         if not len(self.row_ids):
             return np.zeros(0, dtype=np.float32)
-        token_ids = self.retriever.get_tokens_ids(tokenize(query, self.params))
+        token_ids = self.retriever.get_tokens_ids(tokenize(query, self.params, self.stopwords))
         if not token_ids:
             return np.zeros(len(self.row_ids), dtype=np.float32)
         scores = self.retriever.get_scores_from_ids(token_ids)
