@@ -165,8 +165,10 @@ class Index:
         if report.chunks:
             from ragcli.onnx_encoder import ensure_export
 
-            model = self.store.manifest["embed_model"]
-            ensure_export(model, onnx_cache_dir(model), warn=self._warn_once)
+            manifest = self.store.manifest
+            model = manifest["embed_model"]
+            variant = manifest.get("embed_variant", "float")
+            ensure_export(model, onnx_cache_dir(model), variant=variant, warn=self._warn_once)
         return report
 
     def writer(self, rebuild: bool = False):
@@ -182,6 +184,27 @@ class Index:
         )
 
     def _ingest_encoder(self):
+        from ragcli.ingest import embed_variant
+
+        backend = self.settings.embed_backend
+        variant = embed_variant(backend)
+        if backend != "torch":
+            if self.settings.engine != "local":
+                raise UsageError(f"--engine {self.settings.engine} embeds with torch only")
+            from ragcli.models import canonical_name
+            from ragcli.onnx_encoder import query_encoder
+
+            model = canonical_name(self.settings.embed_model)
+            encoder = query_encoder(
+                model,
+                onnx_cache_dir(model),
+                variant=variant,
+                batch_size=self.settings.embed_batch_size,
+                warn=self._warn_once,
+            )
+            if getattr(encoder, "variant", None) != variant:
+                raise RagError(f"{model}: cannot make its {backend} encoder (see above)")
+            return encoder
         if self.settings.engine == "ray":
             from ragcli.embed_ray import RayEncoder
 
@@ -227,12 +250,15 @@ class Index:
         """
         from ragcli.onnx_encoder import query_encoder
 
-        if "encoder" in self.__dict__:  # the torch model is loaded already (after an ingest)
+        manifest = self.store.manifest if self.exists() else {}
+        variant = manifest.get("embed_variant", "float")
+        if "encoder" in self.__dict__ and variant == "float":  # torch is loaded already
             return self.encoder
-        model = self.store.manifest["embed_model"] if self.exists() else self.settings.embed_model
+        model = manifest.get("embed_model") or self.settings.embed_model
         return query_encoder(
             model,
             onnx_cache_dir(model),
+            variant=variant,  # queries embedded as the chunks were
             batch_size=self.settings.embed_batch_size,
             warn=self._warn_once,
         )

@@ -36,6 +36,15 @@ def ingest(
     chunk_overlap: Annotated[
         int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
     ] = None,
+    embed_backend: Annotated[
+        str | None,
+        typer.Option(
+            "--embed-backend",
+            help="Embed with torch (default), onnx (same vectors) or onnx-int8 (quantised, "
+            "faster; nDCG@10 within 0.01); env RAG_EMBED_BACKEND.",
+            show_default=False,
+        ),
+    ] = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -63,6 +72,7 @@ def ingest(
         embed_model=model,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
+        embed_backend=embed_backend,
         engine=engine,
         ray_address=ray_address,
     )

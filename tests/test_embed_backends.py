@@ -1,0 +1,89 @@
+"""`rag ingest --embed-backend`: the ONNX export (same vectors as torch) and its int8
+quantisation (an index whose chunks and queries are both embedded by the int8 model)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers_ingest import clean_env, one_model_load
+
+from ragcli.config import Settings
+from ragcli.errors import IndexStateError, UsageError
+from ragcli.index import Index
+from ragcli.store import dense
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+FILES = ["black_death.md", "nikola_tesla.txt", "apollo_program.html"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_model():
+    with one_model_load():
+        yield
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "docs").mkdir(parents=True)
+    for name in FILES:
+        shutil.copy(EXAMPLES / name, root / "docs" / name)
+    return root
+
+
+def stored_vectors(index: Index) -> np.ndarray:
+    store = index.store
+    return dense.vectors_for(store.dense, np.arange(store.n_chunks, dtype=np.int64))
+
+
+@pytest.fixture(scope="module")
+def torch_index(tmp_path_factory, embed_model_path):
+    root = project(tmp_path_factory.mktemp("torch"))
+    index = Index(root / ".rag" / "default", settings=Settings(rerank=False))
+    index.ingest([root / "docs"])
+    return index
+
+
+def test_onnx_backend_stores_the_torch_vectors(tmp_path, monkeypatch, torch_index):
+    clean_env(monkeypatch, tmp_path)
+    root = project(tmp_path)
+    index = Index(root / ".rag" / "default", settings=Settings(embed_backend="onnx"))
+    index.ingest([root / "docs"])
+    assert "embed_variant" not in index.store.manifest  # float, as a torch index
+    cosines = np.sum(stored_vectors(index) * stored_vectors(torch_index), axis=1)
+    assert cosines.min() >= 0.999
+    # float vectors from either backend extend the same index
+    (root / "docs" / "black_death.md").write_text("# Plague\n\nA new text about fleas.\n")
+    report = Index(root / ".rag" / "default", settings=Settings()).ingest([root / "docs"])
+    assert report.updated == ["docs/black_death.md"]
+
+
+def test_int8_backend_embeds_chunks_and_queries_with_int8(tmp_path, monkeypatch, torch_index):
+    clean_env(monkeypatch, tmp_path)
+    root = project(tmp_path)
+    settings = Settings(embed_backend="onnx-int8", rerank=False)
+    index = Index(root / ".rag" / "default", settings=settings)
+    index.ingest([root / "docs"])
+    assert index.store.manifest["embed_variant"] == "int8"
+
+    reopened = Index(root / ".rag" / "default", settings=Settings(rerank=False))
+    assert reopened.query_encoder.variant == "int8"
+    hits = reopened.search("When did the Black Death reach Europe?", k=3, mode="dense")
+    assert hits[0].chunk.source == "docs/black_death.md"
+
+    vectors, floats = stored_vectors(index), stored_vectors(torch_index)
+    cosines = np.sum(vectors * floats, axis=1)
+    assert cosines.min() >= 0.95 and cosines.max() < 0.99999  # close, and really int8
+
+    with pytest.raises(IndexStateError, match="embed_variant 'int8'"):
+        Index(root / ".rag" / "default", settings=Settings()).ingest([root / "docs"])
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path, monkeypatch):
+    clean_env(monkeypatch, tmp_path)
+    root = project(tmp_path)
+    index = Index(root / ".rag" / "default", settings=Settings(embed_backend="tensorrt"))
+    with pytest.raises(UsageError, match="tensorrt"):
+        index.ingest([root / "docs"])
