@@ -109,7 +109,7 @@ class Index:
 
             collection = collection_name(name)
             return cls(
-                cache_dir() / "stores" / store_location(store, collection),
+                cache_dir() / "stores" / store_location(store, collection, project),
                 base_dir=project,
                 store_uri=store,
                 collection=collection,

@@ -25,8 +25,12 @@ def display_uri(uri: str) -> str:
     return parse_store_uri(uri).display
 
 
-def store_location(uri: str, collection: str) -> str:
-    """A folder name for this machine's caches of one store collection."""
-    display = display_uri(uri)
-    digest = hashlib.sha256(f"{display}#{collection}".encode()).hexdigest()[:16]
+def store_location(uri: str, collection: str, base_dir=None) -> str:
+    """A folder name for this machine's caches of one store collection (a Lite path is
+    resolved first, so two projects' ``milvus-lite:./index.db`` do not share it)."""
+    from ragcli.store.milvus import parse_store_uri
+
+    target = parse_store_uri(uri, base_dir)
+    where = f"{target.client_uri}/{target.db_name}#{target.collection or collection}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
     return f"{collection}-{digest}"
