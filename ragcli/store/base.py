@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +44,24 @@ class Restriction:
     chunk_ids: np.ndarray | None = None
     expression: str | None = None
     empty: bool = False
+
+
+def matching_documents(documents: Sequence[DocumentInfo], filters) -> list[str]:
+    """Ids of the documents a ``SearchFilter`` keeps: each list OR-ed inside, AND-ed."""
+    spec = None
+    if filters.paths:
+        import pathspec
+
+        spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
+    kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
+    wanted = set(filters.doc_ids)
+    return [
+        doc.doc_id
+        for doc in documents
+        if (spec is None or spec.match_file(doc.source))
+        and (not kinds or doc.kind in kinds or Path(doc.source).suffix.lower().lstrip(".") in kinds)
+        and (not wanted or doc.doc_id in wanted)
+    ]
 
 
 class StoreReader(Protocol):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import IndexStateError
-from ragcli.store.base import DocumentInfo, Restriction
+from ragcli.store.base import DocumentInfo, Restriction, matching_documents
 from ragcli.store.catalog import CATALOG_FILE, Catalog, FileRecord
 from ragcli.store.dense import DENSE_FILE
 from ragcli.store.generations import (
@@ -136,24 +136,6 @@ class LocalStore:
 
     def close(self) -> None:
         self.catalog.close()
-
-
-def matching_documents(documents: Sequence[DocumentInfo], filters) -> list[str]:
-    """Ids of the documents a ``SearchFilter`` keeps: each list OR-ed inside, AND-ed."""
-    spec = None
-    if filters.paths:
-        import pathspec
-
-        spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
-    kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
-    wanted = set(filters.doc_ids)
-    return [
-        doc.doc_id
-        for doc in documents
-        if (spec is None or spec.match_file(doc.source))
-        and (not kinds or doc.kind in kinds or Path(doc.source).suffix.lstrip(".") in kinds)
-        and (not wanted or doc.doc_id in wanted)
-    ]
 
 
 class LocalWriter:

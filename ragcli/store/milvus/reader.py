@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import IndexStateError
-from ragcli.store.base import DocumentInfo, Restriction
+from ragcli.store.base import DocumentInfo, Restriction, matching_documents
 from ragcli.store.milvus.connection import (
     BATCH,
     CHUNK_FIELDS,
@@ -111,21 +111,8 @@ class MilvusStore:
     def restrict(self, filters) -> Restriction | None:
         if not filters:
             return None
-        spec = None
-        if filters.paths:
-            import pathspec
-
-            spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
-        kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
-        wanted = set(filters.doc_ids)
         docs = self._documents
-        matched = [
-            doc.doc_id
-            for doc in docs
-            if (spec is None or spec.match_file(doc.source))
-            and (not kinds or doc.kind in kinds or Path(doc.source).suffix.lower()[1:] in kinds)
-            and (not wanted or doc.doc_id in wanted)
-        ]
+        matched = matching_documents(docs, filters)
         if not matched:
             return Restriction(empty=True)
         if len(matched) == len(docs):
