@@ -136,14 +136,7 @@ class MilvusWriter:
         schema.add_field("vec", pm.DataType.FLOAT_VECTOR, dim=2)  # a server needs one
         index = db.client.prepare_index_params()
         index.add_index("vec", index_type="FLAT", metric_type="L2")
-        db.call(
-            "create_collection",
-            db.meta,
-            schema=schema,
-            index_params=index,
-            consistency_level="Strong",
-        )
-        db.call("load_collection", db.meta)
+        _create_loaded(db, db.meta, schema, index)
 
     def _ensure_chunks(self, dimension: int) -> None:
         if self._dimension is not None:
@@ -185,14 +178,7 @@ class MilvusWriter:
             {"bm25_k1": BM25_K1, "bm25_b": BM25_B},
             db.target.lite,
         )
-        db.call(
-            "create_collection",
-            db.name,
-            schema=schema,
-            index_params=index,
-            consistency_level="Strong",
-        )
-        db.call("load_collection", db.name)
+        _create_loaded(db, db.name, schema, index)
         self._dimension = int(dimension)
 
     def _set_state(self, dirty: str | None) -> None:
@@ -287,6 +273,15 @@ class MilvusWriter:
                 self.db.call("flush", name)
         self.manifest = stored
         return None
+
+
+def _create_loaded(db, name: str, schema, index) -> None:
+    """Create a collection with strong consistency (a search sees the writes before it)
+    and load it: a collection is searchable only once loaded."""
+    db.call(
+        "create_collection", name, schema=schema, index_params=index, consistency_level="Strong"
+    )
+    db.call("load_collection", name)
 
 
 def _add_index(index, field_name: str, index_type: str, metric: str, params: dict, lite: bool):
