@@ -74,7 +74,7 @@ def import_seconds(module: str, repeats: int = 3) -> float:
 
 def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -> None:
     """Measure one runtime in this (fresh) process and write the figures to ``out``."""
-    from ragcli.models import quiet_model_libraries
+    from ragcli.weights import quiet_model_libraries
 
     quiet_model_libraries()
     t0 = time.perf_counter()
@@ -144,8 +144,8 @@ def quality_worker(runtime: str, cache: Path, collection: str, work: Path, out: 
     from ragcli.evaluate import doc_ranking, score_retrieval
     from ragcli.index import Index
     from ragcli.ingest import ingest
-    from ragcli.models import quiet_model_libraries
     from ragcli.qsets import read_beir
+    from ragcli.weights import quiet_model_libraries
 
     quiet_model_libraries()
     folder = DATA / collection / "beir"

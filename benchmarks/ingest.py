@@ -35,7 +35,7 @@ def main() -> None:
     from ragcli.config import Settings
     from ragcli.embed import Encoder
     from ragcli.index import Index
-    from ragcli.ingest import index_text
+    from ragcli.text import index_text
 
     settings = Settings()
     encoder = Encoder(settings.embed_model, settings.embed_batch_size)

@@ -35,11 +35,11 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "cranfield" / "beir" / "corpu
 
 def chunk_texts(corpus: Path, limit: int | None) -> list[str]:
     """The texts ingest would embed for ``corpus``: loaded, chunked, title first."""
-    from ragcli.chunk import Chunker, load_tokenizer, model_max_tokens
+    from ragcli.chunk import Chunker
     from ragcli.config import Settings
-    from ragcli.ingest import index_text
     from ragcli.load import load_file
-    from ragcli.models import resolve_model_path
+    from ragcli.text import index_text
+    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
 
     settings = Settings()
     chunker = Chunker(

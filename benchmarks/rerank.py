@@ -31,8 +31,8 @@ def main() -> None:
 
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    from ragcli.models import DEFAULT_EMBED_MODEL, resolve_model_path
     from ragcli.rerank import Reranker
+    from ragcli.weights import DEFAULT_EMBED_MODEL, resolve_model_path
 
     source = resolve_model_path(DEFAULT_EMBED_MODEL)
     folder = Path(tempfile.mkdtemp(prefix="rerank-bench-"))

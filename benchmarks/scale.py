@@ -397,7 +397,7 @@ def reranker_folder(folder: Path) -> Path:
     if not (target / "config.json").exists():
         from transformers import AutoTokenizer, BertForSequenceClassification
 
-        from ragcli.models import DEFAULT_EMBED_MODEL, resolve_model_path
+        from ragcli.weights import DEFAULT_EMBED_MODEL, resolve_model_path
 
         source = resolve_model_path(DEFAULT_EMBED_MODEL)
         BertForSequenceClassification.from_pretrained(source, num_labels=1).save_pretrained(target)

@@ -49,8 +49,9 @@ from ragcli.citations import CitationReport, check_citations
 from ragcli.config import Settings
 from ragcli.errors import RagError, UsageError
 from ragcli.generate import Answer, Backend, answer_stream, backend_class, make_backend
-from ragcli.generate.extractive import HINT, STOPWORDS
+from ragcli.generate.extractive import HINT
 from ragcli.prompt import Prompt, Source, build_prompt, load_template, request_body
+from ragcli.text import FUNCTION_WORDS
 from ragcli.types import Hit
 
 HISTORY_TURNS = 3
@@ -388,7 +389,7 @@ def prompt_body(prompt: Prompt, settings: Settings, style: str) -> dict[str, Any
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w.lower() not in STOPWORDS]
+    return [w for w in _WORD.findall(text) if w.lower() not in FUNCTION_WORDS]
 
 
 def key_terms(query: str) -> list[str]:
@@ -397,7 +398,7 @@ def key_terms(query: str) -> list[str]:
     marked = [
         w
         for i, w in enumerate(words)
-        if w.lower() not in STOPWORDS
+        if w.lower() not in FUNCTION_WORDS
         and (any(c.isdigit() for c in w) or (w[0].isupper() and (i > 0 or w.isupper())))
     ]
     chosen = marked or _content_words(query)

@@ -19,16 +19,14 @@ start. Chunks never cross a ``Section``.
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragcli.errors import RagError, UsageError
-from ragcli.models import resolve_model_path
+from ragcli.errors import UsageError
 from ragcli.types import Chunk, Document, Location, Section
+from ragcli.weights import unbounded_tokenizer
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -56,74 +54,6 @@ _BATCH_SECTIONS = 512
 _BATCH_CHARS = 2_000_000
 
 
-def load_tokenizer(model_name_or_path: str) -> Tokenizer:
-    """The fast tokenizer of an embedding model, with truncation and padding off.
-
-    ``model_name_or_path`` is resolved with :func:`ragcli.models.resolve_model_path`; a
-    folder must contain ``tokenizer.json``. A hub name is fetched (or read from the
-    Hugging Face cache) with ``huggingface_hub.hf_hub_download``.
-    """
-    from tokenizers import Tokenizer
-
-    resolved = resolve_model_path(model_name_or_path)
-    folder = Path(resolved)
-    if folder.is_dir():
-        file = folder / "tokenizer.json"
-        if not file.is_file():
-            raise RagError(
-                f"model folder {resolved} has no tokenizer.json; "
-                "ragcli needs a model with a fast (tokenizers) tokenizer"
-            )
-    else:
-        file = Path(_hub_file(resolved, "tokenizer.json", required=True))
-    try:
-        tokenizer = Tokenizer.from_file(str(file))
-    except Exception as exc:  # the Rust side raises plain Exception subclasses
-        raise RagError(f"cannot read tokenizer {file}: {exc}") from exc
-    return _unbounded(tokenizer)
-
-
-def model_max_tokens(model_name_or_path: str) -> int | None:
-    """The most tokens the model reads per input, special tokens included, if known.
-
-    Read from ``sentence_bert_config.json`` (``max_seq_length``), else from the smaller of
-    the tokenizer's ``model_max_length`` and the model's ``max_position_embeddings``.
-    ``None`` when none of these can be read (e.g. a hub model not in the cache offline).
-    """
-    resolved = resolve_model_path(model_name_or_path)
-    folder = Path(resolved)
-
-    def read(name: str) -> dict | None:
-        if folder.is_dir():
-            path = folder / name
-            if not path.is_file():
-                return None
-        else:
-            found = _hub_file(resolved, name, required=False)
-            if found is None:
-                return None
-            path = Path(found)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    st_config = read("sentence_bert_config.json")
-    if st_config and _positive_int(st_config.get("max_seq_length")):
-        return int(st_config["max_seq_length"])
-    limits = []
-    tok_config = read("tokenizer_config.json")
-    # Tokenizers without a limit store a huge sentinel (int(1e30)).
-    model_max = tok_config.get("model_max_length") if tok_config else None
-    if _positive_int(model_max) and model_max < 1_000_000:
-        limits.append(int(model_max))
-    config = read("config.json")
-    if config and _positive_int(config.get("max_position_embeddings")):
-        limits.append(int(config["max_position_embeddings"]))
-    return min(limits) if limits else None
-
-
 class Chunker:
     """Cuts documents into chunks of at most ``chunk_size`` word pieces."""
 
@@ -148,7 +78,7 @@ class Chunker:
                 f"at most {max_tokens} tokens including {SPECIAL_TOKENS} special tokens; "
                 f"use a chunk size of at most {max_tokens - SPECIAL_TOKENS}"
             )
-        self.tokenizer = _unbounded(tokenizer)
+        self.tokenizer = unbounded_tokenizer(tokenizer)
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.max_tokens = max_tokens
@@ -328,44 +258,3 @@ def _line_starts(text: str) -> list[int]:
         starts.append(pos + 1)
         pos = find("\n", pos + 1)
     return starts
-
-
-def _unbounded(tokenizer: Tokenizer) -> Tokenizer:
-    """The tokenizer without truncation or padding (a copy if it had either).
-
-    A model's tokenizer.json often enables both (all-MiniLM-L6-v2: 128), which would cut
-    long sections short and add [PAD] tokens with empty offsets.
-    """
-    if tokenizer.truncation is None and tokenizer.padding is None:
-        return tokenizer
-    from tokenizers import Tokenizer
-
-    copy = Tokenizer.from_str(tokenizer.to_str())
-    copy.no_truncation()
-    copy.no_padding()
-    return copy
-
-
-def _hub_file(repo_id: str, filename: str, *, required: bool) -> str | None:
-    """Path of a model file from the Hugging Face cache or hub; None if optional and absent."""
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
-        if not required:
-            return None
-        raise RagError(
-            f"cannot get {filename} for model {repo_id!r}: huggingface_hub is missing"
-        ) from exc
-    try:
-        return hf_hub_download(repo_id, filename)
-    except Exception as exc:  # offline, unknown repo, missing file, network errors
-        if not required:
-            return None
-        reason = (str(exc).strip().splitlines() or [""])[0]
-        raise RagError(
-            f"cannot get {filename} for model {repo_id!r}: {exc.__class__.__name__}: {reason}"
-        ) from exc
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

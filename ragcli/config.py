@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import UsageError
-from ragcli.models import DEFAULT_EMBED_MODEL, DEFAULT_RERANK_MODEL
+from ragcli.types import SearchFilter, SearchParams
+from ragcli.weights import DEFAULT_EMBED_MODEL, DEFAULT_RERANK_MODEL
 
 PROJECT_CONFIG_NAME = "ragcli.toml"
 
@@ -58,6 +59,23 @@ class Settings:
         given = {key: value for key, value in values.items() if value is not None}
         return dataclasses.replace(self, **given)
 
+    def search_params(self, filters: SearchFilter | None = None) -> SearchParams:
+        """The retrieval settings as one ``SearchParams`` value."""
+        return SearchParams(
+            k=self.k,
+            mode=self.mode,
+            alpha=self.alpha,
+            fusion=self.fusion,
+            pool_factor=self.pool_factor,
+            rerank=self.rerank,
+            rerank_model=self.rerank_model,
+            rerank_depth=self.rerank_depth,
+            filters=filters or SearchFilter(),
+        )
+
+
+SEARCH_FIELDS = tuple(f.name for f in fields(SearchParams) if f.name != "filters")
+
 
 def _coerce(name: str, raw: Any, target: type | str, origin: str) -> Any:
     kind = target if isinstance(target, str) else target.__name__
@@ -89,6 +107,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise UsageError(f"{path}: cannot read config: {err.strerror}") from None
     return data
+
+
+def cache_dir() -> Path:
+    """ragcli's per-user cache (model exports, remote stores' local state):
+    ``$RAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
+    if os.environ.get("RAG_CACHE_DIR"):
+        return Path(os.environ["RAG_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ragcli"
 
 
 def user_config_path() -> Path:

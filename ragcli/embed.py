@@ -10,7 +10,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ragcli.models import canonical_name, load_sentence_transformers
+from ragcli.weights import canonical_name, load_sentence_transformers
 
 
 class Encoder:

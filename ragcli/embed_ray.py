@@ -71,7 +71,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ragcli.errors import RagError, UsageError
-from ragcli.models import canonical_name
+from ragcli.weights import canonical_name
 
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a TCP connection to a given Ray address
 # Environment passed to the actors: model resolution, offline mode, caches, ragcli settings.
@@ -148,7 +148,7 @@ class EmbedBatch:
     """
 
     def __init__(self, model_name: str, batch_size: int, threads: int | None = None):
-        from ragcli.models import load_sentence_transformers
+        from ragcli.weights import load_sentence_transformers
 
         self.batch_size = batch_size
         self.error: str | None = None
@@ -206,7 +206,7 @@ class RayEncoder:
 
     @cached_property
     def _local_model(self):
-        from ragcli.models import load_sentence_transformers
+        from ragcli.weights import load_sentence_transformers
 
         return load_sentence_transformers("SentenceTransformer", self.model_name, "embedding model")
 

@@ -13,31 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragcli.config import Settings, load_settings
+from ragcli.config import Settings, cache_dir, load_settings
 from ragcli.errors import RagError, UsageError
-from ragcli.types import Hit
+from ragcli.types import Hit, SearchFilter
 
 RAG_DIR = ".rag"
 DEFAULT_NAME = "default"
-
-
-@dataclass
-class SearchFilter:
-    """Restrict a search; each list is OR-ed inside and the lists are AND-ed."""
-
-    paths: list[str] = field(default_factory=list)  # gitignore-style globs on the source path
-    kinds: list[str] = field(default_factory=list)  # document kinds: pdf, markdown, code, ...
-    doc_ids: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.paths or self.kinds or self.doc_ids)
 
 
 def collection_name(index_name: str | None) -> str:
@@ -191,8 +178,8 @@ class Index:
         if backend != "torch":
             if self.settings.engine != "local":
                 raise UsageError(f"--engine {self.settings.engine} embeds with torch only")
-            from ragcli.models import canonical_name
             from ragcli.onnx_encoder import query_encoder
+            from ragcli.weights import canonical_name
 
             model = canonical_name(self.settings.embed_model)
             encoder = query_encoder(
@@ -414,7 +401,7 @@ class Index:
         return hits
 
     def _rerank(self, query: str, hits: list[Hit], model_name: str) -> list[Hit]:
-        from ragcli.ingest import index_text
+        from ragcli.text import index_text
 
         reranker = self.reranker(model_name)
         if reranker is None:
@@ -464,15 +451,6 @@ class _Background:
 
     def wait(self) -> None:
         self._thread.join()
-
-
-def cache_dir() -> Path:
-    """ragcli's per-user cache of model exports: ``$RAG_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
-    if os.environ.get("RAG_CACHE_DIR"):
-        return Path(os.environ["RAG_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ragcli"
 
 
 def onnx_cache_dir(model: str) -> Path:

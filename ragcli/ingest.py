@@ -24,6 +24,7 @@ from ragcli.config import Settings
 from ragcli.errors import IndexStateError, LoadError, RagError, UsageError
 from ragcli.store.base import StoreWriter
 from ragcli.store.catalog import FileRecord
+from ragcli.text import index_text
 from ragcli.types import Chunk, Document
 
 # progress(stage, done, total): stage is "load", "embed" or "write".
@@ -55,20 +56,9 @@ class IngestReport:
         return data
 
 
-def index_text(title: str, text: str) -> str:
-    """What gets embedded and BM25-indexed for a chunk: its document title, then its text.
-
-    The title puts every chunk of a long document in context (a chunk from the middle of
-    a paper still says which paper it is from).
-    """
-    if title and not text.startswith(title):
-        return f"{title}\n{text}"
-    return text
-
-
 def expected_manifest(settings: Settings) -> dict[str, Any]:
-    from ragcli.models import canonical_name
     from ragcli.store.sparse import DEFAULT_PARAMS
+    from ragcli.weights import canonical_name
 
     model = canonical_name(settings.embed_model)
     # Float vectors (torch or ONNX) leave the key out, so the manifests and eval-index
@@ -98,7 +88,7 @@ def embed_variant(backend: str) -> str:
 
 
 def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path | str) -> None:
-    from ragcli.models import canonical_name
+    from ragcli.weights import canonical_name
 
     wanted = expected_manifest(settings)
     found = dict(manifest)
@@ -157,8 +147,8 @@ class _Pipeline:
     @property
     def chunker(self):
         if self._chunker is None:
-            from ragcli.chunk import Chunker, load_tokenizer, model_max_tokens
-            from ragcli.models import resolve_model_path
+            from ragcli.chunk import Chunker
+            from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
 
             tokenizer = load_tokenizer(self.settings.embed_model)
             self._chunker = Chunker(

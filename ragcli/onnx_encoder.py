@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ragcli.errors import RagError
-from ragcli.models import canonical_name, resolve_model_path
+from ragcli.weights import canonical_name, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -355,7 +355,7 @@ def export_onnx(
     modules are not Transformer + Pooling (+ Normalize), or when the exported model
     does not reproduce sentence-transformers' embeddings.
     """
-    from ragcli.models import load_sentence_transformers
+    from ragcli.weights import load_sentence_transformers
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -406,7 +406,7 @@ def quantize_export(model_name: str, folder: str | os.PathLike, verify: bool = T
     meta = read_meta(folder)
     st = None
     if verify:
-        from ragcli.models import load_sentence_transformers
+        from ragcli.weights import load_sentence_transformers
 
         st = load_sentence_transformers("SentenceTransformer", model_name, "embedding model")
     _quantize_into(st, folder, meta, verify)
@@ -470,7 +470,7 @@ def _plain_tokenizer(st, model_name: str):
     if backend is not None:
         tokenizer = Tokenizer.from_str(backend.to_str())
     else:
-        from ragcli.chunk import load_tokenizer
+        from ragcli.weights import load_tokenizer
 
         tokenizer = load_tokenizer(model_name)
     tokenizer.no_padding()

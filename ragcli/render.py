@@ -170,7 +170,7 @@ def search_rich(query: str, hits: list[Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ragcli.store.sparse import tokenize
+    from ragcli.text import tokenize
 
     terms = set(tokenize(query))
     table = Table(show_lines=True, title=f"{len(hits)} results for {query!r}", title_justify="left")

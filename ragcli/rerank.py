@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ragcli.models import load_sentence_transformers
+from ragcli.weights import load_sentence_transformers
 
 
 class Reranker:

@@ -133,3 +133,40 @@ class Hit:
             "location": self.chunk.location.to_dict(),
             "text": self.chunk.text,
         }
+
+
+@dataclass
+class SearchFilter:
+    """Restrict a search; each list is OR-ed inside and the lists are AND-ed."""
+
+    paths: list[str] = field(default_factory=list)  # gitignore-style globs on the source path
+    kinds: list[str] = field(default_factory=list)  # document kinds: pdf, markdown, code, ...
+    doc_ids: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.kinds or self.doc_ids)
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Every option of one search, resolved (``Settings.search_params`` builds it)."""
+
+    k: int = 5
+    mode: str = "hybrid"  # dense | sparse | hybrid
+    alpha: float = 0.7  # dense weight in hybrid fusion
+    fusion: str = "minmax"  # minmax | rrf
+    pool_factor: int = 5  # candidates per side = pool_factor * k
+    rerank: bool = True
+    rerank_model: str = ""
+    rerank_depth: int = 20  # fused candidates the cross-encoder scores
+    filters: SearchFilter = field(default_factory=SearchFilter)
+
+    def describe(self) -> dict[str, Any]:
+        """The options as the ``--json`` result record names them (docs/commands.md)."""
+        hybrid = self.mode == "hybrid"
+        return {
+            "k": self.k,
+            "mode": self.mode,
+            "alpha": self.alpha if hybrid else None,
+            "fusion": self.fusion if hybrid else None,
+        }

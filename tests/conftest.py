@@ -19,7 +19,7 @@ os.environ["RAG_CACHE_DIR"] = os.path.join(os.environ["RAGCLI_TEST_CACHE"], "rag
 
 import pytest  # noqa: E402
 
-from ragcli.models import DEFAULT_EMBED_MODEL, resolve_model_path  # noqa: E402
+from ragcli.weights import DEFAULT_EMBED_MODEL, resolve_model_path  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import ragcli.embed
-from ragcli.models import load_sentence_transformers
+from ragcli.weights import load_sentence_transformers
 
 _MODELS: dict[tuple[str, str], object] = {}
 

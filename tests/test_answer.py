@@ -22,7 +22,8 @@ from ragcli.config import Settings
 from ragcli.errors import RagError
 from ragcli.generate import make_backend
 from ragcli.generate.extractive import HINT
-from ragcli.index import Index, SearchFilter
+from ragcli.index import Index
+from ragcli.types import SearchFilter
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"

@@ -10,10 +10,10 @@ import pytest
 from tokenizers import Tokenizer
 
 from ragcli import chunk as chunk_module
-from ragcli.chunk import Chunker, load_tokenizer, model_max_tokens
+from ragcli.chunk import Chunker
 from ragcli.errors import RagError, UsageError
-from ragcli.models import DEFAULT_EMBED_MODEL
 from ragcli.types import Chunk, Document, Location, Section
+from ragcli.weights import DEFAULT_EMBED_MODEL, load_tokenizer, model_max_tokens
 
 _WORD_TEXT = (
     "the model reads text in word pieces and every chunk must fit inside its window "
@@ -103,7 +103,7 @@ def test_load_tokenizer_errors(tmp_path):
 def test_chunker_does_not_import_torch(embed_model_path):
     code = (
         "import sys\n"
-        "from ragcli.chunk import Chunker, load_tokenizer\n"
+        "from ragcli.chunk import Chunker\nfrom ragcli.weights import load_tokenizer\n"
         "from ragcli.types import Document\n"
         f"tok = load_tokenizer({embed_model_path!r})\n"
         "chunks = Chunker(tok).chunk(Document('a', 'a', '', 'text', 'Hello world. ' * 300))\n"

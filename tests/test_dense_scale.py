@@ -15,9 +15,10 @@ import pytest
 from helpers_ingest import check_consistent, clean_env, live_name, write_files
 
 from ragcli.config import load_settings
-from ragcli.index import Index, SearchFilter
+from ragcli.index import Index
 from ragcli.ingest import ingest
 from ragcli.store import dense
+from ragcli.types import SearchFilter
 
 DIM = 16
 

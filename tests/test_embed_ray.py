@@ -28,7 +28,7 @@ from ragcli.embed_ray import (
     worker_error,
 )
 from ragcli.errors import RagError, UsageError
-from ragcli.models import DEFAULT_EMBED_MODEL
+from ragcli.weights import DEFAULT_EMBED_MODEL
 
 # Ray Data's own DataContext reads its deprecated settings when it is shipped to actors.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")

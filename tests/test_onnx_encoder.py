@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ragcli import onnx_encoder as oe
-from ragcli.models import DEFAULT_EMBED_MODEL
+from ragcli.weights import DEFAULT_EMBED_MODEL
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "beir"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"

@@ -69,7 +69,7 @@ def test_search_returns_hits_in_the_cross_encoders_order(index, tiny_cross_encod
     # the fused score is kept next to the rerank score
     assert all(hit.fused is not None for hit in reranked)
     # independent check: the model's own scores give the same order
-    from ragcli.ingest import index_text
+    from ragcli.text import index_text
 
     own = Reranker(tiny_cross_encoder).score(
         query, [index_text(h.chunk.title, h.chunk.text) for h in fused]

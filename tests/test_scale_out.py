@@ -15,7 +15,8 @@ from helpers_ingest import clean_env, one_model_load, topic_text, write_files
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.index import Index, SearchFilter
+from ragcli.index import Index
+from ragcli.types import SearchFilter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 QUERIES = [

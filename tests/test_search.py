@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.index import Index, SearchFilter
+from ragcli.index import Index
+from ragcli.types import SearchFilter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 

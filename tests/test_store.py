@@ -30,7 +30,8 @@ from ragcli.store.generations import (
     remove_stale,
     start_generation,
 )
-from ragcli.store.sparse import DEFAULT_PARAMS, SparseIndex, tokenize
+from ragcli.store.sparse import DEFAULT_PARAMS, SparseIndex
+from ragcli.text import tokenize
 from ragcli.types import Chunk, Document, Location
 
 # No term is in more than a third of the documents, so every idf is positive and

@@ -19,9 +19,6 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from ragcli.errors import IndexStateError, RagError, UsageError  # noqa: E402
-from ragcli.index import SearchFilter  # noqa: E402
-from ragcli.ingest import index_text  # noqa: E402
-from ragcli.models import DEFAULT_EMBED_MODEL  # noqa: E402
 from ragcli.store import milvus  # noqa: E402
 from ragcli.store.base import Restriction  # noqa: E402
 from ragcli.store.catalog import FileRecord  # noqa: E402
@@ -34,7 +31,14 @@ from ragcli.store.milvus import (  # noqa: E402
 )
 from ragcli.store.milvus import writer as milvus_writer  # noqa: E402
 from ragcli.store.sparse import SparseIndex  # noqa: E402
-from ragcli.types import Chunk, Document, Location  # noqa: E402
+from ragcli.text import index_text  # noqa: E402
+from ragcli.types import (  # noqa: E402
+    Chunk,
+    Document,
+    Location,
+    SearchFilter,  # noqa: E402
+)
+from ragcli.weights import DEFAULT_EMBED_MODEL  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 COLLECTION = "ragcli_default"

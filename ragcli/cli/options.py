@@ -116,6 +116,6 @@ TimeoutOpt = Annotated[
 
 
 def search_filter(paths: list[str] | None, kinds: list[str] | None, docs: list[str] | None):
-    from ragcli.index import SearchFilter
+    from ragcli.types import SearchFilter
 
     return SearchFilter(list(paths or []), list(kinds or []), list(docs or []))

@@ -27,6 +27,7 @@ from typing import Any
 
 from ragcli.generate import Backend
 from ragcli.prompt import Prompt
+from ragcli.text import FUNCTION_WORDS, answer_terms, stem_words
 
 HINT = (
     "(No language model configured: these are the best matching passages. For a written "
@@ -35,17 +36,9 @@ HINT = (
 )
 MAX_SENTENCES = 3
 
-_STOP_TEXT = """a an the of to in on at by for from with without about into over under and or but
-    not no is are was were be been being am do does did done has have had having it its
-    this that these those there here what which who whom whose when where why how than
-    then so as if i you he she we they me him her us them my your his our their can could
-    would should will shall may might must also just very much many more most some any
-    each every other such only own same too s t"""
-STOPWORDS = frozenset(_STOP_TEXT.split())
 
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s)")
 _TOKEN = re.compile(r"\w+")
-_BIGRAM_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _YEAR_OR_DATE = re.compile(
     r"\b(1[0-9]{3}|20[0-9]{2})\b|\b(january|february|march|april|may|june|july|august|"
     r"september|october|november|december)\b",
@@ -60,23 +53,6 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+")
 MIN_WORDS = 4
 RUNNER_UP_SHARE = 0.6
 TYPE_BONUS = 0.5  # in IDF units: about half a rare matching word
-
-
-def _stem(words: list[str]) -> list[str]:
-    from ragcli.store.sparse import _stemmer
-
-    return _stemmer("english").stemWords(words)
-
-
-def terms(text: str) -> list[str]:
-    out: list[str] = []
-    latin: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
-        if _BIGRAM_SCRIPT.search(token):
-            out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
-        else:
-            latin.append(token)
-    return out + _stem(latin)
 
 
 _QUESTION_TYPES = (
@@ -127,11 +103,11 @@ class ScoredSentence:
 
 def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentence]:
     """Every sentence of every source, best first (see the module docstring)."""
-    stops = set(_stem(sorted(STOPWORDS))) | STOPWORDS
+    stops = set(stem_words(sorted(FUNCTION_WORDS))) | FUNCTION_WORDS
     bonus = _answer_type_bonus(question)
-    q_terms = {t for t in terms(question) if t not in stops}
+    q_terms = {t for t in answer_terms(question) if t not in stops}
     if not q_terms:
-        q_terms = set(terms(question))
+        q_terms = set(answer_terms(question))
     sentences: list[tuple[int, str, set[str]]] = []
     for index, item in enumerate(sources):
         n = getattr(item, "n", None) or index + 1
@@ -141,7 +117,7 @@ def score_sentences(question: str, sources: Sequence[Any]) -> list[ScoredSentenc
             if any(sentence in kept for _, kept, _ in sentences):
                 continue  # the same sentence, or a piece of it, from an overlapping chunk
             sentences = [entry for entry in sentences if entry[1] not in sentence]
-            sentences.append((n, sentence, set(terms(sentence))))
+            sentences.append((n, sentence, set(answer_terms(sentence))))
     if not sentences:
         return []
     df: dict[str, int] = {}

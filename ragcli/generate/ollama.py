@@ -75,9 +75,7 @@ class OllamaBackend(Backend):
         try:
             import httpx
         except ImportError:
-            raise UsageError(
-                "the ollama backend needs httpx: pip install httpx"
-            ) from None
+            raise UsageError("the ollama backend needs httpx: pip install httpx") from None
         body = self.body(prompt, stream=True)
         url = self.base_url.rstrip("/") + "/api/chat"
         attempt = 0

@@ -71,7 +71,7 @@ class StoreReader(Protocol):
     def n_chunks(self) -> int: ...
 
     def restrict(self, filters) -> Restriction | None:
-        """``filters`` (an ``index.SearchFilter``) as a Restriction; None when unfiltered."""
+        """``filters`` (a ``types.SearchFilter``) as a Restriction; None when unfiltered."""
         ...
 
     def dense_search(

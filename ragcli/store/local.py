@@ -288,8 +288,8 @@ class LocalWriter:
 
 
 def _build_sparse(catalog: Catalog, folder: Path) -> None:
-    from ragcli.ingest import index_text
     from ragcli.store.sparse import SparseIndex
+    from ragcli.text import index_text
 
     ids: list[int] = []
     texts: list[str] = []

