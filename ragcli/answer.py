@@ -210,18 +210,7 @@ class AskResult:
 
 def retrieve(index: Any, query: str, settings: Settings, filters: Any = None) -> list[Hit]:
     """``index.search`` with every retrieval option taken from ``settings``."""
-    return index.search(
-        query,
-        k=settings.k,
-        mode=settings.mode,
-        alpha=settings.alpha,
-        fusion=settings.fusion,
-        pool_factor=settings.pool_factor,
-        rerank=settings.rerank,
-        rerank_model=settings.rerank_model,
-        rerank_depth=settings.rerank_depth,
-        filters=filters,
-    )
+    return index.search(query, params=settings.search_params(filters))
 
 
 def strip_citations(text: str) -> str:
@@ -333,15 +322,49 @@ def ask(
 
     start = time.perf_counter()
     hits = retrieve(index, query, settings, filters)
-    retrieved = time.perf_counter()
+    retrieved = time.perf_counter() - start
+    result = answer_from_hits(
+        index,
+        question,
+        hits,
+        settings,
+        backend=backend,
+        cache=cache,
+        history=history,
+        query=query,
+        on_delta=on_delta,
+        template=template,
+    )
+    result.timings["retrieve_s"] = round(retrieved, 4)
+    result.timings["total_s"] = round(retrieved + (result.timings["generate_s"] or 0.0), 4)
+    return result
+
+
+def answer_from_hits(
+    index: Any,
+    question: str,
+    hits: list[Hit],
+    settings: Settings,
+    *,
+    backend: Backend,
+    cache: LLMCache | bool | None = True,
+    history: list[Turn] | None = None,
+    query: str | None = None,
+    on_delta: Callable[[str], None] | None = None,
+    template: str | None = None,
+) -> AskResult:
+    """The generation half of ``ask``: prompt, model (via the cache) and citations for
+    hits already retrieved (``rag eval`` retrieves in batches, then answers each)."""
+    query = (query or question).strip()
     if not hits:
         raise no_hits_error(index)
+    start = time.perf_counter()
     # The extractive backend scores sentences against the prompt's question, so it gets
     # the standalone query; a model gets the user's words and the conversation.
     asked = query if backend.name == "extractive" else question
     prompt = make_prompt(asked, hits, settings, history, template)
     answer = run_prompt(backend, prompt, _cache_for(index, cache), on_delta)
-    end = time.perf_counter()
+    generated = time.perf_counter() - start
     return AskResult(
         question=question,
         query=query,
@@ -352,10 +375,10 @@ def ask(
         selection_reason=backend.selection_reason,
         hint=configure_hint(backend),
         timings={
-            "retrieve_s": round(retrieved - start, 4),
+            "retrieve_s": 0.0,
             "first_token_s": answer.first_token_s,
-            "generate_s": round(end - retrieved, 4),
-            "total_s": round(end - start, 4),
+            "generate_s": round(generated, 4),
+            "total_s": round(generated, 4),
         },
         history=list((history or [])[-HISTORY_TURNS:]),
     )

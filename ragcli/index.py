@@ -21,7 +21,7 @@ import numpy as np
 
 from ragcli.config import Settings, cache_dir, load_settings
 from ragcli.errors import RagError, UsageError
-from ragcli.types import Hit, SearchFilter
+from ragcli.types import Hit, SearchFilter, SearchParams
 
 RAG_DIR = ".rag"
 DEFAULT_NAME = "default"
@@ -299,20 +299,25 @@ class Index:
         rerank_model: str | None = None,
         rerank_depth: int | None = None,
         filters: SearchFilter | None = None,
+        params: SearchParams | None = None,
     ) -> list[Hit]:
-        """Top ``k`` chunks for ``query``; unset options come from the settings."""
+        """Top ``k`` chunks for ``query``: ``params`` whole, or unset options from the
+        settings."""
         from ragcli import retrieve
 
-        s = self.settings.with_overrides(
-            k=k,
-            mode=mode,
-            alpha=alpha,
-            fusion=fusion,
-            pool_factor=pool_factor,
-            rerank=rerank,
-            rerank_model=rerank_model,
-            rerank_depth=rerank_depth,
-        )
+        if params is None:
+            params = self.settings.with_overrides(
+                k=k,
+                mode=mode,
+                alpha=alpha,
+                fusion=fusion,
+                pool_factor=pool_factor,
+                rerank=rerank,
+                rerank_model=rerank_model,
+                rerank_depth=rerank_depth,
+            ).search_params(filters)
+        s = params
+        filters = params.filters
         retrieve.validate(s.mode, s.fusion, s.alpha)
         if s.k < 1:
             raise UsageError(f"k must be at least 1, got {s.k}")
