@@ -21,3 +21,11 @@ class IndexStateError(RagError):
 
 class LoadError(RagError):
     """A single file could not be read; ingest skips it and records the reason."""
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, prefixed so scripts can grep it."""
+    import sys
+
+    sys.stderr.write(f"rag: warning: {message}\n")
+    sys.stderr.flush()

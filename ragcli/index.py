@@ -277,7 +277,7 @@ class Index:
         return cache[model_name]
 
     def _default_warn(self, message: str) -> None:
-        from ragcli.render import warn
+        from ragcli.errors import warn
 
         warn(message)
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ragcli.render import console, is_terminal, use_color, warn
+from ragcli.cli.render import console, is_terminal, use_color, warn
 
 
 class AnswerPrinter:

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import typer
 
+from ragcli.cli.render import error
 from ragcli.errors import RagError
-from ragcli.render import error
 
 app = typer.Typer(
     name="rag",

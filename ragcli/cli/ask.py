@@ -108,7 +108,8 @@ def generate(
     store: StoreOpt = None,
 ) -> None:
     """Print the augmented prompt (or a backend's request body) without calling a model."""
-    from ragcli import answer, render
+    from ragcli import answer
+    from ragcli.cli import render
     from ragcli.generate import canonical_name
 
     fmt = fmt.strip().lower()
@@ -182,8 +183,9 @@ def ask(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question from the index, citing sources as [1][2]."""
-    from ragcli import answer, render
+    from ragcli import answer
     from ragcli import render_answer as show
+    from ragcli.cli import render
 
     question = read_question(question)
     idx = open_index(index, name, store=store)
@@ -269,8 +271,9 @@ def chat(
     One question per line; /sources lists the last answer's sources, /new starts over,
     /exit (or end of input) quits. Works with a pipe: each line is a turn.
     """
-    from ragcli import answer, render
+    from ragcli import answer
     from ragcli import render_answer as show
+    from ragcli.cli import render
 
     idx = open_index(index, name, store=store)
     settings = settings_for(

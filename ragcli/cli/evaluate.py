@@ -113,7 +113,7 @@ def eval_command(
 
     Exit code 0 when it ran, 2 on bad usage or bad input files, 1 on other failures.
     """
-    from ragcli import render
+    from ragcli.cli import render
     from ragcli.eval_run import EvalOptions, parse_values, run_eval
 
     if questions is None and beir is None:
@@ -194,7 +194,7 @@ class _Progress:
     """A rich bar on stderr while the rows run, only when stderr is a terminal."""
 
     def __enter__(self):
-        from ragcli import render
+        from ragcli.cli import render
 
         if not render.is_terminal(sys.stderr):
             self._bar = None
@@ -225,7 +225,7 @@ class _Progress:
 
 
 def _show_problems(result: dict[str, Any]) -> None:
-    from ragcli import render
+    from ragcli.cli import render
 
     problems = result["problems"]
     for problem in problems[:MAX_PROBLEMS_SHOWN]:
@@ -314,7 +314,7 @@ def plain_table(result: dict[str, Any]) -> str:
 def print_rich(result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from ragcli import render
+    from ragcli.cli import render
 
     keys = setting_columns(result)
     metrics = metric_columns(result)

@@ -65,7 +65,7 @@ def ingest(
     json_out: JsonOpt = False,
 ) -> None:
     """Add files to the index; re-running only processes what changed."""
-    from ragcli import render
+    from ragcli.cli import render
 
     idx = open_index(index, name, create=True, store=store)
     idx.settings = idx.settings.with_overrides(
@@ -97,7 +97,7 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
-    from ragcli import render
+    from ragcli.cli import render
 
     info = open_index(index, name, store=store).status()
     if json_out:

@@ -60,7 +60,7 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search the index. Exit code 0 with results, 1 when nothing matched, 2 on bad usage."""
-    from ragcli import render
+    from ragcli.cli import render
 
     if batch is None and query is None:
         raise UsageError("give a query, '-' to read it from stdin, or --batch FILE")

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from ragcli import errors
+
 
 def is_terminal(stream: TextIO | None = None) -> bool:
     stream = stream or sys.stdout
@@ -57,9 +59,7 @@ def error(message: str) -> None:
     sys.stderr.flush()
 
 
-def warn(message: str) -> None:
-    sys.stderr.write(f"rag: warning: {message}\n")
-    sys.stderr.flush()
+warn = errors.warn
 
 
 # ingest ---------------------------------------------------------------------------
