@@ -17,8 +17,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ragcli.config import Settings, cache_dir, load_settings
 from ragcli.errors import RagError, UsageError
 from ragcli.types import Hit, SearchFilter, SearchParams
@@ -65,7 +63,6 @@ class Index:
         self.store_uri = store_uri
         self.collection = collection or collection_name(DEFAULT_NAME)
         self._warned: set[str] = set()
-        self._encoder_warmed = False  # the query encoder's background load was started
         self.warn: Callable[[str], None] = self._default_warn
 
     @classmethod
@@ -263,19 +260,6 @@ class Index:
             return False
         return True
 
-    def reranker(self, model_name: str):
-        """The cross-encoder, or None (with one warning) when it cannot be loaded."""
-        cache = self.__dict__.setdefault("_rerankers", {})
-        if model_name not in cache:
-            from ragcli.rerank import Reranker
-
-            try:
-                cache[model_name] = Reranker(model_name)
-            except RagError as err:
-                self._warn_once(f"{err}; results are not reranked")
-                cache[model_name] = None
-        return cache[model_name]
-
     def _default_warn(self, message: str) -> None:
         from ragcli.errors import warn
 
@@ -303,8 +287,6 @@ class Index:
     ) -> list[Hit]:
         """Top ``k`` chunks for ``query``: ``params`` whole, or unset options from the
         settings."""
-        from ragcli import retrieve
-
         if params is None:
             params = self.settings.with_overrides(
                 k=k,
@@ -316,106 +298,16 @@ class Index:
                 rerank_model=rerank_model,
                 rerank_depth=rerank_depth,
             ).search_params(filters)
-        s = params
-        filters = params.filters
-        retrieve.validate(s.mode, s.fusion, s.alpha)
-        if s.k < 1:
-            raise UsageError(f"k must be at least 1, got {s.k}")
-        if not query.strip():
-            raise UsageError("empty query")
-        store = self.store
-        if store.n_chunks == 0:
-            return []
-        restriction = store.restrict(filters or SearchFilter())
-        if restriction is not None and restriction.empty:
-            return []
-        pool = max(s.k * s.pool_factor, s.k)
-        if s.rerank:
-            pool = max(pool, s.rerank_depth)
-
-        candidates = self._candidates(query, s.mode, pool, s.alpha, s.fusion, restriction)
-        depth = max(s.rerank_depth, s.k) if s.rerank else s.k
-        hits = self._to_hits(candidates[:depth])
-        if s.rerank and hits:
-            hits = self._rerank(query, hits, s.rerank_model)
-        hits = hits[: s.k]
-        for rank, hit in enumerate(hits, 1):
-            hit.rank = rank
-        return hits
-
-    def _candidates(self, query, mode, pool, alpha, fusion, restriction):
         from ragcli import retrieve
 
-        store = self.store
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        dense_ids, dense_scores = empty
-        sparse_ids, sparse_scores = empty
-        query_vector = None
-        warm_up = None
-        if mode in ("dense", "hybrid") and not self._encoder_warmed:
-            # Creating the ONNX Runtime session is the longest step of a cold search
-            # (~0.25 s) and onnxruntime releases the GIL while it works, so the encoder
-            # loads in a background thread while BM25 and FAISS load and search here.
-            warm_up = _Background(getattr(self.query_encoder, "load", None))
-            self._encoder_warmed = True
-        if mode in ("sparse", "hybrid"):
-            sparse_ids, sparse_scores = store.sparse_search(query, pool, restriction)
-        if mode in ("dense", "hybrid"):
-            if warm_up is not None:
-                warm_up.wait()  # an error there is raised again here, by encode_query
-            query_vector = self.query_encoder.encode_query(query)
-            dense_ids, dense_scores = store.dense_search(query_vector, pool, restriction)
-        if mode == "dense":
-            return [
-                retrieve.Candidate(int(i), dense=float(v), fused=float(v))
-                for i, v in zip(dense_ids, dense_scores, strict=True)
-            ]
-        if mode == "sparse":
-            return [
-                retrieve.Candidate(int(i), sparse=float(v), fused=float(v))
-                for i, v in zip(sparse_ids, sparse_scores, strict=True)
-            ]
-        return retrieve.fuse(
-            dense_ids,
-            dense_scores,
-            sparse_ids,
-            sparse_scores,
-            lambda ids: store.dense_scores(ids, query_vector),
-            lambda ids: store.sparse_scores(ids, query),
-            alpha,
-            fusion,
-        )
+        rerank_step = self._rerankers.rerank(params.rerank_model) if params.rerank else None
+        return retrieve.search(self.store, query, params, lambda: self.query_encoder, rerank_step)
 
-    def _to_hits(self, candidates) -> list[Hit]:
-        chunks = self.store.chunks([c.chunk_id for c in candidates])
-        hits = []
-        for candidate in candidates:
-            chunk = chunks.get(candidate.chunk_id)
-            if chunk is None:
-                continue
-            hits.append(
-                Hit(
-                    rank=0,
-                    score=candidate.fused,
-                    chunk=chunk,
-                    dense=candidate.dense,
-                    sparse=candidate.sparse,
-                    fused=candidate.fused,
-                )
-            )
-        return hits
+    @cached_property
+    def _rerankers(self):
+        from ragcli.rerank import Rerankers
 
-    def _rerank(self, query: str, hits: list[Hit], model_name: str) -> list[Hit]:
-        from ragcli.text import index_text
-
-        reranker = self.reranker(model_name)
-        if reranker is None:
-            return hits
-        scores = reranker.score(query, [index_text(h.chunk.title, h.chunk.text) for h in hits])
-        for hit, score in zip(hits, scores, strict=True):
-            hit.rerank = float(score)
-            hit.score = float(score)
-        return sorted(hits, key=lambda h: (-h.rerank, h.chunk.chunk_id))
+        return Rerankers(self._warn_once)
 
     def status(self) -> dict[str, Any]:
         store = self.store
@@ -434,28 +326,6 @@ class Index:
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
         }
-
-
-class _Background:
-    """Runs callables in one daemon thread; ``wait`` joins it. Exceptions are dropped:
-    the caller redoes the work in its own thread (cached properties), where they raise."""
-
-    def __init__(self, *tasks: Callable[[], Any] | None):
-        import threading
-
-        self._tasks = [task for task in tasks if task is not None]
-        self._thread = threading.Thread(target=self._run, name="rag-warm-up", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import contextlib
-
-        for task in self._tasks:
-            with contextlib.suppress(Exception):  # redone, and raised, by the caller
-                task()
-
-    def wait(self) -> None:
-        self._thread.join()
 
 
 def onnx_cache_dir(model: str) -> Path:

@@ -1,4 +1,8 @@
-"""The retrieve stage: dense, sparse and hybrid candidates from a Store.
+"""The retrieve stage: dense, sparse and hybrid candidates from a store, fused into Hits.
+
+``search`` runs one query against a ``StoreReader`` (ragcli.store.base): each side's
+candidate pool, fusion, the chunks behind the best candidates, then the optional rerank
+step the caller passes in (ragcli.rerank), cut to ``k`` and ranked.
 
 Hybrid fusion (the formula docs/retrieval.md explains):
 
@@ -17,11 +21,14 @@ Hybrid fusion (the formula docs/retrieval.md explains):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ragcli.errors import UsageError
+from ragcli.types import Hit, SearchParams
 
 MODES = ("dense", "sparse", "hybrid")
 FUSIONS = ("minmax", "rrf")
@@ -100,3 +107,130 @@ def fuse(
     return [
         Candidate(int(ids[i]), float(dense[i]), float(sparse[i]), float(fused[i])) for i in order
     ]
+
+
+def search(
+    store,
+    query: str,
+    params: SearchParams,
+    query_encoder: Callable[[], Any],
+    rerank: Callable[[str, list[Hit]], list[Hit]] | None = None,
+) -> list[Hit]:
+    """The top ``params.k`` hits for ``query``. ``query_encoder`` gives the encoder
+    (``encode_query``, optionally ``load``) and is called only when the mode has a dense
+    side, so a sparse search never loads a model."""
+    check(query, params)
+    if store.n_chunks == 0:
+        return []
+    restriction = store.restrict(params.filters)
+    if restriction is not None and restriction.empty:
+        return []
+    found = candidates(store, query, params, pool_size(params), restriction, query_encoder)
+    depth = max(params.rerank_depth, params.k) if params.rerank else params.k
+    hits = to_hits(store, found[:depth])
+    if params.rerank and hits and rerank is not None:
+        hits = rerank(query, hits)
+    hits = hits[: params.k]
+    for rank, hit in enumerate(hits, 1):
+        hit.rank = rank
+    return hits
+
+
+def check(query: str, params: SearchParams) -> None:
+    validate(params.mode, params.fusion, params.alpha)
+    if params.k < 1:
+        raise UsageError(f"k must be at least 1, got {params.k}")
+    if not query.strip():
+        raise UsageError("empty query")
+
+
+def pool_size(params: SearchParams) -> int:
+    """Candidates each side returns: ``pool_factor * k``, and enough for the reranker."""
+    pool = max(params.k * params.pool_factor, params.k)
+    return max(pool, params.rerank_depth) if params.rerank else pool
+
+
+def candidates(
+    store,
+    query: str,
+    params: SearchParams,
+    pool: int,
+    restriction,
+    query_encoder: Callable[[], Any],
+) -> list[Candidate]:
+    """Each side's top ``pool``, as one list (fused in hybrid mode), best first."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    sparse_ids, sparse_scores = empty
+    dense_ids, dense_scores = empty
+    query_vector = None
+    dense = params.mode in ("dense", "hybrid")
+    # Creating the ONNX Runtime session is the longest step of a cold search (~0.25 s)
+    # and onnxruntime releases the GIL while it works, so the encoder loads in a
+    # background thread while BM25 and FAISS load and search on this one.
+    loading = _Background(getattr(query_encoder(), "load", None)) if dense else None
+    if params.mode in ("sparse", "hybrid"):
+        sparse_ids, sparse_scores = store.sparse_search(query, pool, restriction)
+    if loading is not None:
+        loading.wait()  # an error there is raised again here, by encode_query
+        query_vector = query_encoder().encode_query(query)
+        dense_ids, dense_scores = store.dense_search(query_vector, pool, restriction)
+    if params.mode == "dense":
+        return _single_side(dense_ids, dense_scores, "dense")
+    if params.mode == "sparse":
+        return _single_side(sparse_ids, sparse_scores, "sparse")
+    return fuse(
+        dense_ids,
+        dense_scores,
+        sparse_ids,
+        sparse_scores,
+        lambda ids: store.dense_scores(ids, query_vector),
+        lambda ids: store.sparse_scores(ids, query),
+        params.alpha,
+        params.fusion,
+    )
+
+
+def _single_side(ids: np.ndarray, scores: np.ndarray, side: str) -> list[Candidate]:
+    return [
+        Candidate(int(i), **{side: float(v)}, fused=float(v))
+        for i, v in zip(ids, scores, strict=True)
+    ]
+
+
+def to_hits(store, found: list[Candidate]) -> list[Hit]:
+    """The chunks behind ``found``, in order, as unranked Hits (chunks gone are dropped)."""
+    chunks = store.chunks([c.chunk_id for c in found])
+    return [
+        Hit(
+            rank=0,
+            score=c.fused,
+            chunk=chunks[c.chunk_id],
+            dense=c.dense,
+            sparse=c.sparse,
+            fused=c.fused,
+        )
+        for c in found
+        if c.chunk_id in chunks
+    ]
+
+
+class _Background:
+    """Runs callables in one daemon thread; ``wait`` joins it. Exceptions are dropped:
+    the caller redoes the work in its own thread (cached properties), where they raise."""
+
+    def __init__(self, *tasks: Callable[[], Any] | None):
+        import threading
+
+        self._tasks = [task for task in tasks if task is not None]
+        self._thread = threading.Thread(target=self._run, name="rag-warm-up", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import contextlib
+
+        for task in self._tasks:
+            with contextlib.suppress(Exception):  # redone, and raised, by the caller
+                task()
+
+    def wait(self) -> None:
+        self._thread.join()
