@@ -1,8 +1,22 @@
-"""Options several commands share, and opening the index they name."""
+"""Options several commands share, as bundles, and opening the index they name.
+
+A bundle is a group of options declared once (``SEARCH``, ``GENERATION``, ``TARGET``);
+``@uses(SEARCH, TARGET)`` adds its options to a command's signature and hands the
+command one ``Flags`` value per bundle, so no command repeats another's option list:
+
+    @app.command()
+    @handles_errors
+    @uses(SEARCH, TARGET)
+    def search(query: QueryArg = None, *, search: Flags, target: Flags) -> None: ...
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Annotated, Any
 
 import typer
 
@@ -40,6 +54,65 @@ def open_index(index: str | None, name: str | None, create: bool = False, store:
     from ragcli.index import Index
 
     return Index.locate(index=index, name=name, create=create, store=store)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Options declared once: the parameter name each command receives, and its options
+    as (parameter name, annotated type, default)."""
+
+    name: str
+    options: tuple[tuple[str, Any, Any], ...]
+
+    def without(self, *names: str) -> Bundle:
+        return Bundle(self.name, tuple(o for o in self.options if o[0] not in names))
+
+
+class Flags(dict):
+    """The values of one bundle's options as the user gave them (None when not given)."""
+
+    def overrides(self) -> dict[str, Any]:
+        """The values that are settings (``Settings.with_overrides`` keywords)."""
+        renamed = {"model": "llm_model"}
+        skip = {"path_filter", "kind", "doc", "no_cache", "timeout", "index", "name", "store"}
+        return {renamed.get(k, k): v for k, v in self.items() if k not in skip}
+
+    def search_filter(self):
+        return search_filter(self.get("path_filter"), self.get("kind"), self.get("doc"))
+
+    def open_index(self, create: bool = False):
+        return open_index(self["index"], self["name"], create=create, store=self["store"])
+
+
+def uses(*bundles: Bundle) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the options of ``bundles``, each passed as one keyword-only
+    ``Flags`` argument named after its bundle."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p
+            for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.name not in {b.name for b in bundles}
+        ]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=value)
+            for bundle in bundles
+            for name, kind, value in bundle.options
+        ]
+
+        @wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            for bundle in bundles:
+                kwargs[bundle.name] = Flags({n: kwargs.pop(n) for n, _, _ in bundle.options})
+            return command(*args, **kwargs)
+
+        parameters = own + added
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        del run.__wrapped__  # typer reads the signature above, not the command's own
+        return run
+
+    return decorate
 
 
 # Retrieval options shared by `rag ask`, `rag generate` and `rag chat` (the same flags as
@@ -119,3 +192,38 @@ def search_filter(paths: list[str] | None, kinds: list[str] | None, docs: list[s
     from ragcli.types import SearchFilter
 
     return SearchFilter(list(paths or []), list(kinds or []), list(docs or []))
+
+
+TARGET = Bundle(
+    "target", (("index", IndexOpt, None), ("name", NameOpt, None), ("store", StoreOpt, None))
+)
+SEARCH = Bundle(
+    "search",
+    (
+        ("k", KOpt, None),
+        ("mode", ModeOpt, None),
+        ("alpha", AlphaOpt, None),
+        ("fusion", FusionOpt, None),
+        ("pool_factor", PoolFactorOpt, None),
+        ("rerank", RerankOpt, None),
+        ("rerank_model", RerankModelOpt, None),
+        ("rerank_depth", RerankDepthOpt, None),
+        ("path_filter", FilterOpt, None),
+        ("kind", TypeOpt, None),
+        ("doc", DocOpt, None),
+    ),
+)
+GENERATION = Bundle(
+    "generation",
+    (
+        ("llm", LlmOpt, None),
+        ("model", LlmModelOpt, None),
+        ("base_url", BaseUrlOpt, None),
+        ("temperature", TemperatureOpt, None),
+        ("max_tokens", MaxTokensOpt, None),
+        ("max_context_tokens", MaxContextOpt, None),
+        ("prompt_template", TemplateOpt, None),
+        ("no_cache", NoCacheOpt, False),
+        ("timeout", TimeoutOpt, None),
+    ),
+)
