@@ -81,7 +81,7 @@ def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -
     if runtime == "st-float":
         import sentence_transformers  # noqa: F401  (timed as the runtime's import)
 
-        from ragcli.embed import Encoder
+        from ragcli.embed import SentenceTransformerEncoder as Encoder
 
         t1 = time.perf_counter()
         encoder = Encoder(MODEL, batch_size=32)
@@ -90,7 +90,7 @@ def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
 
-        from ragcli.onnx_encoder import OnnxEncoder
+        from ragcli.embed.onnx import OnnxEncoder
 
         t1 = time.perf_counter()
         encoder = OnnxEncoder(cache, runtime.removeprefix("onnx-"), batch_size=32).load()
@@ -125,12 +125,12 @@ def worker(runtime: str, cache: Path, n_texts: int, n_queries: int, out: Path) -
 
 def make_encoder(runtime: str, cache: Path, batch_size: int):
     if runtime == "st-float":
-        from ragcli.embed import Encoder
+        from ragcli.embed import SentenceTransformerEncoder as Encoder
 
         encoder = Encoder(MODEL, batch_size=batch_size)
         _ = encoder.model
         return encoder
-    from ragcli.onnx_encoder import OnnxEncoder
+    from ragcli.embed.onnx import OnnxEncoder
 
     return OnnxEncoder(cache, runtime.removeprefix("onnx-"), batch_size=batch_size).load()
 
@@ -233,13 +233,14 @@ def main() -> None:
         worker(args.worker, args.cache, args.texts, args.queries, args.out)
         return
 
-    from ragcli import onnx_encoder
+    from ragcli.embed import onnx as onnx_encoder
+    from ragcli.embed.onnx_export import export_onnx
 
     tmp = tempfile.TemporaryDirectory()
     cache = args.cache or Path(tmp.name) / "onnx" / onnx_encoder.model_slug(MODEL)
     if not onnx_encoder.is_exported(cache, MODEL, "int8"):
         start = time.perf_counter()
-        onnx_encoder.export_onnx(MODEL, cache, quantize=True)
+        export_onnx(MODEL, cache, quantize=True)
         print(f"export (float + int8, verified): {time.perf_counter() - start:.1f} s")
     if args.quality:
         work = args.work or Path(tmp.name) / "quality"
@@ -255,7 +256,7 @@ def main() -> None:
     print("\nimport time (fresh interpreter, best of 3):")
     for module in ("sentence_transformers", "torch", "onnxruntime", "tokenizers"):
         print(f"  {module:<22} {import_seconds(module):6.3f} s")
-    print(f"  {'ragcli.onnx_encoder':<22} {import_seconds('ragcli.onnx_encoder'):6.3f} s")
+    print(f"  {'ragcli.embed.onnx':<22} {import_seconds('ragcli.embed.onnx'):6.3f} s")
 
     results = {}
     for runtime in RUNTIMES:

@@ -57,8 +57,9 @@ def small_index() -> Path:
 
 def ensure_query_encoder(index_dir: Path) -> None:
     """Make the ONNX export now if it is missing: a first search would make it, with torch."""
-    from ragcli.index import Index, onnx_cache_dir
-    from ragcli.onnx_encoder import ensure_export
+    from ragcli.embed import onnx_cache_dir
+    from ragcli.embed.onnx_export import ensure_export
+    from ragcli.index import Index
 
     model = Index(index_dir).store.manifest["embed_model"]
     ensure_export(model, onnx_cache_dir(model))

@@ -33,7 +33,7 @@ def main() -> None:
         sys.exit(f"{args.corpus}: not found")
 
     from ragcli.config import Settings
-    from ragcli.embed import Encoder
+    from ragcli.embed import SentenceTransformerEncoder as Encoder
     from ragcli.index import Index
     from ragcli.text import index_text
 

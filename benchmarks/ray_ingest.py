@@ -91,8 +91,8 @@ def main() -> None:
         sys.exit(f"{args.corpus}: not found")
 
     from ragcli.config import Settings
-    from ragcli.embed import Encoder
-    from ragcli.embed_ray import RayEncoder, plan_actors, ray_session
+    from ragcli.embed import SentenceTransformerEncoder as Encoder
+    from ragcli.embed.ray import RayEncoder, plan_actors, ray_session
 
     settings = Settings()
     batch_size = args.batch_size or settings.embed_batch_size

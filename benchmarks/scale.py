@@ -107,8 +107,9 @@ def sentence_pool() -> list[str]:
 
 
 def onnx_encoder():
-    from ragcli.index import onnx_cache_dir
-    from ragcli.onnx_encoder import OnnxEncoder, ensure_export
+    from ragcli.embed import onnx_cache_dir
+    from ragcli.embed.onnx import OnnxEncoder
+    from ragcli.embed.onnx_export import ensure_export
 
     folder = onnx_cache_dir(MODEL)
     ensure_export(MODEL, folder)

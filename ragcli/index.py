@@ -147,12 +147,9 @@ class Index:
         )
         self._close_store()
         if report.chunks:
-            from ragcli.onnx_encoder import ensure_export
+            from ragcli.embed import export_for_queries
 
-            manifest = self.store.manifest
-            model = manifest["embed_model"]
-            variant = manifest.get("embed_variant", "float")
-            ensure_export(model, onnx_cache_dir(model), variant=variant, warn=self._warn_once)
+            export_for_queries(self.store.manifest, warn=self._warn_once)
         return report
 
     def writer(self, rebuild: bool = False):
@@ -168,39 +165,11 @@ class Index:
         )
 
     def _ingest_encoder(self):
-        from ragcli.ingest import embed_variant
+        from ragcli.embed import ingest_encoder
 
-        backend = self.settings.embed_backend
-        variant = embed_variant(backend)
-        if backend != "torch":
-            if self.settings.engine != "local":
-                raise UsageError(f"--engine {self.settings.engine} embeds with torch only")
-            from ragcli.onnx_encoder import query_encoder
-            from ragcli.weights import canonical_name
-
-            model = canonical_name(self.settings.embed_model)
-            encoder = query_encoder(
-                model,
-                onnx_cache_dir(model),
-                variant=variant,
-                batch_size=self.settings.embed_batch_size,
-                warn=self._warn_once,
-            )
-            if getattr(encoder, "variant", None) != variant:
-                raise RagError(f"{model}: cannot make its {backend} encoder (see above)")
-            return encoder
-        if self.settings.engine == "ray":
-            from ragcli.embed_ray import RayEncoder
-
-            return RayEncoder(
-                self.settings.embed_model,
-                self.settings.embed_batch_size,
-                address=self.settings.ray_address,
-                warn=self._warn_once,
-            )
-        if self.settings.engine != "local":
-            raise UsageError(f"unknown engine {self.settings.engine!r}: choose local or ray")
-        return self.__dict__.get("encoder")
+        return ingest_encoder(
+            self.settings, warn=self._warn_once, loaded=self.__dict__.get("encoder")
+        )
 
     def _close_store(self) -> None:
         store = self.__dict__.pop("store", None)
@@ -221,10 +190,9 @@ class Index:
 
     @cached_property
     def encoder(self):
-        from ragcli.embed import Encoder
+        from ragcli.embed import torch_encoder
 
-        model = self.store.manifest["embed_model"] if self.exists() else self.settings.embed_model
-        return Encoder(model, self.settings.embed_batch_size)
+        return torch_encoder(self.store.manifest if self.exists() else {}, self.settings)
 
     @cached_property
     def query_encoder(self):
@@ -232,19 +200,13 @@ class Index:
 
         The export lives in the user's cache, one per model, made at the first ingest.
         """
-        from ragcli.onnx_encoder import query_encoder
+        from ragcli.embed import query_encoder
 
-        manifest = self.store.manifest if self.exists() else {}
-        variant = manifest.get("embed_variant", "float")
-        if "encoder" in self.__dict__ and variant == "float":  # torch is loaded already
-            return self.encoder
-        model = manifest.get("embed_model") or self.settings.embed_model
         return query_encoder(
-            model,
-            onnx_cache_dir(model),
-            variant=variant,  # queries embedded as the chunks were
-            batch_size=self.settings.embed_batch_size,
+            self.store.manifest if self.exists() else {},
+            self.settings,
             warn=self._warn_once,
+            loaded=self.__dict__.get("encoder"),
         )
 
     def exists(self) -> bool:
@@ -326,9 +288,3 @@ class Index:
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
         }
-
-
-def onnx_cache_dir(model: str) -> Path:
-    from ragcli.onnx_encoder import model_slug
-
-    return cache_dir() / "onnx" / model_slug(model)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from ragcli.config import Settings
-from ragcli.errors import IndexStateError, LoadError, RagError, UsageError
+from ragcli.embed import embed_variant
+from ragcli.errors import IndexStateError, LoadError, RagError
 from ragcli.store.base import StoreWriter
 from ragcli.store.catalog import FileRecord
 from ragcli.text import index_text
@@ -71,20 +72,6 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
         "tokenizer": model,
         "bm25": DEFAULT_PARAMS,
     }
-
-
-EMBED_BACKENDS = {"torch": "float", "onnx": "float", "onnx-int8": "int8"}
-
-
-def embed_variant(backend: str) -> str:
-    """The vectors an embedding backend makes: ``float`` (torch and ONNX agree to a
-    cosine of 0.999, so either can extend an index) or ``int8``."""
-    try:
-        return EMBED_BACKENDS[backend]
-    except KeyError:
-        raise UsageError(
-            f"unknown embed backend {backend!r}: choose one of {', '.join(EMBED_BACKENDS)}"
-        ) from None
 
 
 def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path | str) -> None:
@@ -139,9 +126,11 @@ class _Pipeline:
     @property
     def encoder(self):
         if self._encoder is None:
-            from ragcli.embed import Encoder
+            from ragcli.embed import SentenceTransformerEncoder
 
-            self._encoder = Encoder(self.settings.embed_model, self.settings.embed_batch_size)
+            self._encoder = SentenceTransformerEncoder(
+                self.settings.embed_model, self.settings.embed_batch_size
+            )
         return self._encoder
 
     @property

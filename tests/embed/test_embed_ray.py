@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli import embed_ray
-from ragcli.embed_ray import (
+from ragcli.embed import SentenceTransformerEncoder as Encoder
+from ragcli.embed import ray as embed_ray
+from ragcli.embed.ray import (
     RayEncoder,
     assemble,
     check_reachable,
@@ -33,7 +34,7 @@ from ragcli.weights import DEFAULT_EMBED_MODEL
 # Ray Data's own DataContext reads its deprecated settings when it is shipped to actors.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 MAX_ABS_DIFF = 1e-5
 
 
@@ -140,8 +141,9 @@ def test_worker_error_finds_the_ragcli_message_in_ray_text():
     assert worker_error(RuntimeError("a\nValueError: bad")) == "ValueError: bad"
 
 
+@pytest.mark.slow
 def test_import_does_not_import_ray():
-    code = "import sys, ragcli.embed_ray; print('ray' in sys.modules)"
+    code = "import sys, ragcli.embed.ray; print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
@@ -158,6 +160,7 @@ def test_missing_ray_is_one_line_with_the_extra_to_install(monkeypatch):
 # Addresses: checked before this module's Ray session starts -------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
 def test_bad_address_fails_fast(address):
     import ray
@@ -171,6 +174,7 @@ def test_bad_address_fails_fast(address):
     assert not ray.is_initialized()
 
 
+@pytest.mark.slow
 def test_bad_ray_address_variable_fails_fast(monkeypatch):
     import ray
 
@@ -205,11 +209,10 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def local_vectors(texts, embed_model_path) -> np.ndarray:
-    from ragcli.embed import Encoder
-
     return Encoder(DEFAULT_EMBED_MODEL).encode(texts)
 
 
+@pytest.mark.slow
 def test_ray_matches_local_encoder_in_input_order(ray_up, texts, local_vectors, monkeypatch):
     arrivals: list[list[int]] = []
     real_assemble = embed_ray.assemble
@@ -247,6 +250,7 @@ def test_ray_matches_local_encoder_in_input_order(ray_up, texts, local_vectors, 
     print(f"batches arrived out of input order: {arrived != sorted(arrived)}")
 
 
+@pytest.mark.slow
 def test_model_failing_in_the_workers_is_one_line(ray_up):
     started = time.perf_counter()
     with pytest.raises(RagError) as info:

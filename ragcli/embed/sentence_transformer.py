@@ -1,4 +1,4 @@
-"""The embed stage: texts to normalised float32 vectors with sentence-transformers.
+"""The sentence-transformers encoder: the model run by torch, in this process.
 
 sentence-transformers (and torch) are imported only when a model is first used.
 """
@@ -13,7 +13,11 @@ import numpy as np
 from ragcli.weights import canonical_name, load_sentence_transformers
 
 
-class Encoder:
+class SentenceTransformerEncoder:
+    """The :class:`ragcli.embed.base.Encoder` that runs the model with sentence-transformers."""
+
+    variant = "float"
+
     def __init__(self, model_name: str, batch_size: int = 64):
         self.model_name = canonical_name(model_name)
         self.batch_size = batch_size
@@ -24,11 +28,7 @@ class Encoder:
 
     @property
     def dimension(self) -> int:
-        getter = (
-            getattr(self.model, "get_embedding_dimension", None)
-            or self.model.get_sentence_embedding_dimension
-        )
-        return int(getter())
+        return embedding_dimension(self.model)
 
     @property
     def max_seq_length(self) -> int:
@@ -61,3 +61,11 @@ class Encoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+
+def embedding_dimension(model) -> int:
+    """The vector size of a loaded SentenceTransformer (the method's name changed in 5.x)."""
+    getter = (
+        getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    )
+    return int(getter())

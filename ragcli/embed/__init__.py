@@ -1,0 +1,58 @@
+"""The embed stage: texts to L2-normalised float32 vectors.
+
+One :class:`Encoder` protocol (``base``), one module per backend
+(``sentence_transformer``: torch in this process; ``onnx``: ONNX Runtime, float or int8,
+with ``onnx_export`` making the exports; ``ray``: a pool of Ray actors) and one
+``factory`` that chooses between them. Importing this package imports no backend (and
+neither torch nor numpy): the backend classes are imported when first named.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ragcli.embed.base import Encoder
+from ragcli.embed.factory import (
+    EMBED_BACKENDS,
+    embed_variant,
+    export_for_queries,
+    ingest_encoder,
+    onnx_cache_dir,
+    onnx_or_torch,
+    query_encoder,
+    torch_encoder,
+)
+
+if TYPE_CHECKING:
+    from ragcli.embed.onnx import OnnxEncoder
+    from ragcli.embed.ray import RayEncoder
+    from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
+
+_BACKEND_CLASSES = {
+    "OnnxEncoder": "ragcli.embed.onnx",
+    "RayEncoder": "ragcli.embed.ray",
+    "SentenceTransformerEncoder": "ragcli.embed.sentence_transformer",
+}
+
+__all__ = [
+    "EMBED_BACKENDS",
+    "Encoder",
+    "OnnxEncoder",
+    "RayEncoder",
+    "SentenceTransformerEncoder",
+    "embed_variant",
+    "export_for_queries",
+    "ingest_encoder",
+    "onnx_cache_dir",
+    "onnx_or_torch",
+    "query_encoder",
+    "torch_encoder",
+]
+
+
+def __getattr__(name: str):
+    if name in _BACKEND_CLASSES:
+        import importlib
+
+        return getattr(importlib.import_module(_BACKEND_CLASSES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,172 @@
+"""The one place that chooses an encoder: for ingest, for queries, and where the ONNX
+exports live.
+
+Backends (``embed_backend``) and the vectors they make: ``torch`` (sentence-transformers,
+in this process or, with ``engine = "ray"``, on Ray actors), ``onnx`` (the same vectors
+from ONNX Runtime) and ``onnx-int8`` (int8 vectors, a different index). Queries are
+embedded as the index's chunks were: with ONNX Runtime when the model is exported (no
+torch import), else with sentence-transformers. Importing this module imports no backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ragcli.config import Settings, cache_dir
+from ragcli.embed.base import Encoder
+from ragcli.errors import RagError, UsageError
+
+EMBED_BACKENDS = {"torch": "float", "onnx": "float", "onnx-int8": "int8"}
+
+Warn = Callable[[str], None]
+
+
+def embed_variant(backend: str) -> str:
+    """The vectors an embedding backend makes: ``float`` (torch and ONNX agree to a
+    cosine of 0.999, so either can extend an index) or ``int8``."""
+    try:
+        return EMBED_BACKENDS[backend]
+    except KeyError:
+        raise UsageError(
+            f"unknown embed backend {backend!r}: choose one of {', '.join(EMBED_BACKENDS)}"
+        ) from None
+
+
+def onnx_cache_dir(model: str) -> Path:
+    """The folder of ``model``'s ONNX export: ``<cache>/onnx/<model-slug>/``."""
+    from ragcli.embed.onnx import model_slug
+
+    return cache_dir() / "onnx" / model_slug(model)
+
+
+def ingest_encoder(settings: Settings, *, warn: Warn, loaded: Encoder | None = None) -> Encoder:
+    """The encoder ingest embeds chunks with, from ``embed_backend`` and ``engine``.
+
+    ``loaded`` is a sentence-transformers encoder already made for this model, reused
+    for a local torch ingest. An ONNX backend exports the model first if needed, and is
+    a RagError when that cannot be done (ingest never falls back to other vectors).
+    """
+    backend = settings.embed_backend
+    variant = embed_variant(backend)
+    if backend != "torch":
+        if settings.engine != "local":
+            raise UsageError(f"--engine {settings.engine} embeds with torch only")
+        return _onnx_ingest_encoder(settings, backend, variant, warn)
+    if settings.engine == "ray":
+        from ragcli.embed.ray import RayEncoder
+
+        return RayEncoder(
+            settings.embed_model,
+            settings.embed_batch_size,
+            address=settings.ray_address,
+            warn=warn,
+        )
+    if settings.engine != "local":
+        raise UsageError(f"unknown engine {settings.engine!r}: choose local or ray")
+    return loaded if loaded is not None else torch_encoder({}, settings)
+
+
+def _onnx_ingest_encoder(settings: Settings, backend: str, variant: str, warn: Warn) -> Encoder:
+    from ragcli.embed.onnx import OnnxEncoder
+    from ragcli.weights import canonical_name
+
+    model = canonical_name(settings.embed_model)
+    encoder = onnx_or_torch(
+        model,
+        onnx_cache_dir(model),
+        variant=variant,
+        batch_size=settings.embed_batch_size,
+        warn=warn,
+    )
+    if not isinstance(encoder, OnnxEncoder) or encoder.variant != variant:
+        raise RagError(f"{model}: cannot make its {backend} encoder (see above)")
+    return encoder
+
+
+def torch_encoder(manifest: Mapping[str, Any], settings: Settings) -> Encoder:
+    """The sentence-transformers encoder of the index's model (the settings' model for an
+    index not made yet); the model is loaded on first use."""
+    from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
+
+    model = manifest.get("embed_model") or settings.embed_model
+    return SentenceTransformerEncoder(model, settings.embed_batch_size)
+
+
+def query_encoder(
+    manifest: Mapping[str, Any],
+    settings: Settings,
+    *,
+    warn: Warn,
+    loaded: Encoder | None = None,
+) -> Encoder:
+    """The encoder for an index's queries: they are embedded as its chunks were.
+
+    ONNX Runtime over the export of the manifest's model and variant (exported now if
+    missing: this imports torch once); ``loaded``, a sentence-transformers encoder
+    already in memory, is used instead for float vectors.
+    """
+    variant = manifest.get("embed_variant", "float")
+    if loaded is not None and variant == "float":  # torch is loaded already
+        return loaded
+    model = manifest.get("embed_model") or settings.embed_model
+    return onnx_or_torch(
+        model,
+        onnx_cache_dir(model),
+        variant=variant,
+        batch_size=settings.embed_batch_size,
+        warn=warn,
+    )
+
+
+def onnx_or_torch(
+    model_name: str,
+    folder: str | os.PathLike,
+    *,
+    variant: str = "float",
+    export: bool = True,
+    batch_size: int = 64,
+    warn: Warn | None = None,
+) -> Encoder:
+    """An :class:`~ragcli.embed.onnx.OnnxEncoder` over the export in ``folder`` when it is
+    there (or, with ``export``, can be made now: this imports torch once), else the
+    sentence-transformers encoder.
+
+    ``variant`` is ``"float"`` (matches sentence-transformers) or ``"int8"``; when the
+    int8 model cannot be made, the float one is used if it is there.
+    """
+    import importlib.util
+
+    from ragcli.embed.onnx import MODEL_FILES
+
+    if variant not in MODEL_FILES:
+        raise ValueError(f"variant must be one of {sorted(MODEL_FILES)}")
+    folder = Path(folder)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        from ragcli.embed.onnx import OnnxEncoder, is_exported
+
+        if export:
+            from ragcli.embed.onnx_export import ensure_export
+
+            usable = ensure_export(model_name, folder, variant=variant, warn=warn)
+        else:
+            usable = is_exported(folder, model_name, variant)
+        if usable:
+            return OnnxEncoder(folder, variant, batch_size)
+        if variant != "float" and is_exported(folder, model_name, "float"):
+            return OnnxEncoder(folder, "float", batch_size)
+    from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(model_name, batch_size)
+
+
+def export_for_queries(manifest: Mapping[str, Any], *, warn: Warn) -> bool:
+    """After an ingest: make the ONNX export the index's queries will use, unless it is
+    there; True when it is usable. Never raises over the export (see ``ensure_export``)."""
+    from ragcli.embed.onnx_export import ensure_export
+
+    model = manifest["embed_model"]
+    variant = manifest.get("embed_variant", "float")
+    return ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)
