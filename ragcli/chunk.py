@@ -159,72 +159,77 @@ class Chunker:
             if end > start:
                 yield start, end, n
             return
-        words = encoding.word_ids
-
-        def score(i: int) -> int:
-            """Strength of a cut between token i-1 and token i (0 < i < n)."""
-            if words[i] is not None and words[i] == words[i - 1]:
-                return _MID_WORD
-            a = offsets[i - 1][1]
-            b = offsets[i][0]
-            if b <= a:
-                return _SENTENCE if text[a - 1] in _CJK_SENTENCE_END else _PUNCT
-            gap = text[a:b]
-            breaks = gap.count("\n")
-            if breaks >= 2:
-                return _PARAGRAPH
-            if breaks == 1:
-                return _LINE
-            last = text[a - 1]
-            if last in _SENTENCE_END or last in _CJK_SENTENCE_END:
-                return _SENTENCE
-            if last in _CLOSERS and a >= 2 and text[a - 2] in _SENTENCE_END:
-                return _SENTENCE
-            return _SPACE
-
-        overlap = self.overlap
-        near = max(1, overlap // 2)
+        cuts = _Boundaries(text, offsets, encoding.word_ids)
         s = 0
         while True:
             if n - s <= size:
                 yield offsets[s][0], offsets[n - 1][1], n - s
                 return
-            # Cut before token `cut`: the best boundary in the last part of the window,
-            # the latest one on a tie. With no word boundary there (one very long word)
-            # every score is _MID_WORD and the cut stays at the window end.
-            hi = s + size
-            lo = s + self._search_from
-            # The strongest boundary the area can hold: stop at the first (latest) one.
-            breaks = text.count("\n", offsets[lo - 1][1], offsets[hi][0])
-            top = _PARAGRAPH if breaks >= 2 else _LINE if breaks else _SENTENCE
-            cut, best = hi, -1
-            for i in range(hi, lo - 1, -1):
-                strength = score(i)
-                if strength > best:
-                    cut, best = i, strength
-                    if strength >= top:
-                        break
+            cut = cuts.best_cut(s + self._search_from, s + size)
             yield offsets[s][0], offsets[cut - 1][1], cut - s
-            if overlap == 0:
-                s = cut
-                continue
-            # Next start: `overlap` tokens back, moved forward to a sentence start nearby,
-            # else to the next word start (after whitespace, then after punctuation).
-            target = max(s + 1, cut - overlap)
-            nxt = None
-            for i in range(target, min(cut, target + near + 1)):
-                if score(i) >= _SENTENCE:
-                    nxt = i
+            s = cut if self.overlap == 0 else cuts.next_start(s, cut, self.overlap)
+
+
+class _Boundaries:
+    """Where one section's token sequence may be cut, and how well."""
+
+    def __init__(self, text: str, offsets: list[tuple[int, int]], words: list[int | None]):
+        self.text = text
+        self.offsets = offsets
+        self.words = words
+
+    def score(self, i: int) -> int:
+        """Strength of a cut between token i-1 and token i (0 < i < n)."""
+        words, text = self.words, self.text
+        if words[i] is not None and words[i] == words[i - 1]:
+            return _MID_WORD
+        a = self.offsets[i - 1][1]
+        b = self.offsets[i][0]
+        if b <= a:
+            return _SENTENCE if text[a - 1] in _CJK_SENTENCE_END else _PUNCT
+        breaks = text.count("\n", a, b)
+        if breaks >= 2:
+            return _PARAGRAPH
+        if breaks == 1:
+            return _LINE
+        last = text[a - 1]
+        if last in _SENTENCE_END or last in _CJK_SENTENCE_END:
+            return _SENTENCE
+        if last in _CLOSERS and a >= 2 and text[a - 2] in _SENTENCE_END:
+            return _SENTENCE
+        return _SPACE
+
+    def best_cut(self, lo: int, hi: int) -> int:
+        """Cut before this token: the best boundary in ``lo..hi``, the latest on a tie.
+
+        With no word boundary there (one very long word) every score is _MID_WORD and
+        the cut stays at ``hi``, the window end.
+        """
+        # The strongest boundary the area can hold: stop at the first (latest) one.
+        breaks = self.text.count("\n", self.offsets[lo - 1][1], self.offsets[hi][0])
+        top = _PARAGRAPH if breaks >= 2 else _LINE if breaks else _SENTENCE
+        cut, best = hi, -1
+        for i in range(hi, lo - 1, -1):
+            strength = self.score(i)
+            if strength > best:
+                cut, best = i, strength
+                if strength >= top:
                     break
-            if nxt is None:
-                for wanted in (_SPACE, _PUNCT):
-                    for i in range(target, cut):
-                        if score(i) >= wanted:
-                            nxt = i
-                            break
-                    if nxt is not None:
-                        break
-            s = target if nxt is None else nxt
+        return cut
+
+    def next_start(self, s: int, cut: int, overlap: int) -> int:
+        """The next window's start: ``overlap`` tokens back, moved forward to a sentence
+        start nearby, else to the next word start (after whitespace, then punctuation)."""
+        target = max(s + 1, cut - overlap)
+        near = max(1, overlap // 2)
+        for i in range(target, min(cut, target + near + 1)):
+            if self.score(i) >= _SENTENCE:
+                return i
+        for wanted in (_SPACE, _PUNCT):
+            for i in range(target, cut):
+                if self.score(i) >= wanted:
+                    return i
+        return target
 
 
 def _sections(doc: Document) -> list[Section]:

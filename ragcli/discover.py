@@ -38,11 +38,14 @@ class Discovery:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
 
 
+_Specs = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]  # (folder rel path, spec)
+
+
 @dataclass(frozen=True)
 class _Dir:
     path: str  # absolute, as reached (symlinks not resolved)
     rel: str  # POSIX path relative to the root, "" for the root
-    specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]  # (folder rel path, spec)
+    specs: _Specs
     ancestors: frozenset[tuple[int, int]]  # (st_dev, st_ino) of the folders above + self
     via_symlink: bool
 
@@ -80,7 +83,7 @@ def _user_spec(patterns: list[str] | None, option: str) -> pathspec.GitIgnoreSpe
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def _ignored(rel: str, specs: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]) -> bool:
+def _ignored(rel: str, specs: _Specs) -> bool:
     """Gitignore verdict for ``rel`` (a folder if it ends with "/"): last match wins."""
     verdict = False
     for base, spec in specs:
@@ -138,7 +141,7 @@ def discover(
             result.skipped.append((root_path, "unsupported file type"))
         return result
 
-    candidates: list[_Candidate] = []
+    walker = _Walker(include_spec, exclude_spec, result)
     stack = [
         _Dir(
             path=root_path,
@@ -149,11 +152,8 @@ def discover(
         )
     ]
     while stack:
-        folder = stack.pop()
-        subdirs = _walk_one(folder, include_spec, exclude_spec, candidates, result)
-        stack.extend(reversed(subdirs))
-
-    result.files = _dedupe(candidates, result)
+        stack.extend(reversed(walker.walk_one(stack.pop())))
+    result.files = _dedupe(walker.candidates, result)
     return result
 
 
@@ -166,42 +166,62 @@ def _read_ignore_file(path: str, result: Discovery) -> list[str] | None:
         return None
 
 
-def _walk_one(
-    folder: _Dir,
-    include_spec: pathspec.GitIgnoreSpec | None,
-    exclude_spec: pathspec.GitIgnoreSpec | None,
-    candidates: list[_Candidate],
-    result: Discovery,
-) -> list[_Dir]:
-    """Files of one folder go to ``candidates``; returns its subfolders to walk."""
-    try:
-        with os.scandir(folder.path) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as err:
-        result.skipped.append((folder.path, _os_reason(err)))
-        return []
+class _Walker:
+    """Walks folders one at a time, collecting file candidates and skipped entries."""
 
-    specs = folder.specs
-    names = {entry.name: entry for entry in entries}
-    for ignore_name in IGNORE_FILES:
-        entry = names.get(ignore_name)
-        if entry is None:
-            continue
+    def __init__(
+        self,
+        include_spec: pathspec.GitIgnoreSpec | None,
+        exclude_spec: pathspec.GitIgnoreSpec | None,
+        result: Discovery,
+    ):
+        self.include_spec = include_spec
+        self.exclude_spec = exclude_spec
+        self.result = result
+        self.candidates: list[_Candidate] = []
+
+    def walk_one(self, folder: _Dir) -> list[_Dir]:
+        """Files of one folder go to ``candidates``; returns its subfolders to walk."""
         try:
-            is_file = entry.is_file()
-        except OSError:
-            is_file = False
-        if not is_file:
-            continue
-        lines = _read_ignore_file(entry.path, result)
-        if lines:
-            specs = (*specs, (folder.rel, _spec(lines)))
+            with os.scandir(folder.path) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as err:
+            self.result.skipped.append((folder.path, _os_reason(err)))
+            return []
+        specs = self._folder_specs(folder, entries)
+        subdirs: list[_Dir] = []
+        for entry in entries:
+            if not entry.name.startswith("."):
+                subdir = self._entry(folder, specs, entry)
+                if subdir is not None:
+                    subdirs.append(subdir)
+        return subdirs
 
-    subdirs: list[_Dir] = []
-    for entry in entries:
+    def _folder_specs(self, folder: _Dir, entries: list[os.DirEntry]) -> _Specs:
+        """The ignore rules for this folder: its parents' plus its own ignore files."""
+        specs = folder.specs
+        names = {entry.name: entry for entry in entries}
+        for ignore_name in IGNORE_FILES:
+            entry = names.get(ignore_name)
+            if entry is None:
+                continue
+            try:
+                is_file = entry.is_file()
+            except OSError:
+                is_file = False
+            if not is_file:
+                continue
+            lines = _read_ignore_file(entry.path, self.result)
+            if lines:
+                specs = (*specs, (folder.rel, _spec(lines)))
+        return specs
+
+    def _excluded(self, rel: str) -> bool:
+        return self.exclude_spec is not None and bool(self.exclude_spec.match_file(rel))
+
+    def _entry(self, folder: _Dir, specs: _Specs, entry: os.DirEntry) -> _Dir | None:
+        """Handle one entry: a subfolder to walk is returned, a file becomes a candidate."""
         name = entry.name
-        if name.startswith("."):
-            continue
         rel = f"{folder.rel}/{name}" if folder.rel else name
         try:
             is_link = entry.is_symlink()
@@ -211,53 +231,65 @@ def _walk_one(
             info = entry.stat(follow_symlinks=True)
         except OSError as err:
             if not is_link:
-                result.skipped.append((entry.path, _os_reason(err)))
-                continue
-            # Unknown target: report it unless the rules would have dropped it anyway.
-            if _ignored(rel, specs) or (exclude_spec and exclude_spec.match_file(rel)):
-                continue
-            if Path(name).suffix and not supported(Path(name)):
-                continue
-            result.skipped.append((entry.path, _link_reason(err)))
-            continue
-
+                self.result.skipped.append((entry.path, _os_reason(err)))
+            elif not self._dropped_link(rel, specs):
+                self.result.skipped.append((entry.path, _link_reason(err)))
+            return None
         via_symlink = folder.via_symlink or is_link
         if stat.S_ISDIR(info.st_mode):
-            dir_rel = rel + "/"
-            if name in SKIP_DIR_NAMES or _ignored(dir_rel, specs):
-                continue
-            if exclude_spec is not None and exclude_spec.match_file(dir_rel):
-                continue
-            if _is_venv(entry.path):
-                continue
-            key = (info.st_dev, info.st_ino)
-            if key in folder.ancestors:
-                result.skipped.append((entry.path, "symlink loop"))
-                continue
-            subdirs.append(
-                _Dir(
-                    path=entry.path,
-                    rel=rel,
-                    specs=specs,
-                    ancestors=folder.ancestors | {key},
-                    via_symlink=via_symlink,
-                )
-            )
-            continue
+            return self._subdir(folder, specs, entry, rel, info, via_symlink)
+        self._file(specs, entry, rel, info, via_symlink)
+        return None
 
-        if not supported(Path(name)):
-            continue
-        if _ignored(rel, specs):
-            continue
-        if exclude_spec is not None and exclude_spec.match_file(rel):
-            continue
-        if include_spec is not None and not include_spec.match_file(rel):
-            continue
+    def _dropped_link(self, rel: str, specs: _Specs) -> bool:
+        """A link with an unknown target is reported unless the rules drop it anyway."""
+        if _ignored(rel, specs) or self._excluded(rel):
+            return True
+        name = Path(rel).name
+        return bool(Path(name).suffix) and not supported(Path(name))
+
+    def _subdir(
+        self,
+        folder: _Dir,
+        specs: _Specs,
+        entry: os.DirEntry,
+        rel: str,
+        info: os.stat_result,
+        via_symlink: bool,
+    ) -> _Dir | None:
+        dir_rel = rel + "/"
+        if entry.name in SKIP_DIR_NAMES or _ignored(dir_rel, specs):
+            return None
+        if self._excluded(dir_rel) or _is_venv(entry.path):
+            return None
+        key = (info.st_dev, info.st_ino)
+        if key in folder.ancestors:
+            self.result.skipped.append((entry.path, "symlink loop"))
+            return None
+        return _Dir(
+            path=entry.path,
+            rel=rel,
+            specs=specs,
+            ancestors=folder.ancestors | {key},
+            via_symlink=via_symlink,
+        )
+
+    def _file(
+        self,
+        specs: _Specs,
+        entry: os.DirEntry,
+        rel: str,
+        info: os.stat_result,
+        via_symlink: bool,
+    ) -> None:
+        if not supported(Path(entry.name)) or _ignored(rel, specs) or self._excluded(rel):
+            return
+        if self.include_spec is not None and not self.include_spec.match_file(rel):
+            return
         if not stat.S_ISREG(info.st_mode):
-            result.skipped.append((entry.path, "not a regular file"))
-            continue
-        candidates.append(_Candidate(entry.path, via_symlink, (info.st_dev, info.st_ino)))
-    return subdirs
+            self.result.skipped.append((entry.path, "not a regular file"))
+            return
+        self.candidates.append(_Candidate(entry.path, via_symlink, (info.st_dev, info.st_ino)))
 
 
 def _dedupe(candidates: list[_Candidate], result: Discovery) -> list[Path]:

@@ -154,14 +154,14 @@ class Index:
 
     def writer(self, rebuild: bool = False):
         """An unopened StoreWriter for this index (``with index.writer() as w: ...``)."""
-        if self.store_uri is None:
-            from ragcli.store.local import LocalWriter
+        from ragcli.store import open_writer
 
-            return LocalWriter(self.path, rebuild=rebuild)
-        from ragcli.store.milvus import MilvusWriter
-
-        return MilvusWriter.open(
-            self.store_uri, self.collection, base_dir=self.base_dir, rebuild=rebuild
+        return open_writer(
+            self.path,
+            self.store_uri,
+            collection=self.collection,
+            base_dir=self.base_dir,
+            rebuild=rebuild,
         )
 
     def _ingest_encoder(self):
@@ -180,13 +180,11 @@ class Index:
     @cached_property
     def store(self):
         """The StoreReader of this index (ragcli.store.base)."""
-        if self.store_uri is None:
-            from ragcli.store.local import LocalStore
+        from ragcli.store import open_reader
 
-            return LocalStore(self.path)
-        from ragcli.store.milvus import MilvusStore
-
-        return MilvusStore.open(self.store_uri, self.collection, base_dir=self.base_dir)
+        return open_reader(
+            self.path, self.store_uri, collection=self.collection, base_dir=self.base_dir
+        )
 
     @cached_property
     def encoder(self):
@@ -210,17 +208,11 @@ class Index:
         )
 
     def exists(self) -> bool:
-        if self.store_uri is None:
-            from ragcli.store.generations import current_generation
+        from ragcli.store import store_exists
 
-            return current_generation(self.path) is not None
-        from ragcli.errors import IndexStateError
-
-        try:
-            self.store  # noqa: B018 - opening it is the check
-        except IndexStateError:
-            return False
-        return True
+        return store_exists(
+            self.path, self.store_uri, collection=self.collection, base_dir=self.base_dir
+        )
 
     def _default_warn(self, message: str) -> None:
         from ragcli.errors import warn

@@ -63,8 +63,54 @@ def load_pdf(path: Path, root: Path) -> list[Document]:
 
 
 def _load(data: bytes, path: Path, root: Path) -> list[Document]:
+    reader, encrypted = _open(data)
+    pages = _pages(reader)
+    parts: list[str] = []
+    sections: list[Section] = []
+    failed: list[int] = []
+    offset = 0
+    for number, page in enumerate(pages, start=1):
+        page_text = _page_text(page)
+        if page_text is None:
+            failed.append(number)
+            continue
+        if not page_text:
+            continue
+        if parts:
+            offset += 2  # the "\n\n" joining pages
+        sections.append(Section(offset, offset + len(page_text), Location(page=number)))
+        parts.append(page_text)
+        offset += len(page_text)
+
+    if not parts:
+        if failed and len(failed) == len(pages):
+            raise LoadError("corrupt PDF: text extraction failed on every page")
+        raise LoadError("no extractable text (scanned PDF?)")
+
+    doc_id = relative_id(path, root)
+    metadata: dict = {"pages": len(pages), "pages_with_text": len(sections)}
+    if failed:
+        metadata["pages_failed"] = failed
+    if encrypted:
+        metadata["encrypted"] = True
+    return [
+        Document(
+            doc_id=doc_id,
+            source=doc_id,
+            title=_metadata_title(reader) or path.stem,
+            kind="pdf",
+            text="\n\n".join(parts),
+            sections=sections,
+            metadata=metadata,
+        )
+    ]
+
+
+def _open(data: bytes):
+    """The pypdf reader, decrypted if it opens with an empty password, and whether the
+    file was encrypted."""
     import pypdf
-    from pypdf.errors import DependencyError, FileNotDecryptedError
+    from pypdf.errors import DependencyError
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
@@ -84,6 +130,11 @@ def _load(data: bytes, path: Path, root: Path) -> list[Document]:
             raise LoadError(f"encrypted PDF ({_one_line(err)})") from None
         if not opened:  # PasswordType.NOT_DECRYPTED == 0
             raise LoadError("encrypted PDF")
+    return reader, encrypted
+
+
+def _pages(reader) -> list:
+    from pypdf.errors import FileNotDecryptedError
 
     try:
         pages = list(reader.pages)
@@ -93,47 +144,16 @@ def _load(data: bytes, path: Path, root: Path) -> list[Document]:
         raise LoadError(f"corrupt PDF: {_one_line(err)}") from None
     if not pages:
         raise LoadError("corrupt PDF: no pages")
+    return pages
 
-    parts: list[str] = []
-    sections: list[Section] = []
-    failed: list[int] = []
-    offset = 0
-    for number, page in enumerate(pages, start=1):
-        try:
-            page_text = _clean(page.extract_text() or "")
-        except FileNotDecryptedError:
-            raise LoadError("encrypted PDF") from None
-        except Exception:
-            failed.append(number)
-            continue
-        if not page_text:
-            continue
-        if parts:
-            offset += 2  # the "\n\n" joining pages
-        sections.append(Section(offset, offset + len(page_text), Location(page=number)))
-        parts.append(page_text)
-        offset += len(page_text)
 
-    if not parts:
-        if failed and len(failed) == len(pages):
-            raise LoadError("corrupt PDF: text extraction failed on every page")
-        raise LoadError("no extractable text (scanned PDF?)")
+def _page_text(page) -> str | None:
+    """The page's cleaned text ("" for none); None if extraction failed."""
+    from pypdf.errors import FileNotDecryptedError
 
-    text = "\n\n".join(parts)
-    doc_id = relative_id(path, root)
-    metadata: dict = {"pages": len(pages), "pages_with_text": len(sections)}
-    if failed:
-        metadata["pages_failed"] = failed
-    if encrypted:
-        metadata["encrypted"] = True
-    return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=_metadata_title(reader) or path.stem,
-            kind="pdf",
-            text=text,
-            sections=sections,
-            metadata=metadata,
-        )
-    ]
+    try:
+        return _clean(page.extract_text() or "")
+    except FileNotDecryptedError:
+        raise LoadError("encrypted PDF") from None
+    except Exception:
+        return None

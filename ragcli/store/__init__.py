@@ -2,20 +2,72 @@
 
 ``ragcli.store.base`` defines what readers and writers provide; ``local`` is the default
 store (``.rag/<name>/``: SQLite catalog + FAISS + bm25s, docs/index-format.md) and
-``milvus`` keeps the index in a Milvus collection (docs/scale-out.md).
+``milvus`` keeps the index in a Milvus collection (docs/scale-out.md). Callers choose
+one with a store URI: None or ``"local"`` for the folder ``path``, else a Milvus URI
+(``path`` is then unused).
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ragcli.store.catalog import CATALOG_FILE
-from ragcli.store.dense import DENSE_FILE
-from ragcli.store.local import SPARSE_DIR, LocalStore
+if TYPE_CHECKING:
+    from ragcli.store.base import StoreReader, StoreWriter
 
-Store = LocalStore  # the name earlier versions used
 
-__all__ = ["Store", "LocalStore", "CATALOG_FILE", "DENSE_FILE", "SPARSE_DIR"]
+def _is_local(uri: str | None) -> bool:
+    return uri is None or uri == "local"
+
+
+def open_reader(
+    path: Path, uri: str | None = None, *, collection: str, base_dir: Path | None
+) -> StoreReader:
+    """The StoreReader of an index; ``IndexStateError`` if there is none yet."""
+    if _is_local(uri):
+        from ragcli.store.local import LocalStore
+
+        return LocalStore(path)
+    from ragcli.store.milvus import MilvusStore
+
+    return MilvusStore.open(uri, collection, base_dir=base_dir)
+
+
+def open_writer(
+    path: Path,
+    uri: str | None = None,
+    *,
+    collection: str,
+    base_dir: Path | None,
+    rebuild: bool = False,
+) -> StoreWriter:
+    """An unopened StoreWriter (``with open_writer(...) as writer: ...``)."""
+    if _is_local(uri):
+        from ragcli.store.local import LocalWriter
+
+        return LocalWriter(path, rebuild=rebuild)
+    from ragcli.store.milvus import MilvusWriter
+
+    return MilvusWriter.open(uri, collection, base_dir=base_dir, rebuild=rebuild)
+
+
+def store_exists(
+    path: Path, uri: str | None = None, *, collection: str, base_dir: Path | None
+) -> bool:
+    """Whether the index has been written (a Milvus store is opened to find out)."""
+    if _is_local(uri):
+        from ragcli.store.generations import current_generation
+
+        return current_generation(path) is not None
+    from ragcli.errors import IndexStateError
+
+    try:
+        reader = open_reader(path, uri, collection=collection, base_dir=base_dir)
+    except IndexStateError:
+        return False
+    reader.close()
+    return True
 
 
 def display_uri(uri: str) -> str:

@@ -6,7 +6,7 @@ answers and eval talk only to ``StoreReader``; ingest talks only to ``StoreWrite
 
 Scores mean the same on every store, so fusion (``ragcli.retrieve``) and ``alpha`` do:
 dense scores are cosine similarities of L2-normalised vectors, sparse scores are BM25
-(Lucene idf, k1 0.9, b 0.4) over the tokens of ``ragcli.store.sparse.tokenize``, higher
+(Lucene idf, k1 0.9, b 0.4) over the tokens of ``ragcli.text.tokenize``, higher
 is better, and a chunk without any query term scores 0 and is not returned by
 ``sparse_search``.
 """

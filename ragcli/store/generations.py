@@ -52,14 +52,15 @@ def read_manifest(gen_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _number(path: Path) -> int:
+def generation_number(path: Path) -> int:
+    """The number of a generation folder (``gen-000007`` -> 7)."""
     return int(path.name[len(_PREFIX) :].split(".")[0])
 
 
 def _generations(index_dir: Path) -> list[Path]:
     return sorted(
         (p for p in index_dir.glob(f"{_PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")),
-        key=_number,
+        key=generation_number,
     )
 
 
@@ -97,11 +98,6 @@ class WriteLock:
             self._fd = None
 
 
-def generation_number(gen_dir: Path) -> int:
-    """The number of a generation folder (``gen-000007`` -> 7)."""
-    return _number(gen_dir)
-
-
 def remove_stale(index_dir: Path) -> None:
     """Remove ``gen-N.tmp`` folders a killed writer left (call under the write lock)."""
     for stale in index_dir.glob(f"{_PREFIX}*.tmp"):
@@ -112,7 +108,7 @@ def start_generation(index_dir: Path) -> Path:
     """A fresh ``gen-N.tmp`` folder (call under the write lock)."""
     remove_stale(index_dir)
     existing = _generations(index_dir)
-    number = _number(existing[-1]) + 1 if existing else 1
+    number = generation_number(existing[-1]) + 1 if existing else 1
     tmp = index_dir / f"{_PREFIX}{number:06d}.tmp"
     tmp.mkdir(parents=True)
     return tmp
@@ -136,7 +132,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def publish_generation(index_dir: Path, tmp: Path, manifest: dict[str, Any]) -> Path:
     """Write the manifest, make ``tmp`` the live generation, drop old ones."""
-    manifest = {**manifest, "format_version": FORMAT_VERSION, "generation": _number(tmp)}
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "generation": generation_number(tmp)}
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     _fsync_tree(tmp)
     final = tmp.with_name(tmp.name.removesuffix(".tmp"))

@@ -21,7 +21,7 @@ Same BM25 as the local store: ragcli analyses text itself. ``terms`` is
 spaces between ragcli's tokens (stemmed, stopwords out) and the BM25 function (Lucene
 idf, k1 0.9, b 0.4) sees the terms bm25s sees. Milvus includes BM25's ``(k1 + 1)``
 factor and bm25s does not, so scores are divided by it: on Milvus Lite they equal
-``SparseIndex`` scores to ~1e-7 (tests/test_store_milvus.py). A server's standard
+``SparseIndex`` scores to ~1e-7 (tests/store/test_store_milvus.py). A server's standard
 tokenizer is grammar-based, not Lite's regex split: it keeps ragcli's Latin tokens
 whole but may split runs of ideographs, so CJK text can score differently there
 (untested here: no server in the test suite).

@@ -210,6 +210,7 @@ def test_only_bad_files_exit_non_zero_with_reasons(project):
 # --- reliability: kill and lock, in real processes ---------------------------------------
 
 
+@pytest.mark.slow  # runs `rag` as a process
 def test_killed_ingest_leaves_previous_generation_working(project, tmp_path):
     assert rag("ingest", "docs").exit_code == 0
     index_dir = project / ".rag" / "default"
@@ -268,6 +269,7 @@ with WriteLock(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.slow  # runs `rag` as a process
 def test_second_writer_fails_at_once_while_the_lock_is_held(project, tmp_path):
     index_dir = project / ".rag" / "default"
     env = subprocess_env(tmp_path)

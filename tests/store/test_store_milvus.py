@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
+pytestmark = pytest.mark.slow  # Milvus Lite
 
 from ragcli.errors import IndexStateError, RagError, UsageError  # noqa: E402
 from ragcli.store import milvus  # noqa: E402
@@ -40,7 +41,7 @@ from ragcli.types import (  # noqa: E402
 )
 from ragcli.weights import DEFAULT_EMBED_MODEL  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 COLLECTION = "ragcli_default"
 NOW = "2026-01-01T00:00:00+00:00"
 WEIRD = '/data/we"ird\\dir/notes "quoted".txt'  # a path with a quote and a backslash

@@ -18,7 +18,9 @@ from ragcli.cli import app
 from ragcli.index import Index
 from ragcli.types import SearchFilter
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+pytestmark = pytest.mark.slow  # Milvus Lite and Ray
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 QUERIES = [
     "When did the Black Death reach Europe?",
     "Which rockets did the Apollo program use?",

@@ -1,0 +1,50 @@
+"""What an index's manifest records about how it was built, and the check that a run's
+settings match it (so one index never mixes two models' vectors or two chunkings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ragcli.config import Settings
+from ragcli.embed import embed_variant
+from ragcli.errors import IndexStateError
+
+
+def expected_manifest(settings: Settings) -> dict[str, Any]:
+    from ragcli.store.sparse import DEFAULT_PARAMS
+    from ragcli.weights import canonical_name
+
+    model = canonical_name(settings.embed_model)
+    # Float vectors (torch or ONNX) leave the key out, so the manifests and eval-index
+    # keys of existing indexes stay as they were.
+    variant = embed_variant(settings.embed_backend)
+    return {
+        **({"embed_variant": variant} if variant != "float" else {}),
+        "embed_model": model,
+        "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
+        "tokenizer": model,
+        "bm25": DEFAULT_PARAMS,
+    }
+
+
+def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path | str) -> None:
+    from ragcli.weights import canonical_name
+
+    wanted = expected_manifest(settings)
+    found = dict(manifest)
+    for key in ("embed_model", "tokenizer"):  # an alias names the same model
+        if isinstance(found.get(key), str):
+            found[key] = canonical_name(found[key])
+    wanted.setdefault("embed_variant", "float")
+    found.setdefault("embed_variant", "float")
+    differences = [
+        f"{key} {found.get(key)!r} (asked for {value!r})"
+        for key, value in wanted.items()
+        if found.get(key) != value
+    ]
+    if differences:
+        raise IndexStateError(
+            f"{index_dir}: index was built with different settings: {'; '.join(differences)}; "
+            "use the index's settings, another --index, or --rebuild to rebuild it"
+        )

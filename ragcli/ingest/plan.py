@@ -1,0 +1,105 @@
+"""The plan of a run: what discovery found, compared with the store's file records.
+
+Each file is added (new), updated (content hash changed), unchanged (same size and
+mtime, or same hash: ``retouched`` when only the mtime moved), skipped (unreadable) or
+removed (gone from a root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragcli.store.catalog import FileRecord
+
+
+@dataclass
+class Change:
+    """A file whose chunks are (re)made: new, or an update of a known one."""
+
+    path: Path
+    record: FileRecord
+    is_update: bool
+
+
+@dataclass
+class Plan:
+    seen: set[str] = field(default_factory=set)  # every discovered file path
+    changed: list[Change] = field(default_factory=list)
+    retouched: list[FileRecord] = field(default_factory=list)  # same content, new mtime
+    gone: list[str] = field(default_factory=list)  # known paths whose chunks are dropped
+    unchanged: list[str] = field(default_factory=list)  # display paths
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def plan_changes(
+    discoveries: Sequence,
+    known: Mapping[str, FileRecord],
+    roots: Sequence[Path],
+    base_dir: Path,
+    *,
+    filtered: bool,
+) -> Plan:
+    """Compare ``discoveries`` (one ``Discovery`` per root) with the ``known`` records.
+
+    ``filtered`` (--include/--exclude given) makes the run about the selected files
+    only: files the filters leave out stay indexed unless they were deleted from disk.
+    """
+    plan = Plan()
+    for found in discoveries:
+        for path_text, reason in found.skipped:
+            plan.skipped.append({"path": display_path(Path(path_text), base_dir), "reason": reason})
+        for path in found.files:
+            if str(path) not in plan.seen:
+                plan.seen.add(str(path))
+                _classify(plan, path, known.get(str(path)), base_dir)
+    plan.gone.extend(
+        path
+        for path in known
+        if _under(path, roots) and path not in plan.seen and not (filtered and Path(path).exists())
+    )
+    return plan
+
+
+def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Path) -> None:
+    source = display_path(path, base_dir)
+    try:
+        stat = path.stat()
+        if previous and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            plan.unchanged.append(source)
+            return
+        digest = _sha256(path)
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()  # as discover says it
+        plan.skipped.append({"path": source, "reason": reason})
+        if previous:
+            plan.gone.append(str(path))
+        return
+    record = FileRecord(str(path), source, digest, stat.st_size, stat.st_mtime_ns)
+    if previous and previous.sha256 == digest:
+        plan.unchanged.append(source)
+        plan.retouched.append(record)
+    else:
+        plan.changed.append(Change(path, record, previous is not None))
+
+
+def display_path(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _under(path: str, roots: Sequence[Path]) -> bool:
+    return any(path == str(root) or path.startswith(str(root) + os.sep) for root in roots)

@@ -1,0 +1,346 @@
+"""The run: load and chunk the changed files, embed the new chunks, write through a
+StoreWriter. Everything is computed before the store is touched."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragcli.config import Settings
+from ragcli.errors import IndexStateError, LoadError, RagError
+from ragcli.ingest.manifest import check_compatible, expected_manifest
+from ragcli.ingest.plan import Change, Plan, display_path, plan_changes
+from ragcli.store.base import StoreWriter
+from ragcli.store.catalog import FileRecord
+from ragcli.text import index_text
+from ragcli.types import Chunk, Document
+
+# progress(stage, done, total): stage is "load", "embed" or "write".
+Progress = Callable[[str, int, int], None]
+
+Loaded = list[tuple[FileRecord, list[Document]]]
+
+
+@dataclass
+class IngestReport:
+    index: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    documents: int = 0
+    chunks: int = 0
+    generation: int | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["counts"] = {
+            name: len(getattr(self, name))
+            for name in ("added", "updated", "removed", "unchanged", "skipped")
+        }
+        return data
+
+
+def ingest(
+    target: Path | StoreWriter,
+    roots: Sequence[Path],
+    settings: Settings,
+    *,
+    base_dir: Path,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    encoder=None,
+    exists: bool | None = None,
+) -> IngestReport:
+    """Bring an index up to date with the files under ``roots``.
+
+    ``target`` is a local index folder or an unopened ``StoreWriter`` (a Milvus one, say;
+    ``rebuild`` applies to folders, a writer is opened with its own). ``exists`` says
+    whether the index is there already (worked out for folders), so a mistyped folder
+    does not create an empty index. ``base_dir`` is what displayed paths and file
+    document ids are relative to (the project folder holding ``.rag/``), so they do not
+    depend on the working directory.
+    """
+    from ragcli.discover import discover
+
+    writer, exists = _writer_for(target, rebuild, exists)
+    run = _Run(writer, settings, base_dir, progress, encoder)
+    roots = _existing_roots(roots)
+    nothing_found = RagError(_nothing_found(roots, include, exclude))
+    tick = time.perf_counter()
+    discoveries = [discover(root, list(include or []), list(exclude or [])) for root in roots]
+    if not exists and not any(found.files or found.skipped for found in discoveries):
+        raise nothing_found
+    with writer:
+        manifest = writer.manifest
+        if manifest:
+            check_compatible(manifest, settings, run.report.index)
+        known = writer.files()
+        plan = plan_changes(discoveries, known, roots, base_dir, filtered=bool(include or exclude))
+        run.timings["discover"] = time.perf_counter() - tick
+        if not plan.seen and not plan.skipped and not plan.gone:
+            raise nothing_found
+        run.report.unchanged.extend(plan.unchanged)
+        run.report.skipped.extend(plan.skipped)
+        if not plan.changed and not plan.gone and manifest is not None:
+            # Files whose mtime alone changed are re-hashed next time: cheaper than
+            # writing a whole generation to record new mtimes.
+            return run.keep_live(manifest)
+        loaded = run.load(plan)
+        if not loaded and not plan.gone and manifest is not None:
+            # Every changed file failed to load (bad files seen before are re-read each
+            # run): the index would not change, so nothing is written.
+            return run.keep_live(manifest)
+        chunks_by_doc, new_chunks = run.chunk(loaded)
+        vectors = run.embed(new_chunks)
+        generation = run.write(plan, known, loaded, chunks_by_doc, vectors, manifest, roots)
+        counts = writer.manifest["counts"]
+    return run.finish(generation, counts)
+
+
+def _writer_for(
+    target: Path | StoreWriter, rebuild: bool, exists: bool | None
+) -> tuple[StoreWriter, bool]:
+    """The writer of ``target`` and whether its index is there already."""
+    if not isinstance(target, str | os.PathLike):
+        return target, True if exists is None else exists
+    from ragcli.store.generations import current_generation
+    from ragcli.store.local import LocalWriter
+
+    folder = Path(target)
+    if exists is None:
+        exists = not rebuild and folder.exists() and current_generation(folder) is not None
+    return LocalWriter(folder, rebuild=rebuild), exists
+
+
+def _existing_roots(roots: Sequence[Path]) -> list[Path]:
+    resolved = [Path(root).expanduser().resolve() for root in roots]
+    for root in resolved:
+        if not root.exists():
+            raise RagError(f"{root}: no such file or directory")
+    return resolved
+
+
+class _Pipeline:
+    """Lazily built chunker and encoder, shared by every file of one run."""
+
+    def __init__(self, settings: Settings, encoder=None):
+        self.settings = settings
+        self._encoder = encoder
+        self._chunker = None
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from ragcli.embed import ingest_encoder
+            from ragcli.errors import warn
+
+            self._encoder = ingest_encoder(self.settings, warn=warn)
+        return self._encoder
+
+    @property
+    def chunker(self):
+        if self._chunker is None:
+            from ragcli.chunk import Chunker
+            from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
+
+            tokenizer = load_tokenizer(self.settings.embed_model)
+            self._chunker = Chunker(
+                tokenizer,
+                chunk_size=self.settings.chunk_size,
+                overlap=self.settings.chunk_overlap,
+                max_tokens=model_max_tokens(resolve_model_path(self.settings.embed_model)),
+            )
+        return self._chunker
+
+
+class _Run:
+    """The steps of one ingest into an open writer, each timed into ``timings``."""
+
+    def __init__(self, writer: StoreWriter, settings: Settings, base_dir: Path, progress, encoder):
+        self.started = time.perf_counter()
+        self.writer = writer
+        self.settings = settings
+        self.base_dir = base_dir
+        self.progress: Progress | None = progress
+        self.pipeline = _Pipeline(settings, encoder)
+        self.report = IngestReport(index=getattr(writer, "display", None) or str(writer))
+        self.timings: dict[str, float] = {}
+
+    def load(self, plan: Plan) -> Loaded:
+        """Load each changed file; a document id another file already holds is skipped.
+        A changed file that fails to load and was indexed before joins ``plan.gone``."""
+        from ragcli.load import load_file
+
+        tick = time.perf_counter()
+        loaded: Loaded = []
+        claimed: dict[str, str] = {}  # document id -> the file (display path) holding it
+        for number, change in enumerate(plan.changed, 1):
+            try:
+                documents = load_file(change.path, _load_base(change.path, self.base_dir))
+            except LoadError as err:
+                self.report.skipped.append({"path": change.record.source, "reason": str(err)})
+                if change.is_update:
+                    plan.gone.append(str(change.path))
+                continue
+            loaded.append((change.record, self._unclaimed(change, documents, claimed, plan)))
+            (self.report.updated if change.is_update else self.report.added).append(
+                change.record.source
+            )
+            if self.progress:
+                self.progress("load", number, len(plan.changed))
+        self.timings["load"] = time.perf_counter() - tick
+        return loaded
+
+    def _unclaimed(
+        self, change: Change, documents: list[Document], claimed: dict[str, str], plan: Plan
+    ) -> list[Document]:
+        kept = []
+        for doc in documents:
+            owner = claimed.get(doc.doc_id)
+            if owner is None:
+                owner_file = self.writer.file_of_document(doc.doc_id)
+                if owner_file and owner_file != str(change.path) and owner_file not in plan.gone:
+                    owner = display_path(Path(owner_file), self.base_dir)
+            if owner is not None:
+                reason = f"duplicate document id {doc.doc_id!r} (already in {owner})"
+                self.report.skipped.append({"path": change.record.source, "reason": reason})
+                continue
+            claimed[doc.doc_id] = change.record.source
+            kept.append(doc)
+        return kept
+
+    def chunk(self, loaded: Loaded) -> tuple[dict[str, list[Chunk]], list[Chunk]]:
+        """The chunks of each loaded document, numbered on from the writer's next id."""
+        tick = time.perf_counter()
+        all_docs = [doc for _, docs in loaded for doc in docs]
+        chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in all_docs}
+        for chunk in self.pipeline.chunker.chunk_many(all_docs) if all_docs else []:
+            chunks_by_doc[chunk.doc_id].append(chunk)
+        next_id = self.writer.next_chunk_id()
+        new_chunks: list[Chunk] = []
+        for _record, docs in loaded:
+            for doc in docs:
+                for chunk in chunks_by_doc[doc.doc_id]:
+                    chunk.chunk_id = next_id
+                    next_id += 1
+                    new_chunks.append(chunk)
+        self.report.chunks_added = len(new_chunks)
+        self.timings["chunk"] = time.perf_counter() - tick
+        return chunks_by_doc, new_chunks
+
+    def embed(self, new_chunks: list[Chunk]) -> np.ndarray | None:
+        tick = time.perf_counter()
+        texts = [index_text(chunk.title, chunk.text) for chunk in new_chunks]
+        reporter = None
+        if self.progress:
+            progress, done = self.progress, [0]
+
+            def reporter(n: int) -> None:
+                done[0] += n
+                progress("embed", done[0], len(texts))
+
+        vectors = self.pipeline.encoder.encode(texts, progress=reporter) if texts else None
+        self.timings["embed"] = time.perf_counter() - tick
+        dimension = self.writer.dimension
+        if vectors is not None and dimension and vectors.shape[1] != dimension:
+            message = f"{self.report.index}: embedding dimension changed; use --rebuild"
+            raise IndexStateError(message)
+        return vectors
+
+    def write(
+        self,
+        plan: Plan,
+        known: Mapping[str, FileRecord],
+        loaded: Loaded,
+        chunks_by_doc: dict[str, list[Chunk]],
+        vectors: np.ndarray | None,
+        manifest: dict[str, Any] | None,
+        roots: Sequence[Path],
+    ) -> int:
+        """Remove what is gone, add what was loaded, commit; the new generation."""
+        tick = time.perf_counter()
+        writer, report = self.writer, self.report
+        for path in plan.gone:
+            report.chunks_removed += writer.remove_file(path)
+            if path in known and known[path].source not in report.updated:
+                report.removed.append(known[path].source)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._add_files(known, loaded, chunks_by_doc, vectors, now)
+        for record in plan.retouched:
+            writer.touch_file(record, now)
+        if vectors is not None:
+            dimension = vectors.shape[1]
+        else:
+            dimension = writer.dimension or self.pipeline.encoder.dimension
+        generation = writer.commit(
+            {
+                **expected_manifest(self.settings),
+                "dimension": int(dimension),
+                "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
+                "updated_at": now,
+            }
+        )
+        self.timings["write"] = time.perf_counter() - tick
+        return generation
+
+    def _add_files(self, known, loaded: Loaded, chunks_by_doc, vectors, now: str) -> None:
+        writer = self.writer
+        offset = 0
+        for number, (record, docs) in enumerate(loaded, 1):
+            if record.path in known:
+                self.report.chunks_removed += writer.remove_file(record.path)
+            pairs = [(doc, chunks_by_doc[doc.doc_id]) for doc in docs]
+            count = sum(len(chunks) for _, chunks in pairs)
+            part = vectors[offset : offset + count] if vectors is not None else None
+            writer.add_file(record, pairs, _rows(part, writer), now)
+            offset += count
+            if self.progress:
+                self.progress("write", number, len(loaded))
+
+    def keep_live(self, manifest: dict[str, Any]) -> IngestReport:
+        """The run changes nothing: report on the live index and write nothing."""
+        counts = manifest.get("counts", {})
+        return self.finish(manifest.get("generation"), counts)
+
+    def finish(self, generation: int | None, counts: Mapping[str, int]) -> IngestReport:
+        report = self.report
+        report.generation = generation
+        report.documents = counts.get("documents", 0)
+        report.chunks = counts.get("chunks", 0)
+        report.seconds = time.perf_counter() - self.started
+        report.timings = self.timings
+        return report
+
+
+def _rows(part: np.ndarray | None, writer) -> np.ndarray:
+    """The file's vectors; a run without new chunks has none at all."""
+    return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
+
+
+def _nothing_found(roots: Sequence[Path], include, exclude) -> str:
+    where = ", ".join(str(root) for root in roots)
+    rules = " matching --include/--exclude" if include or exclude else ""
+    return f"no supported files found{rules} under {where}"
+
+
+def _load_base(path: Path, base_dir: Path) -> Path:
+    try:
+        path.relative_to(base_dir)
+        return base_dir
+    except ValueError:
+        return path.parent
