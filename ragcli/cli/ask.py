@@ -59,6 +59,25 @@ def read_question(question: str | None) -> str:
     return question
 
 
+def checked_format(fmt: str) -> str:
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def body_backend(settings: Any) -> str:
+    """The backend whose body ``--format body`` prints: the one named by --llm."""
+    from ragcli.generate import canonical_name
+
+    if not settings.llm or settings.llm.lower() == "auto":
+        raise UsageError("--format body needs --llm claude|openai|ollama")
+    name = canonical_name(settings.llm)
+    if name == "extractive":
+        raise UsageError("the extractive backend sends no request; use --format text")
+    return name
+
+
 def settings_for(idx: Any, **overrides: Any):
     settings = idx.settings.with_overrides(**overrides)
     idx.settings = settings
@@ -109,11 +128,9 @@ def generate(
 ) -> None:
     """Print the augmented prompt (or a backend's request body) without calling a model."""
     from ragcli import answer, render
-    from ragcli.generate import canonical_name
+    from ragcli.generate import settings_body
 
-    fmt = fmt.strip().lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = checked_format(fmt)
     question = read_question(question)
     idx = open_index(index, name, store=store)
     settings = settings_for(
@@ -134,22 +151,14 @@ def generate(
         prompt_template=prompt_template,
     )
     if fmt == "body":
-        if not settings.llm or settings.llm.lower() == "auto":
-            raise UsageError("--format body needs --llm claude|openai|ollama")
-        fmt = canonical_name(settings.llm)
-        if fmt == "extractive":
-            raise UsageError("the extractive backend sends no request; use --format text")
-    template = answer.resolve_template(settings, idx.base_dir)
-    hits = answer.retrieve(idx, question, settings, search_filter(path_filter, kind, doc))
-    if not hits:
-        raise answer.no_hits_error(idx)
-    prompt = answer.make_prompt(question, hits, settings, template=template)
+        fmt = body_backend(settings)
+    prompt = answer.prepare_prompt(idx, question, settings, search_filter(path_filter, kind, doc))
     if fmt == "text":
         sys.stdout.write(prompt.to_text())
     elif fmt == "json":
         render.print_json(prompt.to_dict())
     else:
-        render.print_json(answer.prompt_body(prompt, settings, fmt), indent=True)
+        render.print_json(settings_body(prompt, settings, fmt), indent=True)
 
 
 @app.command()
@@ -182,8 +191,9 @@ def ask(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question from the index, citing sources as [1][2]."""
-    from ragcli import answer, render
-    from ragcli import render_answer as show
+    from ragcli import answer
+    from ragcli.cli import render_answer as show
+    from ragcli.generate import make_backend
 
     question = read_question(question)
     idx = open_index(index, name, store=store)
@@ -205,7 +215,7 @@ def ask(
         max_context_tokens=max_context_tokens,
         prompt_template=prompt_template,
     )
-    backend = answer.open_backend(settings, **backend_kwargs(timeout))
+    backend = make_backend(settings, **backend_kwargs(timeout))
     printer = show.AnswerPrinter()
     try:
         result = answer.ask(
@@ -220,13 +230,7 @@ def ask(
     except RagError:
         printer.end_line()
         raise
-    if json_out:
-        render.print_json(result.to_dict())
-    else:
-        printer.end_line()
-        show.print_sources(result)
-        show.print_footer(result)
-    show.report_citations(result)
+    show.show_result(result, printer, json_out)
     if result.hint:
         show.note(result.hint)
 
@@ -269,8 +273,8 @@ def chat(
     One question per line; /sources lists the last answer's sources, /new starts over,
     /exit (or end of input) quits. Works with a pipe: each line is a turn.
     """
-    from ragcli import answer, render
-    from ragcli import render_answer as show
+    from ragcli import answer
+    from ragcli.generate import make_backend
 
     idx = open_index(index, name, store=store)
     settings = settings_for(
@@ -291,7 +295,7 @@ def chat(
         max_context_tokens=max_context_tokens,
         prompt_template=prompt_template,
     )
-    backend = answer.open_backend(settings, **backend_kwargs(timeout))
+    backend = make_backend(settings, **backend_kwargs(timeout))
     session = answer.ChatSession(
         idx,
         settings,
@@ -300,51 +304,32 @@ def chat(
         filters=search_filter(path_filter, kind, doc),
         new=new,
     )
-    hint = answer.configure_hint(backend)
+    failed = run_chat(session, json_out)
+    raise typer.Exit(1 if failed else 0)
+
+
+def run_chat(session: Any, json_out: bool) -> bool:
+    """Read lines until end of input or /exit, showing what each did; True if a turn failed."""
+    from ragcli import answer, render
+    from ragcli.cli import render_answer as show
+
+    hint = answer.configure_hint(session.backend)
     if hint:
         show.note(hint)
     read = show.chat_prompt()
-    interactive = render.is_terminal(sys.stdin) and render.is_terminal(sys.stdout)
-    if interactive:
-        resumed = f", continuing {len(session.turns)} earlier turns" if session.turns else ""
-        show.note(f"chatting with {backend.describe()}{resumed}; /sources, /new, /exit (or Ctrl-D)")
+    if render.is_terminal(sys.stdin) and render.is_terminal(sys.stdout):
+        show.note(session.greeting())
     failed = False
-    turns = 0
-    while True:
-        line = read()
-        if line is None:
+    answered = 0
+    while (line := read()) is not None:
+        action = answer.line_action(line)
+        if action == "exit":
             break
-        text = line.strip()
-        if not text:
-            continue
-        if text in ("/exit", "/quit", "/q"):
-            break
-        if text == "/sources":
-            show.print_all_sources(session.last)
-            continue
-        if text == "/new":
-            session.reset()
-            show.note("new conversation")
-            continue
-        if text.startswith("/"):
-            render.warn(f"unknown command {text.split()[0]!r}; try /sources, /new or /exit")
-            continue
-        if turns and not json_out:
-            sys.stdout.write("\n")
-        turns += 1
+        if action == "answer":
+            if answered and not json_out:
+                sys.stdout.write("\n")
+            answered += 1
         printer = show.AnswerPrinter()
-        try:
-            result = session.turn(text, on_delta=None if json_out else printer)
-        except RagError as err:
-            printer.end_line()
-            render.error(str(err))
-            failed = True
-            continue
-        if json_out:
-            render.print_json(result.to_dict())
-        else:
-            printer.end_line()
-            show.print_sources(result)
-            show.print_footer(result)
-        show.report_citations(result)
-    raise typer.Exit(1 if failed else 0)
+        reply = session.handle(line, on_delta=None if json_out else printer)
+        failed = show.show_chat_reply(reply, printer, json_out) or failed
+    return failed

@@ -18,7 +18,6 @@ from llm_servers import (
     openai_stream,
 )
 
-from ragcli.cache import LLMCache
 from ragcli.config import Settings
 from ragcli.errors import RagError, UsageError
 from ragcli.generate import (
@@ -32,8 +31,10 @@ from ragcli.generate import (
     choose_backend,
     make_backend,
     normalize_ollama_host,
+    request_body,
     scrub,
 )
+from ragcli.generate.cache import LLMCache
 from ragcli.generate.extractive import (
     HINT,
     answer_span,
@@ -41,7 +42,7 @@ from ragcli.generate.extractive import (
     extractive_answer,
     score_sentences,
 )
-from ragcli.prompt import SYSTEM_PROMPT, build_prompt, request_body
+from ragcli.prompt import SYSTEM_PROMPT, build_prompt
 from ragcli.types import Chunk, Hit, Location
 
 pytestmark = pytest.mark.filterwarnings(
