@@ -18,6 +18,14 @@ DEFAULT_TIMEOUT = 120.0  # seconds; local models can be slow to load
 DEFAULT_MAX_RETRIES = 2
 
 
+def chat_messages(prompt: Prompt) -> list[dict[str, str]]:
+    """The system and user messages as chat APIs with a system role take them."""
+    return [
+        {"role": "system", "content": prompt.system},
+        {"role": "user", "content": prompt.user},
+    ]
+
+
 @dataclass
 class Answer:
     text: str

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ragcli.errors import UsageError
-from ragcli.generate.base import Backend
+from ragcli.generate.base import Backend, chat_messages
 from ragcli.generate.errors import (
     CONTEXT_TOO_LONG,
     LLMConnectionError,
@@ -106,10 +106,7 @@ class OllamaBackend(Backend):
         """Native ``/api/chat``: sampling parameters go in ``options``."""
         return {
             "model": model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
+            "messages": chat_messages(prompt),
             "stream": stream,
             "options": {"temperature": temperature, "num_predict": max_tokens},
         }

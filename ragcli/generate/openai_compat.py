@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ragcli.errors import UsageError
-from ragcli.generate.base import Backend
+from ragcli.generate.base import Backend, chat_messages
 from ragcli.generate.claude import error_detail
 from ragcli.generate.errors import (
     LLMConnectionError,
@@ -63,10 +63,7 @@ class OpenAIBackend(Backend):
         """``/v1/chat/completions`` body."""
         return {
             "model": model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
+            "messages": chat_messages(prompt),
             "temperature": temperature,
             "max_tokens": max_tokens,
             "stream": stream,
