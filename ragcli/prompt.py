@@ -233,6 +233,66 @@ def _cut_to_fit(text: str, n: int, path: str, location: Location, budget: int, c
     return cut.rstrip() + " …" if cut.strip() else ""
 
 
+@dataclass
+class _Packing:
+    """Sources kept so far while filling the token budget, and the chunks left out."""
+
+    max_tokens: int
+    count: Callable[[str], int]
+    kept: list[Source] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    shingles: list[set] = field(default_factory=list)
+    seen_ids: set[int] = field(default_factory=set)
+    dropped_duplicates: list[int | None] = field(default_factory=list)
+    dropped_budget: list[int | None] = field(default_factory=list)
+
+    def is_duplicate(self, chunk_id: int | None, grams: set) -> bool:
+        if chunk_id is not None and chunk_id in self.seen_ids:
+            return True
+        return any(jaccard(grams, other) >= NEAR_DUPLICATE_JACCARD for other in self.shingles)
+
+    def fitted_text(self, hit: Hit, n: int) -> tuple[str, bool] | None:
+        """The chunk's text as it fits the budget and whether it was cut, or None."""
+        chunk = hit.chunk
+        text = chunk.text.strip()
+        block = format_source(n, chunk.source, chunk.location, text)
+        if self.count(format_sources([*self.blocks, block])) <= self.max_tokens:
+            return text, False
+        if self.kept:  # only the top source is cut to fit; later ones are skipped
+            return None
+        text = _cut_to_fit(text, n, chunk.source, chunk.location, self.max_tokens, self.count)
+        return (text, True) if text else None
+
+    def add(self, hit: Hit) -> None:
+        chunk = hit.chunk
+        grams = shingles(chunk.text)
+        if self.is_duplicate(chunk.chunk_id, grams):
+            self.dropped_duplicates.append(chunk.chunk_id)
+            return
+        n = len(self.kept) + 1
+        fitted = self.fitted_text(hit, n)
+        if fitted is None:
+            self.dropped_budget.append(chunk.chunk_id)
+            return
+        text, truncated = fitted
+        self.blocks.append(format_source(n, chunk.source, chunk.location, text))
+        self.shingles.append(grams)
+        if chunk.chunk_id is not None:
+            self.seen_ids.add(chunk.chunk_id)
+        self.kept.append(
+            Source(
+                n=n,
+                chunk_id=chunk.chunk_id,
+                doc_id=chunk.doc_id,
+                source=chunk.source,
+                location=chunk.location,
+                text=text,
+                title=chunk.title,
+                truncated=truncated,
+            )
+        )
+
+
 def build_prompt(
     question: str,
     hits: list[Hit],
@@ -249,119 +309,16 @@ def build_prompt(
     template = DEFAULT_TEMPLATE if template is None else template
     check_template(template)
     question = question.strip()
-
-    kept: list[Source] = []
-    kept_shingles: list[set] = []
-    seen_ids: set[int] = set()
-    dropped_dup: list[int | None] = []
-    dropped_budget: list[int | None] = []
-    blocks: list[str] = []
-
+    packing = _Packing(max_context_tokens, count)
     for hit in hits:
-        chunk = hit.chunk
-        if chunk.chunk_id is not None and chunk.chunk_id in seen_ids:
-            dropped_dup.append(chunk.chunk_id)
-            continue
-        grams = shingles(chunk.text)
-        if any(jaccard(grams, other) >= NEAR_DUPLICATE_JACCARD for other in kept_shingles):
-            dropped_dup.append(chunk.chunk_id)
-            continue
-        n = len(kept) + 1
-        text = chunk.text.strip()
-        block = format_source(n, chunk.source, chunk.location, text)
-        truncated = False
-        if count(format_sources([*blocks, block])) > max_context_tokens:
-            if kept:
-                dropped_budget.append(chunk.chunk_id)
-                continue
-            text = _cut_to_fit(text, n, chunk.source, chunk.location, max_context_tokens, count)
-            if not text:
-                dropped_budget.append(chunk.chunk_id)
-                continue
-            block = format_source(n, chunk.source, chunk.location, text)
-            truncated = True
-        blocks.append(block)
-        kept_shingles.append(grams)
-        if chunk.chunk_id is not None:
-            seen_ids.add(chunk.chunk_id)
-        kept.append(
-            Source(
-                n=n,
-                chunk_id=chunk.chunk_id,
-                doc_id=chunk.doc_id,
-                source=chunk.source,
-                location=chunk.location,
-                text=text,
-                title=chunk.title,
-                truncated=truncated,
-            )
-        )
-
-    sources_block = format_sources(blocks)
+        packing.add(hit)
+    sources_block = format_sources(packing.blocks)
     return Prompt(
         question=question,
         system=SYSTEM_PROMPT,
         user=fill_template(template, question, sources_block),
-        sources=kept,
+        sources=packing.kept,
         context_tokens=count(sources_block),
-        dropped_duplicates=dropped_dup,
-        dropped_budget=dropped_budget,
+        dropped_duplicates=packing.dropped_duplicates,
+        dropped_budget=packing.dropped_budget,
     )
-
-
-BODY_STYLES = ("anthropic", "openai", "ollama")
-_BODY_ALIASES = {
-    "claude": "anthropic",
-    "anthropic": "anthropic",
-    "openai": "openai",
-    "openai_compat": "openai",
-    "openai-compat": "openai",
-    "ollama": "ollama",
-}
-
-
-def request_body(
-    prompt: Prompt,
-    backend: str,
-    model: str,
-    temperature: float,
-    max_tokens: int,
-    stream: bool,
-) -> dict[str, Any]:
-    """The JSON body the backend sends for ``prompt`` (no credentials: those are headers).
-
-    ``backend``: ``claude``/``anthropic`` (Messages API), ``openai`` (chat.completions)
-    or ``ollama`` (native ``/api/chat``). ``temperature`` is not sent to Claude: the
-    Messages API version 2026-10-21 rejects sampling parameters.
-    """
-    style = _BODY_ALIASES.get(backend.lower())
-    if style == "anthropic":
-        # No sampling parameters: Messages API version 2026-10-21 (the version the
-        # anthropic 2.x SDK sends) rejects temperature/top_p/top_k with HTTP 400.
-        return {
-            "model": model,
-            "max_tokens": max_tokens,
-            "system": prompt.system,
-            "messages": [{"role": "user", "content": prompt.user}],
-            "stream": stream,
-        }
-    messages = [
-        {"role": "system", "content": prompt.system},
-        {"role": "user", "content": prompt.user},
-    ]
-    if style == "openai":
-        return {
-            "model": model,
-            "messages": messages,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stream": stream,
-        }
-    if style == "ollama":
-        return {
-            "model": model,
-            "messages": messages,
-            "stream": stream,
-            "options": {"temperature": temperature, "num_predict": max_tokens},
-        }
-    raise UsageError(f"no request body for backend {backend!r}; expected one of {BODY_STYLES}")

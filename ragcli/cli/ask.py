@@ -11,34 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import (
-    AlphaOpt,
-    BaseUrlOpt,
-    DocOpt,
-    FilterOpt,
-    FusionOpt,
-    IndexOpt,
-    JsonOpt,
-    KOpt,
-    LlmModelOpt,
-    LlmOpt,
-    MaxContextOpt,
-    MaxTokensOpt,
-    ModeOpt,
-    NameOpt,
-    NoCacheOpt,
-    PoolFactorOpt,
-    RerankDepthOpt,
-    RerankModelOpt,
-    RerankOpt,
-    StoreOpt,
-    TemperatureOpt,
-    TemplateOpt,
-    TimeoutOpt,
-    TypeOpt,
-    open_index,
-    search_filter,
-)
+from ragcli.cli.options import GENERATION, SEARCH, TARGET, Flags, JsonOpt, uses
 from ragcli.errors import RagError, UsageError
 
 QuestionArg = Annotated[
@@ -59,10 +32,32 @@ def read_question(question: str | None) -> str:
     return question
 
 
-def settings_for(idx: Any, **overrides: Any):
-    settings = idx.settings.with_overrides(**overrides)
-    idx.settings = settings
-    return settings
+def checked_format(fmt: str) -> str:
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def body_backend(settings: Any) -> str:
+    """The backend whose body ``--format body`` prints: the one named by --llm."""
+    from ragcli.generate import canonical_name
+
+    if not settings.llm or settings.llm.lower() == "auto":
+        raise UsageError("--format body needs --llm claude|openai|ollama")
+    name = canonical_name(settings.llm)
+    if name == "extractive":
+        raise UsageError("the extractive backend sends no request; use --format text")
+    return name
+
+
+def settings_for(idx: Any, *bundles: Flags):
+    """The index's settings with the flags the user gave; the index keeps them too."""
+    overrides: dict[str, Any] = {}
+    for flags in bundles:
+        overrides.update(flags.overrides())
+    idx.settings = idx.settings.with_overrides(**overrides)
+    return idx.settings
 
 
 def backend_kwargs(timeout: float | None) -> dict[str, Any]:
@@ -73,141 +68,76 @@ def backend_kwargs(timeout: float | None) -> dict[str, Any]:
     return {"timeout": timeout}
 
 
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="text (the prompt), json (prompt and sources), or the request body for "
+        "anthropic|openai|ollama ('body' = for --llm).",
+    ),
+]
+NewOpt = Annotated[
+    bool, typer.Option("--new", help="Start a fresh conversation (forget earlier turns).")
+]
+JsonLinesOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON object per answer (JSON Lines).")
+]
+# rag generate sends nothing, so it has no connection or cache options.
+PROMPT_ONLY = GENERATION.without("base_url", "no_cache", "timeout")
+
+
 @app.command()
 @handles_errors
+@uses(SEARCH, PROMPT_ONLY, TARGET)
 def generate(
     question: QuestionArg = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            "-f",
-            help="text (the prompt), json (prompt and sources), or the request body for "
-            "anthropic|openai|ollama ('body' = for --llm).",
-        ),
-    ] = "text",
-    k: KOpt = None,
-    mode: ModeOpt = None,
-    alpha: AlphaOpt = None,
-    fusion: FusionOpt = None,
-    pool_factor: PoolFactorOpt = None,
-    rerank: RerankOpt = None,
-    rerank_model: RerankModelOpt = None,
-    rerank_depth: RerankDepthOpt = None,
-    path_filter: FilterOpt = None,
-    kind: TypeOpt = None,
-    doc: DocOpt = None,
-    llm: LlmOpt = None,
-    model: LlmModelOpt = None,
-    temperature: TemperatureOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    max_context_tokens: MaxContextOpt = None,
-    prompt_template: TemplateOpt = None,
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
+    fmt: FormatOpt = "text",
+    *,
+    search: Flags,
+    generation: Flags,
+    target: Flags,
 ) -> None:
     """Print the augmented prompt (or a backend's request body) without calling a model."""
     from ragcli import answer
     from ragcli.cli import render
-    from ragcli.generate import canonical_name
+    from ragcli.generate import settings_body
 
-    fmt = fmt.strip().lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    fmt = checked_format(fmt)
     question = read_question(question)
-    idx = open_index(index, name, store=store)
-    settings = settings_for(
-        idx,
-        k=k,
-        mode=mode,
-        alpha=alpha,
-        fusion=fusion,
-        pool_factor=pool_factor,
-        rerank=rerank,
-        rerank_model=rerank_model,
-        rerank_depth=rerank_depth,
-        llm=llm,
-        llm_model=model,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        max_context_tokens=max_context_tokens,
-        prompt_template=prompt_template,
-    )
+    idx = target.open_index()
+    settings = settings_for(idx, search, generation)
     if fmt == "body":
-        if not settings.llm or settings.llm.lower() == "auto":
-            raise UsageError("--format body needs --llm claude|openai|ollama")
-        fmt = canonical_name(settings.llm)
-        if fmt == "extractive":
-            raise UsageError("the extractive backend sends no request; use --format text")
-    template = answer.resolve_template(settings, idx.base_dir)
-    hits = answer.retrieve(idx, question, settings, search_filter(path_filter, kind, doc))
-    if not hits:
-        raise answer.no_hits_error(idx)
-    prompt = answer.make_prompt(question, hits, settings, template=template)
+        fmt = body_backend(settings)
+    prompt = answer.prepare_prompt(idx, question, settings, search.search_filter())
     if fmt == "text":
         sys.stdout.write(prompt.to_text())
     elif fmt == "json":
         render.print_json(prompt.to_dict())
     else:
-        render.print_json(answer.prompt_body(prompt, settings, fmt), indent=True)
+        render.print_json(settings_body(prompt, settings, fmt), indent=True)
 
 
 @app.command()
 @handles_errors
+@uses(SEARCH, GENERATION, TARGET)
 def ask(
     question: QuestionArg = None,
-    k: KOpt = None,
-    mode: ModeOpt = None,
-    alpha: AlphaOpt = None,
-    fusion: FusionOpt = None,
-    pool_factor: PoolFactorOpt = None,
-    rerank: RerankOpt = None,
-    rerank_model: RerankModelOpt = None,
-    rerank_depth: RerankDepthOpt = None,
-    path_filter: FilterOpt = None,
-    kind: TypeOpt = None,
-    doc: DocOpt = None,
-    llm: LlmOpt = None,
-    model: LlmModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    temperature: TemperatureOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    max_context_tokens: MaxContextOpt = None,
-    prompt_template: TemplateOpt = None,
-    no_cache: NoCacheOpt = False,
-    timeout: TimeoutOpt = None,
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
     json_out: JsonOpt = False,
+    *,
+    search: Flags,
+    generation: Flags,
+    target: Flags,
 ) -> None:
     """Answer a question from the index, citing sources as [1][2]."""
     from ragcli import answer
-    from ragcli import render_answer as show
-    from ragcli.cli import render
+    from ragcli.cli import render_answer as show
+    from ragcli.generate import make_backend
 
     question = read_question(question)
-    idx = open_index(index, name, store=store)
-    settings = settings_for(
-        idx,
-        k=k,
-        mode=mode,
-        alpha=alpha,
-        fusion=fusion,
-        pool_factor=pool_factor,
-        rerank=rerank,
-        rerank_model=rerank_model,
-        rerank_depth=rerank_depth,
-        llm=llm,
-        llm_model=model,
-        base_url=base_url,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        max_context_tokens=max_context_tokens,
-        prompt_template=prompt_template,
-    )
-    backend = answer.open_backend(settings, **backend_kwargs(timeout))
+    idx = target.open_index()
+    settings = settings_for(idx, search, generation)
+    backend = make_backend(settings, **backend_kwargs(generation["timeout"]))
     printer = show.AnswerPrinter()
     try:
         result = answer.ask(
@@ -215,56 +145,28 @@ def ask(
             question,
             settings,
             backend=backend,
-            cache=answer.llm_cache(idx, no_cache=no_cache),
-            filters=search_filter(path_filter, kind, doc),
+            cache=answer.llm_cache(idx, no_cache=generation["no_cache"]),
+            filters=search.search_filter(),
             on_delta=None if json_out else printer,
         )
     except RagError:
         printer.end_line()
         raise
-    if json_out:
-        render.print_json(result.to_dict())
-    else:
-        printer.end_line()
-        show.print_sources(result)
-        show.print_footer(result)
-    show.report_citations(result)
+    show.show_result(result, printer, json_out)
     if result.hint:
         show.note(result.hint)
 
 
 @app.command()
 @handles_errors
+@uses(SEARCH, GENERATION, TARGET)
 def chat(
-    new: Annotated[
-        bool, typer.Option("--new", help="Start a fresh conversation (forget earlier turns).")
-    ] = False,
-    k: KOpt = None,
-    mode: ModeOpt = None,
-    alpha: AlphaOpt = None,
-    fusion: FusionOpt = None,
-    pool_factor: PoolFactorOpt = None,
-    rerank: RerankOpt = None,
-    rerank_model: RerankModelOpt = None,
-    rerank_depth: RerankDepthOpt = None,
-    path_filter: FilterOpt = None,
-    kind: TypeOpt = None,
-    doc: DocOpt = None,
-    llm: LlmOpt = None,
-    model: LlmModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    temperature: TemperatureOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    max_context_tokens: MaxContextOpt = None,
-    prompt_template: TemplateOpt = None,
-    no_cache: NoCacheOpt = False,
-    timeout: TimeoutOpt = None,
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON object per answer (JSON Lines).")
-    ] = False,
+    new: NewOpt = False,
+    json_out: JsonLinesOpt = False,
+    *,
+    search: Flags,
+    generation: Flags,
+    target: Flags,
 ) -> None:
     """Talk with the index: follow-up questions use the conversation.
 
@@ -272,82 +174,46 @@ def chat(
     /exit (or end of input) quits. Works with a pipe: each line is a turn.
     """
     from ragcli import answer
-    from ragcli import render_answer as show
-    from ragcli.cli import render
+    from ragcli.generate import make_backend
 
-    idx = open_index(index, name, store=store)
-    settings = settings_for(
-        idx,
-        k=k,
-        mode=mode,
-        alpha=alpha,
-        fusion=fusion,
-        pool_factor=pool_factor,
-        rerank=rerank,
-        rerank_model=rerank_model,
-        rerank_depth=rerank_depth,
-        llm=llm,
-        llm_model=model,
-        base_url=base_url,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        max_context_tokens=max_context_tokens,
-        prompt_template=prompt_template,
-    )
-    backend = answer.open_backend(settings, **backend_kwargs(timeout))
+    idx = target.open_index()
+    settings = settings_for(idx, search, generation)
+    backend = make_backend(settings, **backend_kwargs(generation["timeout"]))
     session = answer.ChatSession(
         idx,
         settings,
         backend=backend,
-        cache=answer.llm_cache(idx, no_cache=no_cache),
-        filters=search_filter(path_filter, kind, doc),
+        cache=answer.llm_cache(idx, no_cache=generation["no_cache"]),
+        filters=search.search_filter(),
         new=new,
     )
-    hint = answer.configure_hint(backend)
+    failed = run_chat(session, json_out)
+    raise typer.Exit(1 if failed else 0)
+
+
+def run_chat(session: Any, json_out: bool) -> bool:
+    """Read lines until end of input or /exit, showing what each did; True if a turn failed."""
+    from ragcli import answer
+    from ragcli.cli import render
+    from ragcli.cli import render_answer as show
+
+    hint = answer.configure_hint(session.backend)
     if hint:
         show.note(hint)
     read = show.chat_prompt()
-    interactive = render.is_terminal(sys.stdin) and render.is_terminal(sys.stdout)
-    if interactive:
-        resumed = f", continuing {len(session.turns)} earlier turns" if session.turns else ""
-        show.note(f"chatting with {backend.describe()}{resumed}; /sources, /new, /exit (or Ctrl-D)")
+    if render.is_terminal(sys.stdin) and render.is_terminal(sys.stdout):
+        show.note(session.greeting())
     failed = False
-    turns = 0
-    while True:
-        line = read()
-        if line is None:
+    answered = 0
+    while (line := read()) is not None:
+        action = answer.line_action(line)
+        if action == "exit":
             break
-        text = line.strip()
-        if not text:
-            continue
-        if text in ("/exit", "/quit", "/q"):
-            break
-        if text == "/sources":
-            show.print_all_sources(session.last)
-            continue
-        if text == "/new":
-            session.reset()
-            show.note("new conversation")
-            continue
-        if text.startswith("/"):
-            render.warn(f"unknown command {text.split()[0]!r}; try /sources, /new or /exit")
-            continue
-        if turns and not json_out:
-            sys.stdout.write("\n")
-        turns += 1
+        if action == "answer":
+            if answered and not json_out:
+                sys.stdout.write("\n")
+            answered += 1
         printer = show.AnswerPrinter()
-        try:
-            result = session.turn(text, on_delta=None if json_out else printer)
-        except RagError as err:
-            printer.end_line()
-            render.error(str(err))
-            failed = True
-            continue
-        if json_out:
-            render.print_json(result.to_dict())
-        else:
-            printer.end_line()
-            show.print_sources(result)
-            show.print_footer(result)
-        show.report_citations(result)
-    raise typer.Exit(1 if failed else 0)
+        reply = session.handle(line, on_delta=None if json_out else printer)
+        failed = show.show_chat_reply(reply, printer, json_out) or failed
+    return failed

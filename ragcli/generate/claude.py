@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ragcli.generate import (
-    Backend,
+from ragcli.generate.base import Backend
+from ragcli.generate.errors import (
     LLMConnectionError,
     LLMError,
     LLMTimeoutError,
@@ -33,7 +33,6 @@ def error_detail(err: Any) -> str:
 
 class ClaudeBackend(Backend):
     name = "claude"
-    body_style = "anthropic"
     default_model = DEFAULT_MODEL
 
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
@@ -49,8 +48,22 @@ class ClaudeBackend(Backend):
 
         self._sdk = anthropic
 
+    @classmethod
+    def request_body(
+        cls, prompt: Prompt, model: str, temperature: float, max_tokens: int, stream: bool
+    ) -> dict[str, Any]:
+        """Messages API body. No sampling parameters: Messages API version 2026-10-21 (the
+        version the anthropic 2.x SDK sends) rejects temperature/top_p/top_k with HTTP 400."""
+        return {
+            "model": model,
+            "max_tokens": max_tokens,
+            "system": prompt.system,
+            "messages": [{"role": "user", "content": prompt.user}],
+            "stream": stream,
+        }
+
     def cache_params(self) -> dict[str, Any]:
-        # temperature is never sent to Claude (see ragcli.prompt.request_body)
+        # temperature is never sent to Claude (see request_body)
         return {"max_tokens": self.max_tokens, "base_url": self.base_url}
 
     def _secrets(self) -> tuple[str, ...]:

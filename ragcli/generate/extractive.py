@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragcli.generate import Backend
+from ragcli.generate.base import Backend
 from ragcli.prompt import Prompt
 from ragcli.text import FUNCTION_WORDS, answer_terms, stem_words
 
@@ -211,7 +211,6 @@ def extractive_answer(prompt: Prompt, max_sentences: int = MAX_SENTENCES) -> str
 
 class ExtractiveBackend(Backend):
     name = "extractive"
-    body_style = ""
     default_model = "extractive"
     cacheable = False
 

@@ -8,20 +8,21 @@ with exponential backoff (``retry_backoff`` * 2**attempt seconds, or the server'
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Iterator
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ragcli.errors import UsageError
-from ragcli.generate import (
+from ragcli.generate.base import Backend, chat_messages
+from ragcli.generate.errors import (
     CONTEXT_TOO_LONG,
-    Backend,
     LLMConnectionError,
     LLMError,
     LLMRequestError,
     LLMTimeoutError,
-    normalize_ollama_host,
-    ollama_host,
     scrub,
     status_error,
 )
@@ -29,6 +30,45 @@ from ragcli.prompt import Prompt
 
 DEFAULT_MODEL = "llama3.2"
 MAX_RETRY_AFTER = 30.0
+OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
+OLLAMA_PROBE_TIMEOUT = 0.3
+
+
+def ollama_host(env: Mapping[str, str] | None = None) -> str:
+    """``OLLAMA_HOST`` as a URL (``host``, ``host:port`` or a URL), default 127.0.0.1:11434."""
+    env = os.environ if env is None else env
+    raw = (env.get("OLLAMA_HOST") or "").strip()
+    return normalize_ollama_host(raw) if raw else OLLAMA_DEFAULT_HOST
+
+
+def normalize_ollama_host(raw: str) -> str:
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urllib.parse.urlsplit(raw)
+    host = parts.hostname or "127.0.0.1"
+    if host == "0.0.0.0":
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port or (443 if parts.scheme == "https" else 11434)
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{host}:{port}{path}"
+
+
+def probe_ollama(host: str, timeout: float = OLLAMA_PROBE_TIMEOUT) -> list[str] | None:
+    """Installed model names if Ollama answers ``GET /api/tags`` in time, else None."""
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(host.rstrip("/") + "/api/tags", timeout=timeout) as response:
+            if response.status != 200:
+                return None
+            data = json.loads(response.read(1_000_000) or b"{}")
+    except (OSError, ValueError):
+        return None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        return None
+    return [m.get("name") or m.get("model") for m in models if isinstance(m, dict)]
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -51,7 +91,6 @@ def _error_text(raw: bytes) -> str:
 
 class OllamaBackend(Backend):
     name = "ollama"
-    body_style = "ollama"
     default_model = DEFAULT_MODEL
 
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
@@ -59,6 +98,18 @@ class OllamaBackend(Backend):
         self.base_url = (
             normalize_ollama_host(self.base_url) if self.base_url else ollama_host(self.env)
         )
+
+    @classmethod
+    def request_body(
+        cls, prompt: Prompt, model: str, temperature: float, max_tokens: int, stream: bool
+    ) -> dict[str, Any]:
+        """Native ``/api/chat``: sampling parameters go in ``options``."""
+        return {
+            "model": model,
+            "messages": chat_messages(prompt),
+            "stream": stream,
+            "options": {"temperature": temperature, "num_predict": max_tokens},
+        }
 
     def _secrets(self) -> tuple[str, ...]:
         key = self.env.get("OLLAMA_API_KEY")

@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from ragcli.errors import UsageError
-from ragcli.generate import (
-    Backend,
+from ragcli.generate.base import Backend, chat_messages
+from ragcli.generate.claude import error_detail
+from ragcli.generate.errors import (
     LLMConnectionError,
     LLMError,
     LLMTimeoutError,
     scrub,
     status_error,
 )
-from ragcli.generate.claude import error_detail
 from ragcli.prompt import Prompt
 
 PLACEHOLDER_KEY = "sk-no-key-required"
@@ -38,7 +38,6 @@ def api_root(base_url: str) -> str:
 
 class OpenAIBackend(Backend):
     name = "openai"
-    body_style = "openai"
     default_model = None
 
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
@@ -56,6 +55,19 @@ class OpenAIBackend(Backend):
                 "the openai backend needs the openai package: pip install openai"
             ) from None
         self._sdk = openai
+
+    @classmethod
+    def request_body(
+        cls, prompt: Prompt, model: str, temperature: float, max_tokens: int, stream: bool
+    ) -> dict[str, Any]:
+        """``/v1/chat/completions`` body."""
+        return {
+            "model": model,
+            "messages": chat_messages(prompt),
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stream": stream,
+        }
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key,) if self.api_key != PLACEHOLDER_KEY else ()

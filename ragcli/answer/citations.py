@@ -3,6 +3,7 @@
 Recognised forms: ``[1]``, ``[1][2]``, ``[1, 2]``, ``[1; 2]``, ``[1-3]`` (also with an
 en dash), and mixes such as ``[1, 3-4]``. A bracket followed by ``(`` is a Markdown link,
 not a citation. Numbers outside ``1..n_sources`` are reported as unknown.
+``strip_citations`` removes exactly these markers (earlier answers in a conversation).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 _ITEM = r"\d+(?:\s*[-\u2013]\s*\d+)?"
 _CITATION = re.compile(rf"\[\s*({_ITEM}(?:\s*[,;]\s*{_ITEM})*)\s*\](?!\()")
+_CITATION_WITH_SPACE = re.compile(r"\s*" + _CITATION.pattern)
 _MAX_RANGE = 1000  # a range wider than this is taken as its two ends only
 
 
@@ -72,3 +74,8 @@ def check_citations(answer_text: str, n_sources: int) -> CitationReport:
         uncited=[n for n in range(1, n_sources + 1) if n not in set(cited)],
         markers=len(_CITATION.findall(answer_text)),
     )
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its citation markers and the spaces before them."""
+    return _CITATION_WITH_SPACE.sub("", text)

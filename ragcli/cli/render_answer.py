@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ragcli.cli.render import console, is_terminal, use_color, warn
+from ragcli.cli.render import console, error, is_terminal, print_json, use_color, warn
 
 
 class AnswerPrinter:
@@ -139,3 +139,31 @@ def chat_prompt() -> Callable[[], str | None]:
         return line if line else None
 
     return read
+
+
+def show_result(result: Any, printer: AnswerPrinter, json_out: bool) -> None:
+    """An answer after it streamed: JSON, or the sources and footer; then citation warnings."""
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        printer.end_line()
+        print_sources(result)
+        print_footer(result)
+    report_citations(result)
+
+
+def show_chat_reply(reply: Any, printer: AnswerPrinter, json_out: bool) -> bool:
+    """Show what one chat line did (a ``ChatReply``); True if its turn failed."""
+    if reply.action == "sources":
+        print_all_sources(reply.result)
+    elif reply.action == "new":
+        note(reply.message)
+    elif reply.action == "unknown":
+        warn(reply.message)
+    elif reply.action == "failed":
+        printer.end_line()
+        error(str(reply.error))
+        return True
+    elif reply.action == "answer":
+        show_result(reply.result, printer, json_out)
+    return False

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from ragcli.cache import LLMCache
+from ragcli.generate.cache import LLMCache
 
 PROMPT = SimpleNamespace(system="sys", user="user message")
 PARAMS = {"temperature": 0.0, "max_tokens": 100}

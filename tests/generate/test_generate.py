@@ -18,7 +18,6 @@ from llm_servers import (
     openai_stream,
 )
 
-from ragcli.cache import LLMCache
 from ragcli.config import Settings
 from ragcli.errors import RagError, UsageError
 from ragcli.generate import (
@@ -29,11 +28,16 @@ from ragcli.generate import (
     RateLimitError,
     ServerError,
     answer_stream,
+    backend_class,
+    canonical_name,
     choose_backend,
     make_backend,
     normalize_ollama_host,
+    request_body,
     scrub,
+    settings_body,
 )
+from ragcli.generate.cache import LLMCache
 from ragcli.generate.extractive import (
     HINT,
     answer_span,
@@ -41,7 +45,7 @@ from ragcli.generate.extractive import (
     extractive_answer,
     score_sentences,
 )
-from ragcli.prompt import SYSTEM_PROMPT, build_prompt, request_body
+from ragcli.prompt import SYSTEM_PROMPT, build_prompt
 from ragcli.types import Chunk, Hit, Location
 
 pytestmark = pytest.mark.filterwarnings(
@@ -530,3 +534,24 @@ def test_extractive_answer_leaves_out_runners_up_on_another_subject():
     text = extractive_answer(build_prompt(question, hits, 1000))
     quoted = [line for line in text.splitlines() if line.startswith("- ")]
     assert quoted == ["- Tesla died on 7 January 1943 in New York. [1]"]
+
+
+def test_one_alias_table_and_each_backend_builds_its_own_body(prompt):
+    aliases = {
+        "anthropic": "claude",
+        "Claude": "claude",
+        "openai-compat": "openai",
+        "openai_compat": "openai",
+        "openai-compatible": "openai",
+        "ollama": "ollama",
+        "none": "extractive",
+    }
+    assert {alias: canonical_name(alias) for alias in aliases} == aliases
+    assert backend_class("anthropic").request_body(prompt, "m", 0.5, 9, True) == request_body(
+        prompt, "claude", "m", 0.5, 9, True
+    )
+    with pytest.raises(UsageError, match="sends no request"):
+        request_body(prompt, "extractive", "m", 0.0, 1, True)
+    with pytest.raises(UsageError, match="needs a model name"):
+        settings_body(prompt, Settings(), "openai")
+    assert settings_body(prompt, Settings(), "ollama")["model"] == "llama3.2"

@@ -5,13 +5,13 @@ import re
 import pytest
 
 from ragcli.errors import UsageError
+from ragcli.generate import request_body
 from ragcli.prompt import (
     DEFAULT_TEMPLATE,
     SYSTEM_PROMPT,
     approx_tokens,
     build_prompt,
     load_template,
-    request_body,
 )
 from ragcli.types import Chunk, Hit, Location
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ragcli.citations import check_citations, find_citations
+from ragcli.answer.citations import check_citations, find_citations
 
 
 def test_single_and_adjacent_citations():

@@ -11,6 +11,8 @@ Credentials are never part of the key or of an entry: callers pass only non-secr
 parameters, and ``put`` drops any field whose name looks like a credential.
 
 ``no_cache=True`` turns the cache off for reads and writes (``--no-cache``).
+
+``answer_stream(backend, prompt, cache)`` is how a caller asks through the cache.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ragcli.generate.base import Answer, AnswerStream, Backend
+from ragcli.prompt import Prompt
 
 _SECRET_FIELDS = {"api_key", "apikey", "authorization", "headers", "x-api-key", "auth_token"}
 
@@ -88,3 +93,43 @@ class LLMCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def answer_stream(backend: Backend, prompt: Prompt, cache: LLMCache | None = None) -> AnswerStream:
+    """``backend.stream(prompt)``, served from / saved to ``cache`` (a ``LLMCache``).
+
+    A cache hit yields the whole stored text as one delta and sends no request; the
+    answer has ``cached=True``. Only complete answers are stored.
+    """
+    if cache is None or not backend.cacheable:
+        return backend.stream(prompt)
+    key = cache.key(backend.name, backend.model, backend.cache_params(), prompt)
+    entry = cache.get(key)
+    if entry is not None and isinstance(entry.get("text"), str):
+        return _replay(entry, backend)
+    stream = backend.stream(prompt)
+    stream._on_done = lambda answer: cache.put(key, _entry(answer, backend))
+    return stream
+
+
+def _replay(entry: dict[str, Any], backend: Backend) -> AnswerStream:
+    """A stream of one delta, the stored text, with the stored usage and stop reason."""
+    usage = entry.get("usage") or {}
+    meta = {
+        "model": entry.get("model"),
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "stop_reason": entry.get("stop_reason"),
+    }
+    return AnswerStream(iter([entry["text"]]), backend.name, backend.model, meta, cached=True)
+
+
+def _entry(answer: Answer, backend: Backend) -> dict[str, Any]:
+    return {
+        "backend": answer.backend,
+        "model": answer.model,
+        "params": backend.cache_params(),
+        "text": answer.text,
+        "usage": {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens},
+        "stop_reason": answer.stop_reason,
+    }

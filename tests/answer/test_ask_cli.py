@@ -271,6 +271,7 @@ def test_extractive_fallback_when_no_model_is_available(cli):
     assert "ANTHROPIC_API_KEY" in note and "--llm openai" in note
 
 
+@pytest.mark.slow
 def test_readme_command_in_a_subprocess(examples_project, tmp_path):
     """The README's main command, offline, as a user runs it: plain text in a pipe."""
     env = {

@@ -14,6 +14,7 @@ from ragcli.answer import (
     ask,
     heuristic_rewrite,
     key_terms,
+    line_action,
     load_history,
     make_prompt,
     standalone_query,
@@ -160,3 +161,35 @@ def test_chat_session_history_round_trip(index, tmp_path):
     assert resumed.session == chat.session and len(resumed.turns) == 2
     fresh = ChatSession(index, backend=backend, cache=False, new=True, history_file=history_file)
     assert fresh.session != chat.session and fresh.turns == []
+
+
+def test_chat_session_handles_each_line_of_the_repl(index, tmp_path):
+    backend = make_backend(index.settings, "extractive")
+    chat = ChatSession(
+        index, backend=backend, cache=False, new=True, history_file=tmp_path / "h.jsonl"
+    )
+    assert [line_action(line) for line in ("  \n", "/q", "/exit", "/sources", "/new", "/x")] == [
+        "skip",
+        "exit",
+        "exit",
+        "sources",
+        "new",
+        "unknown",
+    ]
+    assert chat.handle("/sources").result is None  # no answer yet
+    deltas: list[str] = []
+    answered = chat.handle("When did Tesla die?\n", on_delta=deltas.append)
+    assert answered.action == "answer" and "1943" in answered.result.text
+    assert deltas == [answered.result.text] and len(chat.turns) == 1
+    assert chat.handle("/sources").result is answered.result
+    unknown = chat.handle("/bogus now")
+    assert unknown.action == "unknown"
+    assert unknown.message == "unknown command '/bogus'; try /sources, /new or /exit"
+    session = chat.session
+    assert chat.handle("/new").message == "new conversation"
+    assert chat.session != session and chat.turns == [] and chat.last is None
+    assert chat.handle("/quit").action == "exit" and chat.handle("").action == "skip"
+    chat.filters = SearchFilter(doc_ids=["no/such/doc"])
+    failed = chat.handle("When did Tesla die?")
+    assert failed.action == "failed" and "no sources matched" in str(failed.error)
+    assert "chatting with extractive" in chat.greeting()
