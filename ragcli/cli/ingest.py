@@ -8,66 +8,77 @@ from typing import Annotated
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, StoreOpt, open_index
+from ragcli.cli.options import TARGET, Flags, JsonOpt, uses
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")]
+IncludeOpt = Annotated[
+    list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+]
+ExcludeOpt = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
+]
+RebuildOpt = Annotated[
+    bool, typer.Option("--rebuild", help="Rebuild from scratch (e.g. after a model change).")
+]
+EmbedModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Embedding model (new index or --rebuild).")
+]
+ChunkSizeOpt = Annotated[
+    int | None, typer.Option("--chunk-size", help="Chunk size in model tokens.")
+]
+ChunkOverlapOpt = Annotated[
+    int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
+]
+EmbedBackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed-backend",
+        help="Embed with torch (default), onnx (same vectors) or onnx-int8 (quantised, "
+        "faster; nDCG@10 within 0.01); env RAG_EMBED_BACKEND.",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="Where to embed: local (default) or ray (a Ray Data pipeline; env RAG_ENGINE).",
+        show_default=False,
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster for --engine ray, e.g. auto or ray://HOST:10001 "
+        "(default: $RAY_ADDRESS, else a local Ray).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
 @handles_errors
+@uses(TARGET)
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
-    include: Annotated[
-        list[str] | None, typer.Option("--include", help="Only files matching this glob.")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Skip files matching this glob.")
-    ] = None,
-    rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Rebuild from scratch (e.g. after a model change).")
-    ] = False,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Embedding model (new index or --rebuild).")
-    ] = None,
-    chunk_size: Annotated[
-        int | None, typer.Option("--chunk-size", help="Chunk size in model tokens.")
-    ] = None,
-    chunk_overlap: Annotated[
-        int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
-    ] = None,
-    embed_backend: Annotated[
-        str | None,
-        typer.Option(
-            "--embed-backend",
-            help="Embed with torch (default), onnx (same vectors) or onnx-int8 (quantised, "
-            "faster; nDCG@10 within 0.01); env RAG_EMBED_BACKEND.",
-            show_default=False,
-        ),
-    ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            "--engine",
-            help="Where to embed: local (default) or ray (a Ray Data pipeline; env RAG_ENGINE).",
-            show_default=False,
-        ),
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            help="Ray cluster for --engine ray, e.g. auto or ray://HOST:10001 "
-            "(default: $RAY_ADDRESS, else a local Ray).",
-            show_default=False,
-        ),
-    ] = None,
+    paths: PathsArg,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    rebuild: RebuildOpt = False,
+    model: EmbedModelOpt = None,
+    chunk_size: ChunkSizeOpt = None,
+    chunk_overlap: ChunkOverlapOpt = None,
+    embed_backend: EmbedBackendOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     json_out: JsonOpt = False,
+    *,
+    target: Flags,
 ) -> None:
     """Add files to the index; re-running only processes what changed."""
     from ragcli.cli import render
 
-    idx = open_index(index, name, create=True, store=store)
+    idx = target.open_index(create=True)
     idx.settings = idx.settings.with_overrides(
         embed_model=model,
         chunk_size=chunk_size,
@@ -90,16 +101,12 @@ def ingest(
 
 @app.command()
 @handles_errors
-def status(
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@uses(TARGET)
+def status(json_out: JsonOpt = False, *, target: Flags) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
     from ragcli.cli import render
 
-    info = open_index(index, name, store=store).status()
+    info = target.open_index().status()
     if json_out:
         render.print_json(info)
     else:
