@@ -1,4 +1,4 @@
-"""The `rag eval` runner (ragcli.eval_run): eval indexes, sweeps, question sets, answers."""
+"""The `rag eval` runner (ragcli.evaluate.runner): eval indexes, sweeps, question sets, answers."""
 
 from __future__ import annotations
 
@@ -8,27 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import eval_run
 from ragcli.config import Settings
 from ragcli.errors import UsageError
-from ragcli.eval_run import EvalOptions, run_eval
+from ragcli.evaluate import EvalOptions, run_eval, sweep
+from ragcli.evaluate import runner as eval_run
 from ragcli.index import Index
 
-DATA = Path(__file__).resolve().parent / "data" / "eval"
+DATA = Path(__file__).resolve().parents[1] / "data" / "eval"
 TINY = DATA / "tiny_beir"
 NO_RERANK = {"rerank": [False]}
 
 
 @pytest.fixture(scope="module")
 def cache_home(tmp_path_factory, embed_model_path) -> Path:
-    """One XDG cache for the module, so the tiny eval index is built once."""
-    return tmp_path_factory.mktemp("cache")
+    """One XDG cache for the module, so the tiny eval index is built once. Its ragcli
+    folder links to the session's ONNX export, which is not made again."""
+    home = tmp_path_factory.mktemp("cache")
+    exports = Path(os.environ["RAG_CACHE_DIR"]) / "onnx"
+    exports.mkdir(parents=True, exist_ok=True)
+    (home / "ragcli").mkdir()
+    (home / "ragcli" / "onnx").symlink_to(exports, target_is_directory=True)
+    return home
 
 
 @pytest.fixture
 def workdir(tmp_path, cache_home, monkeypatch) -> Path:
     """A working directory with no .rag project above it; eval indexes go to the cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(cache_home / "ragcli"))
     monkeypatch.delenv("RAG_INDEX", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -74,6 +81,14 @@ def test_eval_index_goes_under_the_project_rag_folder(tmp_path, monkeypatch, emb
     monkeypatch.chdir(tmp_path)
     report = _run(cwd=tmp_path, options=EvalOptions(sweep={"mode": ["sparse"]}, limit=1))
     assert Path(report["indexes"][0]["path"]).parent == tmp_path / ".rag" / "eval"
+
+
+def test_eval_root_is_in_the_ragcli_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "rag-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert eval_run.eval_root(tmp_path) == tmp_path / "rag-cache" / "eval"
+    monkeypatch.delenv("RAG_CACHE_DIR")
+    assert eval_run.eval_root(tmp_path) == tmp_path / "xdg" / "ragcli" / "eval"
 
 
 def test_eval_index_dir_depends_on_corpus_and_ingest_settings(tmp_path):
@@ -224,7 +239,7 @@ def test_chunk_size_sweep_needs_beir(project):
     ],
 )
 def test_parse_values(option, text, expected):
-    assert eval_run.parse_values(option, text) == expected
+    assert sweep.parse_values(option, text) == expected
 
 
 @pytest.mark.parametrize(
@@ -241,7 +256,7 @@ def test_parse_values(option, text, expected):
 )
 def test_parse_values_rejects(option, text, message):
     with pytest.raises(UsageError, match=message):
-        eval_run.parse_values(option, text)
+        sweep.parse_values(option, text)
 
 
 def test_default_k_covers_the_largest_cutoff():
