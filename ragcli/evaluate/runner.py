@@ -67,7 +67,6 @@ from typing import Any
 
 from ragcli.config import Settings, cache_dir, load_settings
 from ragcli.errors import RagError, UsageError
-from ragcli.evaluate import metrics as evaluate
 from ragcli.evaluate.datasets import (
     BeirCollection,
     Problem,
@@ -75,6 +74,17 @@ from ragcli.evaluate.datasets import (
     QuestionSet,
     read_beir,
     read_questions,
+)
+from ragcli.evaluate.metrics import (
+    DEFAULT_METRICS,
+    JUDGE_METRICS,
+    doc_ranking,
+    judge,
+    mean_judged,
+    parse_metric,
+    parse_metrics,
+    score_answer,
+    score_retrieval,
 )
 from ragcli.evaluate.sweep import SWEEP_KEYS, best_row, expand_grid, ordered_sweep
 from ragcli.types import SearchParams
@@ -101,7 +111,7 @@ class EvalOptions:
     """What to measure. ``sweep`` maps option names (:data:`SWEEP_KEYS`) to value lists;
     options not swept take the index settings' value (``k``: see :func:`default_k`)."""
 
-    metrics: Sequence[str] = evaluate.DEFAULT_METRICS
+    metrics: Sequence[str] = DEFAULT_METRICS
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     sort_by: str | None = None  # default: ndcg@10 if measured, else the first metric
     answers: bool = False
@@ -113,7 +123,7 @@ class EvalOptions:
 
 def default_k(metrics: Sequence[str]) -> int:
     """Documents retrieved per question when ``k`` is not given: 100 or the largest cutoff."""
-    cutoffs = [spec.k for spec in evaluate.parse_metrics(list(metrics)) if spec.k is not None]
+    cutoffs = [spec.k for spec in parse_metrics(list(metrics)) if spec.k is not None]
     return max([DEFAULT_K, *cutoffs])
 
 
@@ -509,7 +519,7 @@ def _effective_key(resolved: dict[str, Any]) -> tuple:
 def _doc_run(question: Question, hits: Sequence[Any], k: int, match_sources: bool) -> list[str]:
     """The question's document ranking, cut at k; ids matched to its relevant ids."""
     if not match_sources:
-        return [doc for doc, _ in evaluate.doc_ranking(hits)][:k]
+        return [doc for doc, _ in doc_ranking(hits)][:k]
     ranked: list[str] = []
     seen: set[str] = set()
     for hit in sorted(hits, key=lambda h: h.rank):
@@ -547,12 +557,12 @@ def _answer_question(
     tick = time.perf_counter()
     answer = llm.answer(question.text, top) if llm else extractive_answer(question.text, top)
     tally.answer_s += time.perf_counter() - tick
-    scores = evaluate.score_answer(answer, question.answers)
+    scores = score_answer(answer, question.answers)
     tally.answer_scores.append(scores)
     entry: dict[str, Any] = {"answer": answer, **scores}
     if llm is not None:
         tick = time.perf_counter()
-        result = evaluate.judge(llm.generate, question.text, top, answer)
+        result = judge(llm.generate, question.text, top, answer)
         tally.judge_s += time.perf_counter() - tick
         tally.judged.append(result)
         entry["judged"] = {m: j.to_dict() for m, j in result.items()}
@@ -586,7 +596,7 @@ def _row_means(context: RowContext, tally: _RowTally) -> tuple[dict[str, float |
     mean: dict[str, float | None] = {}
     empty: list[str] = []
     if context.metrics and context.qrels:
-        scores = evaluate.score_retrieval(tally.run, context.qrels, context.metrics)
+        scores = score_retrieval(tally.run, context.qrels, context.metrics)
         mean.update(scores.mean)
         empty = scores.empty
         for qid, values in scores.per_query.items():
@@ -595,7 +605,7 @@ def _row_means(context: RowContext, tally: _RowTally) -> tuple[dict[str, float |
         for name in ANSWER_METRICS:
             mean[name] = sum(s[name] for s in tally.answer_scores) / len(tally.answer_scores)
     if tally.judged:
-        for metric, summary in evaluate.mean_judged(tally.judged).items():
+        for metric, summary in mean_judged(tally.judged).items():
             mean[metric] = summary["mean"]
     return mean, empty
 
@@ -698,7 +708,7 @@ def _sort_metric(asked: str | None, metrics: list[str], answer_metrics: list[str
         name = asked.strip().lower()
         if name not in known:
             with contextlib.suppress(UsageError):
-                name = evaluate.parse_metric(name).name
+                name = parse_metric(name).name
         if name not in known:
             raise UsageError(f"--sort-by {asked!r} is not a measured metric ({', '.join(known)})")
         return name
@@ -764,7 +774,7 @@ def _choose_measures(run: _Run, metric_names: list[str]) -> None:
         run.answer_metrics = list(ANSWER_METRICS)
         run.llm = _answerer(options, run.settings)
         if run.llm is not None:
-            run.answer_metrics += list(evaluate.JUDGE_METRICS)
+            run.answer_metrics += list(JUDGE_METRICS)
     run.sort_by = _sort_metric(options.sort_by, run.metrics, run.answer_metrics)
 
 
@@ -772,12 +782,12 @@ def _grid(
     run: _Run, points: list[dict[str, Any]], cutoff: int, warn: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """Every combination, resolved and checked before any search runs."""
-    from ragcli import retrieve
+    from ragcli.retrieve import validate
 
     k_default = default_k(run.metrics or ["ndcg@10"])
     rows = [_resolve(setting, run.settings, k_default) for setting in points]
     for resolved in rows:
-        retrieve.validate(resolved["mode"], resolved["fusion"], resolved["alpha"])
+        validate(resolved["mode"], resolved["fusion"], resolved["alpha"])
         if run.metrics and resolved["k"] < cutoff:
             warn(
                 f"k={resolved['k']} is below the largest metric cutoff ({cutoff}): "
@@ -913,7 +923,7 @@ def run_eval(
     if (questions is None) == (beir is None):
         raise UsageError("give a JSONL question file or --beir FOLDER (one of them)")
     _check_options(options)
-    specs = evaluate.parse_metrics(list(options.metrics))
+    specs = parse_metrics(list(options.metrics))
     sweep = ordered_sweep(options.sweep)
     points = expand_grid(sweep)
     cwd = (cwd or Path.cwd()).resolve()

@@ -56,9 +56,9 @@ def _parse_value(option: str, flag: str, part: str) -> Any:
 
 def _check_names(option: str, flag: str, values: list[Any]) -> None:
     """Modes and fusions must be ones the retriever knows."""
-    from ragcli import retrieve
+    from ragcli.retrieve import FUSIONS, MODES
 
-    known = retrieve.MODES if option == "mode" else retrieve.FUSIONS
+    known = MODES if option == "mode" else FUSIONS
     for value in values:
         if value not in known:
             raise UsageError(f"{flag}: unknown {option} {value!r} (choose from {', '.join(known)})")

@@ -284,3 +284,25 @@ def test_judged_triad_through_the_real_ollama_client(workdir, monkeypatch):
         assert row["mean"][metric] == pytest.approx(0.75)  # 4 on the 1-5 scale
     query = next(iter(row["per_query"].values()))
     assert query["judged"]["groundedness"]["reason"] == "every claim is in source [1]"
+
+
+def test_llm_answers_use_the_prompt_template_and_the_answer_cache(workdir, monkeypatch, tmp_path):
+    """Answers are asked as `rag ask` asks them: the template applies and a repeated run
+    is answered from the index's answer cache (the judge is asked again)."""
+    from llm_servers import ollama_server, ollama_stream
+
+    template = tmp_path / "template.txt"
+    template.write_text("EVAL TEMPLATE\n{sources}\n\nQuestion: {question}\n", encoding="utf-8")
+    verdict = '{"score": 5, "reason": "fine"}'
+    overrides = {"prompt_template": str(template)}
+    options = EvalOptions(sweep={"mode": ["sparse"], "rerank": [False]}, llm="ollama", limit=1)
+    with ollama_server(default=ollama_stream([verdict])) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        first = _run(cwd=workdir, options=options, settings_overrides=overrides)
+        again = _run(cwd=workdir, options=options, settings_overrides=overrides)
+        chats = [r.json for r in server.posts() if r.path == "/api/chat"]
+    asked = [c for c in chats if any("EVAL TEMPLATE" in m["content"] for m in c["messages"])]
+    assert len(asked) == 1
+    assert len(chats) == 1 + 2 * 3
+    (row,) = again["rows"]
+    assert row["per_query"]["a"]["answer"] == first["rows"][0]["per_query"]["a"]["answer"]
