@@ -423,30 +423,36 @@ class _LLM:
 
         self.backend = make_backend(settings, name)
         self.settings = settings
-        self.index: Any = None
+        self._index: Any = None
+        self._template: str | None = None
+        self._cache: Any = None
+
+    @property
+    def index(self) -> Any:
+        return self._index
+
+    @index.setter
+    def index(self, index: Any) -> None:
+        from ragcli.answer import llm_cache, resolve_template
+
+        self._index = index
+        self._template = resolve_template(self.settings, getattr(index, "base_dir", None))
+        self._cache = llm_cache(index)
 
     def answer(self, question: str, hits: Sequence[Any]) -> str:
-        from ragcli.answer import (
-            answer_from_hits,
-            llm_cache,
-            make_prompt,
-            resolve_template,
-            run_prompt,
-        )
+        from ragcli.answer import answer_from_hits, make_prompt, run_prompt
 
-        template = resolve_template(self.settings, getattr(self.index, "base_dir", None))
-        cache = llm_cache(self.index)
         if not hits:  # answer_from_hits refuses an empty context; the model still answers
-            prompt = make_prompt(question, [], self.settings, template=template)
-            return run_prompt(self.backend, prompt, cache).text
+            prompt = make_prompt(question, [], self.settings, template=self._template)
+            return run_prompt(self.backend, prompt, self._cache).text
         result = answer_from_hits(
-            self.index,
+            self._index,
             question,
             list(hits),
             self.settings,
             backend=self.backend,
-            cache=cache,
-            template=template,
+            cache=self._cache,
+            template=self._template,
         )
         return result.text
 
@@ -920,8 +926,7 @@ def run_eval(
     options = options or EvalOptions()
     warn = warn or (lambda message: None)
     started = time.perf_counter()
-    if (questions is None) == (beir is None):
-        raise UsageError("give a JSONL question file or --beir FOLDER (one of them)")
+    check_sources(questions, beir)
     _check_options(options)
     specs = parse_metrics(list(options.metrics))
     sweep = ordered_sweep(options.sweep)
