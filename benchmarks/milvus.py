@@ -85,7 +85,7 @@ def eval_index(root: Path, name: str) -> Path:
     """The cached eval index of collection ``name``: the one ``rag eval`` would use with the
     default settings, else the only/newest ``name-*`` folder under ``root``."""
     from ragcli.config import load_settings
-    from ragcli.evaluate.runner import eval_index_dir
+    from ragcli.evaluate import eval_index_dir
 
     corpus = DATA / name / "beir" / "corpus.jsonl"
     with contextlib.suppress(OSError):

@@ -4,8 +4,10 @@
 * :mod:`~ragcli.evaluate.metrics`: trec_eval figures via pytrec_eval
   (``score_retrieval``), SQuAD EM/F1 (``score_answer``), the LLM-judged RAG triad.
 * :mod:`~ragcli.evaluate.sweep`: the options a sweep varies, the grid, the best row.
-* :mod:`~ragcli.evaluate.runner`: ``run_eval``, which builds eval indexes, runs the
-  questions over the grid and returns the report.
+* :mod:`~ragcli.evaluate.indexes`: the eval index of a BEIR corpus, built once and
+  reused; the indexes a run searches.
+* :mod:`~ragcli.evaluate.runner`: ``run_eval``, which runs the questions over the grid
+  and returns the report.
 * :mod:`~ragcli.evaluate.report`: the report as a text table or an HTML page.
 """
 
@@ -18,6 +20,14 @@ from ragcli.evaluate.datasets import (
     read_beir,
     read_eval_set,
     read_questions,
+)
+from ragcli.evaluate.indexes import (
+    QueryVectorCache,
+    Target,
+    collection_name,
+    eval_index_dir,
+    eval_root,
+    prepare_beir_index,
 )
 from ragcli.evaluate.metrics import (
     DEFAULT_METRICS,
@@ -44,13 +54,9 @@ from ragcli.evaluate.metrics import (
 from ragcli.evaluate.report import plain_table, render_html
 from ragcli.evaluate.runner import (
     EvalOptions,
-    QueryVectorCache,
     RowContext,
-    Target,
     check_sources,
     default_k,
-    eval_index_dir,
-    eval_root,
     run_eval,
     run_row,
 )
@@ -82,6 +88,7 @@ __all__ = [
     "available_splits",
     "best_row",
     "check_sources",
+    "collection_name",
     "default_k",
     "doc_ranking",
     "eval_index_dir",
@@ -96,6 +103,7 @@ __all__ = [
     "parse_metric",
     "parse_metrics",
     "parse_values",
+    "prepare_beir_index",
     "plain_table",
     "read_beir",
     "read_eval_set",

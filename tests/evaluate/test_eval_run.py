@@ -10,7 +10,7 @@ import pytest
 
 from ragcli.config import Settings
 from ragcli.errors import UsageError
-from ragcli.evaluate import EvalOptions, run_eval, sweep
+from ragcli.evaluate import EvalOptions, indexes, run_eval, sweep
 from ragcli.evaluate import runner as eval_run
 from ragcli.index import Index
 
@@ -86,24 +86,24 @@ def test_eval_index_goes_under_the_project_rag_folder(tmp_path, monkeypatch, emb
 def test_eval_root_is_in_the_ragcli_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "rag-cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert eval_run.eval_root(tmp_path) == tmp_path / "rag-cache" / "eval"
+    assert indexes.eval_root(tmp_path) == tmp_path / "rag-cache" / "eval"
     monkeypatch.delenv("RAG_CACHE_DIR")
-    assert eval_run.eval_root(tmp_path) == tmp_path / "xdg" / "ragcli" / "eval"
+    assert indexes.eval_root(tmp_path) == tmp_path / "xdg" / "ragcli" / "eval"
 
 
 def test_eval_index_dir_depends_on_corpus_and_ingest_settings(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     shutil.copy(TINY / "corpus.jsonl", corpus)
-    base = eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert base == eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(chunk_size=64), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(chunk_overlap=8), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(embed_model="other"), tmp_path, "c")
+    base = indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert base == indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(chunk_size=64), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(chunk_overlap=8), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(embed_model="other"), tmp_path, "c")
     stat = corpus.stat()
     os.utime(corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert base != eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert eval_run.collection_name(Path("/x/scifact/beir")) == "scifact"
-    assert eval_run.collection_name(Path("/x/my set")) == "my-set"
+    assert base != indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert indexes.collection_name(Path("/x/scifact/beir")) == "scifact"
+    assert indexes.collection_name(Path("/x/my set")) == "my-set"
 
 
 def test_sweep_has_one_row_per_combination_and_one_best(workdir):
