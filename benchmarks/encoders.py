@@ -140,11 +140,9 @@ def quality_worker(runtime: str, cache: Path, collection: str, work: Path, out: 
     import shutil
 
     from ragcli.config import Settings
-    from ragcli.eval_run import QueryVectorCache
-    from ragcli.evaluate import doc_ranking, score_retrieval
+    from ragcli.evaluate import QueryVectorCache, doc_ranking, read_beir, score_retrieval
     from ragcli.index import Index
     from ragcli.ingest import ingest
-    from ragcli.qsets import read_beir
     from ragcli.weights import quiet_model_libraries
 
     quiet_model_libraries()

@@ -10,7 +10,7 @@ from the catalog and FAISS, so nothing is re-embedded. Every judged test query t
 on both stores (rerank off, query vectors embedded once and shared) in four modes: dense,
 RRF hybrid (alpha 0.5), the default hybrid (minmax, alpha 0.7) and sparse. Reported: the
 share of queries whose top-10 chunks are identical as ordered lists and as sets, and
-nDCG@10 computed by ``rag eval``'s own code (``ragcli.eval_run._run_row``: it fetches
+nDCG@10 computed by ``rag eval``'s own code (``ragcli.evaluate.run_row``: it fetches
 ``k * chunk_factor`` chunks and ranks documents by their best chunk). Mismatches are
 classified (ties: the same scores at every rank; ANN misses: a chunk of the exact
 dense top-10 absent from Milvus's with a higher cosine than Milvus's 10th), and the
@@ -85,7 +85,7 @@ def eval_index(root: Path, name: str) -> Path:
     """The cached eval index of collection ``name``: the one ``rag eval`` would use with the
     default settings, else the only/newest ``name-*`` folder under ``root``."""
     from ragcli.config import load_settings
-    from ragcli.eval_run import eval_index_dir
+    from ragcli.evaluate import eval_index_dir
 
     corpus = DATA / name / "beir" / "corpus.jsonl"
     with contextlib.suppress(OSError):
@@ -216,7 +216,7 @@ def open_pair(local_dir: Path, uri: str, work: Path, settings):
 
 def share_query_vectors(local, milvus, texts) -> float:
     """Embed ``texts`` once, batched, and give both indexes the same vectors; seconds."""
-    from ragcli.eval_run import QueryVectorCache
+    from ragcli.evaluate import QueryVectorCache
 
     started = time.perf_counter()
     cache = QueryVectorCache(local.query_encoder)
@@ -375,8 +375,7 @@ def ef_probe(local, milvus, questions, vectors, pool: int) -> dict[str, dict[str
 
 
 def parity_collection(name: str, args, work: Path, settings) -> dict[str, Any]:
-    from ragcli.eval_run import EvalOptions, Target, _finish_target, _run_row, default_k
-    from ragcli.qsets import read_beir
+    from ragcli.evaluate import EvalOptions, RowContext, Target, default_k, read_beir, run_row
     from ragcli.store.milvus import MilvusWriter
 
     local_dir = eval_index(args.eval_root, name)
@@ -474,20 +473,9 @@ def parity_collection(name: str, args, work: Path, settings) -> dict[str, Any]:
         rows = {}
         for label, index in (("local", local), ("milvus", milvus)):
             target = Target(index=index, chunk_size=None)
-            _finish_target(target)
-            row, _ = _run_row(
-                target,
-                questions,
-                resolved,
-                qrels,
-                ["ndcg@10"],
-                EvalOptions(metrics=["ndcg@10"]),
-                None,
-                False,
-                None,
-                0,
-                n,
-            )
+            target.scan()
+            context = RowContext(qrels, ["ndcg@10"], EvalOptions(metrics=["ndcg@10"]))
+            row = run_row(target, questions, resolved, context)
             rows[label] = row
         same_docs = sum(
             rows["local"]["per_query"][q.id]["top"] == rows["milvus"]["per_query"][q.id]["top"]
@@ -615,7 +603,7 @@ def time_queries(index, queries, options, runs: int) -> dict[str, float]:
 
 
 def speed_size(n_chunks: int, base: dict[str, Any], args, work: Path, settings, queries):
-    from ragcli.eval_run import QueryVectorCache
+    from ragcli.evaluate import QueryVectorCache
     from ragcli.store.local import LocalWriter
     from ragcli.store.milvus import MilvusWriter
 

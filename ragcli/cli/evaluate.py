@@ -9,9 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import IndexOpt, JsonOpt, NameOpt, StoreOpt
+from ragcli.cli.options import TARGET, Bundle, Flags, JsonOpt, uses
 from ragcli.errors import RagError, UsageError
-from ragcli.report_html import SETTING_LABELS, setting_columns, setting_text
 
 MAX_PROBLEMS_SHOWN = 5
 
@@ -20,126 +19,134 @@ def _sweep_option(help_text: str, *names: str) -> Any:
     return typer.Option(*names, help=help_text, show_default=False)
 
 
+QuestionsArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="JSONL question set ({question, relevant, answers}) run against the index.",
+        show_default=False,
+    ),
+]
+BeirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--beir",
+        help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/): evaluated on its own "
+        "cached index.",
+        show_default=False,
+    ),
+]
+SplitOpt = Annotated[str, typer.Option("--split", help="BEIR qrels split.")]
+MetricsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        help="Retrieval metrics, e.g. 'ndcg@10,recall@100,hit@1,5,10,mrr@10,map'.",
+        show_default=False,
+    ),
+]
+NoRerankOpt = Annotated[bool, typer.Option("--no-rerank", help="Same as --rerank off.")]
+ChunkOverlapOpt = Annotated[
+    int | None,
+    typer.Option("--chunk-overlap", help="Chunk overlap for eval indexes.", show_default=False),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Embedding model for eval indexes.", show_default=False),
+]
+SortByOpt = Annotated[
+    str | None,
+    typer.Option("--sort-by", help="Metric that picks the best row (default ndcg@10)."),
+]
+AnswersOpt = Annotated[
+    bool,
+    typer.Option("--answers", help="Also answer each question and score EM/F1."),
+]
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Answer with this LLM backend and judge the RAG triad with it "
+        "(default: extractive answers, no judge).",
+        show_default=False,
+    ),
+]
+AnswerKOpt = Annotated[int, typer.Option("--answer-k", help="Chunks the answerer sees.")]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", help="Only the first N questions.", show_default=False),
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option("--report", help="Write an HTML report (chart + table) to this file."),
+]
+SweepModeOpt = Annotated[
+    str | None, _sweep_option("Retrieval mode(s): sparse,dense,hybrid.", "--mode")
+]
+SweepAlphaOpt = Annotated[
+    str | None, _sweep_option("Dense weight(s) in hybrid, e.g. 0,0.25,0.5,0.75,1.", "--alpha")
+]
+SweepKOpt = Annotated[
+    str | None,
+    _sweep_option("Documents retrieved per question (default 100).", "-k", "--top-k"),
+]
+SweepPoolFactorOpt = Annotated[
+    str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
+]
+SweepFusionOpt = Annotated[str | None, _sweep_option("Fusion: minmax,rrf.", "--fusion")]
+SweepRerankOpt = Annotated[
+    str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
+]
+SweepChunkSizeOpt = Annotated[
+    str | None,
+    _sweep_option("Chunk size(s) in tokens (--beir: one eval index each).", "--chunk-size"),
+]
+
+SWEEP = Bundle(
+    "sweep",
+    (
+        ("mode", SweepModeOpt, None),
+        ("alpha", SweepAlphaOpt, None),
+        ("k", SweepKOpt, None),
+        ("pool_factor", SweepPoolFactorOpt, None),
+        ("fusion", SweepFusionOpt, None),
+        ("rerank", SweepRerankOpt, None),
+        ("chunk_size", SweepChunkSizeOpt, None),
+    ),
+)
+
+
 @app.command("eval")
 @handles_errors
+@uses(SWEEP, TARGET)
 def eval_command(
-    questions: Annotated[
-        Path | None,
-        typer.Argument(
-            help="JSONL question set ({question, relevant, answers}) run against the index.",
-            show_default=False,
-        ),
-    ] = None,
-    beir: Annotated[
-        Path | None,
-        typer.Option(
-            "--beir",
-            help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/): evaluated on its own "
-            "cached index.",
-            show_default=False,
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="BEIR qrels split.")] = "test",
-    metrics: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics",
-            help="Retrieval metrics, e.g. 'ndcg@10,recall@100,hit@1,5,10,mrr@10,map'.",
-            show_default=False,
-        ),
-    ] = None,
-    mode: Annotated[
-        str | None, _sweep_option("Retrieval mode(s): sparse,dense,hybrid.", "--mode")
-    ] = None,
-    alpha: Annotated[
-        str | None, _sweep_option("Dense weight(s) in hybrid, e.g. 0,0.25,0.5,0.75,1.", "--alpha")
-    ] = None,
-    k: Annotated[
-        str | None,
-        _sweep_option("Documents retrieved per question (default 100).", "-k", "--top-k"),
-    ] = None,
-    pool_factor: Annotated[
-        str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
-    ] = None,
-    fusion: Annotated[str | None, _sweep_option("Fusion: minmax,rrf.", "--fusion")] = None,
-    rerank: Annotated[
-        str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
-    ] = None,
-    no_rerank: Annotated[bool, typer.Option("--no-rerank", help="Same as --rerank off.")] = False,
-    chunk_size: Annotated[
-        str | None,
-        _sweep_option("Chunk size(s) in tokens (--beir: one eval index each).", "--chunk-size"),
-    ] = None,
-    chunk_overlap: Annotated[
-        int | None,
-        typer.Option("--chunk-overlap", help="Chunk overlap for eval indexes.", show_default=False),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", help="Embedding model for eval indexes.", show_default=False),
-    ] = None,
-    sort_by: Annotated[
-        str | None,
-        typer.Option("--sort-by", help="Metric that picks the best row (default ndcg@10)."),
-    ] = None,
-    answers: Annotated[
-        bool,
-        typer.Option("--answers", help="Also answer each question and score EM/F1."),
-    ] = False,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            "--llm",
-            help="Answer with this LLM backend and judge the RAG triad with it "
-            "(default: extractive answers, no judge).",
-            show_default=False,
-        ),
-    ] = None,
-    answer_k: Annotated[int, typer.Option("--answer-k", help="Chunks the answerer sees.")] = 5,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", help="Only the first N questions.", show_default=False),
-    ] = None,
-    report: Annotated[
-        Path | None,
-        typer.Option("--report", help="Write an HTML report (chart + table) to this file."),
-    ] = None,
-    index: IndexOpt = None,
-    name: NameOpt = None,
-    store: StoreOpt = None,
+    questions: QuestionsArg = None,
+    beir: BeirOpt = None,
+    split: SplitOpt = "test",
+    metrics: MetricsOpt = None,
+    no_rerank: NoRerankOpt = False,
+    chunk_overlap: ChunkOverlapOpt = None,
+    model: ModelOpt = None,
+    sort_by: SortByOpt = None,
+    answers: AnswersOpt = False,
+    llm: LlmOpt = None,
+    answer_k: AnswerKOpt = 5,
+    limit: LimitOpt = None,
+    report: ReportOpt = None,
     json_out: JsonOpt = False,
+    *,
+    sweep: Flags,
+    target: Flags,
 ) -> None:
     """Measure retrieval quality (nDCG, recall, MRR, ...) and compare settings side by side.
 
     Exit code 0 when it ran, 2 on bad usage or bad input files, 1 on other failures.
     """
     from ragcli.cli import render
-    from ragcli.eval_run import EvalOptions, parse_values, run_eval
+    from ragcli.evaluate import EvalOptions, check_sources, run_eval, sweep_from_flags
 
-    if questions is None and beir is None:
-        raise UsageError("give a JSONL question file or --beir FOLDER")
-    if questions is not None and beir is not None:
-        raise UsageError("give either a question file or --beir, not both")
-    if beir is not None and (index or name or store):
-        raise UsageError(
-            "--beir builds its own index; --index/--name/--store are for question files"
-        )
-    if no_rerank and rerank is not None:
-        raise UsageError("give either --rerank or --no-rerank, not both")
-    if no_rerank:
-        rerank = "off"
-    raw = {
-        "chunk_size": chunk_size,
-        "mode": mode,
-        "k": k,
-        "pool_factor": pool_factor,
-        "fusion": fusion,
-        "alpha": alpha,
-        "rerank": rerank,
-    }
-    sweep = {key: parse_values(key, text) for key, text in raw.items() if text is not None}
+    check_sources(questions, beir, **target)
     options = EvalOptions(
-        sweep=sweep,
+        sweep=sweep_from_flags(sweep, no_rerank),
         sort_by=sort_by,
         answers=answers or bool(llm),
         llm=llm,
@@ -147,9 +154,7 @@ def eval_command(
         limit=limit,
     )
     if metrics is not None:
-        from ragcli.evaluate import parse_metrics
-
-        options.metrics = [spec.name for spec in parse_metrics(metrics)]
+        options.metrics = _metric_names(metrics)
     if report is not None and report.is_dir():
         raise UsageError(f"{report}: is a folder; --report takes an .html file name")
 
@@ -158,36 +163,46 @@ def eval_command(
             questions,
             beir=beir,
             split=split,
-            index=index,
-            name=name,
-            store=store,
+            **target,
             options=options,
-            settings_overrides={
-                "embed_model": model,
-                "chunk_overlap": chunk_overlap,
-            },
+            settings_overrides={"embed_model": model, "chunk_overlap": chunk_overlap},
             progress=progress,
             ingest_progress=ingest_progress,
             warn=render.warn,
         )
-
     _show_problems(result)
     if report is not None:
-        from ragcli.report_html import render_html
+        _write_report(report, result)
+    _show(result, json_out)
+    if report is not None and not json_out:
+        sys.stderr.write(f"rag: report written to {report}\n")
 
-        try:
-            report.write_text(render_html(result), encoding="utf-8")
-        except OSError as err:
-            raise RagError(f"{report}: cannot write the report: {err.strerror or err}") from None
+
+def _metric_names(spec: str) -> list[str]:
+    from ragcli.evaluate import parse_metrics
+
+    return [metric.name for metric in parse_metrics(spec)]
+
+
+def _write_report(path: Path, result: dict[str, Any]) -> None:
+    from ragcli.evaluate import render_html
+
+    try:
+        path.write_text(render_html(result), encoding="utf-8")
+    except OSError as err:
+        raise RagError(f"{path}: cannot write the report: {err.strerror or err}") from None
+
+
+def _show(result: dict[str, Any], json_out: bool) -> None:
+    from ragcli.cli import render
+    from ragcli.evaluate import plain_table
+
     if json_out:
         render.print_json(result)
-        return
-    if render.is_terminal():
+    elif render.is_terminal():
         print_rich(result)
     else:
         sys.stdout.write(plain_table(result))
-    if report is not None:
-        sys.stderr.write(f"rag: report written to {report}\n")
 
 
 class _Progress:
@@ -241,80 +256,20 @@ def _show_problems(result: dict[str, Any]) -> None:
 # tables -----------------------------------------------------------------------------
 
 
-def metric_columns(result: dict[str, Any]) -> list[str]:
-    return list(result["metrics"]) + list(result["answer_metrics"])
-
-
-def _value(value: Any) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _header(result: dict[str, Any]) -> str:
-    info = result["collection"]
-    what = info["name"] + (f" ({info['split']})" if info.get("split") else "")
-    indexes = result["indexes"]
-    reused = all(i.get("reused") for i in indexes)
-    parts = [
-        f"{what}: {info['n_judged']} judged questions",
-        f"{info['n_docs']} docs" if info.get("n_docs") else None,
-        "index reused" if reused else "index built",
-    ]
-    return "; ".join(p for p in parts if p)
-
-
-def _footer(result: dict[str, Any]) -> str:
-    best = result["best"]
-    if best is None:
-        return ""
-    row = result["rows"][best]
-    settings = ", ".join(
-        f"{SETTING_LABELS[key]}={setting_text(key, row['settings'])}"
-        for key in setting_columns(result)
-    )
-    value = row["mean"].get(result["sort_by"])
-    total = result["timings"].get("total_s", 0.0)
-    return (
-        f"best by {result['sort_by']}: row {best + 1} ({settings}) = {_value(value)}; "
-        f"{total:.1f} s; index {', '.join(i['path'] for i in result['indexes'])}"
-    )
-
-
-def plain_table(result: dict[str, Any]) -> str:
-    """Fixed-width text for pipes and logs; the best row is marked with '*'."""
-    keys = setting_columns(result)
-    metrics = metric_columns(result)
-    header = ["", "#", *(SETTING_LABELS[k] for k in keys), *metrics, "ms/q"]
-    body = []
-    for n, row in enumerate(result["rows"]):
-        ms = row["timings"].get("ms_per_query")
-        body.append(
-            [
-                "*" if row["best"] else "",
-                str(n + 1),
-                *(setting_text(k, row["settings"]) for k in keys),
-                *(_value(row["mean"].get(m)) for m in metrics),
-                "-" if ms is None or row.get("same_as") is not None else f"{ms:.1f}",
-            ]
-        )
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = [_header(result)]
-    for cells in [header, *body]:
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i < 2 + len(keys) else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-        )
-    footer = _footer(result)
-    if footer:
-        lines.append(footer)
-    return "\n".join(lines) + "\n"
-
-
 def print_rich(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     from ragcli.cli import render
+    from ragcli.evaluate.report import (
+        SETTING_LABELS,
+        metric_columns,
+        ms_per_query,
+        setting_columns,
+        setting_text,
+        table_footer,
+        table_header,
+        value_text,
+    )
 
     keys = setting_columns(result)
     metrics = metric_columns(result)
@@ -327,17 +282,16 @@ def print_rich(result: dict[str, Any]) -> None:
         table.add_column(metric, justify="right", header_style=style)
     table.add_column("ms/q", justify="right", style="dim")
     for n, row in enumerate(result["rows"]):
-        ms = row["timings"].get("ms_per_query")
         table.add_row(
             f"{n + 1}{' ★' if row['best'] else ''}",
             *(setting_text(k, row["settings"]) for k in keys),
-            *(_value(row["mean"].get(m)) for m in metrics),
-            "-" if ms is None or row.get("same_as") is not None else f"{ms:.1f}",
+            *(value_text(row["mean"].get(m)) for m in metrics),
+            ms_per_query(row),
             style="bold green" if row["best"] else None,
         )
     console = render.console()
-    console.print(_header(result), style="bold")
+    console.print(table_header(result), style="bold")
     console.print(table)
-    footer = _footer(result)
+    footer = table_footer(result)
     if footer:
         console.print(footer, style="dim")

@@ -1,4 +1,4 @@
-"""Evaluation metrics: retrieval (via trec_eval), answers (SQuAD EM/F1), LLM judge, sweeps.
+"""Evaluation metrics: retrieval (via trec_eval), answers (SQuAD EM/F1), the LLM judge.
 
 Retrieval is scored at the document level. A retriever returns chunks; :func:`doc_ranking`
 maps them to their documents (a document ranks where its best, i.e. first, chunk ranks)
@@ -34,7 +34,6 @@ per metric; :class:`JudgedScore` keeps the raw 1-5 score and a 0-1 ``score``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -212,41 +211,35 @@ def _trec_run(ranked: Sequence[str], k: int | None = None) -> dict[str, float]:
     return {doc: float(n - rank) for rank, doc in enumerate(unique)}
 
 
-def score_retrieval(
-    run: Mapping[str, Sequence[str]],
-    qrels: Mapping[str, Mapping[str, int]],
-    metrics: str | Sequence[str] | Sequence[MetricSpec] = DEFAULT_METRICS,
-) -> RetrievalScores:
-    """Score ranked document lists against graded judgments with trec_eval.
-
-    ``run`` maps query id to doc ids, best first (its scores are ignored: only the order
-    counts); ``qrels`` maps query id to ``{doc id: grade}`` (grade >= 1 = relevant). The
-    queries scored are those of ``qrels`` with at least one relevant document; those
-    missing from ``run`` or with an empty list score 0. Run queries without judgments are
-    listed in ``unjudged`` and not scored.
-    """
-    try:
-        import pytrec_eval
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise UsageError(
-            "retrieval metrics need pytrec_eval: pip install pytrec-eval-terrier"
-        ) from None
-
+def _metric_specs(metrics: str | Sequence[str] | Sequence[MetricSpec]) -> list[MetricSpec]:
     if isinstance(metrics, str):
-        specs = parse_metrics(metrics)
-    else:
-        specs = parse_metrics([m.name if isinstance(m, MetricSpec) else m for m in metrics])
+        return parse_metrics(metrics)
+    return parse_metrics([m.name if isinstance(m, MetricSpec) else m for m in metrics])
+
+
+def _judged_qrels(qrels: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """The queries with a relevant document; negative grades count as 0, not as negative
+    gain in nDCG."""
     judged = {
-        # negative grades count as 0, not as negative gain in nDCG
         str(qid): {str(doc): max(0, int(grade)) for doc, grade in grades.items()}
         for qid, grades in qrels.items()
         if any(int(grade) >= 1 for grade in grades.values())
     }
     if not judged:
         raise UsageError("no query has a relevant document: nothing to evaluate")
-    run_str = {str(qid): list(docs) for qid, docs in run.items()}
-    unjudged = [qid for qid in run_str if qid not in judged]
-    empty = [qid for qid in judged if not run_str.get(qid)]
+    return judged
+
+
+def _trec_values(
+    judged: dict[str, dict[str, int]], run: dict[str, list[str]], specs: list[MetricSpec]
+) -> dict[str, dict[str, float]]:
+    """``{qid: {metric name: value}}`` from pytrec_eval, missing values as 0."""
+    try:
+        import pytrec_eval
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise UsageError(
+            "retrieval metrics need pytrec_eval: pip install pytrec-eval-terrier"
+        ) from None
 
     per_query: dict[str, dict[str, float]] = {qid: {} for qid in judged}
 
@@ -260,21 +253,43 @@ def score_retrieval(
     plain = [s for s in specs if not (s.kind == "mrr" and s.k is not None)]
     if plain:
         evaluator = pytrec_eval.RelevanceEvaluator(judged, {s.trec_measure for s in plain})
-        full_run = {qid: _trec_run(docs) for qid, docs in run_str.items() if qid in judged}
+        full_run = {qid: _trec_run(docs) for qid, docs in run.items() if qid in judged}
         collect(evaluator.evaluate(full_run), [(s.name, s.trec_key) for s in plain])
     # mrr@k = recip_rank of the run truncated to k (trec_eval has no recip_rank cutoff).
     rr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"})
     for spec in specs:
         if spec.kind == "mrr" and spec.k is not None:
-            cut_run = {qid: _trec_run(d, spec.k) for qid, d in run_str.items() if qid in judged}
+            cut_run = {qid: _trec_run(d, spec.k) for qid, d in run.items() if qid in judged}
             collect(rr.evaluate(cut_run), [(spec.name, "recip_rank")])
+    return per_query
 
+
+def score_retrieval(
+    run: Mapping[str, Sequence[str]],
+    qrels: Mapping[str, Mapping[str, int]],
+    metrics: str | Sequence[str] | Sequence[MetricSpec] = DEFAULT_METRICS,
+) -> RetrievalScores:
+    """Score ranked document lists against graded judgments with trec_eval.
+
+    ``run`` maps query id to doc ids, best first (its scores are ignored: only the order
+    counts); ``qrels`` maps query id to ``{doc id: grade}`` (grade >= 1 = relevant). The
+    queries scored are those of ``qrels`` with at least one relevant document; those
+    missing from ``run`` or with an empty list score 0. Run queries without judgments are
+    listed in ``unjudged`` and not scored.
+    """
+    specs = _metric_specs(metrics)
+    judged = _judged_qrels(qrels)
+    run_str = {str(qid): list(docs) for qid, docs in run.items()}
+    per_query = _trec_values(judged, run_str, specs)
     names = [s.name for s in specs]
     ordered = {qid: {name: per_query[qid][name] for name in names} for qid in judged}
     n = len(ordered)
-    mean = {name: sum(v[name] for v in ordered.values()) / n for name in names}
     return RetrievalScores(
-        metrics=names, per_query=ordered, mean=mean, unjudged=unjudged, empty=empty
+        metrics=names,
+        per_query=ordered,
+        mean={name: sum(v[name] for v in ordered.values()) / n for name in names},
+        unjudged=[qid for qid in run_str if qid not in judged],
+        empty=[qid for qid in judged if not run_str.get(qid)],
     )
 
 
@@ -585,47 +600,3 @@ def mean_judged(results: Iterable[Mapping[str, JudgedScore]]) -> dict[str, dict[
         }
         for metric, entry in summary.items()
     }
-
-
-# --------------------------------------------------------------------------------------
-# sweeps
-
-
-def expand_grid(options: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the option values, as dicts.
-
-    Stable order: keys in the given order, the last key varying fastest, values in the
-    given order (like nested for-loops). No options gives one empty combination.
-    """
-    keys = list(options)
-    value_lists = []
-    for key in keys:
-        values = options[key]
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise UsageError(f"sweep option {key!r}: expected a list of values")
-        if not values:
-            raise UsageError(f"sweep option {key!r}: no values")
-        value_lists.append(list(values))
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*value_lists)]
-
-
-def best_row(
-    rows: Sequence[Mapping[str, Any]], metric: str, *, higher_is_better: bool = True
-) -> Mapping[str, Any]:
-    """The row with the best value of ``metric`` (a key of each row); first one on ties.
-
-    Rows without the metric, or with a non-numeric or NaN value, are passed over. Raises
-    UsageError when no row has a value.
-    """
-    best: Mapping[str, Any] | None = None
-    best_value = 0.0
-    for row in rows:
-        value = row.get(metric)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            continue
-        better = value > best_value if higher_is_better else value < best_value
-        if best is None or better:
-            best, best_value = row, float(value)
-    if best is None:
-        raise UsageError(f"no sweep result has a value for {metric!r}")
-    return best

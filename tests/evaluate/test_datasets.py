@@ -1,4 +1,4 @@
-"""Reading JSONL question sets and BEIR folders (ragcli.qsets)."""
+"""Reading JSONL question sets and BEIR folders (ragcli.evaluate.datasets)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragcli.errors import UsageError
-from ragcli.qsets import (
+from ragcli.evaluate.datasets import (
     BeirCollection,
     Problem,
     QuestionSet,
@@ -19,7 +19,7 @@ from ragcli.qsets import (
     read_questions,
 )
 
-DATA = Path(__file__).parent / "data" / "eval"
+DATA = Path(__file__).resolve().parents[1] / "data" / "eval"
 MINI = DATA / "mini_beir"
 SHARED = Path("/work/shared/data")
 

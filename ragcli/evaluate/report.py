@@ -1,7 +1,8 @@
-"""A self-contained HTML page for a ``rag eval`` report: an SVG chart, the table, misses.
+"""A ``rag eval`` report shown: the text table (``plain_table``) and a self-contained
+HTML page (``render_html``: an SVG chart, the table, the hardest questions).
 
 No dependencies and nothing fetched: the chart is inline SVG drawn here, the styles are
-inline. ``render_html(report)`` takes the dict :func:`ragcli.eval_run.run_eval` returns.
+inline. Both take the dict :func:`ragcli.evaluate.runner.run_eval` returns.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 PALETTE = ("#2f6fb0", "#e07b39", "#3a9a5b", "#9b59b6")
 HARDEST_SHOWN = 20
 
-# Short column names for the settings a sweep can vary; the CLI table uses them too.
+# Short column names for the settings a sweep can vary; the text tables use them too.
 SETTING_LABELS = {
     "chunk_size": "chunk",
     "mode": "mode",
@@ -40,7 +41,8 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A metric value as shown: three decimals, "-" for none."""
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -155,7 +157,7 @@ def _table(report: dict[str, Any]) -> str:
         cells = [f"<td>{n + 1}{' ★' if row.get('best') else ''}</td>"]
         for key in keys:
             cells.append(f'<td class="s">{_esc(setting_text(key, row["settings"]))}</td>')
-        cells += [f"<td>{_num(row.get('mean', {}).get(m))}</td>" for m in metrics]
+        cells += [f"<td>{value_text(row.get('mean', {}).get(m))}</td>" for m in metrics]
         ms = row.get("timings", {}).get("ms_per_query")
         cells.append(f"<td>{'-' if ms is None or row.get('same_as') is not None else ms}</td>")
         cls = ' class="best"' if row.get("best") else ""
@@ -185,7 +187,7 @@ def _hardest(report: dict[str, Any]) -> str:
         top = ", ".join(values.get("top", [])[:5])
         items.append(
             f'<tr><td class="s">{_esc(qid)}</td><td class="s">{_esc(q.get("question", ""))}'
-            f'</td><td>{_num(value)}</td><td class="s"><code>{_esc(relevant)}</code></td>'
+            f'</td><td>{value_text(value)}</td><td class="s"><code>{_esc(relevant)}</code></td>'
             f'<td class="s"><code>{_esc(top)}</code></td></tr>'
         )
     return (
@@ -220,3 +222,78 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>{_esc(title)}</h1>{meta}<h2>Sweep</h2>{svg_chart(report)}"
         f"<h2>Results</h2>{_table(report)}{_hardest(report)}</body></html>\n"
     )
+
+
+# --------------------------------------------------------------------------------------
+# text tables
+
+
+def metric_columns(report: dict[str, Any]) -> list[str]:
+    return list(report["metrics"]) + list(report["answer_metrics"])
+
+
+def ms_per_query(row: dict[str, Any]) -> str:
+    """A row's search time per query; "-" for a row copied from another (``same_as``)."""
+    ms = row["timings"].get("ms_per_query")
+    return "-" if ms is None or row.get("same_as") is not None else f"{ms:.1f}"
+
+
+def table_header(report: dict[str, Any]) -> str:
+    """The line above the table: the collection, its size, whether the index was built."""
+    info = report["collection"]
+    what = info["name"] + (f" ({info['split']})" if info.get("split") else "")
+    reused = all(i.get("reused") for i in report["indexes"])
+    parts = [
+        f"{what}: {info['n_judged']} judged questions",
+        f"{info['n_docs']} docs" if info.get("n_docs") else None,
+        "index reused" if reused else "index built",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def table_footer(report: dict[str, Any]) -> str:
+    """The line below the table: the best row and its settings ("" without rows)."""
+    best = report["best"]
+    if best is None:
+        return ""
+    row = report["rows"][best]
+    settings = ", ".join(
+        f"{SETTING_LABELS[key]}={setting_text(key, row['settings'])}"
+        for key in setting_columns(report)
+    )
+    value = row["mean"].get(report["sort_by"])
+    total = report["timings"].get("total_s", 0.0)
+    return (
+        f"best by {report['sort_by']}: row {best + 1} ({settings}) = {value_text(value)}; "
+        f"{total:.1f} s; index {', '.join(i['path'] for i in report['indexes'])}"
+    )
+
+
+def plain_table(report: dict[str, Any]) -> str:
+    """Fixed-width text for pipes and logs; the best row is marked with '*'."""
+    keys = setting_columns(report)
+    metrics = metric_columns(report)
+    header = ["", "#", *(SETTING_LABELS[k] for k in keys), *metrics, "ms/q"]
+    body = [
+        [
+            "*" if row["best"] else "",
+            str(n + 1),
+            *(setting_text(k, row["settings"]) for k in keys),
+            *(value_text(row["mean"].get(m)) for m in metrics),
+            ms_per_query(row),
+        ]
+        for n, row in enumerate(report["rows"])
+    ]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = [table_header(report)]
+    for cells in [header, *body]:
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i < 2 + len(keys) else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+        )
+    footer = table_footer(report)
+    if footer:
+        lines.append(footer)
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""The `rag eval` runner (ragcli.eval_run): eval indexes, sweeps, question sets, answers."""
+"""The `rag eval` runner (ragcli.evaluate.runner): eval indexes, sweeps, question sets, answers."""
 
 from __future__ import annotations
 
@@ -8,27 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from ragcli import eval_run
 from ragcli.config import Settings
 from ragcli.errors import UsageError
-from ragcli.eval_run import EvalOptions, run_eval
+from ragcli.evaluate import EvalOptions, indexes, run_eval, sweep
+from ragcli.evaluate import runner as eval_run
 from ragcli.index import Index
 
-DATA = Path(__file__).resolve().parent / "data" / "eval"
+DATA = Path(__file__).resolve().parents[1] / "data" / "eval"
 TINY = DATA / "tiny_beir"
 NO_RERANK = {"rerank": [False]}
 
 
 @pytest.fixture(scope="module")
 def cache_home(tmp_path_factory, embed_model_path) -> Path:
-    """One XDG cache for the module, so the tiny eval index is built once."""
-    return tmp_path_factory.mktemp("cache")
+    """One XDG cache for the module, so the tiny eval index is built once. Its ragcli
+    folder links to the session's ONNX export, which is not made again."""
+    home = tmp_path_factory.mktemp("cache")
+    exports = Path(os.environ["RAG_CACHE_DIR"]) / "onnx"
+    exports.mkdir(parents=True, exist_ok=True)
+    (home / "ragcli").mkdir()
+    (home / "ragcli" / "onnx").symlink_to(exports, target_is_directory=True)
+    return home
 
 
 @pytest.fixture
 def workdir(tmp_path, cache_home, monkeypatch) -> Path:
     """A working directory with no .rag project above it; eval indexes go to the cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setenv("RAG_CACHE_DIR", str(cache_home / "ragcli"))
     monkeypatch.delenv("RAG_INDEX", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -76,19 +83,27 @@ def test_eval_index_goes_under_the_project_rag_folder(tmp_path, monkeypatch, emb
     assert Path(report["indexes"][0]["path"]).parent == tmp_path / ".rag" / "eval"
 
 
+def test_eval_root_is_in_the_ragcli_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "rag-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert indexes.eval_root(tmp_path) == tmp_path / "rag-cache" / "eval"
+    monkeypatch.delenv("RAG_CACHE_DIR")
+    assert indexes.eval_root(tmp_path) == tmp_path / "xdg" / "ragcli" / "eval"
+
+
 def test_eval_index_dir_depends_on_corpus_and_ingest_settings(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     shutil.copy(TINY / "corpus.jsonl", corpus)
-    base = eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert base == eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(chunk_size=64), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(chunk_overlap=8), tmp_path, "c")
-    assert base != eval_run.eval_index_dir(corpus, Settings(embed_model="other"), tmp_path, "c")
+    base = indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert base == indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(chunk_size=64), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(chunk_overlap=8), tmp_path, "c")
+    assert base != indexes.eval_index_dir(corpus, Settings(embed_model="other"), tmp_path, "c")
     stat = corpus.stat()
     os.utime(corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert base != eval_run.eval_index_dir(corpus, Settings(), tmp_path, "c")
-    assert eval_run.collection_name(Path("/x/scifact/beir")) == "scifact"
-    assert eval_run.collection_name(Path("/x/my set")) == "my-set"
+    assert base != indexes.eval_index_dir(corpus, Settings(), tmp_path, "c")
+    assert indexes.collection_name(Path("/x/scifact/beir")) == "scifact"
+    assert indexes.collection_name(Path("/x/my set")) == "my-set"
 
 
 def test_sweep_has_one_row_per_combination_and_one_best(workdir):
@@ -224,7 +239,7 @@ def test_chunk_size_sweep_needs_beir(project):
     ],
 )
 def test_parse_values(option, text, expected):
-    assert eval_run.parse_values(option, text) == expected
+    assert sweep.parse_values(option, text) == expected
 
 
 @pytest.mark.parametrize(
@@ -241,7 +256,7 @@ def test_parse_values(option, text, expected):
 )
 def test_parse_values_rejects(option, text, message):
     with pytest.raises(UsageError, match=message):
-        eval_run.parse_values(option, text)
+        sweep.parse_values(option, text)
 
 
 def test_default_k_covers_the_largest_cutoff():
@@ -269,3 +284,25 @@ def test_judged_triad_through_the_real_ollama_client(workdir, monkeypatch):
         assert row["mean"][metric] == pytest.approx(0.75)  # 4 on the 1-5 scale
     query = next(iter(row["per_query"].values()))
     assert query["judged"]["groundedness"]["reason"] == "every claim is in source [1]"
+
+
+def test_llm_answers_use_the_prompt_template_and_the_answer_cache(workdir, monkeypatch, tmp_path):
+    """Answers are asked as `rag ask` asks them: the template applies and a repeated run
+    is answered from the index's answer cache (the judge is asked again)."""
+    from llm_servers import ollama_server, ollama_stream
+
+    template = tmp_path / "template.txt"
+    template.write_text("EVAL TEMPLATE\n{sources}\n\nQuestion: {question}\n", encoding="utf-8")
+    verdict = '{"score": 5, "reason": "fine"}'
+    overrides = {"prompt_template": str(template)}
+    options = EvalOptions(sweep={"mode": ["sparse"], "rerank": [False]}, llm="ollama", limit=1)
+    with ollama_server(default=ollama_stream([verdict])) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        first = _run(cwd=workdir, options=options, settings_overrides=overrides)
+        again = _run(cwd=workdir, options=options, settings_overrides=overrides)
+        chats = [r.json for r in server.posts() if r.path == "/api/chat"]
+    asked = [c for c in chats if any("EVAL TEMPLATE" in m["content"] for m in c["messages"])]
+    assert len(asked) == 1
+    assert len(chats) == 1 + 2 * 3
+    (row,) = again["rows"]
+    assert row["per_query"]["a"]["answer"] == first["rows"][0]["per_query"]["a"]["answer"]

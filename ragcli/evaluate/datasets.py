@@ -373,17 +373,17 @@ def available_splits(folder: str | Path) -> list[str]:
     return sorted(p.stem for p in qrels_dir.glob("*.tsv"))
 
 
-def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
-    """Validate a BEIR folder and read its judged queries for ``split``.
+@dataclass
+class _Qrels:
+    """The kept judgments of a qrels file, and every positive pair before unknown doc ids
+    were dropped (``questions.jsonl`` is checked against those)."""
 
-    Reads ``queries.jsonl`` and ``qrels/<split>.tsv``, streams ``corpus.jsonl`` for its
-    ids only (the text is left to the ingest pipeline), and, if present, reads
-    ``questions.jsonl`` (``{"id", "question", "answers", "relevant"}``) to attach gold
-    answers. Only queries with at least one relevant document in the split are kept.
-    qrels lines naming an unknown query or document are dropped, counted in ``skipped``
-    and listed in ``problems``; it is an error only if no judged query is left.
-    """
-    folder = Path(folder)
+    relevant: dict[str, dict[str, int]] = field(default_factory=dict)
+    all_positive: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _beir_paths(folder: Path, split: str) -> tuple[Path, Path, Path]:
+    """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``, checked to exist."""
     if not folder.exists():
         raise UsageError(f"{folder}: no such folder")
     if not folder.is_dir():
@@ -399,38 +399,44 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
         splits = available_splits(folder)
         have = f"available: {', '.join(splits)}" if splits else "no qrels/*.tsv files"
         raise UsageError(f"{folder}: no qrels for split {split!r} ({have})")
+    return corpus_path, queries_path, qrels_path
 
-    skipped: dict[str, int] = {}
-    problems: list[Problem] = []
-    doc_ids = _corpus_ids(corpus_path, skipped, problems)
-    if not doc_ids:
-        raise UsageError(f"{corpus_path}: no documents")
-    queries = _read_queries(queries_path, skipped)
 
-    qrels_name = f"qrels/{split}.tsv"
-    relevant: dict[str, dict[str, int]] = {}
-    all_positive: dict[str, set[str]] = {}  # before dropping unknown doc ids
-    judged_lines: dict[tuple[str, str], int] = {}
-    for lineno, line in _read_lines(qrels_path):
+def _qrels_lines(path: Path, skipped: dict[str, int]) -> Iterator[tuple[int, str, str, int]]:
+    """``(line, query id, doc id, score)`` of a qrels file; blank lines and the header
+    (allowed on line 1 only) are passed over."""
+    for lineno, line in _read_lines(path):
         if not line.strip():
             _bump(skipped, "blank_lines")
             continue
-        parsed = _parse_qrels_line(line, f"{qrels_path}:{lineno}")
+        parsed = _parse_qrels_line(line, f"{path}:{lineno}")
         if parsed is None:
             if lineno != 1:
-                raise UsageError(f"{qrels_path}:{lineno}: header line in the middle of the file")
+                raise UsageError(f"{path}:{lineno}: header line in the middle of the file")
             continue
-        qid, doc_id, score = parsed
+        yield lineno, *parsed
+
+
+def _read_qrels(
+    path: Path,
+    name: str,
+    queries: dict[str, tuple[int, str]],
+    doc_ids: set[str],
+    skipped: dict[str, int],
+    problems: list[Problem],
+) -> _Qrels:
+    """The positive judgments of known queries and documents; a pair judged twice keeps
+    its higher score."""
+    qrels = _Qrels()
+    judged_lines: dict[tuple[str, str], int] = {}
+    for lineno, qid, doc_id, score in _qrels_lines(path, skipped):
         pair = (qid, doc_id)
         if pair in judged_lines:
-            problems.append(
-                Problem(
-                    qrels_name,
-                    lineno,
-                    f"pair ({qid}, {doc_id}) already judged on line {judged_lines[pair]}; "
-                    "keeping the higher score",
-                )
+            message = (
+                f"pair ({qid}, {doc_id}) already judged on line {judged_lines[pair]}; "
+                "keeping the higher score"
             )
+            problems.append(Problem(name, lineno, message))
         else:
             judged_lines[pair] = lineno
         if score <= 0:
@@ -438,18 +444,25 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
             continue
         if qid not in queries:
             _bump(skipped, "unknown_query_ids")
-            problems.append(Problem(qrels_name, lineno, f"query id {qid!r} not in queries.jsonl"))
+            problems.append(Problem(name, lineno, f"query id {qid!r} not in queries.jsonl"))
             continue
-        all_positive.setdefault(qid, set()).add(doc_id)
+        qrels.all_positive.setdefault(qid, set()).add(doc_id)
         if doc_id not in doc_ids:
             _bump(skipped, "unknown_doc_ids")
-            problems.append(
-                Problem(qrels_name, lineno, f"corpus id {doc_id!r} not in corpus.jsonl")
-            )
+            problems.append(Problem(name, lineno, f"corpus id {doc_id!r} not in corpus.jsonl"))
             continue
-        grades = relevant.setdefault(qid, {})
+        grades = qrels.relevant.setdefault(qid, {})
         grades[doc_id] = max(score, grades.get(doc_id, 0))
+    return qrels
 
+
+def _judged_questions(
+    queries: dict[str, tuple[int, str]],
+    relevant: dict[str, dict[str, int]],
+    queries_path: Path,
+    skipped: dict[str, int],
+) -> list[Question]:
+    """The queries with a relevant document, in file order; the others are counted."""
     questions = [
         Question(id=qid, text=text, relevant=relevant[qid])
         for qid, (_, text) in queries.items()
@@ -461,18 +474,40 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
     for qid, (lineno, text) in queries.items():
         if qid in relevant and not text:
             raise UsageError(f"{queries_path}:{lineno}: 'text' is empty")
+    return questions
+
+
+def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
+    """Validate a BEIR folder and read its judged queries for ``split``.
+
+    Reads ``queries.jsonl`` and ``qrels/<split>.tsv``, streams ``corpus.jsonl`` for its
+    ids only (the text is left to the ingest pipeline), and, if present, reads
+    ``questions.jsonl`` (``{"id", "question", "answers", "relevant"}``) to attach gold
+    answers. Only queries with at least one relevant document in the split are kept.
+    qrels lines naming an unknown query or document are dropped, counted in ``skipped``
+    and listed in ``problems``; it is an error only if no judged query is left.
+    """
+    folder = Path(folder)
+    corpus_path, queries_path, qrels_path = _beir_paths(folder, split)
+    skipped: dict[str, int] = {}
+    problems: list[Problem] = []
+    doc_ids = _corpus_ids(corpus_path, skipped, problems)
+    if not doc_ids:
+        raise UsageError(f"{corpus_path}: no documents")
+    queries = _read_queries(queries_path, skipped)
+    qrels_name = f"qrels/{split}.tsv"
+    qrels = _read_qrels(qrels_path, qrels_name, queries, doc_ids, skipped, problems)
+    questions = _judged_questions(queries, qrels.relevant, queries_path, skipped)
     if not questions:
         raise UsageError(
             f"{folder}: no query has a relevant document in {qrels_name} that is in the "
             f"corpus ({len(problems)} problems; first: {problems[0] if problems else 'none'})"
         )
-
-    questions_path = folder / "questions.jsonl"
+    questions_path: Path | None = folder / "questions.jsonl"
     if questions_path.is_file():
-        _attach_answers(questions_path, questions, all_positive, skipped, problems)
+        _attach_answers(questions_path, questions, qrels.all_positive, skipped, problems)
     else:
         questions_path = None
-
     return BeirCollection(
         folder=folder,
         split=split,

@@ -1,4 +1,5 @@
-"""Evaluation metrics (ragcli.evaluate): trec_eval figures, SQuAD EM/F1, judge parsing, sweeps."""
+"""Evaluation metrics and sweeps (ragcli.evaluate.metrics, .sweep): trec_eval figures,
+SQuAD EM/F1, judge parsing, sweeps."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ import math
 import pytest
 
 from ragcli.errors import UsageError
-from ragcli.evaluate import (
+from ragcli.evaluate.metrics import (
     DEFAULT_METRICS,
     JUDGE_SYSTEM,
     MetricSpec,
     answer_contains,
-    best_row,
     doc_ranking,
     exact_match,
-    expand_grid,
     judge,
     judge_prompts,
     mean_judged,
@@ -29,6 +28,7 @@ from ragcli.evaluate import (
     score_retrieval,
     token_f1,
 )
+from ragcli.evaluate.sweep import best_row, expand_grid
 from ragcli.types import Chunk, Hit, Location
 
 

@@ -13,7 +13,7 @@ from ragcli.cli import app
 from ragcli.config import Settings
 from ragcli.index import Index
 
-DATA = Path(__file__).resolve().parent / "data" / "eval"
+DATA = Path(__file__).resolve().parents[1] / "data" / "eval"
 TINY = DATA / "tiny_beir"
 
 
