@@ -55,8 +55,11 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] == "ragcli":
-                found.add(node.module)
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+                # ``from ragcli.x import y``: the module x, and y too when it is a module
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+                found.update(name for name in submodules if _is_module(name))
+                if node.module != "ragcli" or len(found & submodules) < len(submodules):
+                    found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "ragcli")
     return {name for name in found if _is_module(name)}
