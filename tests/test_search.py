@@ -191,6 +191,7 @@ def test_no_index_is_a_one_line_error(tmp_path, monkeypatch):
     assert result.stderr.count("\n") == 1 and "no .rag/ index found" in result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_query_path_embeds_with_onnx_and_never_imports_torch(project):
     """After an ingest has exported the model, a search process stays clear of torch."""
     import subprocess

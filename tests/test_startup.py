@@ -46,6 +46,7 @@ def modules_after(argv: list[str], env: dict | None = None, cwd: Path | None = N
     return {"modules": json.loads(line[len("MODULES ") :]), "code": done.returncode, **vars(done)}
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_help_imports_nothing_heavy():
     result = modules_after(["--help"])
     assert result["code"] == 0
@@ -73,6 +74,7 @@ def hash_index(tmp_path, monkeypatch) -> Path:
     return index_dir
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_sparse_search_loads_neither_the_encoder_nor_faiss_nor_bm25s_nor_pydantic(hash_index):
     result = modules_after(
         ["search", "word3", "--mode", "sparse", "--json", "--no-rerank"],
@@ -151,6 +153,7 @@ def test_a_failing_background_load_raises_in_the_searching_thread(hash_index):
     assert idx.search("word2", k=2, mode="sparse", rerank=False)[0].chunk.source == "n/t2.md"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_search_exits_quickly_with_the_same_codes_and_output(hash_index):
     """`rag search` ends without interpreter teardown: atexit handlers (the MODULES line
     comes from one) still run, exit codes and output are unchanged."""
@@ -163,6 +166,7 @@ def test_search_exits_quickly_with_the_same_codes_and_output(hash_index):
     assert usage["code"] == 2 and "give a query" in usage["stderr"]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_help_exits_quickly_with_the_same_output():
     assert modules_after([])["code"] == 2  # no_args_is_help
     for argv in (["--help"], ["search", "-h"], ["ingest", "--help"]):

@@ -100,6 +100,7 @@ def test_load_tokenizer_errors(tmp_path):
     assert model_max_tokens("no-such-org/no-such-model-xyz") is None
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_chunker_does_not_import_torch(embed_model_path):
     code = (
         "import sys\n"

@@ -59,6 +59,7 @@ def test_unsupported_extension_is_a_load_error(tmp_path):
     assert load_error(path).startswith("unsupported file type")
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_heavy_libraries_are_imported_lazily():
     code = (
         "import sys, ragcli.load, ragcli.discover\n"

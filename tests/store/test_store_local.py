@@ -115,6 +115,7 @@ def test_sparse_round_trips_through_disk_without_pickle(tmp_path):
     assert loaded.search("shepherd meadow", 1)[0].tolist() == [0]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_reading_the_sidecar_needs_neither_bm25s_nor_scipy(tmp_path):
     # `import bm25s` (scipy, tqdm) was the largest import of a cold `rag search`.
     sparse = SparseIndex.build(range(len(CORPUS)), CORPUS)
