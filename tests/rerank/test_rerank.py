@@ -11,7 +11,7 @@ import pytest
 from ragcli.index import Index
 from ragcli.rerank import Reranker
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from ragcli.cli import app
 from ragcli.index import Index
 from ragcli.types import SearchFilter
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "docs"
 
 
 @pytest.fixture(scope="session")

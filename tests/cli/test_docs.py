@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ragcli.cli import app
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "commands.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
 COMMANDS = ["ingest", "status", "search", "generate", "ask", "chat", "eval"]
 
 
@@ -37,3 +37,23 @@ def test_every_command_is_listed():
 def test_options_are_read_from_the_help_text():
     # guards the test above against passing on an empty option list
     assert {"--alpha", "--batch", "--no-rerank", "--json"} <= options_of("search")
+
+
+DESIGN = DOCS.with_name("design.md")
+
+
+def test_every_path_in_the_design_stage_table_exists():
+    repo = DOCS.parent.parent
+    table = DESIGN.read_text().split("## Stages", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "`" in line]
+    folders = [re.search(r"`(ragcli/[^`]*)`", row).group(1) for row in rows]
+    assert len(folders) >= 12  # one row per stage
+    missing = []
+    for row, folder in zip(rows, folders, strict=True):
+        if not (repo / folder).exists():
+            missing.append(folder)
+        if folder.endswith("/"):  # files named in the row are inside that folder
+            for name in re.findall(r"`([\w/]+\.py)`", row):
+                if not (repo / folder / name).exists():
+                    missing.append(folder + name)
+    assert missing == []
