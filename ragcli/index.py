@@ -17,26 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragcli.config import Settings, cache_dir, load_settings
-from ragcli.errors import RagError, UsageError
+from ragcli.config import Settings, load_settings
 from ragcli.types import Hit, SearchFilter, SearchParams
-
-RAG_DIR = ".rag"
-DEFAULT_NAME = "default"
-
-
-def collection_name(index_name: str | None) -> str:
-    """The Milvus collection of a named index: ``ragcli_<name>``."""
-    return f"ragcli_{(index_name or DEFAULT_NAME).replace('-', '_')}"
-
-
-def find_rag_dir(start: Path) -> Path | None:
-    """The nearest ``.rag/`` folder at or above ``start``."""
-    for folder in (start, *start.parents):
-        candidate = folder / RAG_DIR
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 class Index:
@@ -54,14 +36,13 @@ class Index:
         store_uri: str | None = None,
         collection: str | None = None,
     ):
+        from ragcli.store.locate import collection_name, project_of
+
         self.path = Path(path).expanduser().resolve()
-        if base_dir is None:
-            parent = self.path.parent
-            base_dir = parent.parent if parent.name == RAG_DIR else parent
-        self.base_dir = base_dir
-        self.settings = settings or load_settings(base_dir)
+        self.base_dir = base_dir or project_of(self.path)
+        self.settings = settings or load_settings(self.base_dir)
         self.store_uri = store_uri
-        self.collection = collection or collection_name(DEFAULT_NAME)
+        self.collection = collection or collection_name(None)
         self._warned: set[str] = set()
         self.warn: Callable[[str], None] = self._default_warn
 
@@ -77,39 +58,12 @@ class Index:
         """The index to use: ``store`` (or the ``store`` setting / $RAG_STORE) when it is a
         Milvus URI; else ``index`` (or $RAG_INDEX) if given; else ``.rag/<name>`` found by
         walking up from ``cwd``; ``create`` puts a new ``.rag/`` in ``cwd``."""
-        cwd = (cwd or Path.cwd()).resolve()
-        if index is not None and store is not None:
-            raise UsageError("give either --index or --store, not both")
-        rag_dir = find_rag_dir(cwd)
-        project = rag_dir.parent if rag_dir is not None else cwd
-        explicit = index or os.environ.get("RAG_INDEX")
-        if store is None and not explicit:
-            store = load_settings(project).store  # the config files or $RAG_STORE
-        name = name or os.environ.get("RAG_INDEX_NAME")
-        if name and ("/" in name or name.startswith(".")):
-            raise UsageError(f"invalid index name {name!r}: use letters, digits, - and _")
-        if store and store != "local":
-            from ragcli.store import store_location
+        from ragcli.store.locate import locate
 
-            collection = collection_name(name)
-            return cls(
-                cache_dir() / "stores" / store_location(store, collection, project),
-                base_dir=project,
-                store_uri=store,
-                collection=collection,
-            )
-        if explicit:
-            if name:
-                raise UsageError("give either --index or --name, not both")
-            return cls(Path(explicit))
-        if rag_dir is None:
-            if not create:
-                raise RagError(
-                    f"no {RAG_DIR}/ index found in {cwd} or its parents "
-                    "(run `rag ingest PATH` first, or pass --index)"
-                )
-            rag_dir = cwd / RAG_DIR
-        return cls(rag_dir / (name or DEFAULT_NAME))
+        where = locate(index, name, cwd, create, store)
+        return cls(
+            where.path, base_dir=where.base_dir, store_uri=where.uri, collection=where.collection
+        )
 
     @property
     def location(self) -> str:
@@ -134,7 +88,7 @@ class Index:
         self._close_store()
         exists = not rebuild and self.exists()
         report = ingest(
-            self.path if self.store_uri is None else self.writer(rebuild=rebuild),
+            self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
             self.settings,
             base_dir=self.base_dir,
@@ -156,13 +110,7 @@ class Index:
         """An unopened StoreWriter for this index (``with index.writer() as w: ...``)."""
         from ragcli.store import open_writer
 
-        return open_writer(
-            self.path,
-            self.store_uri,
-            collection=self.collection,
-            base_dir=self.base_dir,
-            rebuild=rebuild,
-        )
+        return open_writer(self.path, self.store_uri, **self._where, rebuild=rebuild)
 
     def _ingest_encoder(self):
         from ragcli.embed import ingest_encoder
@@ -182,9 +130,7 @@ class Index:
         """The StoreReader of this index (ragcli.store.base)."""
         from ragcli.store import open_reader
 
-        return open_reader(
-            self.path, self.store_uri, collection=self.collection, base_dir=self.base_dir
-        )
+        return open_reader(self.path, self.store_uri, **self._where)
 
     @cached_property
     def encoder(self):
@@ -210,9 +156,11 @@ class Index:
     def exists(self) -> bool:
         from ragcli.store import store_exists
 
-        return store_exists(
-            self.path, self.store_uri, collection=self.collection, base_dir=self.base_dir
-        )
+        return store_exists(self.path, self.store_uri, **self._where)
+
+    @property
+    def _where(self) -> dict[str, Any]:
+        return {"collection": self.collection, "base_dir": self.base_dir}
 
     def _default_warn(self, message: str) -> None:
         from ragcli.errors import warn

@@ -30,7 +30,7 @@ MAX_CHUNK_FACTOR = 5
 
 def eval_root(cwd: Path | None = None) -> Path:
     """``.rag/eval`` of the project found from ``cwd``, else ``eval/`` in the cache folder."""
-    from ragcli.index import find_rag_dir
+    from ragcli.store.locate import find_rag_dir
 
     rag_dir = find_rag_dir((cwd or Path.cwd()).resolve())
     if rag_dir is not None:
