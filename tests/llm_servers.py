@@ -163,10 +163,12 @@ def _sse(event: str | None, data: Any) -> bytes:
 
 def anthropic_stream(
     parts: list[str],
-    model: str = "claude-sonnet-4-5",
+    model: str | None = None,
     input_tokens: int = 321,
     output_tokens: int = 17,
 ) -> Reply:
+    if model is None:
+        from ragcli.generate.claude import DEFAULT_MODEL as model
     events = [
         _sse(
             "message_start",

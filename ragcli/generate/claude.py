@@ -16,7 +16,7 @@ from ragcli.generate.errors import (
 )
 from ragcli.prompt import Prompt
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"  # the one place the default Claude model is named
 
 
 def error_detail(err: Any) -> str:
