@@ -12,7 +12,7 @@ import typer
 
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import GENERATION, SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import RagError, UsageError
+from ragcli.errors import RagError, UsageError, printable
 
 QuestionArg = Annotated[
     str | None,
@@ -111,7 +111,7 @@ def generate(
         fmt = body_backend(settings)
     prompt = answer.prepare_prompt(idx, question, settings, search.search_filter())
     if fmt == "text":
-        sys.stdout.write(prompt.to_text())
+        sys.stdout.write(printable(prompt.to_text(), keep_newlines=True))
     elif fmt == "json":
         render.print_json(prompt.to_dict())
     else:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ragcli.cli.render import console, error, is_terminal, print_json, use_color, warn
+from ragcli.errors import message_line, printable
 
 
 class AnswerPrinter:
@@ -23,6 +24,7 @@ class AnswerPrinter:
     def __call__(self, delta: str) -> None:
         if not delta:
             return
+        delta = printable(delta, keep_newlines=True)
         sys.stdout.write(delta)
         sys.stdout.flush()
         self.written = True
@@ -38,7 +40,7 @@ class AnswerPrinter:
 
 def source_line(source: Any) -> str:
     where = source.location.describe()
-    return f"[{source.n}] {source.source}" + (f" ({where})" if where else "")
+    return printable(f"[{source.n}] {source.source}" + (f" ({where})" if where else ""))
 
 
 def sources_block(result: Any) -> list[str]:
@@ -120,7 +122,7 @@ def report_citations(result: Any) -> None:
 
 
 def note(message: str) -> None:
-    sys.stderr.write(f"rag: note: {message}\n")
+    sys.stderr.write(f"rag: note: {message_line(message)}\n")
     sys.stderr.flush()
 
 
