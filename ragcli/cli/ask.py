@@ -12,7 +12,7 @@ import typer
 
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import GENERATION, SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import RagError, UsageError, printable
+from ragcli.errors import RagError, UsageError, printable, require_utf8
 
 QuestionArg = Annotated[
     str | None,
@@ -21,12 +21,31 @@ QuestionArg = Annotated[
 FORMATS = ("text", "json", "anthropic", "claude", "openai", "ollama", "body")
 
 
+MAX_QUESTION_BYTES = 1_000_000  # a question read from stdin; more is surely not one
+
+
+def read_stdin_text(what: str, limit: int = MAX_QUESTION_BYTES) -> str:
+    """All of stdin as UTF-8 text, at most ``limit`` bytes, else a ``UsageError``."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        text = sys.stdin.read(limit + 1)
+        data = text.encode("utf-8", "surrogateescape")
+    else:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"the {what} on stdin is longer than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"the {what} on stdin is not valid UTF-8 (at byte {err.start})") from None
+
+
 def read_question(question: str | None) -> str:
     if question is None:
         raise UsageError("give a question, or '-' to read it from stdin")
     if question == "-":
-        question = sys.stdin.read()
-    question = question.strip()
+        question = read_stdin_text("question")
+    question = require_utf8(question, "the question").strip()
     if not question:
         raise UsageError("empty question")
     return question

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
+from llm_servers import free_port
 
 from ragcli import errors
 from ragcli.cli import render, render_answer
@@ -100,3 +108,124 @@ def test_streamed_answers_and_source_lines_escape_terminal_codes(capsys):
     out = capsys.readouterr().out
     assert out == "line one\n\\x1b[2Jline two\\x1b]0;pwned\\x07"
     assert "\n" not in line and "\x1b" not in line
+
+
+# ------------------------------------------------------------------ invalid UTF-8, unbounded input
+
+BAD = b"caf\xff".decode("utf-8", "surrogateescape")  # how argv holds undecodable bytes
+
+
+@pytest.fixture
+def cli(examples_project, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from ragcli.cli import app
+
+    monkeypatch.chdir(examples_project)
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "RAG_INDEX", "RAG_LLM", "RAG_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("RAG_RERANK", "false")
+    monkeypatch.setenv("RAG_MODE", "sparse")  # no embedding model needed
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+
+    def run(*args: str, input: bytes | str | None = None):
+        return runner.invoke(app, list(args), input=input)
+
+    return run
+
+
+def one_error_line(result) -> str:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rag: error: ")
+    return lines[0]
+
+
+def test_invalid_utf8_query_argument(cli):
+    for command in ("search", "ask"):
+        result = cli(command, BAD, "--llm", "extractive") if command == "ask" else cli(command, BAD)
+        assert result.exit_code == 2
+        line = one_error_line(result)
+        assert line.endswith("is not valid UTF-8 (at character 4)")
+        assert line.startswith(("rag: error: the query", "rag: error: the question"))
+
+
+def test_invalid_utf8_query_on_stdin(cli):
+    search = cli("search", "-", input=b"caf\xff\n")
+    assert search.exit_code == 2
+    assert one_error_line(search) == "rag: error: the query on stdin is not valid UTF-8 (at byte 3)"
+    ask = cli("ask", "-", "--llm", "extractive", input=b"\xfe tesla")
+    assert ask.exit_code == 2
+    assert one_error_line(ask) == "rag: error: the question on stdin is not valid UTF-8 (at byte 0)"
+
+
+def test_a_query_on_stdin_is_bounded(cli):
+    result = cli("search", "-", input=b"a" * 1_000_001)
+    assert result.exit_code == 2
+    assert "longer than 1,000,000 bytes" in one_error_line(result)
+
+
+def test_invalid_utf8_in_a_batch_file(cli, tmp_path):
+    batch = tmp_path / "queries.txt"
+    batch.write_bytes(b"tesla\nplague caf\xff\n")
+    result = cli("search", "--batch", str(batch), "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout.splitlines()[0])["query"] == "tesla"  # line 1 answered
+    assert one_error_line(result) == f"rag: error: {batch}: line 2: not valid UTF-8 (at byte 10)"
+    batch.write_text('{"id": "q1", "query": "caf\\udcff"}\n')
+    result = cli("search", "--batch", str(batch), "--json")
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(f"rag: error: {batch}: line 1: the query is not")
+
+
+def test_batch_lines_and_batches_are_bounded(cli, tmp_path, monkeypatch):
+    from ragcli.cli import search
+
+    result = cli("search", "--batch", "/dev/zero", "--json")
+    assert result.exit_code == 2
+    assert one_error_line(result) == "rag: error: /dev/zero: line 1: longer than 100,000 bytes"
+    monkeypatch.setattr(search, "MAX_BATCH_BYTES", 20)
+    batch = tmp_path / "many.txt"
+    batch.write_text("tesla\n" * 10)
+    result = cli("search", "--batch", str(batch), "--json")
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"rag: error: {batch}: batch file is larger than 20 bytes"
+    assert len(result.stdout.splitlines()) == 3  # the lines read within the bound
+
+
+def test_invalid_utf8_in_the_config_file_via_the_cli(cli, tmp_path):
+    config = tmp_path / "config" / "ragcli" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_bytes(b'llm_model = "\xff"\n')
+    result = cli("search", "tesla")
+    assert result.exit_code == 2
+    assert one_error_line(result) == f"rag: error: {config}: line 1: not valid UTF-8"
+
+
+def test_chat_skips_a_line_that_is_not_utf8(cli):
+    result = cli("chat", "--new", "--llm", "extractive", input=b"caf\xff?\nWhen did Tesla die?\n")
+    assert result.exit_code == 0, result.stderr
+    assert "rag: warning: a line that is not valid UTF-8 was skipped" in result.stderr
+    assert "1943" in result.stdout
+
+
+@pytest.mark.slow
+def test_real_argv_and_dev_zero_in_a_subprocess(examples_project, tmp_path):
+    """As a shell passes them: undecodable argv bytes, and `--batch /dev/zero` ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "ANTHROPIC_"))}
+    env.update(RAG_MODE="sparse", RAG_RERANK="false", XDG_CONFIG_HOME=str(tmp_path))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # this checkout's ragcli
+    rag = Path(sys.executable).with_name("rag")
+    for args, says in (
+        ([b"search", b"caf\xff"], b"rag: error: the query is not valid UTF-8 (at character 4)\n"),
+        ([b"search", b"--batch", b"/dev/zero"], b"/dev/zero: line 1: longer than 100,000 bytes\n"),
+    ):
+        done = subprocess.run(
+            [bytes(rag), *args], cwd=examples_project, env=env, capture_output=True, timeout=120
+        )
+        assert done.returncode == 2
+        assert done.stderr.endswith(says) and done.stderr.count(b"\n") == 1, done.stderr
