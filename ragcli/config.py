@@ -179,6 +179,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _is_config_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as err:  # e.g. a config folder the user may not enter
+        raise UsageError(f"{path}: cannot read config: {err.strerror}") from None
+
+
 def cache_dir() -> Path:
     """ragcli's per-user cache (model exports, remote stores' local state):
     ``$RAG_CACHE_DIR``, else ``$XDG_CACHE_HOME/ragcli`` (``~/.cache/ragcli``)."""
@@ -204,7 +211,7 @@ def load_settings(project_dir: Path | None = None, env: dict[str, str] | None = 
     if project_dir is not None:
         candidates.append(project_dir / PROJECT_CONFIG_NAME)
     for path in candidates:
-        if not path.is_file():
+        if not _is_config_file(path):
             continue
         for name, raw in _read_toml(path).items():
             key = name.replace("-", "_")

@@ -158,13 +158,14 @@ def ask(
     settings = settings_for(idx, search, generation)
     backend = make_backend(settings, **backend_kwargs(generation["timeout"]))
     printer = show.AnswerPrinter()
+    cache = answer.llm_cache(idx, no_cache=generation["no_cache"])
     try:
         result = answer.ask(
             idx,
             question,
             settings,
             backend=backend,
-            cache=answer.llm_cache(idx, no_cache=generation["no_cache"]),
+            cache=cache,
             filters=search.search_filter(),
             on_delta=None if json_out else printer,
         )
@@ -174,6 +175,8 @@ def ask(
     show.show_result(result, printer, json_out)
     if result.hint:
         show.note(result.hint)
+    if cache.write_error:
+        show.warn(cache.write_error)
 
 
 @app.command()
@@ -224,6 +227,7 @@ def run_chat(session: Any, json_out: bool) -> bool:
         show.note(session.greeting())
     failed = False
     answered = 0
+    warned: set[str] = set()
     while (line := read()) is not None:
         action = answer.line_action(line)
         if action == "exit":
@@ -235,4 +239,8 @@ def run_chat(session: Any, json_out: bool) -> bool:
         printer = show.AnswerPrinter()
         reply = session.handle(line, on_delta=None if json_out else printer)
         failed = show.show_chat_reply(reply, printer, json_out) or failed
+        for problem in session.write_errors():
+            if problem not in warned:
+                show.warn(problem)
+                warned.add(problem)
     return failed

@@ -94,3 +94,19 @@ def test_overrides_from_flags_are_range_checked():
     with pytest.raises(UsageError, match=r"^--max-context-tokens: max_context_tokens = -5"):
         Settings().with_overrides(max_context_tokens=-5)
     assert Settings().with_overrides(k=3, alpha=None).k == 3
+
+
+def test_a_config_folder_that_cannot_be_entered_is_one_line(tmp_path, monkeypatch):
+    from privileges import public_dir, unprivileged
+
+    with public_dir() as folder:
+        config = folder / "config" / "ragcli"
+        config.mkdir(parents=True)
+        (config / "config.toml").write_text("k = 3\n")
+        config.chmod(0o700)  # root's; nobody may not look inside
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(folder / "config"))
+        with unprivileged() as enforced, pytest.raises(UsageError) as err:
+            if not enforced:
+                pytest.skip("running as root without the right to drop privileges")
+            load_settings(None, env={})
+    assert str(err.value) == f"{config / 'config.toml'}: cannot read config: Permission denied"

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from llm_servers import free_port
+from llm_servers import FakeServer, anthropic_stream, free_port
 
 from ragcli import errors
 from ragcli.cli import render, render_answer
@@ -124,6 +124,7 @@ def cli(examples_project, monkeypatch, tmp_path):
     monkeypatch.chdir(examples_project)
     for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "RAG_INDEX", "RAG_LLM", "RAG_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "")  # recorded, so restored after the test
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("RAG_RERANK", "false")
     monkeypatch.setenv("RAG_MODE", "sparse")  # no embedding model needed
@@ -229,3 +230,80 @@ def test_real_argv_and_dev_zero_in_a_subprocess(examples_project, tmp_path):
         )
         assert done.returncode == 2
         assert done.stderr.endswith(says) and done.stderr.count(b"\n") == 1, done.stderr
+
+
+# ------------------------------------------------------------------ an index that cannot be written
+
+
+KEY = "sk-ant-api03-LOOPBACK-hardening-0123456789"
+
+
+def claude_args(server) -> list[str]:
+    """Claude on a loopback server (the cli fixture's monkeypatch undoes the key)."""
+    os.environ["ANTHROPIC_API_KEY"] = KEY
+    return ["--llm", "claude", "--base-url", server.url, "--timeout", "5"]
+
+
+def copy_of_index(examples_project, into: Path) -> Path:
+    import shutil
+
+    project = into / "project"
+    shutil.copytree(examples_project / ".rag", project / ".rag")
+    shutil.rmtree(project / ".rag" / "default" / "cache", ignore_errors=True)
+    return project
+
+
+def test_ask_prints_the_whole_answer_when_the_cache_cannot_be_written(cli, tmp_path):
+    project = copy_of_index(Path.cwd(), tmp_path)
+    (project / ".rag" / "default" / "cache").write_text("not a folder")  # mkdir fails
+    os.chdir(project)
+    with FakeServer(default=anthropic_stream(["Tesla died ", "in 1943 [1]."])) as server:
+        result = cli("ask", "When did Tesla die?", *claude_args(server))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Tesla died in 1943 [1].\n\nSources:\n[1] docs/")
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        f"rag: warning: cannot write the answer cache in {project}/.rag/default/cache/llm: "
+        "Not a directory"
+    ]
+
+
+def test_chat_goes_on_when_history_and_cache_cannot_be_written(cli, tmp_path):
+    project = copy_of_index(Path.cwd(), tmp_path)
+    (project / ".rag" / "default" / "cache").write_text("not a folder")
+    os.chdir(project)
+    questions = "When did Tesla die?\nWhere was he born?\n"
+    with FakeServer(default=anthropic_stream(["He was born in Smiljan [1]."])) as server:
+        result = cli("chat", "--new", *claude_args(server), input=questions)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("Sources:") == 2
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2  # each said once, not at every turn
+    assert "cannot write the answer cache" in warnings[0] and "Not a directory" in warnings[0]
+    assert "cannot write the chat history" in warnings[1] and "Not a directory" in warnings[1]
+
+
+def test_ask_on_a_read_only_index(cli, examples_project, monkeypatch):
+    from privileges import public_dir, unprivileged
+
+    with public_dir() as folder:
+        project = copy_of_index(examples_project, folder)
+        for path in sorted(project.rglob("*"), reverse=True):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        os.chdir(project)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(folder / "config"))  # reachable by nobody
+        server = FakeServer(default=anthropic_stream(["Tesla died in 1943 [1]."])).start()
+        args = claude_args(server)
+        try:
+            with unprivileged() as enforced:
+                if not enforced:
+                    pytest.skip("running as root without the right to drop privileges")
+                result = cli("ask", "When did Tesla die?", *args)
+        finally:
+            server.stop()
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Tesla died in 1943 [1].\n\nSources:\n[1] docs/")
+    assert result.stderr.splitlines()[-1] == (
+        f"rag: warning: cannot write the answer cache in {project}/.rag/default/cache/llm: "
+        "Permission denied"
+    )
