@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, require_utf8
 from ragcli.types import SearchFilter, SearchParams
 from ragcli.weights import DEFAULT_EMBED_MODEL, DEFAULT_RERANK_MODEL
 
@@ -57,6 +57,8 @@ class Settings:
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (flags the user did pass)."""
         given = {key: value for key, value in values.items() if value is not None}
+        for key, value in given.items():
+            check_range(key, value, flag_name(key))
         return dataclasses.replace(self, **given)
 
     def search_params(self, filters: SearchFilter | None = None) -> SearchParams:
@@ -77,25 +79,90 @@ class Settings:
 SEARCH_FIELDS = tuple(f.name for f in fields(SearchParams) if f.name != "filters")
 
 
-def _coerce(name: str, raw: Any, target: type | str, origin: str) -> Any:
-    kind = target if isinstance(target, str) else target.__name__
+# Allowed ranges of the numeric settings: (lowest, highest), None = unbounded.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "chunk_size": (1, None),
+    "chunk_overlap": (0, None),
+    "embed_batch_size": (1, None),
+    "k": (1, None),
+    "alpha": (0.0, 1.0),
+    "pool_factor": (1, None),
+    "rerank_depth": (1, None),
+    "temperature": (0.0, 2.0),
+    "max_tokens": (1, None),
+    "max_context_tokens": (1, None),
+}
+_FLAG_NAMES = {"k": "--top-k", "llm_model": "--model"}
+
+
+def flag_name(key: str) -> str:
+    return _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+
+
+def check_range(name: str, value: Any, origin: str) -> None:
+    """A ``UsageError`` naming ``origin`` when a numeric setting is out of its range."""
+    if name not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = RANGES[name]
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError(f"{origin}: {name} = {value!r} is not a finite number")
+    if low is not None and value < low:
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise UsageError(f"{origin}: {name} = {value!r} is out of range; it must be {bound}")
+    if high is not None and value > high:
+        bound = f"between {low:g} and {high:g}" if low is not None else f"at most {high:g}"
+        raise UsageError(f"{origin}: {name} = {value!r} is out of range; it must be {bound}")
+
+
+def _kind(target: type | str) -> str:
+    return target if isinstance(target, str) else target.__name__
+
+
+def _parse_text(raw: str, kind: str) -> Any:
+    """An environment variable's text as the setting's type (ValueError if it is not)."""
+    if "bool" in kind:
+        text = raw.strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(raw)
+    if "int" in kind:
+        return int(raw)
+    if "float" in kind:
+        return float(raw)
+    return raw
+
+
+def _typed_toml(raw: Any, kind: str) -> Any:
+    """A TOML value of the setting's type, strictly: 2.5 is no int, true is no number."""
+    if "bool" in kind:
+        ok = isinstance(raw, bool)
+    elif "int" in kind:
+        ok = isinstance(raw, int) and not isinstance(raw, bool)
+    elif "float" in kind:
+        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        raw = float(raw) if ok else raw
+    else:
+        ok = isinstance(raw, str)
+    if not ok:
+        raise ValueError(raw)
+    return raw
+
+
+def _coerce(name: str, raw: Any, target: type | str, origin: str, text: bool = False) -> Any:
+    """``raw`` as the setting's type, range-checked: a TOML value, or with ``text`` an
+    environment variable's text."""
+    kind = _kind(target)
     try:
-        if "bool" in kind:
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text in {"1", "true", "yes", "on"}:
-                return True
-            if text in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(raw)
-        if "int" in kind:
-            return int(raw)
-        if "float" in kind:
-            return float(raw)
-        return str(raw)
+        value = _parse_text(raw, kind) if text and "str" not in kind else raw
+        value = _typed_toml(value, kind)
     except (TypeError, ValueError):
-        raise UsageError(f"{origin}: {name} = {raw!r} is not a valid {kind}") from None
+        expected = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+        wanted = next((v for k, v in expected.items() if k in kind), kind)
+        raise UsageError(f"{origin}: {name} = {raw!r} is not a valid {wanted}") from None
+    check_range(name, value, origin)
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -104,9 +171,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        line = err.object[: err.start].count(b"\n") + 1
+        raise UsageError(f"{path}: line {line}: not valid UTF-8") from None
     except OSError as err:
         raise UsageError(f"{path}: cannot read config: {err.strerror}") from None
     return data
+
+
+def _is_config_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as err:  # e.g. a config folder the user may not enter
+        raise UsageError(f"{path}: cannot read config: {err.strerror}") from None
 
 
 def cache_dir() -> Path:
@@ -124,22 +201,40 @@ def user_config_path() -> Path:
 
 
 def load_settings(project_dir: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Settings from the config files and ``RAG_*`` variables (see the module docstring);
+    a bad value is a ``UsageError`` naming the file or the variable."""
     env = os.environ if env is None else env
     known = {f.name: f.type for f in fields(Settings)}
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     candidates = [user_config_path()]
     if project_dir is not None:
         candidates.append(project_dir / PROJECT_CONFIG_NAME)
     for path in candidates:
-        if not path.is_file():
+        if not _is_config_file(path):
             continue
         for name, raw in _read_toml(path).items():
             key = name.replace("-", "_")
             if key not in known:
                 raise UsageError(f"{path}: unknown setting {name!r}")
             values[key] = _coerce(key, raw, known[key], str(path))
+            origins[key] = str(path)
     for key, kind in known.items():
-        raw = env.get(f"RAG_{key.upper()}")
+        variable = f"RAG_{key.upper()}"
+        raw = env.get(variable)
         if raw is not None and raw != "":
-            values[key] = _coerce(key, raw, kind, f"RAG_{key.upper()}")
+            require_utf8(raw, variable)
+            values[key] = _coerce(key, raw, kind, variable, text=True)
+            origins[key] = variable
+    _check_overlap(values, origins)
     return Settings(**values)
+
+
+def _check_overlap(values: dict[str, Any], origins: dict[str, str]) -> None:
+    size = values.get("chunk_size", Settings.chunk_size)
+    overlap = values.get("chunk_overlap", Settings.chunk_overlap)
+    if overlap >= size:
+        origin = origins.get("chunk_overlap") or origins.get("chunk_size", "settings")
+        raise UsageError(
+            f"{origin}: chunk_overlap ({overlap}) must be smaller than chunk_size ({size})"
+        )

@@ -7,7 +7,9 @@ scripted ``Reply`` objects (then from ``default``). Builders make the replies:
 * Anthropic Messages API: SSE stream (``message_start``, ``content_block_delta``, ...,
   ``message_stop``) and ``{"type": "error", "error": {...}}`` bodies;
 * OpenAI chat.completions: SSE ``data: {chunk}`` lines ending with ``data: [DONE]``;
-* Ollama ``/api/chat``: NDJSON lines ending with ``"done": true``; ``/api/tags``.
+* Ollama ``/api/chat``: NDJSON lines ending with ``"done": true``; ``/api/tags``;
+* broken streams (``malformed_stream``): an event that is not JSON, a body that is not
+  SSE, headers then silence (``stall``), an SSE error event.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Reply:
     content_type: str = "application/json"
     chunks: list[bytes] | None = None  # streamed pieces, written and flushed one by one
     delay: float = 0.0  # seconds to wait before answering
+    stall: float = 0.0  # seconds to keep the connection open, silent, after the chunks
 
 
 @dataclass
@@ -91,6 +94,8 @@ class FakeServer:
                         for piece in reply.chunks:
                             self.wfile.write(piece)
                             self.wfile.flush()
+                    if reply.stall:
+                        owner._stop.wait(reply.stall)
                     self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
@@ -163,10 +168,12 @@ def _sse(event: str | None, data: Any) -> bytes:
 
 def anthropic_stream(
     parts: list[str],
-    model: str = "claude-sonnet-4-5",
+    model: str | None = None,
     input_tokens: int = 321,
     output_tokens: int = 17,
 ) -> Reply:
+    if model is None:
+        from ragcli.generate.claude import DEFAULT_MODEL as model
     events = [
         _sse(
             "message_start",
@@ -347,3 +354,23 @@ def ollama_tags(names: list[str]) -> Reply:
 def ollama_server(default: Reply | None = None, models: list[str] | None = None) -> FakeServer:
     tags = ollama_tags(["llama3.2:latest"] if models is None else models)
     return FakeServer(default=default, routes={"GET /api/tags": tags})
+
+
+# ---------------------------------------------------------------- broken streams
+
+
+def malformed_stream(kind: str, stall: float = 30.0) -> Reply:
+    """A stream that breaks: ``not-json`` (``data: {not json``), ``not-sse`` (an HTML
+    page), ``silence`` (SSE headers, then nothing for ``stall`` seconds) or
+    ``error-event`` (an Anthropic SSE ``error`` event after ``message_start``)."""
+    if kind == "not-json":
+        return Reply(content_type="text/event-stream", chunks=[b"data: {not json\n\n"])
+    if kind == "not-sse":
+        return Reply(content_type="text/html", body=b"<html><body>Welcome to nginx</body></html>")
+    if kind == "silence":
+        return Reply(content_type="text/event-stream", chunks=[], stall=stall)
+    if kind == "error-event":
+        start = anthropic_stream([]).chunks[0]
+        error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        return Reply(content_type="text/event-stream", chunks=[start, _sse("error", error)])
+    raise ValueError(kind)

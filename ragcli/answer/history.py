@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.answer.citations import strip_citations
+from ragcli.prompt import neutralize
 
 HISTORY_TURNS = 3
 PAST_ANSWER_CHARS = 600  # each earlier answer is cut to this in a prompt
@@ -49,15 +50,17 @@ def history_path(index: Any) -> Path:
 
 
 def turn_lines(turns: list[Turn]) -> list[str]:
-    """``User: ...`` / ``Assistant: ...`` lines, answers without citations and cut."""
-    lines = []
+    """The turns fenced as untrusted data: ``<history>``, then ``User: ...`` /
+    ``Assistant: ...`` lines (one line each, answers without citations and cut, fence
+    look-alikes defused: an extractive answer is verbatim document text), ``</history>``."""
+    lines = ["<history>"]
     for turn in turns:
         past = " ".join(strip_citations(turn.answer).split())
         if len(past) > PAST_ANSWER_CHARS:
             past = past[: PAST_ANSWER_CHARS - 1].rstrip() + "…"
-        lines.append(f"User: {' '.join(turn.question.split())}")
-        lines.append(f"Assistant: {past}")
-    return lines
+        lines.append(f"User: {neutralize(' '.join(turn.question.split()))}")
+        lines.append(f"Assistant: {neutralize(past)}")
+    return [*lines, "</history>"]
 
 
 def format_history(turns: list[Turn]) -> str:

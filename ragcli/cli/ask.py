@@ -12,7 +12,7 @@ import typer
 
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import GENERATION, SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import RagError, UsageError
+from ragcli.errors import RagError, UsageError, printable, require_utf8
 
 QuestionArg = Annotated[
     str | None,
@@ -21,12 +21,31 @@ QuestionArg = Annotated[
 FORMATS = ("text", "json", "anthropic", "claude", "openai", "ollama", "body")
 
 
+MAX_QUESTION_BYTES = 1_000_000  # a question read from stdin; more is surely not one
+
+
+def read_stdin_text(what: str, limit: int = MAX_QUESTION_BYTES) -> str:
+    """All of stdin as UTF-8 text, at most ``limit`` bytes, else a ``UsageError``."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (tests, embedding)
+        text = sys.stdin.read(limit + 1)
+        data = text.encode("utf-8", "surrogateescape")
+    else:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"the {what} on stdin is longer than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"the {what} on stdin is not valid UTF-8 (at byte {err.start})") from None
+
+
 def read_question(question: str | None) -> str:
     if question is None:
         raise UsageError("give a question, or '-' to read it from stdin")
     if question == "-":
-        question = sys.stdin.read()
-    question = question.strip()
+        question = read_stdin_text("question")
+    question = require_utf8(question, "the question").strip()
     if not question:
         raise UsageError("empty question")
     return question
@@ -111,7 +130,7 @@ def generate(
         fmt = body_backend(settings)
     prompt = answer.prepare_prompt(idx, question, settings, search.search_filter())
     if fmt == "text":
-        sys.stdout.write(prompt.to_text())
+        sys.stdout.write(printable(prompt.to_text(), keep_newlines=True))
     elif fmt == "json":
         render.print_json(prompt.to_dict())
     else:
@@ -139,13 +158,14 @@ def ask(
     settings = settings_for(idx, search, generation)
     backend = make_backend(settings, **backend_kwargs(generation["timeout"]))
     printer = show.AnswerPrinter()
+    cache = answer.llm_cache(idx, no_cache=generation["no_cache"])
     try:
         result = answer.ask(
             idx,
             question,
             settings,
             backend=backend,
-            cache=answer.llm_cache(idx, no_cache=generation["no_cache"]),
+            cache=cache,
             filters=search.search_filter(),
             on_delta=None if json_out else printer,
         )
@@ -155,6 +175,8 @@ def ask(
     show.show_result(result, printer, json_out)
     if result.hint:
         show.note(result.hint)
+    if cache.write_error:
+        show.warn(cache.write_error)
 
 
 @app.command()
@@ -205,6 +227,7 @@ def run_chat(session: Any, json_out: bool) -> bool:
         show.note(session.greeting())
     failed = False
     answered = 0
+    warned: set[str] = set()
     while (line := read()) is not None:
         action = answer.line_action(line)
         if action == "exit":
@@ -216,4 +239,8 @@ def run_chat(session: Any, json_out: bool) -> bool:
         printer = show.AnswerPrinter()
         reply = session.handle(line, on_delta=None if json_out else printer)
         failed = show.show_chat_reply(reply, printer, json_out) or failed
+        for problem in session.write_errors():
+            if problem not in warned:
+                show.warn(problem)
+                warned.add(problem)
     return failed

@@ -55,7 +55,7 @@ def _default(obj: Any) -> Any:
 
 def error(message: str) -> None:
     """One line on stderr, prefixed so scripts can grep it."""
-    sys.stderr.write(f"rag: error: {message}\n")
+    sys.stderr.write(f"rag: error: {errors.message_line(message)}\n")
     sys.stderr.flush()
 
 
@@ -116,7 +116,8 @@ def ingest_summary(report: Any) -> None:
         f"({data['seconds']:.1f} s)\n"
     )
     for skip in data["skipped"]:
-        sys.stderr.write(f"rag: skipped {skip['path']}: {skip['reason']}\n")
+        path, reason = errors.printable(skip["path"]), errors.message_line(skip["reason"])
+        sys.stderr.write(f"rag: skipped {path}: {reason}\n")
 
 
 def status_summary(info: dict[str, Any]) -> None:
@@ -136,7 +137,7 @@ def status_summary(info: dict[str, Any]) -> None:
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
     ]
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(errors.printable(line) for line in lines) + "\n")
 
 
 def _human_bytes(n: float) -> str:
@@ -149,7 +150,7 @@ def _human_bytes(n: float) -> str:
 
 # search ---------------------------------------------------------------------------
 def snippet(text: str, width: int = 300) -> str:
-    flat = " ".join(text.split())
+    flat = errors.printable(" ".join(text.split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -159,8 +160,8 @@ def search_plain(query: str, hits: list[Any]) -> None:
     for hit in hits:
         where = hit.chunk.location.describe()
         lines.append(
-            f"{hit.rank}. {hit.chunk.source}{' (' + where + ')' if where else ''}"
-            f"  score={hit.score:.4f}"
+            errors.printable(f"{hit.rank}. {hit.chunk.source}{' (' + where + ')' if where else ''}")
+            + f"  score={hit.score:.4f}"
         )
         lines.append(f"   {snippet(hit.chunk.text)}")
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
@@ -173,7 +174,8 @@ def search_rich(query: str, hits: list[Any]) -> None:
     from ragcli.text import tokenize
 
     terms = set(tokenize(query))
-    table = Table(show_lines=True, title=f"{len(hits)} results for {query!r}", title_justify="left")
+    title = f"{len(hits)} results for {errors.printable(query)!r}"
+    table = Table(show_lines=True, title=title, title_justify="left")
     table.add_column("#", justify="right", style="bold")
     table.add_column("source", overflow="fold", max_width=40)
     table.add_column("score", justify="right")
@@ -183,8 +185,8 @@ def search_rich(query: str, hits: list[Any]) -> None:
         for word_start, word in _words(text.plain):
             if tokenize(word) and tokenize(word)[0] in terms:
                 text.stylize("bold yellow", word_start, word_start + len(word))
-        where = hit.chunk.location.describe()
-        source = Text(hit.chunk.source, style="cyan")
+        where = errors.printable(hit.chunk.location.describe())
+        source = Text(errors.printable(hit.chunk.source), style="cyan")
         if where:
             source.append(f"\n{where}", style="dim")
         parts = [f"{hit.score:.3f}"]

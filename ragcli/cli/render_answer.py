@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ragcli.cli.render import console, error, is_terminal, print_json, use_color, warn
+from ragcli.errors import message_line, printable
 
 
 class AnswerPrinter:
@@ -23,6 +24,7 @@ class AnswerPrinter:
     def __call__(self, delta: str) -> None:
         if not delta:
             return
+        delta = printable(delta, keep_newlines=True)
         sys.stdout.write(delta)
         sys.stdout.flush()
         self.written = True
@@ -38,7 +40,7 @@ class AnswerPrinter:
 
 def source_line(source: Any) -> str:
     where = source.location.describe()
-    return f"[{source.n}] {source.source}" + (f" ({where})" if where else "")
+    return printable(f"[{source.n}] {source.source}" + (f" ({where})" if where else ""))
 
 
 def sources_block(result: Any) -> list[str]:
@@ -120,12 +122,18 @@ def report_citations(result: Any) -> None:
 
 
 def note(message: str) -> None:
-    sys.stderr.write(f"rag: note: {message}\n")
+    sys.stderr.write(f"rag: note: {message_line(message)}\n")
     sys.stderr.flush()
 
 
+MAX_CHAT_LINE_BYTES = 100_000  # one question; the rest of a longer line is dropped
+
+
 def chat_prompt() -> Callable[[], str | None]:
-    """A line reader: ``input('> ')`` on a terminal, plain ``readline`` from a pipe."""
+    """A line reader: ``input('> ')`` on a terminal, plain ``readline`` from a pipe.
+
+    A line that is not valid UTF-8 or is too long gets a warning and reads as blank.
+    """
     interactive = is_terminal(sys.stdin) and is_terminal(sys.stdout)
 
     def read() -> str | None:
@@ -135,10 +143,31 @@ def chat_prompt() -> Callable[[], str | None]:
             except EOFError:
                 sys.stdout.write("\n")
                 return None
-        line = sys.stdin.readline()
-        return line if line else None
+            except UnicodeDecodeError:
+                warn("that line is not valid UTF-8; type it again")
+                return ""
+        return _read_pipe_line()
 
     return read
+
+
+def _read_pipe_line() -> str | None:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return sys.stdin.readline() or None
+    raw = stream.readline(MAX_CHAT_LINE_BYTES + 1)
+    if not raw:
+        return None
+    if len(raw) > MAX_CHAT_LINE_BYTES:
+        while raw and not raw.endswith(b"\n"):  # drop the rest of the line
+            raw = stream.readline(MAX_CHAT_LINE_BYTES)
+        warn(f"a line longer than {MAX_CHAT_LINE_BYTES:,} bytes was skipped")
+        return ""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        warn("a line that is not valid UTF-8 was skipped")
+        return ""
 
 
 def show_result(result: Any, printer: AnswerPrinter, json_out: bool) -> None:

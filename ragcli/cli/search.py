@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
 from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, require_utf8
 
 QueryArg = Annotated[
     str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)
@@ -45,8 +46,7 @@ def search(
     if batch is not None:
         found_any = search_batch(idx, batch, params, json_out)
         raise typer.Exit(0 if found_any else 1)
-    if query == "-":
-        query = sys.stdin.read().strip()
+    query = read_query(query)
     hits = idx.search(query, params=params)
     show_results(query, hits, params, json_out)
     if not hits:
@@ -90,15 +90,52 @@ def result_record(query: str, hits: list, params) -> dict[str, Any]:
     }
 
 
-def read_batch(path: Path) -> Iterator[tuple[str | None, str]]:
-    """(id, query) pairs from JSONL ({"query"|"question"|"text", "id"}) or plain lines."""
-    stream = sys.stdin if str(path) == "-" else None
+def read_query(query: str) -> str:
+    """The query argument, or stdin for '-', as valid UTF-8 text."""
+    from ragcli.cli.ask import read_stdin_text
+
+    if query == "-":
+        return read_stdin_text("query").strip()
+    return require_utf8(query, "the query")
+
+
+MAX_BATCH_LINE_BYTES = 100_000  # one query; a longer line is not a query
+MAX_BATCH_BYTES = 200_000_000  # the whole batch, so `--batch /dev/zero` ends
+
+
+def _batch_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a batch, bounded in line length and in total size."""
+    total = 0
+    number = 0
+    while raw := handle.readline(MAX_BATCH_LINE_BYTES + 1):
+        number += 1
+        total += len(raw)
+        if len(raw) > MAX_BATCH_LINE_BYTES:
+            raise UsageError(f"{path}: line {number}: longer than {MAX_BATCH_LINE_BYTES:,} bytes")
+        if total > MAX_BATCH_BYTES:
+            raise UsageError(f"{path}: batch file is larger than {MAX_BATCH_BYTES:,} bytes")
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise UsageError(
+                f"{path}: line {number}: not valid UTF-8 (at byte {err.start})"
+            ) from None
+
+
+def _open_batch(path: Path) -> BinaryIO:
+    if str(path) == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        return stream if stream is not None else io.BytesIO(sys.stdin.read().encode())
     try:
-        handle = stream or path.open(encoding="utf-8")
+        return path.open("rb")
     except OSError as err:
         raise UsageError(f"{path}: cannot read batch file: {err.strerror}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
+
+
+def read_batch(path: Path) -> Iterator[tuple[str | None, str]]:
+    """(id, query) pairs from JSONL ({"query"|"question"|"text", "id"}) or plain lines."""
+    with _open_batch(path) as handle:
+        for number, line in _batch_lines(path, handle):
             line = line.strip()
             if not line:
                 continue
@@ -110,6 +147,7 @@ def read_batch(path: Path) -> Iterator[tuple[str | None, str]]:
                 text = record.get("query") or record.get("question") or record.get("text")
                 if not isinstance(text, str) or not text.strip():
                     raise UsageError(f"{path}: line {number}: no 'query' text")
+                require_utf8(text, f"{path}: line {number}: the query")
                 query_id = record.get("id", record.get("_id"))
                 yield (None if query_id is None else str(query_id)), text
             else:

@@ -4,7 +4,7 @@ Backends (``--llm``):
 
 * ``claude``: Anthropic Messages API via the ``anthropic`` SDK. Needs
   ``ANTHROPIC_API_KEY``; base URL from ``Settings.base_url`` or ``ANTHROPIC_BASE_URL``.
-  Default model ``claude-sonnet-4-5``.
+  Default model ``claude.DEFAULT_MODEL``.
 * ``ollama``: Ollama's native ``/api/chat`` (NDJSON stream). Host from
   ``Settings.base_url`` or ``OLLAMA_HOST`` (default ``http://127.0.0.1:11434``). Model
   from ``Settings.llm_model``, else the first model the server lists, else ``llama3.2``.

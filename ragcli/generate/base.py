@@ -3,6 +3,7 @@ the ``Backend`` base class (settings, wire body, error mapping)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -10,8 +11,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ragcli.config import Settings
-from ragcli.errors import RagError, UsageError
-from ragcli.generate.errors import LLMError
+from ragcli.errors import RagError, UsageError, configured_secrets, redact
+from ragcli.generate.errors import (
+    LLMConnectionError,
+    LLMError,
+    LLMTimeoutError,
+    scrub,
+    url_password,
+)
 from ragcli.prompt import Prompt
 
 DEFAULT_TIMEOUT = 120.0  # seconds; local models can be slow to load
@@ -117,6 +124,56 @@ class AnswerStream(Iterator[str]):
         return self.answer
 
 
+def stream_error(err: Exception, service: str, timeout: float) -> LLMError | None:
+    """A one-line error for a stream that broke in a way the SDK does not wrap."""
+    if isinstance(err, json.JSONDecodeError):
+        return LLMError(f"{service} sent a stream event that is not JSON ({err.msg})")
+    if isinstance(err, AssertionError):  # the SDKs assert on the event order they expect
+        return LLMError(f"{service} sent a malformed or incomplete stream")
+    # httpx errors the SDKs let through while iterating (by name: the SDKs may vendor
+    # httpx under another module name)
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if names & {"TimeoutException", "TimeoutError"}:
+        return LLMTimeoutError(f"{service} did not answer within {timeout:g} s")
+    if "TransportError" in names:
+        return LLMConnectionError(f"the connection to {service} broke mid-answer")
+    return None
+
+
+def redacted_deltas(
+    deltas: Iterator[str], meta: dict[str, Any], secrets: tuple[str, ...]
+) -> Iterator[str]:
+    """``deltas`` with every secret value replaced by ***, also when a secret is split
+    across deltas: a delta's end that could begin a secret waits for the next delta."""
+    values = configured_secrets(secrets)
+    if not values:
+        yield from deltas
+        return
+    buffer = ""
+    for delta in deltas:
+        buffer = redact(buffer + delta, values)
+        held = _secret_prefix_len(buffer, values)
+        if len(buffer) > held:
+            yield buffer[: len(buffer) - held]
+            buffer = buffer[len(buffer) - held :]
+    if buffer:
+        yield buffer
+    for name, value in list(meta.items()):
+        if isinstance(value, str):
+            meta[name] = redact(value, values)
+
+
+def _secret_prefix_len(text: str, secrets: list[str]) -> int:
+    """The length of the longest end of ``text`` that is the start of a secret."""
+    longest = 0
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), longest, -1):
+            if text.endswith(secret[:size]):
+                longest = size
+                break
+    return longest
+
+
 # --------------------------------------------------------------------------- backends
 
 
@@ -172,29 +229,45 @@ class Backend:
         return {
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
-            "base_url": self.base_url,
+            "base_url": self.shown_url(),
         }
 
+    def shown_url(self) -> str | None:
+        """``base_url`` as it may be printed or stored: without a password."""
+        return scrub(self.base_url, self.secrets()) if self.base_url else self.base_url
+
     def describe(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
+        where = f" at {self.shown_url()}" if self.base_url else ""
         return f"{self.name} ({self.model}){where}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential this backend holds: its keys and a password in ``base_url``."""
+        password = url_password(self.base_url)
+        return (*self._secrets(), *((password,) if password else ()))
 
     def stream(self, prompt: Prompt) -> AnswerStream:
         meta: dict[str, Any] = {}
-        return AnswerStream(self._guarded(prompt, meta), self.name, self.model, meta)
+        deltas = redacted_deltas(self._guarded(prompt, meta), meta, self.secrets())
+        return AnswerStream(deltas, self.name, self.model, meta)
 
     def generate(self, prompt: Prompt) -> Answer:
         return self.stream(prompt).finish()
 
+    def service(self) -> str:
+        """How messages name the server: ``Ollama at http://...`` (no credentials)."""
+        return f"{self.name} at {self.shown_url()}"
+
     def _guarded(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:
         try:
             yield from self._run(prompt, meta)
-        except RagError:
+        except RagError as err:
+            err.args = (scrub(str(err), self.secrets()),)
             raise
         except Exception as err:
-            mapped = self._map_error(err)
+            mapped = self._map_error(err) or stream_error(err, self.service(), self.timeout)
             if mapped is None:
                 raise
+            mapped.args = (scrub(str(mapped), self.secrets()),)
             raise mapped from None
 
     def _run(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:

@@ -12,6 +12,9 @@ parameters, and ``put`` drops any field whose name looks like a credential.
 
 ``no_cache=True`` turns the cache off for reads and writes (``--no-cache``).
 
+A failed write (read-only index, full disk) never costs the answer: ``put`` keeps the
+first failure in ``write_error`` for the caller to report once, and carries on.
+
 ``answer_stream(backend, prompt, cache)`` is how a caller asks through the cache.
 """
 
@@ -54,6 +57,7 @@ class LLMCache:
     def __init__(self, folder: str | Path, no_cache: bool = False) -> None:
         self.folder = Path(folder)
         self.no_cache = no_cache
+        self.write_error: str | None = None  # the first failed write, as one line
 
     @staticmethod
     def key(backend: str, model: str, params: Mapping[str, Any], prompt: Any) -> str:
@@ -76,11 +80,19 @@ class LLMCache:
         return entry if isinstance(entry, dict) else None
 
     def put(self, key: str, entry: Mapping[str, Any]) -> None:
+        """Store ``entry`` atomically; a write that fails is noted in ``write_error``."""
         if self.no_cache:
             return
         clean = {k: v for k, v in entry.items() if k.lower() not in _SECRET_FIELDS}
         clean.setdefault("created", time.time())
-        target = self.path(key)
+        try:
+            self._write(self.path(key), clean)
+        except OSError as err:
+            if self.write_error is None:
+                reason = err.strerror or type(err).__name__
+                self.write_error = f"cannot write the answer cache in {self.folder}: {reason}"
+
+    def _write(self, target: Path, clean: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
         try:

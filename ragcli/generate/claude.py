@@ -16,7 +16,7 @@ from ragcli.generate.errors import (
 )
 from ragcli.prompt import Prompt
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"  # the one place the default Claude model is named
 
 
 def error_detail(err: Any) -> str:
@@ -64,10 +64,13 @@ class ClaudeBackend(Backend):
 
     def cache_params(self) -> dict[str, Any]:
         # temperature is never sent to Claude (see request_body)
-        return {"max_tokens": self.max_tokens, "base_url": self.base_url}
+        return {"max_tokens": self.max_tokens, "base_url": self.shown_url()}
 
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key,)
+
+    def service(self) -> str:
+        return f"Claude API at {self.shown_url() or 'https://api.anthropic.com'}"
 
     def _client(self):
         # api_key is passed explicitly so the SDK never falls back to profiles on disk.

@@ -6,10 +6,10 @@ keys have been removed (``scrub``); ``status_error`` maps an HTTP status to the 
 
 from __future__ import annotations
 
-import os
 import re
+import urllib.parse
 
-from ragcli.errors import RagError
+from ragcli.errors import RagError, redact
 
 
 class LLMError(RagError):
@@ -57,19 +57,27 @@ _KEY_PATTERNS = [
         r"[^\s\"',}]+"
     ),
 ]
-_SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "OLLAMA_API_KEY")
 
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """One line, no credentials: known key values and key-shaped strings become ***."""
-    values = [s for s in secrets if s and len(s) >= 4]
-    values += [os.environ[name] for name in _SECRET_ENV if len(os.environ.get(name, "")) >= 4]
-    for value in sorted(set(values), key=len, reverse=True):
-        text = text.replace(value, "***")
+    """One line, no credentials: configured key values, passwords in URLs and
+    key-shaped strings become ***."""
+    text = redact(text, secrets)
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of ``scheme://user:password@host`` (or a bare ``user@host`` token)."""
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
+        return parts.password or (parts.username if "@" in parts.netloc else None)
+    except ValueError:
+        return None
 
 
 CONTEXT_TOO_LONG = re.compile(
@@ -85,6 +93,8 @@ def status_error(
     """Map an HTTP error status from an LLM server to a one-line ``LLMError``."""
     detail = scrub(detail or "", secrets)
     said = f" (server said: {detail})" if detail else ""
+    if status == 200:  # an error event inside a stream that had started well
+        return ServerError(f"{service} reported an error in the middle of the stream{said}")
     if status == 413 or (status in (400, 422) and CONTEXT_TOO_LONG.search(detail)):
         return ContextTooLongError(
             f"the prompt is too long for {model} on {service}{said}; "

@@ -115,6 +115,9 @@ class OllamaBackend(Backend):
         key = self.env.get("OLLAMA_API_KEY")
         return (key,) if key else ()
 
+    def service(self) -> str:
+        return f"Ollama at {self.shown_url()}"
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/x-ndjson"}
         key = self.env.get("OLLAMA_API_KEY")

@@ -72,6 +72,9 @@ class OpenAIBackend(Backend):
     def _secrets(self) -> tuple[str, ...]:
         return (self.api_key,) if self.api_key != PLACEHOLDER_KEY else ()
 
+    def service(self) -> str:
+        return f"OpenAI-compatible server at {self.shown_url()}"
+
     def _client(self):
         return self._sdk.OpenAI(
             api_key=self.api_key,
@@ -84,8 +87,10 @@ class OpenAIBackend(Backend):
         body = self.body(prompt, stream=True)
         with self._client() as client:
             stream = client.chat.completions.create(**body)
+            events = 0
             try:
                 for chunk in stream:
+                    events += 1
                     if getattr(chunk, "model", None):
                         meta["model"] = chunk.model
                     usage = getattr(chunk, "usage", None)
@@ -100,6 +105,10 @@ class OpenAIBackend(Backend):
                             yield text
             finally:
                 stream.close()
+        if not events:
+            raise LLMError(
+                f"{self.service()} sent no stream events; is --base-url an OpenAI-compatible API?"
+            )
 
     def _map_error(self, err: Exception) -> LLMError | None:
         openai = self._sdk

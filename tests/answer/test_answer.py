@@ -26,10 +26,6 @@ from ragcli.generate.extractive import HINT
 from ragcli.index import Index
 from ragcli.types import SearchFilter
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"
-)
-
 KEY = "sk-ant-api03-LOOPBACK-lib-secret-0123456789"
 FAST = {"timeout": 5.0, "max_retries": 0}
 

@@ -26,11 +26,8 @@ from typer.testing import CliRunner
 
 from ragcli.answer import REWRITE_SYSTEM
 from ragcli.cli import app
+from ragcli.generate.claude import DEFAULT_MODEL as CLAUDE_DEFAULT
 from ragcli.prompt import SYSTEM_PROMPT
-
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"
-)
 
 KEY = "sk-ant-api03-LOOPBACK-cli-secret-0123456789"
 TESLA = "When did Tesla die?"
@@ -112,14 +109,14 @@ def test_ask_claude_streams_answer_then_cited_sources(cli, monkeypatch):
         result = cli(
             "ask",
             TESLA,
-            *claude_args(server, "--model", "claude-sonnet-4-5", "--max-tokens", "300"),
+            *claude_args(server, "--model", "claude-haiku-4-5", "--max-tokens", "300"),
             "--no-cache",
         )
     assert result.exit_code == 0, result.output
     [request] = server.posts()
     assert request.path == "/v1/messages"
     body = request.json
-    assert body["model"] == "claude-sonnet-4-5"
+    assert body["model"] == "claude-haiku-4-5"
     assert body["max_tokens"] == 300 and body["stream"] is True
     assert body["system"] == SYSTEM_PROMPT
     user = body["messages"][0]["content"]
@@ -374,7 +371,7 @@ def test_timeout(cli, sparse):
         ),
         (
             anthropic_error(400, "prompt is too long: 250000 tokens > 200000 maximum"),
-            "the prompt is too long for claude-sonnet-4-5",
+            f"the prompt is too long for {CLAUDE_DEFAULT}",
         ),
     ],
     ids=["429", "5xx", "context-too-long"],

@@ -38,6 +38,7 @@ from ragcli.generate import (
     settings_body,
 )
 from ragcli.generate.cache import LLMCache
+from ragcli.generate.claude import DEFAULT_MODEL as CLAUDE_DEFAULT
 from ragcli.generate.extractive import (
     HINT,
     answer_span,
@@ -47,10 +48,6 @@ from ragcli.generate.extractive import (
 )
 from ragcli.prompt import SYSTEM_PROMPT, build_prompt
 from ragcli.types import Chunk, Hit, Location
-
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"
-)
 
 KEY = "sk-ant-api03-LOOPBACK-secret-0123456789"
 OPENAI_KEY = "sk-openai-LOOPBACK-secret-0123456789"
@@ -127,7 +124,7 @@ def test_claude_request_and_streamed_answer(prompt):
     assert answer.text == "The tower is 330 m tall [1]."
     assert (answer.backend, answer.model, answer.stop_reason) == (
         "claude",
-        "claude-sonnet-4-5",
+        CLAUDE_DEFAULT,
         "end_turn",
     )
     assert (answer.input_tokens, answer.output_tokens) == (321, 17)
@@ -138,14 +135,14 @@ def test_claude_request_and_streamed_answer(prompt):
     assert request.headers["anthropic-version"]
     body = request.json
     assert body["system"] == SYSTEM_PROMPT
-    assert body["model"] == "claude-sonnet-4-5"
+    assert body["model"] == CLAUDE_DEFAULT
     assert body["max_tokens"] == 1024 and body["stream"] is True
     assert "temperature" not in body  # rejected by Messages API 2026-10-21
     user = body["messages"][0]["content"]
     assert body["messages"][0]["role"] == "user"
     assert '<source id="1" path="paris.txt" location="lines 1-5">' in user
     assert "The Louvre is the most visited museum" in user
-    assert body == request_body(prompt, "claude", "claude-sonnet-4-5", 0.0, 1024, True)
+    assert body == request_body(prompt, "claude", CLAUDE_DEFAULT, 0.0, 1024, True)
 
 
 def test_openai_compatible_request_and_streamed_answer(prompt, monkeypatch):

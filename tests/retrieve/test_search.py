@@ -155,7 +155,7 @@ def test_cli_exit_codes(cli):
     assert "no results" in nothing.stderr
     bad_alpha = cli("search", "x", "--alpha", "1.5")
     assert bad_alpha.exit_code == 2
-    assert bad_alpha.stderr.startswith("rag: error: alpha must be between 0 and 1")
+    assert bad_alpha.stderr.startswith("rag: error: --alpha: alpha = 1.5 is out of range")
     bad_mode = cli("search", "x", "--mode", "semantic")
     assert bad_mode.exit_code == 2
     assert cli("search").exit_code == 2
