@@ -63,3 +63,18 @@ def reindex(root: Path, folders=("docs", "src", "data")) -> None:
         base_dir=root,
         encoder=HashEncoder(),
     )
+
+
+def sparse_env(monkeypatch) -> None:
+    """Searches that need no model: BM25 only, no reranker (a subprocess inherits it)."""
+    monkeypatch.setenv("RAG_MODE", "sparse")
+    monkeypatch.setenv("RAG_RERANK", "false")
+    monkeypatch.setenv("RAG_LLM", "extractive")
+
+
+def tools_for(root: Path, replicas: int = 1):
+    from ragcli.index import Index
+    from ragcli.serve.resident import Resident
+    from ragcli.serve.tools import Tools
+
+    return Tools(Resident(lambda: Index(root / ".rag" / "default"), replicas))

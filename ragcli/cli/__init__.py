@@ -16,6 +16,7 @@ from ragcli.cli import evaluate as _evaluate  # noqa: F401
 from ragcli.cli import get as _get  # noqa: F401
 from ragcli.cli import ingest as _ingest  # noqa: F401
 from ragcli.cli import search as _search  # noqa: F401
+from ragcli.cli import serve as _serve  # noqa: F401
 from ragcli.cli.app import app
 
 # Commands that write nothing but their output (on stdout/stderr): once they are done,
