@@ -119,3 +119,10 @@ def stop(path: Path, timeout: float = 10.0) -> dict[str, Any]:
         os.kill(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
     return record
+
+
+def status_with_servers(index) -> dict[str, Any]:
+    """``Index.status()`` plus ``servers``: the running `rag serve` servers of the index."""
+    info = index.status()
+    info["servers"] = servers_for(index.location)
+    return info

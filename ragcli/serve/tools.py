@@ -149,9 +149,11 @@ class Tools:
 
     def status(self) -> dict[str, Any]:
         """What is in the index: files, documents, chunks, kinds, embedding model, generation,
-        last update. Same JSON as `rag status --json`."""
+        last update, running servers. Same JSON as `rag status --json`."""
+        from ragcli.serve.daemon import status_with_servers
+
         with self.resident.index() as idx:
-            return idx.status()
+            return status_with_servers(idx)
 
     def ask(
         self, question: Question, k: K = None, filter: Globs = None, type: Kinds = None
