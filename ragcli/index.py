@@ -125,6 +125,41 @@ class Index:
             store.close()
 
     # reading ------------------------------------------------------------------
+    def fresh_store(self):
+        """The store, reopened first when another process has published a newer
+        generation since it was opened (one ``stat`` of ``CURRENT``), so a long-lived
+        Index never answers from a superseded generation; the old one is closed.
+        Not for concurrent use: callers sharing an Index across threads serialise."""
+        if self.store_uri is not None:
+            return self.store
+        marker = self._current_marker()
+        if "store" in self.__dict__ and marker != self.__dict__.get("_store_marker"):
+            self._close_store()
+        if "store" not in self.__dict__:
+            self._store_marker = marker  # taken before opening: a later publish is seen
+        return self.store
+
+    def _current_marker(self) -> tuple[int, int, int] | None:
+        from ragcli.store.generations import CURRENT_FILE
+
+        try:
+            info = os.stat(self.path / CURRENT_FILE)
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def get(self, spec: str, **options: Any):
+        """One indexed document or a line/page range of it (``ragcli.documents.get``)."""
+        from ragcli import documents
+
+        return documents.get(self.fresh_store(), spec, **options)
+
+    def multi_get(self, specs: Sequence[str] | str, **options: Any):
+        """Several indexed documents by glob or list (``ragcli.documents.multi_get``)."""
+        from ragcli import documents
+
+        return documents.multi_get(self.fresh_store(), specs, **options)
+
     @cached_property
     def store(self):
         """The StoreReader of this index (ragcli.store.base)."""
@@ -203,7 +238,8 @@ class Index:
         from ragcli import retrieve
 
         rerank_step = self._rerankers.rerank(params.rerank_model) if params.rerank else None
-        return retrieve.search(self.store, query, params, lambda: self.query_encoder, rerank_step)
+        store = self.fresh_store()
+        return retrieve.search(store, query, params, lambda: self.query_encoder, rerank_step)
 
     @cached_property
     def _rerankers(self):
@@ -212,7 +248,7 @@ class Index:
         return Rerankers(self._warn_once)
 
     def status(self) -> dict[str, Any]:
-        store = self.store
+        store = self.fresh_store()
         manifest = store.manifest
         where = store.describe()
         return {

@@ -13,14 +13,16 @@ import sys
 
 from ragcli.cli import ask as _ask  # noqa: F401  (registers commands)
 from ragcli.cli import evaluate as _evaluate  # noqa: F401
+from ragcli.cli import get as _get  # noqa: F401
 from ragcli.cli import ingest as _ingest  # noqa: F401
 from ragcli.cli import search as _search  # noqa: F401
+from ragcli.cli import serve as _serve  # noqa: F401
 from ragcli.cli.app import app
 
 # Commands that write nothing but their output (on stdout/stderr): once they are done,
 # the process may end without tearing the interpreter down (see _exit_quickly). Help
 # (`rag`, `rag --help`, `rag COMMAND --help`) is such output too.
-QUICK_EXIT_COMMANDS = frozenset({"search"})
+QUICK_EXIT_COMMANDS = frozenset({"search", "get"})
 _HELP = ("--help", "-h")
 
 

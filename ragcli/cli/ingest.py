@@ -105,8 +105,9 @@ def ingest(
 def status(json_out: JsonOpt = False, *, target: Flags) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
     from ragcli.cli import render
+    from ragcli.serve.daemon import status_with_servers
 
-    info = target.open_index().status()
+    info = status_with_servers(target.open_index())
     if json_out:
         render.print_json(info)
     else:

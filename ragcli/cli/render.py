@@ -136,6 +136,10 @@ def status_summary(info: dict[str, Any]) -> None:
         *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
+        *[
+            f"server      {server['url']} (MCP {server['mcp']}, pid {server['pid']})"
+            for server in info.get("servers", [])
+        ],
     ]
     sys.stdout.write("\n".join(errors.printable(line) for line in lines) + "\n")
 

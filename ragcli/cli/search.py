@@ -24,6 +24,11 @@ BatchOpt = Annotated[
     typer.Option("--batch", help="Queries from a file (JSONL or one per line); '-' = stdin."),
 ]
 
+FilesOpt = Annotated[
+    bool,
+    typer.Option("--files", help="Print only the matching files, one path per line, best first."),
+]
+
 
 @app.command()
 @handles_errors
@@ -32,6 +37,7 @@ def search(
     query: QueryArg = None,
     batch: BatchOpt = None,
     json_out: JsonOpt = False,
+    files: FilesOpt = False,
     *,
     search: Flags,
     target: Flags,
@@ -41,6 +47,8 @@ def search(
         raise UsageError("give a query, '-' to read it from stdin, or --batch FILE")
     if batch is not None and query is not None:
         raise UsageError("give either a query or --batch, not both")
+    if files and (json_out or batch is not None):
+        raise UsageError("--files prints paths only: not with --json or --batch")
     idx = target.open_index()
     params = idx.settings.with_overrides(**search.overrides()).search_params(search.search_filter())
     if batch is not None:
@@ -48,9 +56,14 @@ def search(
         raise typer.Exit(0 if found_any else 1)
     query = read_query(query)
     hits = idx.search(query, params=params)
-    show_results(query, hits, params, json_out)
+    if files:
+        from ragcli.documents import hit_files
+
+        sys.stdout.write("".join(f"{path}\n" for path in hit_files(hits)))
+    else:
+        show_results(query, hits, params, json_out)
     if not hits:
-        if not json_out:
+        if not json_out and not files:
             render.warn("no results" if idx.store.n_chunks else "the index is empty")
         raise typer.Exit(1)
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
-COMMANDS = ["ingest", "status", "search", "generate", "ask", "chat", "eval"]
+COMMANDS = ["ingest", "status", "search", "get", "generate", "ask", "chat", "eval", "mcp", "serve"]
 
 
 def options_of(command: str) -> set[str]:

@@ -20,7 +20,10 @@ from ragcli.config import load_settings
 from ragcli.index import Index
 from ragcli.ingest import ingest
 
-HEAVY = ("numpy", "pydantic", "faiss", "onnxruntime", "bm25s", "torch", "sentence_transformers")
+HEAVY = (
+    "numpy", "pydantic", "faiss", "onnxruntime", "bm25s", "torch", "sentence_transformers",
+    "mcp", "starlette", "uvicorn",
+)  # fmt: skip
 
 
 def modules_after(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> dict:

@@ -27,6 +27,7 @@ STAGES = {
     "prompt",
     "generate",
     "answer",
+    "documents",
 }
 LAYER = {
     **{name: 0 for name in GROUND},

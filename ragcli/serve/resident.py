@@ -1,0 +1,71 @@
+"""A pool of ``Index`` replicas kept loaded between requests.
+
+A replica (its store, query encoder and reranker) serves one request at a time; with two
+replicas two searches run at once (FAISS, ONNX Runtime and the BM25 scoring release the
+GIL), and a client that is slow to read its answer holds no replica at all, since the
+answer is computed before it is sent. Every request calls ``Index.fresh_store`` through
+``search``/``get``/``status``, so an ingest by any process is seen by the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+DEFAULT_REPLICAS = 2
+log = logging.getLogger("ragcli.serve")
+
+
+def default_replicas() -> int:
+    return max(1, min(DEFAULT_REPLICAS, os.cpu_count() or 1))
+
+
+class Resident:
+    """``replicas`` Index objects made by ``open_index``, lent out one request at a time."""
+
+    def __init__(self, open_index: Callable[[], Any], replicas: int | None = None):
+        self.open_index = open_index
+        self.replicas = replicas or default_replicas()
+        self._pool: queue.LifoQueue = queue.LifoQueue()  # the warmest replica first
+        first = open_index()
+        self.first = first
+        self._pool.put(first)
+        for _ in range(self.replicas - 1):
+            self._pool.put(open_index())
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    @contextmanager
+    def index(self) -> Iterator[Any]:
+        idx = self._pool.get()
+        try:
+            with self._lock:
+                self.requests += 1
+            yield idx
+        finally:
+            self._pool.put(idx)
+
+    def warm(self, rerank: bool | None = None) -> None:
+        """Load every replica's query encoder and reranker now rather than at the first
+        query. A failure here is only logged: the first query reports it properly."""
+        replicas = []
+        while len(replicas) < self.replicas:
+            replicas.append(self._pool.get())
+        try:
+            for idx in replicas:
+                try:
+                    idx.search("warm up", k=1, rerank=rerank)
+                except Exception as err:  # noqa: BLE001 (the first query reports it)
+                    log.info("warm-up failed: %s: %s", type(err).__name__, err)
+        finally:
+            for idx in replicas:
+                self._pool.put(idx)
+
+    @property
+    def settings(self):
+        return self.first.settings

@@ -1,0 +1,101 @@
+"""ragcli.serve.tools and the MCP server in-process: schemas, validation, the records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from helpers_ingest import clean_env
+from helpers_serve import build_project, sparse_env, tools_for
+from mcp import Client
+from typer.testing import CliRunner
+
+from ragcli.cli import app
+from ragcli.errors import UsageError
+from ragcli.serve.mcp_server import build_server
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    clean_env(monkeypatch, tmp_path)
+    sparse_env(monkeypatch)
+    root = build_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def tools(project):
+    return tools_for(project)
+
+
+def cli_json(*args: str):
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_search_get_multi_get_status_equal_the_cli_json(tools):
+    assert tools.call("search", {"query": "quokka walrus7"}) == cli_json("search", "quokka walrus7")
+    filtered = {"query": "walrus7 walrus9 pangolin", "k": 3, "filter": ["docs/*"]}
+    record = tools.call("search", filtered)
+    assert {hit["source"] for hit in record["results"]} == {"docs/long.txt"}
+    assert record == cli_json("search", filtered["query"], "-k", "3", "--filter", "docs/*")
+    assert tools.call("get", {"spec": "docs/long.txt:5:3"}) == cli_json("get", "docs/long.txt:5:3")
+    assert tools.call("multi_get", {"specs": "docs/*"}) == cli_json("get", "docs/*")
+    assert tools.call("status", {}) == cli_json("status")
+
+
+def test_search_files_and_line_numbers(tools):
+    found = tools.call("search", {"query": "walrus3 pangolin", "files": True})
+    assert found == {"query": "walrus3 pangolin", "files": ["src/tool.py", "docs/long.txt"]}
+    numbered = tools.call("get", {"spec": "src/tool.py", "line_numbers": True})
+    assert numbered["text"] == "1  def main():\n2      return 'pangolin'"
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("search", {"query": "x", "top_k": 3}, "unknown parameter 'top_k'"),
+        ("search", {"query": "x", "k": 0}, "k: Input should be greater than or equal to 1"),
+        ("search", {"query": "x", "k": 1000}, "k: Input should be less than or equal to 100"),
+        ("search", {"query": "x", "mode": "fuzzy"}, "mode: Input should be"),
+        ("search", {}, "query: Missing required argument"),
+        ("get", {"spec": "a", "max_bytes": 10**9}, "max_bytes"),
+        ("ask", {"question": "why?"}, "unknown operation 'ask'"),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_clear_message(tools, name, arguments, message):
+    with pytest.raises(UsageError, match=message):
+        tools.call(name, arguments)
+
+
+def test_ask_only_with_a_language_model(tools, monkeypatch):
+    assert "ask" not in tools.names()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    from ragcli.serve.tools import language_model
+
+    assert language_model(tools.resident.settings.with_overrides(llm="claude")) is not None
+
+
+def test_mcp_lists_tools_with_schemas_and_rejects_unknown_arguments(tools):
+    async def session():
+        async with Client(build_server(tools)) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            unknown = await client.call_tool("get", {"spec": "src/tool.py", "lines": 3})
+            missing = await client.call_tool("get", {"spec": "../etc/passwd"})
+            found = await client.call_tool("search", {"query": "pangolin", "k": 1})
+            return listed, unknown, missing, found
+
+    listed, unknown, missing, found = asyncio.run(session())
+    assert sorted(listed) == ["get", "multi_get", "search", "status"]
+    search = listed["search"].input_schema
+    assert search["required"] == ["query"]
+    assert {"query", "k", "mode", "alpha", "filter", "type", "doc", "rerank"} <= set(
+        search["properties"]
+    )
+    assert listed["search"].description.startswith("Search the index")
+    assert unknown.is_error and "unknown parameter 'lines'" in unknown.content[0].text
+    assert missing.is_error and "not in the index" in missing.content[0].text
+    assert found.structured_content["results"][0]["source"] == "src/tool.py"
