@@ -115,8 +115,34 @@ def ingest_summary(report: Any) -> None:
         f"index has {data['documents']} documents, {data['chunks']} chunks "
         f"({data['seconds']:.1f} s)\n"
     )
+    not_indexed: dict[str, int] = {}
     for skip in data["skipped"]:
-        sys.stderr.write(f"rag: skipped {skip['path']}: {skip['reason']}\n")
+        reason = skip["reason"]
+        if reason.startswith(_UNSUPPORTED):
+            kind = reason[len(_UNSUPPORTED) :].strip() or "?"
+            not_indexed[kind] = not_indexed.get(kind, 0) + 1
+        else:
+            sys.stderr.write(f"rag: skipped {_printable(skip['path'])}: {_printable(reason)}\n")
+    if not_indexed:
+        total = sum(not_indexed.values())
+        kinds = ", ".join(
+            f"{n} {kind}" for kind, n in sorted(not_indexed.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        noun = "file" if total == 1 else "files"
+        sys.stderr.write(f"rag: {total} {noun} not indexed: {kinds}\n")
+
+
+_UNSUPPORTED = "unsupported type"
+_CONTROL_CHARS = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {
+    10: "\\n",
+    13: "\\r",
+    9: "\\t",
+}
+
+
+def _printable(text: str) -> str:
+    """No control characters, so a file name cannot start a line of its own."""
+    return text.translate(_CONTROL_CHARS)
 
 
 def status_summary(info: dict[str, Any]) -> None:
