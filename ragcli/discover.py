@@ -6,12 +6,15 @@ files exclude (gitignore semantics; an ignore file applies to its own folder and
 deeper files win, ``!pattern`` re-includes). Only ignore files inside the root are read.
 
 ``include``/``exclude`` are gitignore-style patterns relative to the root
-(``papers/**/*.pdf``, ``*.md``, ``drafts/``). Files of unsupported types, and files left
-out by the rules above, are dropped silently; ``Discovery.skipped`` lists only things the
-user may want to fix: broken symlinks, symlink loops, unreadable folders and ignore
-files, special files with a supported name, and files reached twice (symlinks or hard
-links; the copy not reached through a symlink is kept). Nothing here raises for a bad
-entry; a missing root raises ``UsageError``.
+(``papers/**/*.pdf``, ``*.md``, ``drafts/``). Files left out by the rules above are
+dropped silently (the user asked for that); every other file seen and not returned is in
+``Discovery.skipped`` with a one-line reason: files of unsupported types (``unsupported
+type .png``; a file without an extension is returned when its first bytes are text),
+names that are not valid UTF-8, symlinks that resolve outside the ingested roots (unless
+``follow_links``), broken symlinks, symlink loops, unreadable folders and ignore files,
+special files, and files reached twice (symlinks or hard links; the copy not reached
+through a symlink is kept). Nothing here raises for a bad entry; a missing root raises
+``UsageError``.
 """
 
 from __future__ import annotations
@@ -19,17 +22,20 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
 
 from ragcli.errors import UsageError
-from ragcli.load import supported
+from ragcli.load import sniff_text, supported
 
 IGNORE_FILES = (".gitignore", ".ragignore")
 SKIP_DIR_NAMES = frozenset({".git", "venv", ".venv", "node_modules", "__pycache__"})
 VENV_MARKERS = ("pyvenv.cfg", "conda-meta")
+BAD_NAME = "file name is not valid UTF-8"
+OUTSIDE_LINK = "symlink to outside the ingested folders (--follow-links to include it)"
 
 
 @dataclass
@@ -110,18 +116,47 @@ def _os_reason(err: OSError) -> str:
     return (err.strerror or type(err).__name__).lower()
 
 
+def printable_path(path: str) -> str:
+    """``path`` as text that can be printed and stored: undecodable bytes as ``\\xff``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir gave surrogate escapes for undecodable bytes
+        return False
+    return True
+
+
+def unsupported_reason(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return f"unsupported type {suffix}" if suffix else "unsupported type (binary, no extension)"
+
+
 def _is_venv(path: str) -> bool:
     return any(os.path.lexists(os.path.join(path, marker)) for marker in VENV_MARKERS)
 
 
 def discover(
-    root: Path, include: list[str] | None = None, exclude: list[str] | None = None
+    root: Path,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    *,
+    roots: Sequence[Path] = (),
+    follow_links: bool = False,
 ) -> Discovery:
-    """Supported files under ``root`` (or ``root`` itself if it is a file)."""
+    """Supported files under ``root`` (or ``root`` itself if it is a file).
+
+    A symlink is followed only when it resolves inside ``root`` or one of ``roots``
+    (all the folders of one run), or when ``follow_links`` is set.
+    """
     include_spec = _user_spec(include, "include")
     exclude_spec = _user_spec(exclude, "exclude")
     root_path = os.path.abspath(os.path.expanduser(os.fspath(root)))
     result = Discovery()
+    if not _valid_name(root_path):
+        raise UsageError(f"{printable_path(root_path)}: {BAD_NAME}")
 
     try:
         root_stat = os.stat(root_path)
@@ -135,13 +170,14 @@ def discover(
     if not stat.S_ISDIR(root_stat.st_mode):
         if not stat.S_ISREG(root_stat.st_mode):
             result.skipped.append((root_path, "not a regular file"))
-        elif supported(Path(root_path)):
+        elif _readable_type(root_path):
             result.files.append(Path(root_path))
         else:
-            result.skipped.append((root_path, "unsupported file type"))
+            result.skipped.append((root_path, unsupported_reason(root_path)))
         return result
 
-    walker = _Walker(include_spec, exclude_spec, result)
+    fence = None if follow_links else _real_roots([Path(root_path), *roots])
+    walker = _Walker(include_spec, exclude_spec, result, fence)
     stack = [
         _Dir(
             path=root_path,
@@ -155,6 +191,21 @@ def discover(
         stack.extend(reversed(walker.walk_one(stack.pop())))
     result.files = _dedupe(walker.candidates, result)
     return result
+
+
+def _readable_type(path: str) -> bool:
+    """A supported name; a name without an extension needs text in its first bytes."""
+    if not supported(Path(path)):
+        return False
+    return bool(Path(path).suffix) or sniff_text(Path(path))
+
+
+def _real_roots(roots: Sequence[Path]) -> tuple[str, ...]:
+    return tuple(os.path.realpath(os.path.expanduser(os.fspath(root))) for root in roots)
+
+
+def _inside(real: str, fence: tuple[str, ...]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in fence)
 
 
 def _read_ignore_file(path: str, result: Discovery) -> list[str] | None:
@@ -174,10 +225,12 @@ class _Walker:
         include_spec: pathspec.GitIgnoreSpec | None,
         exclude_spec: pathspec.GitIgnoreSpec | None,
         result: Discovery,
+        fence: tuple[str, ...] | None,
     ):
         self.include_spec = include_spec
         self.exclude_spec = exclude_spec
         self.result = result
+        self.fence = fence  # real paths symlinks must resolve under; None follows all
         self.candidates: list[_Candidate] = []
 
     def walk_one(self, folder: _Dir) -> list[_Dir]:
@@ -223,6 +276,10 @@ class _Walker:
         """Handle one entry: a subfolder to walk is returned, a file becomes a candidate."""
         name = entry.name
         rel = f"{folder.rel}/{name}" if folder.rel else name
+        if not _valid_name(name):
+            if not (_ignored(rel, specs) or self._excluded(rel)):
+                self.result.skipped.append((printable_path(entry.path), BAD_NAME))
+            return None
         try:
             is_link = entry.is_symlink()
         except OSError:
@@ -236,10 +293,14 @@ class _Walker:
                 self.result.skipped.append((entry.path, _link_reason(err)))
             return None
         via_symlink = folder.via_symlink or is_link
+        outside = is_link and self._outside(entry.path)
         if stat.S_ISDIR(info.st_mode):
-            return self._subdir(folder, specs, entry, rel, info, via_symlink)
-        self._file(specs, entry, rel, info, via_symlink)
+            return self._subdir(folder, specs, entry, rel, info, via_symlink, outside)
+        self._file(specs, entry, rel, info, via_symlink, outside)
         return None
+
+    def _outside(self, path: str) -> bool:
+        return self.fence is not None and not _inside(os.path.realpath(path), self.fence)
 
     def _dropped_link(self, rel: str, specs: _Specs) -> bool:
         """A link with an unknown target is reported unless the rules drop it anyway."""
@@ -256,11 +317,15 @@ class _Walker:
         rel: str,
         info: os.stat_result,
         via_symlink: bool,
+        outside: bool,
     ) -> _Dir | None:
         dir_rel = rel + "/"
         if entry.name in SKIP_DIR_NAMES or _ignored(dir_rel, specs):
             return None
         if self._excluded(dir_rel) or _is_venv(entry.path):
+            return None
+        if outside:
+            self.result.skipped.append((entry.path, OUTSIDE_LINK))
             return None
         key = (info.st_dev, info.st_ino)
         if key in folder.ancestors:
@@ -281,13 +346,21 @@ class _Walker:
         rel: str,
         info: os.stat_result,
         via_symlink: bool,
+        outside: bool,
     ) -> None:
-        if not supported(Path(entry.name)) or _ignored(rel, specs) or self._excluded(rel):
+        if _ignored(rel, specs) or self._excluded(rel):
             return
         if self.include_spec is not None and not self.include_spec.match_file(rel):
             return
+        if outside:
+            self.result.skipped.append((entry.path, OUTSIDE_LINK))
+            return
         if not stat.S_ISREG(info.st_mode):
-            self.result.skipped.append((entry.path, "not a regular file"))
+            if supported(Path(entry.name)):
+                self.result.skipped.append((entry.path, "not a regular file"))
+            return
+        if not _readable_type(entry.path):
+            self.result.skipped.append((entry.path, unsupported_reason(entry.name)))
             return
         self.candidates.append(_Candidate(entry.path, via_symlink, (info.st_dev, info.st_ino)))
 

@@ -82,6 +82,7 @@ class Index:
         exclude: Sequence[str] | None = None,
         rebuild: bool = False,
         progress=None,
+        follow_links: bool = False,
     ):
         from ragcli.ingest import ingest
 
@@ -95,6 +96,7 @@ class Index:
             include=include,
             exclude=exclude,
             rebuild=rebuild,
+            follow_links=follow_links,
             progress=progress,
             encoder=self._ingest_encoder(),
             exists=exists,

@@ -20,6 +20,12 @@ ExcludeOpt = Annotated[
 RebuildOpt = Annotated[
     bool, typer.Option("--rebuild", help="Rebuild from scratch (e.g. after a model change).")
 ]
+FollowLinksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--follow-links", help="Also follow symlinks that lead outside the given folders."
+    ),
+]
 EmbedModelOpt = Annotated[
     str | None, typer.Option("--model", help="Embedding model (new index or --rebuild).")
 ]
@@ -65,6 +71,7 @@ def ingest(
     include: IncludeOpt = None,
     exclude: ExcludeOpt = None,
     rebuild: RebuildOpt = False,
+    follow_links: FollowLinksOpt = False,
     model: EmbedModelOpt = None,
     chunk_size: ChunkSizeOpt = None,
     chunk_overlap: ChunkOverlapOpt = None,
@@ -89,7 +96,12 @@ def ingest(
     )
     with render.ingest_progress() as progress:
         report = idx.ingest(
-            paths, include=include, exclude=exclude, rebuild=rebuild, progress=progress
+            paths,
+            include=include,
+            exclude=exclude,
+            rebuild=rebuild,
+            progress=progress,
+            follow_links=follow_links,
         )
     if json_out:
         render.print_json(report.to_dict())

@@ -115,9 +115,25 @@ def ingest_summary(report: Any) -> None:
         f"index has {data['documents']} documents, {data['chunks']} chunks "
         f"({data['seconds']:.1f} s)\n"
     )
+    not_indexed: dict[str, int] = {}
     for skip in data["skipped"]:
-        path, reason = errors.printable(skip["path"]), errors.message_line(skip["reason"])
-        sys.stderr.write(f"rag: skipped {path}: {reason}\n")
+        reason = skip["reason"]
+        if reason.startswith(_UNSUPPORTED):
+            kind = reason[len(_UNSUPPORTED) :].strip() or "?"
+            not_indexed[kind] = not_indexed.get(kind, 0) + 1
+        else:
+            path, reason = errors.printable(skip["path"]), errors.message_line(reason)
+            sys.stderr.write(f"rag: skipped {path}: {reason}\n")
+    if not_indexed:
+        total = sum(not_indexed.values())
+        kinds = ", ".join(
+            f"{n} {kind}" for kind, n in sorted(not_indexed.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        noun = "file" if total == 1 else "files"
+        sys.stderr.write(f"rag: {total} {noun} not indexed: {errors.printable(kinds)}\n")
+
+
+_UNSUPPORTED = "unsupported type"
 
 
 def status_summary(info: dict[str, Any]) -> None:

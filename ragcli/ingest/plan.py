@@ -1,8 +1,9 @@
 """The plan of a run: what discovery found, compared with the store's file records.
 
-Each file is added (new), updated (content hash changed), unchanged (same size and
-mtime, or same hash: ``retouched`` when only the mtime moved), skipped (unreadable) or
-removed (gone from a root).
+Each file is added (new), updated (content hash changed, or indexed under an older
+naming: before files outside the project went by their absolute path they went by their
+bare name), unchanged (same size and mtime, or same hash: ``retouched`` when only the
+mtime moved), skipped (unreadable) or removed (gone from a root).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def plan_changes(
 
 def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Path) -> None:
     source = display_path(path, base_dir)
+    if previous is not None and previous.source != source:
+        previous = FileRecord(previous.path, previous.source, "", -1, -1)  # re-index it
     try:
         stat = path.stat()
         if previous and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
@@ -87,10 +90,13 @@ def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Pat
 
 
 def display_path(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when inside it, else absolute (POSIX); bytes that are
+    not UTF-8 are shown escaped (``\\xff``)."""
     try:
-        return path.relative_to(base).as_posix()
+        text = path.relative_to(base).as_posix()
     except ValueError:
-        return path.as_posix()
+        text = path.as_posix()
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _sha256(path: Path) -> str:

@@ -62,6 +62,7 @@ def ingest(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     rebuild: bool = False,
+    follow_links: bool = False,
     progress: Progress | None = None,
     encoder=None,
     exists: bool | None = None,
@@ -73,7 +74,8 @@ def ingest(
     whether the index is there already (worked out for folders), so a mistyped folder
     does not create an empty index. ``base_dir`` is what displayed paths and file
     document ids are relative to (the project folder holding ``.rag/``), so they do not
-    depend on the working directory.
+    depend on the working directory; files outside it go by their absolute path.
+    Symlinks that resolve outside ``roots`` are skipped unless ``follow_links``.
     """
     from ragcli.discover import discover
 
@@ -82,8 +84,11 @@ def ingest(
     roots = _existing_roots(roots)
     nothing_found = RagError(_nothing_found(roots, include, exclude))
     tick = time.perf_counter()
-    discoveries = [discover(root, list(include or []), list(exclude or [])) for root in roots]
-    if not exists and not any(found.files or found.skipped for found in discoveries):
+    rules = {"include": list(include or []), "exclude": list(exclude or [])}
+    discoveries = [
+        discover(root, **rules, roots=roots, follow_links=follow_links) for root in roots
+    ]
+    if not exists and not any(map(_found_something, discoveries)):
         raise nothing_found
     with writer:
         manifest = writer.manifest
@@ -92,7 +97,7 @@ def ingest(
         known = writer.files()
         plan = plan_changes(discoveries, known, roots, base_dir, filtered=bool(include or exclude))
         run.timings["discover"] = time.perf_counter() - tick
-        if not plan.seen and not plan.skipped and not plan.gone:
+        if not plan.seen and not plan.gone and not any(map(_found_something, discoveries)):
             raise nothing_found
         run.report.unchanged.extend(plan.unchanged)
         run.report.skipped.extend(plan.skipped)
@@ -182,22 +187,25 @@ class _Run:
         self.timings: dict[str, float] = {}
 
     def load(self, plan: Plan) -> Loaded:
-        """Load each changed file; a document id another file already holds is skipped.
-        A changed file that fails to load and was indexed before joins ``plan.gone``."""
+        """Load each changed file. A file that fails to load, or holds a document id
+        another file already has, is skipped and not recorded (so the next run retries
+        it); if it was indexed before it joins ``plan.gone``."""
         from ragcli.load import load_file
 
         tick = time.perf_counter()
         loaded: Loaded = []
-        claimed: dict[str, str] = {}  # document id -> the file (display path) holding it
+        claimed: dict[str, str] = {}  # document id -> where it is (display path, line)
         for number, change in enumerate(plan.changed, 1):
             try:
-                documents = load_file(change.path, _load_base(change.path, self.base_dir))
+                documents = load_file(change.path, self.base_dir)
+                self._check_ids(change, documents, claimed, plan)
             except LoadError as err:
                 self.report.skipped.append({"path": change.record.source, "reason": str(err)})
                 if change.is_update:
                     plan.gone.append(str(change.path))
                 continue
-            loaded.append((change.record, self._unclaimed(change, documents, claimed, plan)))
+            claimed.update({doc.doc_id: _place(change.record.source, doc) for doc in documents})
+            loaded.append((change.record, documents))
             (self.report.updated if change.is_update else self.report.added).append(
                 change.record.source
             )
@@ -206,10 +214,10 @@ class _Run:
         self.timings["load"] = time.perf_counter() - tick
         return loaded
 
-    def _unclaimed(
+    def _check_ids(
         self, change: Change, documents: list[Document], claimed: dict[str, str], plan: Plan
-    ) -> list[Document]:
-        kept = []
+    ) -> None:
+        """``LoadError`` naming both places when a document id is another file's."""
         for doc in documents:
             owner = claimed.get(doc.doc_id)
             if owner is None:
@@ -217,12 +225,8 @@ class _Run:
                 if owner_file and owner_file != str(change.path) and owner_file not in plan.gone:
                     owner = display_path(Path(owner_file), self.base_dir)
             if owner is not None:
-                reason = f"duplicate document id {doc.doc_id!r} (already in {owner})"
-                self.report.skipped.append({"path": change.record.source, "reason": reason})
-                continue
-            claimed[doc.doc_id] = change.record.source
-            kept.append(doc)
-        return kept
+                here = f"line {doc.metadata['line']}" if "line" in doc.metadata else "here"
+                raise LoadError(f"duplicate document id {doc.doc_id!r}: {here}, and in {owner}")
 
     def chunk(self, loaded: Loaded) -> tuple[dict[str, list[Chunk]], list[Chunk]]:
         """The chunks of each loaded document, numbered on from the writer's next id."""
@@ -332,15 +336,19 @@ def _rows(part: np.ndarray | None, writer) -> np.ndarray:
     return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
 
 
+def _found_something(found) -> bool:
+    """Files to index, or problems to report (files of unsupported types alone are not)."""
+    return bool(found.files) or any(
+        not reason.startswith("unsupported type") for _, reason in found.skipped
+    )
+
+
 def _nothing_found(roots: Sequence[Path], include, exclude) -> str:
     where = ", ".join(str(root) for root in roots)
     rules = " matching --include/--exclude" if include or exclude else ""
     return f"no supported files found{rules} under {where}"
 
 
-def _load_base(path: Path, base_dir: Path) -> Path:
-    try:
-        path.relative_to(base_dir)
-        return base_dir
-    except ValueError:
-        return path.parent
+def _place(source: str, doc: Document) -> str:
+    """Where a document is, for messages: ``corpus/a.jsonl line 3`` or ``notes/a.md``."""
+    return f"{source} line {doc.metadata['line']}" if "line" in doc.metadata else source

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ragcli.errors import LoadError
 from ragcli.load import code, html, jsonl, markdown, pdf, text
+from ragcli.load._common import sniff_text
 from ragcli.types import Document
 
 
@@ -49,12 +50,16 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 # Files recognised by their whole name (Makefile, Dockerfile, ...), loaded as code.
 _CODE_FILENAMES = frozenset(code.FILENAMES)
 _CODE_LOADER = Loader("code", code.load_code)
+# Files without an extension (README, LICENSE) are plain text when their content is.
+_NO_EXTENSION_LOADER = Loader("text", text.load_text)
 
 
 def loader_for(path: Path) -> Loader | None:
     """The loader for ``path`` by name and extension, or None if unsupported."""
     if path.name in _CODE_FILENAMES:
         return _CODE_LOADER
+    if not path.suffix:
+        return _NO_EXTENSION_LOADER
     return LOADERS.get(path.suffix.lower())
 
 
@@ -78,7 +83,7 @@ def load_file(path: Path, root: Path) -> list[Document]:
     path = Path(path)
     loader = loader_for(path)
     if loader is None:
-        raise LoadError(f"unsupported file type {path.suffix or path.name!r}")
+        raise LoadError(f"unsupported type {path.suffix.lower()}")
     try:
         return loader.load(path, Path(root))
     except LoadError:
@@ -100,5 +105,6 @@ __all__ = [
     "kind_of",
     "load_file",
     "loader_for",
+    "sniff_text",
     "supported",
 ]

@@ -62,13 +62,24 @@ def looks_binary(sample: bytes) -> bool:
     return controls / len(sample) > 0.05
 
 
+def sniff_text(path: Path) -> bool:
+    """Whether the file's first bytes look like text (for files without an extension)."""
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SNIFF_BYTES)
+    except OSError:
+        return True  # let the loader report why it cannot be read
+    return not looks_binary(sample)
+
+
 def decode_text(data: bytes, fallback_encoding: str | None = None) -> str:
-    """Strict UTF-8 (a UTF-8 BOM is dropped; UTF-16/32 with a BOM are accepted).
+    """UTF-8 (a UTF-8 BOM is dropped; UTF-16/32 with a BOM are accepted), else the
+    declared ``fallback_encoding`` (an HTML ``<meta charset>``), else the encoding
+    charset-normalizer detects (Latin-1, cp1252, Shift-JIS, ...).
 
     Newlines are normalised to ``\\n`` (line numbers are unchanged). Raises ``LoadError``
-    for binary data and invalid UTF-8; nothing is ever decoded with replacement
-    characters. ``fallback_encoding`` (an HTML ``<meta charset>``) is tried before
-    giving up on bytes that are not UTF-8.
+    for binary data and for bytes no encoding reads; nothing is ever decoded with
+    replacement characters.
     """
     for bom, encoding in (
         (codecs.BOM_UTF32_LE, "utf-32"),
@@ -87,13 +98,53 @@ def decode_text(data: bytes, fallback_encoding: str | None = None) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        if fallback_encoding:
-            try:
-                return _normalise(data.decode(fallback_encoding))
-            except (UnicodeDecodeError, LookupError):
-                pass
+        for encoding in (fallback_encoding, detect_encoding(data)):
+            if encoding:
+                try:
+                    return _normalise(data.decode(encoding))
+                except (UnicodeDecodeError, LookupError):
+                    pass
         raise LoadError(f"not valid UTF-8 (bad byte at offset {err.start})") from None
     return _normalise(text)
+
+
+def detect_encoding(data: bytes) -> str | None:
+    """The most likely legacy encoding of bytes that are not UTF-8 (charset-normalizer),
+    or None when nothing decodes them as readable text."""
+    from charset_normalizer import from_bytes
+
+    if _reads_as_western(data):
+        return "cp1252"
+    best = from_bytes(data[: 1 << 20]).best()
+    if best is None or best.encoding in ("utf_8", "utf-8"):
+        return None
+    return best.encoding
+
+
+_WESTERN_PUNCTUATION = frozenset("\u00a0’‘“”–—…€£©®°·«»§¶±×÷¿¡")
+
+
+def _reads_as_western(data: bytes) -> bool:
+    """Whether cp1252 (Windows' superset of Latin-1) gives Western text: accented Latin
+    letters among mostly ASCII ones. Short texts are ambiguous for statistical
+    detectors (charset-normalizer reads "café crème" as Farsi), and cp1252 is by far
+    the most common legacy encoding; Cyrillic or Greek bytes read as cp1252 give almost
+    only accented letters, so they fail the share test."""
+    import unicodedata
+
+    try:
+        text = data[: 1 << 20].decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    ascii_letters = accented = 0
+    for char in text:
+        if char.isascii():
+            ascii_letters += char.isalpha()
+        elif char.isalpha() and "LATIN" in unicodedata.name(char, ""):
+            accented += 1
+        elif char not in _WESTERN_PUNCTUATION:
+            return False
+    return accented > 0 and accented <= 0.4 * (accented + ascii_letters)
 
 
 def _normalise(text: str) -> str:

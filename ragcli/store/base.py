@@ -46,8 +46,14 @@ class Restriction:
     empty: bool = False
 
 
-def matching_documents(documents: Sequence[DocumentInfo], filters) -> list[str]:
-    """Ids of the documents a ``SearchFilter`` keeps: each list OR-ed inside, AND-ed."""
+def matching_documents(
+    documents: Sequence[DocumentInfo], filters, roots: Sequence[str] = ()
+) -> list[str]:
+    """Ids of the documents a ``SearchFilter`` keeps: each list OR-ed inside, AND-ed.
+
+    A path glob matches the source as shown, or the file's path relative to one of the
+    ingested ``roots`` (so ``papers/**/*.pdf`` finds ``/home/me/corpus/papers/x.pdf``
+    after ``rag ingest ~/corpus``)."""
     spec = None
     if filters.paths:
         import pathspec
@@ -58,10 +64,19 @@ def matching_documents(documents: Sequence[DocumentInfo], filters) -> list[str]:
     return [
         doc.doc_id
         for doc in documents
-        if (spec is None or spec.match_file(doc.source))
+        if (spec is None or any(spec.match_file(name) for name in _names(doc, roots)))
         and (not kinds or doc.kind in kinds or Path(doc.source).suffix.lower().lstrip(".") in kinds)
         and (not wanted or doc.doc_id in wanted)
     ]
+
+
+def _names(doc: DocumentInfo, roots: Sequence[str]) -> list[str]:
+    names = [doc.source]
+    for root in roots:
+        prefix = root.rstrip("/") + "/"
+        if doc.file.startswith(prefix):
+            names.append(doc.file[len(prefix) :])
+    return names
 
 
 class StoreReader(Protocol):

@@ -70,7 +70,7 @@ class LocalStore:
     def restrict(self, filters) -> Restriction | None:
         if not filters:
             return None
-        doc_ids = matching_documents(self.documents(), filters)
+        doc_ids = matching_documents(self.documents(), filters, self.manifest.get("roots", []))
         ids = np.asarray(sorted(self.catalog.chunk_ids_of_docs(doc_ids)), dtype=np.int64)
         return Restriction(chunk_ids=ids, empty=not len(ids))
 

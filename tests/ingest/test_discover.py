@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from privileges import public_dir, unprivileged
 
-from ragcli.discover import Discovery, discover
+from ragcli.discover import OUTSIDE_LINK, Discovery, discover
 from ragcli.errors import UsageError
 
 
@@ -33,7 +33,10 @@ def test_finds_supported_files_sorted_and_absolute(tmp_path):
     assert all(path.is_absolute() for path in found.files)
     assert found.files == sorted(found.files)
     assert rels(found, tmp_path) == ["a.txt", "b.md", "sub/c.py", "sub/deeper/d.pdf"]
-    assert found.skipped == []  # unsupported files are not "skipped"
+    assert reasons(found, tmp_path) == {
+        "image.png": "unsupported type .png",
+        "sub/x.bin": "unsupported type .bin",
+    }
 
 
 def test_relative_root_gives_absolute_paths(tmp_path, monkeypatch):
@@ -48,7 +51,7 @@ def test_single_file_root(tmp_path):
     assert discover(tmp_path / "one.md").files == [tmp_path / "one.md"]
     unsupported = discover(tmp_path / "pic.png")
     assert unsupported.files == []
-    assert unsupported.skipped == [(str(tmp_path / "pic.png"), "unsupported file type")]
+    assert unsupported.skipped == [(str(tmp_path / "pic.png"), "unsupported type .png")]
 
 
 def test_missing_root_is_a_usage_error(tmp_path):
@@ -161,9 +164,59 @@ def test_symlinked_directory_is_followed_once(tmp_path):
     (root / "linked").symlink_to(tmp_path / "outside")
     make(root, "own.md")
     (root / "own-alias.md").symlink_to(root / "own.md")
-    found = discover(root)
+    found = discover(root, follow_links=True)
     assert rels(found, root) == ["linked/ext.md", "own.md", "real/paper.md"]
     assert reasons(found, root) == {"own-alias.md": f"same file as {root / 'own.md'}"}
+    inside = discover(root, roots=[tmp_path / "real"])  # real/ is ingested in the same run
+    assert rels(inside, root) == ["own.md", "real/paper.md"]
+    assert reasons(inside, root) == {
+        "linked": OUTSIDE_LINK,
+        "own-alias.md": f"same file as {root / 'own.md'}",
+    }
+
+
+def test_symlinks_out_of_the_root_are_skipped_unless_followed(tmp_path):
+    root = tmp_path / "docs"
+    make(root, "real.md")
+    (root / "notes.txt").symlink_to("/etc/passwd")
+    (root / "s.txt").symlink_to("/proc/self/status")
+    (root / "inside.md").symlink_to(root / "real.md")  # inside: deduplicated, not refused
+    found = discover(root)
+    assert rels(found, root) == ["real.md"]
+    assert reasons(found, root) == {
+        "notes.txt": OUTSIDE_LINK,
+        "s.txt": OUTSIDE_LINK,
+        "inside.md": f"same file as {root / 'real.md'}",
+    }
+    assert "--follow-links" in OUTSIDE_LINK
+    followed = discover(root, follow_links=True)
+    assert rels(followed, root) == ["notes.txt", "real.md", "s.txt"]
+
+
+def test_file_name_that_is_not_utf8_is_skipped_with_a_reason(tmp_path):
+    root = tmp_path / "d"
+    make(root, "good.txt")
+    with open(os.fsencode(root) + b"/bad_\xff.txt", "w") as handle:
+        handle.write("text")
+    os.mkdir(os.fsencode(root) + b"/dir_\xfe")
+    found = discover(root)
+    assert rels(found, root) == ["good.txt"]
+    assert found.skipped == [
+        (f"{root}/bad_\\xff.txt", "file name is not valid UTF-8"),
+        (f"{root}/dir_\\xfe", "file name is not valid UTF-8"),
+    ]
+
+
+def test_unsupported_files_are_reported_and_text_without_extension_is_kept(tmp_path):
+    make(tmp_path, "a.md", "photo.PNG", "LICENSE")
+    (tmp_path / "program").write_bytes(b"\x7fELF\x00\x00binary")
+    (tmp_path / "skip.log").write_text("excluded by the user: not reported")
+    found = discover(tmp_path, exclude=["*.log"])
+    assert rels(found, tmp_path) == ["LICENSE", "a.md"]
+    assert reasons(found, tmp_path) == {
+        "photo.PNG": "unsupported type .png",
+        "program": "unsupported type (binary, no extension)",
+    }
 
 
 def test_unreadable_directory_is_skipped_with_reason():

@@ -257,13 +257,13 @@ def test_mixed_run_counts_every_outcome(project):
 
 def test_previously_ingested_file_that_fails_to_load_is_removed_and_skipped(project):
     index_dir = project / ".rag" / "default"
-    (project / "docs" / "violin.txt").write_bytes(b"violin \xff\xfe strings")
+    (project / "docs" / "violin.txt").write_bytes(b"violin \x00\x01 strings")
     report = run(project, "docs")
     assert report.removed == ["docs/violin.txt"]
     assert report.updated == report.added == []
     assert len(report.skipped) == 1
     assert report.skipped[0]["path"] == "docs/violin.txt"
-    assert report.skipped[0]["reason"].startswith("not valid UTF-8")
+    assert report.skipped[0]["reason"] == "binary data, not text"
     assert report.chunks_removed == 1
     assert check_consistent(index_dir) == {"files": 2, "documents": 2, "chunks": 2}
     assert sparse_sources(index_dir, "horsehair") == []
@@ -373,12 +373,11 @@ def test_bad_files_are_skipped_with_one_line_reasons(tmp_path):
 
     report = run(tmp_path, "docs")
     reasons = {skip["path"]: skip["reason"] for skip in report.skipped}
-    assert report.added == ["docs/good.txt"]
+    assert report.added == ["docs/good.txt", "docs/latin1.txt"]  # Latin-1 is detected
     assert set(reasons) == {
         "docs/corrupt.pdf",
         "docs/locked.pdf",
         "docs/binary.txt",
-        "docs/latin1.txt",
         "docs/empty.txt",
         "docs/blank.md",
         "docs/dangling.txt",
@@ -388,21 +387,21 @@ def test_bad_files_are_skipped_with_one_line_reasons(tmp_path):
     assert reasons["docs/corrupt.pdf"].startswith("corrupt PDF")
     assert reasons["docs/locked.pdf"] == "encrypted PDF"
     assert reasons["docs/binary.txt"] == "binary data, not text"
-    assert reasons["docs/latin1.txt"].startswith("not valid UTF-8")
     assert reasons["docs/empty.txt"] == "empty file"
     assert reasons["docs/blank.md"].startswith("empty file")
     assert reasons["docs/dangling.txt"] == "broken symlink"
     assert reasons["docs/self.txt"] == "symlink loop"
     assert reasons["docs/sub/up"] == "symlink loop"
     assert all(reason and "\n" not in reason for reason in reasons.values())
-    assert report.to_dict()["counts"]["skipped"] == 9
+    assert report.to_dict()["counts"]["skipped"] == 8
     index_dir = tmp_path / ".rag" / "default"
-    assert check_consistent(index_dir) == {"files": 1, "documents": 1, "chunks": 1}
+    assert check_consistent(index_dir) == {"files": 2, "documents": 2, "chunks": 2}
     assert sparse_sources(index_dir, "moraines") == ["docs/good.txt"]
+    assert sparse_sources(index_dir, "crème") == ["docs/latin1.txt"]
 
     # The same bad files on the next run: still skipped, nothing rewritten.
     again = run(tmp_path, "docs")
-    assert again.unchanged == ["docs/good.txt"] and len(again.skipped) == 9
+    assert again.unchanged == ["docs/good.txt", "docs/latin1.txt"] and len(again.skipped) == 8
     assert again.generation == 1 and generations(index_dir) == ["gen-000001"]
 
 

@@ -44,7 +44,8 @@ def section_texts(doc) -> list[str]:
 def test_supported_by_extension_and_name():
     for name in ["a.txt", "b.MD", "c.pdf", "d.htm", "e.py", "f.jsonl", "g.yaml", "Makefile"]:
         assert supported(Path(name)), name
-    for name in ["a.png", "b.exe", "c.docx", "noext", "archive.tar.gz"]:
+    assert supported(Path("README")) and kind_of(Path("LICENSE")) == "text"  # by content
+    for name in ["a.png", "b.exe", "archive.tar.gz"]:
         assert not supported(Path(name)), name
     assert {".txt", ".md", ".pdf", ".html", ".py", ".jsonl"} <= SUPPORTED_EXTENSIONS
     assert kind_of(Path("x.markdown")) == "markdown"
@@ -56,7 +57,7 @@ def test_supported_by_extension_and_name():
 def test_unsupported_extension_is_a_load_error(tmp_path):
     path = tmp_path / "image.png"
     path.write_bytes(b"\x89PNG\r\n")
-    assert load_error(path).startswith("unsupported file type")
+    assert load_error(path) == "unsupported type .png"
 
 
 @pytest.mark.slow  # a fresh interpreter
@@ -133,12 +134,27 @@ def test_binary_data_with_text_extension(tmp_path):
     assert load_error(control) == "binary data, not text"
 
 
-def test_invalid_utf8_is_refused_not_replaced(tmp_path):
-    path = tmp_path / "latin1.txt"
-    path.write_bytes("café au lait\n".encode("latin-1"))
-    message = load_error(path)
-    assert message.startswith("not valid UTF-8")
-    assert "offset 3" in message
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("café au lait\n", "latin-1"),
+        ("Grüße aus München, schöne Straße.\n", "latin-1"),
+        ("“Smart quotes” – and the € sign\n", "cp1252"),
+        ("Привет, как дела? Это проверка кодировки.\n", "cp1251"),
+        ("日本語のテキストです。これは試験です。\n", "shift_jis"),
+    ],
+)
+def test_text_that_is_not_utf8_is_decoded_by_its_detected_encoding(tmp_path, text, encoding):
+    path = tmp_path / "legacy.txt"
+    path.write_bytes(text.encode(encoding))
+    assert load_one(path).text == text
+
+
+def test_text_without_an_extension_is_loaded_as_text(tmp_path):
+    path = tmp_path / "README"
+    path.write_text("Build with make.\n")
+    doc = load_one(path)
+    assert (doc.kind, doc.text, doc.title) == ("text", "Build with make.\n", "README")
 
 
 def test_directory_with_text_extension(tmp_path):

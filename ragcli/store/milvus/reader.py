@@ -112,7 +112,7 @@ class MilvusStore:
         if not filters:
             return None
         docs = self._documents
-        matched = matching_documents(docs, filters)
+        matched = matching_documents(docs, filters, self.manifest.get("roots", []))
         if not matched:
             return Restriction(empty=True)
         if len(matched) == len(docs):
