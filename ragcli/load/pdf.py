@@ -1,19 +1,34 @@
-"""PDF (.pdf) with pypdf: one section per page, ``Location(page=n)`` 1-based.
+"""PDF (.pdf) with pypdf: sections by page and outline heading, ``Location(page=n)``.
 
 Pages are joined with a blank line in ``Document.text``; pages without text get no
-section but keep the numbering of the others right. pypdf is imported lazily.
+section but keep the numbering of the others right. The text is cleaned
+(``ragcli.load.clean``): NFKC (ligatures), running headers, footers and page numbers
+removed, words broken at line ends joined. Where the PDF has an outline (bookmarks),
+each page is split at its headings and every section carries its heading path. A junk
+metadata title ("paper.dvi", "Microsoft Word - x.doc") gives way to the largest text on
+the first page. pypdf was chosen by measurement (benchmarks/pdf_text.py): it keeps
+two-column reading order and real hyphens, which pypdfium2 merges ("cameraready").
+pypdf is imported lazily.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import LoadError
 from ragcli.load._common import read_bytes, relative_id
+from ragcli.load.clean import (
+    dehyphenate,
+    is_junk_title,
+    normalise_unicode,
+    remove_page_furniture,
+)
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".pdf",)
@@ -42,9 +57,7 @@ def _metadata_title(reader) -> str | None:
     if not isinstance(title, str):
         return None
     title = " ".join(title.split())
-    if not title or title.lower() in {"untitled", "untitled document", "none"}:
-        return None
-    return title
+    return None if is_junk_title(title) else normalise_unicode(title)
 
 
 def load_pdf(path: Path, root: Path) -> list[Document]:
@@ -65,45 +78,136 @@ def load_pdf(path: Path, root: Path) -> list[Document]:
 def _load(data: bytes, path: Path, root: Path) -> list[Document]:
     reader, encrypted = _open(data)
     pages = _pages(reader)
-    parts: list[str] = []
-    sections: list[Section] = []
-    failed: list[int] = []
-    offset = 0
-    for number, page in enumerate(pages, start=1):
-        page_text = _page_text(page)
-        if page_text is None:
-            failed.append(number)
-            continue
-        if not page_text:
-            continue
-        if parts:
-            offset += 2  # the "\n\n" joining pages
-        sections.append(Section(offset, offset + len(page_text), Location(page=number)))
-        parts.append(page_text)
-        offset += len(page_text)
-
-    if not parts:
+    raw = [_page_text(page) for page in pages]
+    failed = [number for number, text in enumerate(raw, start=1) if text is None]
+    texts = clean_pages([text or "" for text in raw])
+    if not any(texts):
         if failed and len(failed) == len(pages):
             raise LoadError("corrupt PDF: text extraction failed on every page")
         raise LoadError("no extractable text (scanned PDF?)")
+    text, sections = _sections(texts, outline_headings(reader))
 
     doc_id = relative_id(path, root)
-    metadata: dict = {"pages": len(pages), "pages_with_text": len(sections)}
+    pages_with_text = sum(1 for page_text in texts if page_text)
+    metadata: dict = {"pages": len(pages), "pages_with_text": pages_with_text}
     if failed:
         metadata["pages_failed"] = failed
     if encrypted:
         metadata["encrypted"] = True
+    title = _metadata_title(reader) or first_page_title(pages[0]) or path.stem
     return [
         Document(
             doc_id=doc_id,
             source=doc_id,
-            title=_metadata_title(reader) or path.stem,
+            title=title,
             kind="pdf",
-            text="\n\n".join(parts),
+            text=text,
             sections=sections,
             metadata=metadata,
         )
     ]
+
+
+def clean_pages(texts: list[str]) -> list[str]:
+    """Each page's text normalised, without page furniture, words rejoined."""
+    normalised = [_clean(normalise_unicode(text)) for text in texts]
+    return [dehyphenate(text) for text in remove_page_furniture(normalised)]
+
+
+def _sections(
+    texts: list[str], headings: dict[int, list[tuple[str, ...]]]
+) -> tuple[str, list[Section]]:
+    """The document text (pages joined by a blank line) and its sections: one per page,
+    split where an outline heading starts, each with the heading path in force."""
+    parts: list[str] = []
+    sections: list[Section] = []
+    offset = 0
+    path: tuple[str, ...] = ()
+    for number, page_text in enumerate(texts, start=1):
+        cuts = _heading_offsets(page_text, headings.get(number - 1, []))
+        if not page_text:
+            path = cuts[-1][1] if cuts else path
+            continue
+        if parts:
+            offset += 2  # the "\n\n" joining pages
+        bounds = [(0, path), *cuts] if not cuts or cuts[0][0] > 0 else cuts
+        for i, (start, heading) in enumerate(bounds):
+            end = bounds[i + 1][0] if i + 1 < len(bounds) else len(page_text)
+            if page_text[start:end].strip():
+                location = Location(page=number, heading=heading)
+                sections.append(Section(offset + start, offset + end, location))
+            path = heading
+        parts.append(page_text)
+        offset += len(page_text)
+    return "\n\n".join(parts), sections
+
+
+def _heading_offsets(
+    page_text: str, paths: list[tuple[str, ...]]
+) -> list[tuple[int, tuple[str, ...]]]:
+    """Where each heading starting on this page begins in its text (the page start when
+    the heading text is not found), in order."""
+    cuts: list[tuple[int, tuple[str, ...]]] = []
+    position = 0
+    for path in paths:
+        words = path[-1].split()
+        pattern = r"\s*".join(re.escape(word) for word in words)
+        found = re.search(pattern, page_text[position:], re.I) if words else None
+        if found:
+            position += found.start()
+        cuts.append((position, path))
+    return cuts
+
+
+def outline_headings(reader) -> dict[int, list[tuple[str, ...]]]:
+    """0-based page index -> heading paths of the outline entries pointing at it."""
+    by_page: dict[int, list[tuple[str, ...]]] = {}
+
+    def walk(items: list, parents: tuple[str, ...]) -> None:
+        last: tuple[str, ...] = parents
+        for item in items:
+            if isinstance(item, list):
+                walk(item, last)
+                continue
+            title = " ".join(normalise_unicode(str(item.title or "")).split())
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:
+                continue
+            if not title or page is None or page < 0:
+                continue
+            last = (*parents, title)
+            by_page.setdefault(page, []).append(last)
+
+    try:
+        walk(reader.outline, ())
+    except Exception:  # a broken outline costs the headings, never the text
+        return {}
+    return by_page
+
+
+def first_page_title(page) -> str | None:
+    """The first page's largest text when it stands out from the body text (a title)."""
+    runs: list[tuple[float, str]] = []
+
+    def visit(text: str, cm, tm, font, size) -> None:
+        if text.strip() and size:
+            scale = math.hypot(tm[0], tm[1]) * math.hypot(cm[0], cm[1])
+            runs.append((round(float(size) * scale, 1), text))
+
+    try:
+        page.extract_text(visitor_text=visit)
+    except Exception:
+        return None
+    if not runs:
+        return None
+    body = Counter(size for size, text in runs for _ in text).most_common(1)[0][0]
+    for size in sorted({size for size, _ in runs if size > body * 1.15}, reverse=True):
+        title = " ".join(" ".join(text for s, text in runs if s == size).split())
+        title = normalise_unicode(title)
+        if len(title) >= 4 and not is_junk_title(title):
+            return title[:200]
+    return None
 
 
 def _open(data: bytes):
