@@ -49,3 +49,53 @@ def encrypted_pdf(path: Path, body: str, user_password: str | None) -> Path:
     )
     pdf.output(str(path))
     return path
+
+
+# A font with the ﬁ/ﬂ ligature glyphs (the core PDF fonts are Latin-1 only); Debian's
+# fonts-dejavu-core puts it here.
+UNICODE_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+class _Paper(FPDF):
+    """Pages with a running header and a page-number footer, like a journal article."""
+
+    running_header = "Journal of Test Systems 12 (2026)"
+
+    def header(self) -> None:
+        self.set_font("dejavu", size=8)
+        self.cell(0, 6, self.running_header, align="C")
+        self.ln(10)
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_font("dejavu", size=8)
+        self.cell(0, 6, str(self.page_no()), align="C")
+
+
+def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) -> Path:
+    """A paper: a large title on page 1, then per page ``{"heading": str | None,
+    "level": int, "left": [lines], "right": [lines]}`` set as two columns (the left one written
+    first, as LaTeX does), with outline entries for the headings. Every line is placed
+    as given, so a line may end in "sec-" to break a word."""
+    assert UNICODE_FONT.exists(), f"the PDF tests need {UNICODE_FONT} (fonts-dejavu-core)"
+    pdf = _Paper()
+    pdf.set_title(metadata_title)
+    pdf.add_font("dejavu", fname=str(UNICODE_FONT))
+    for number, page in enumerate(pages):
+        pdf.add_page()
+        if number == 0:
+            pdf.set_font("dejavu", size=20)
+            pdf.multi_cell(0, 10, title, align="C")
+        top = pdf.get_y() + 4
+        if page.get("heading"):
+            pdf.set_font("dejavu", size=13)
+            pdf.set_y(top)
+            pdf.start_section(page["heading"], level=page.get("level", 0))
+            pdf.cell(0, 8, page["heading"])
+            top += 10
+        pdf.set_font("dejavu", size=10)
+        for x, lines in ((10, page.get("left", [])), (110, page.get("right", []))):
+            pdf.set_xy(x, top)
+            pdf.multi_cell(90, 5, "\n".join(lines))
+    pdf.output(str(path))
+    return path

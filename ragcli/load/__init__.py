@@ -6,7 +6,7 @@ it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``per
 denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
 PDF?)``, ``line 17: invalid JSON (...)``. No library exception escapes.
 
-Heavy libraries (pypdf, trafilatura, lxml) are imported only when a file needs them.
+Heavy libraries (pypdfium2, trafilatura, lxml, docutils) are imported only when a file needs them.
 """
 
 from __future__ import annotations
