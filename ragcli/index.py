@@ -266,3 +266,14 @@ class Index:
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
         }
+
+    def check(self) -> dict[str, Any]:
+        """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its
+        previous generation: ``{"ok", "problems": [one line each], "generation", ...}``."""
+        if self.store_uri is not None:
+            from ragcli.errors import UsageError
+
+            raise UsageError("--check verifies a local index; a Milvus store keeps its own")
+        from ragcli.store.check import check_index
+
+        return {"index": self.location, **check_index(self.path)}

@@ -111,16 +111,49 @@ def ingest(
         raise typer.Exit(1)
 
 
+CheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Verify every index file (checksums, SQLite, FAISS, BM25) and the previous "
+        "generation; exit 1 naming each damaged file.",
+    ),
+]
+
+
 @app.command()
 @handles_errors
 @uses(TARGET)
-def status(json_out: JsonOpt = False, *, target: Flags) -> None:
+def status(json_out: JsonOpt = False, check: CheckOpt = False, *, target: Flags) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
     from ragcli.cli import render
     from ragcli.serve.daemon import status_with_servers
 
-    info = status_with_servers(target.open_index())
+    idx = target.open_index()
+    verdict = idx.check() if check else None
+    if verdict is not None and not verdict["ok"]:
+        if json_out:
+            render.print_json({"index": idx.location, "check": verdict})
+        for line in verdict["problems"]:
+            render.error(line)
+        raise typer.Exit(1)
+    info = status_with_servers(idx)
+    if verdict is not None:
+        info["check"] = verdict
     if json_out:
         render.print_json(info)
+        return
+    render.status_summary(info)
+    if verdict is not None:
+        typer.echo(f"check       ok: {_checked(verdict)}")
+
+
+def _checked(verdict: dict) -> str:
+    previous = verdict.get("previous")
+    if previous is None:
+        fallback = "no previous generation"
+    elif verdict["previous_ok"]:
+        fallback = f"previous {previous} intact"
     else:
-        render.status_summary(info)
+        fallback = f"previous {previous} damaged: {'; '.join(verdict['problems'])}"
+    return f"{verdict['generation']} verified ({verdict['files']} files); {fallback}"

@@ -101,12 +101,13 @@ def ingest(
             raise nothing_found
         run.report.unchanged.extend(plan.unchanged)
         run.report.skipped.extend(plan.skipped)
-        if not plan.changed and not plan.gone and manifest is not None:
+        repairing = getattr(writer, "repairing", None)  # a damaged live generation
+        if not plan.changed and not plan.gone and manifest is not None and not repairing:
             # Files whose mtime alone changed are re-hashed next time: cheaper than
             # writing a whole generation to record new mtimes.
             return run.keep_live(manifest)
         loaded = run.load(plan)
-        if not loaded and not plan.gone and manifest is not None:
+        if not loaded and not plan.gone and manifest is not None and not repairing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
             return run.keep_live(manifest)
@@ -123,12 +124,12 @@ def _writer_for(
     """The writer of ``target`` and whether its index is there already."""
     if not isinstance(target, str | os.PathLike):
         return target, True if exists is None else exists
-    from ragcli.store.generations import current_generation
+    from ragcli.store.generations import index_present
     from ragcli.store.local import LocalWriter
 
     folder = Path(target)
     if exists is None:
-        exists = not rebuild and folder.exists() and current_generation(folder) is not None
+        exists = not rebuild and index_present(folder)
     return LocalWriter(folder, rebuild=rebuild), exists
 
 

@@ -57,9 +57,9 @@ def store_exists(
 ) -> bool:
     """Whether the index has been written (a Milvus store is opened to find out)."""
     if _is_local(uri):
-        from ragcli.store.generations import current_generation
+        from ragcli.store.generations import index_present
 
-        return current_generation(path) is not None
+        return index_present(path)
     from ragcli.errors import IndexStateError
 
     try:

@@ -6,30 +6,71 @@ and publishes it atomically (``ragcli.store.generations``). Layout: docs/index-f
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragcli.errors import IndexStateError
+from ragcli.errors import IndexStateError, warn
 from ragcli.store.base import DocumentInfo, Restriction, matching_documents
 from ragcli.store.catalog import CATALOG_FILE, Catalog, FileRecord
 from ragcli.store.dense import DENSE_FILE
 from ragcli.store.generations import (
+    CURRENT_FILE,
+    MANIFEST_FILE,
+    Live,
     WriteLock,
-    current_generation,
     generation_number,
     publish_generation,
     read_manifest,
-    remove_stale,
+    resolve_live,
     start_generation,
+    tidy,
 )
 from ragcli.types import Chunk, Document
 
 SPARSE_DIR = "sparse"
+# Opening an index for reading checks every file's size, and their CRC-32 when the whole
+# generation is at most this big (about 3 ms at 3 GB/s); `rag status --check` and every
+# ingest check all of it, however big.
+READ_CRC_LIMIT = 8 << 20
+WRITE_CRC_LIMIT = 1 << 62
+REPAIR_HINT = (
+    "run `rag status --check`, then `rag ingest PATH` to repair it or `rag ingest --rebuild PATH`"
+)
+
+
+def _one_line(err: BaseException) -> str:
+    """The useful end of an error (FAISS puts the reason last, after the C++ location)."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(err).__name__
+    return text if len(text) <= 240 else "..." + text[-240:]
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Errors from reading a damaged file become one line naming it."""
+    try:
+        yield
+    except IndexStateError:
+        raise
+    except (OSError, sqlite3.Error, RuntimeError, ValueError, KeyError, IndexError) as err:
+        raise IndexStateError(f"{path}: damaged ({_one_line(err)}); {REPAIR_HINT}") from None
+
+
+def open_live(index_dir: Path, crc_limit: int, fallback_note: str) -> Live | None:
+    """The generation to use, warning once when the live one is damaged."""
+    live = resolve_live(index_dir, crc_limit)
+    if live is not None and live.damage is not None:
+        warn(f"{live.damage}; {fallback_note} {live.gen.name}")
+    return live
 
 
 class LocalStore:
@@ -40,13 +81,16 @@ class LocalStore:
     """
 
     def __init__(self, index_dir: Path):
-        gen = current_generation(index_dir)
-        if gen is None:
+        note = "answering from the previous generation (run `rag ingest PATH` to repair):"
+        live = open_live(index_dir, READ_CRC_LIMIT, note)
+        if live is None:
             raise IndexStateError(f"{index_dir}: no index here yet (run `rag ingest PATH` first)")
         self.index_dir = index_dir
-        self.generation_dir = gen
-        self.manifest: dict[str, Any] = read_manifest(gen)
-        self.catalog = Catalog(gen / CATALOG_FILE, readonly=True)
+        self.generation_dir = gen = live.gen
+        self.damage = live.damage
+        self.manifest: dict[str, Any] = live.manifest
+        with reading(gen / CATALOG_FILE):
+            self.catalog = Catalog(gen / CATALOG_FILE, readonly=True)
         self._sparse_query: str | None = None
         self._sparse_rows: np.ndarray | None = None
 
@@ -54,13 +98,18 @@ class LocalStore:
     def dense(self):
         from ragcli.store import dense
 
-        return dense.read_index(self.generation_dir / DENSE_FILE, mmap=True)
+        with reading(self.generation_dir / DENSE_FILE):
+            return dense.read_index(self.generation_dir / DENSE_FILE, mmap=True)
 
     @cached_property
     def sparse(self):
         from ragcli.store.sparse import SparseIndex
 
-        return SparseIndex.load(self.generation_dir / SPARSE_DIR)
+        with reading(self.generation_dir / SPARSE_DIR):
+            return SparseIndex.load(self.generation_dir / SPARSE_DIR)
+
+    def _catalog_read(self):
+        return reading(self.generation_dir / CATALOG_FILE)
 
     @property
     def n_chunks(self) -> int:
@@ -71,7 +120,9 @@ class LocalStore:
         if not filters:
             return None
         doc_ids = matching_documents(self.documents(), filters, self.manifest.get("roots", []))
-        ids = np.asarray(sorted(self.catalog.chunk_ids_of_docs(doc_ids)), dtype=np.int64)
+        with self._catalog_read():
+            found = self.catalog.chunk_ids_of_docs(doc_ids)
+        ids = np.asarray(sorted(found), dtype=np.int64)
         return Restriction(chunk_ids=ids, empty=not len(ids))
 
     # search -------------------------------------------------------------------------
@@ -79,14 +130,17 @@ class LocalStore:
         from ragcli.store import dense
 
         allowed = restriction.chunk_ids if restriction is not None else None
-        return dense.search(self.dense, vector, n, allowed)
+        index = self.dense
+        with reading(self.generation_dir / DENSE_FILE):
+            return dense.search(index, vector, n, allowed)
 
     def sparse_search(self, query, n, restriction=None):
         sparse = self.sparse
         mask = None
         if restriction is not None:
             mask = np.isin(sparse.row_ids, restriction.chunk_ids).astype(np.float32)
-        ids, scores, row_scores = sparse.search(query, n, mask)
+        with reading(self.generation_dir / SPARSE_DIR):
+            ids, scores, row_scores = sparse.search(query, n, mask)
         # sparse_scores for the other side's candidates reads this row vector back.
         self._sparse_query, self._sparse_rows = query, row_scores
         return ids, scores
@@ -94,12 +148,15 @@ class LocalStore:
     def dense_scores(self, chunk_ids, vector):
         from ragcli.store import dense
 
-        return dense.vectors_for(self.dense, np.asarray(chunk_ids, dtype=np.int64)) @ vector
+        index = self.dense
+        with reading(self.generation_dir / DENSE_FILE):
+            return dense.vectors_for(index, np.asarray(chunk_ids, dtype=np.int64)) @ vector
 
     def sparse_scores(self, chunk_ids, query):
         sparse = self.sparse
         if self._sparse_query != query or self._sparse_rows is None:
-            self._sparse_query, self._sparse_rows = query, sparse.scores(query)
+            with reading(self.generation_dir / SPARSE_DIR):
+                self._sparse_query, self._sparse_rows = query, sparse.scores(query)
         if not len(self._sparse_rows):
             return np.zeros(len(chunk_ids))
         rows = np.searchsorted(sparse.row_ids, np.asarray(chunk_ids, dtype=np.int64))
@@ -107,19 +164,23 @@ class LocalStore:
 
     # catalog ------------------------------------------------------------------------
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, Chunk]:
-        return self.catalog.chunks(chunk_ids)
+        with self._catalog_read():
+            return self.catalog.chunks(chunk_ids)
 
     def documents(self) -> list[DocumentInfo]:
-        return [
-            DocumentInfo(row["doc_id"], row["source"], row["kind"], row["title"], row["file"])
-            for row in self.catalog.documents()
-        ]
+        with self._catalog_read():
+            return [
+                DocumentInfo(row["doc_id"], row["source"], row["kind"], row["title"], row["file"])
+                for row in self.catalog.documents()
+            ]
 
     def counts(self) -> dict[str, int]:
-        return self.catalog.counts()
+        with self._catalog_read():
+            return self.catalog.counts()
 
     def kinds(self) -> dict[str, int]:
-        return self.catalog.kinds()
+        with self._catalog_read():
+            return self.catalog.kinds()
 
     def describe(self) -> dict[str, Any]:
         sizes = {
@@ -143,7 +204,10 @@ class LocalWriter:
 
     Removals and additions are collected and applied to the copied catalog, the FAISS
     index and a rebuilt BM25 sidecar; ``commit`` publishes the generation with one atomic
-    rename. Leaving without ``commit`` removes the unfinished generation.
+    rename. Leaving without ``commit`` removes the unfinished generation. The live
+    generation is checked first (every file's size and CRC-32): a damaged one is set
+    aside and the run builds on the previous generation, with ``repairing`` set so the
+    run commits even when no file changed.
     """
 
     def __init__(self, index_dir: Path, rebuild: bool = False):
@@ -159,19 +223,35 @@ class LocalWriter:
         self._removed: list[int] = []
         self._added_ids: list[np.ndarray] = []
         self._added_vectors: list[np.ndarray] = []
+        self._counter = 0  # the next chunk id: above every id this index ever held
+        self.repairing: str | None = None  # what is damaged in the generation CURRENT names
         self.generation: int | None = None
 
     def __enter__(self) -> LocalWriter:
         self._lock.__enter__()
         try:
-            self._live = None if self.rebuild else current_generation(self.index_dir)
-            if self._live is not None:
-                self.manifest = read_manifest(self._live)
-                self._old = Catalog(self._live / CATALOG_FILE, readonly=True)
+            if self.rebuild:
+                self._counter = _counter_of(_named_manifest(self.index_dir))
+            else:
+                self._open_live()
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
         return self
+
+    def _open_live(self) -> None:
+        note = "this ingest rebuilds on the previous generation"
+        live = open_live(self.index_dir, WRITE_CRC_LIMIT, note)
+        if live is None:
+            return
+        self._live, self.manifest = live.gen, live.manifest
+        self.repairing = live.damage
+        # A damaged generation's ids were seen by readers too: count on from them.
+        named = _named_manifest(self.index_dir)
+        self._counter = max(_counter_of(live.manifest), _counter_of(named))
+        with reading(live.gen / CATALOG_FILE):
+            self._old = Catalog(live.gen / CATALOG_FILE, readonly=True)
+            self._counter = max(self._counter, self._old.next_chunk_id())
 
     def __exit__(self, *exc) -> None:
         import shutil
@@ -182,25 +262,32 @@ class LocalWriter:
                     catalog.close()
             if self._tmp is not None and self._tmp.exists():
                 shutil.rmtree(self._tmp, ignore_errors=True)
-            elif self._tmp is None:
-                remove_stale(self.index_dir)  # folders left by a killed run go, as always
+            elif self._tmp is None and not self.repairing:
+                with contextlib.suppress(OSError):  # a read-only folder: left as it is
+                    tidy(self.index_dir)  # leftovers of killed runs and old generations go
         finally:
             self._lock.__exit__(None, None, None)
 
     # reading the live generation -----------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
-        return self._old.files() if self._old else {}
+        if not self._old:
+            return {}
+        with reading(self._live / CATALOG_FILE):
+            return self._old.files()
 
     def file_of_document(self, doc_id: str) -> str | None:
         catalog = self._catalog or self._old
         if catalog is None:
             return None
-        row = catalog.db.execute("SELECT file FROM documents WHERE doc_id = ?", (doc_id,))
-        found = row.fetchone()
+        with self._writing():
+            row = catalog.db.execute("SELECT file FROM documents WHERE doc_id = ?", (doc_id,))
+            found = row.fetchone()
         return found[0] if found else None
 
     def next_chunk_id(self) -> int:
-        return self._writable().next_chunk_id()
+        """The counter kept in the manifest, so a removed chunk's id is never reused."""
+        with self._writing():
+            return max(self._counter, self._writable().next_chunk_id())
 
     @property
     def dimension(self) -> int | None:
@@ -208,22 +295,37 @@ class LocalWriter:
         return int(dimension) if dimension else None
 
     # changes ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Disk full, a read-only or unwritable folder: one line, the live index intact."""
+        try:
+            yield
+        except IndexStateError:
+            raise
+        except (OSError, sqlite3.Error, RuntimeError, MemoryError) as err:
+            raise IndexStateError(
+                f"{self.index_dir}: could not write the new generation ({_one_line(err)}); "
+                "the index is unchanged"
+            ) from None
+
     def _writable(self) -> Catalog:
         if self._catalog is None:
-            self._tmp = start_generation(self.index_dir)
-            target = self._tmp / CATALOG_FILE
-            if self._old is not None:
-                destination = sqlite3.connect(target)
-                self._old.db.backup(destination)
-                destination.close()
-            self._catalog = Catalog(target)
+            with self._writing():
+                self._tmp = start_generation(self.index_dir)
+                target = self._tmp / CATALOG_FILE
+                if self._old is not None:
+                    destination = sqlite3.connect(target)
+                    self._old.db.backup(destination)
+                    destination.close()
+                self._catalog = Catalog(target)
         return self._catalog
 
     def remove_file(self, path: str) -> int:
         catalog = self._writable()
-        ids = catalog.chunk_ids_of_file(path)
-        self._removed.extend(ids)
-        catalog.remove_file(path)
+        with self._writing():
+            ids = catalog.chunk_ids_of_file(path)
+            self._removed.extend(ids)
+            catalog.remove_file(path)
         return len(ids)
 
     def add_file(
@@ -234,25 +336,58 @@ class LocalWriter:
         ingested_at: str,
     ) -> None:
         catalog = self._writable()
-        catalog.add_file(record, ingested_at)
         ids = []
-        for doc, chunks in documents:
-            catalog.add_document(doc, record.path, chunks)
-            ids.extend(chunk.chunk_id for chunk in chunks)
+        with self._writing():
+            catalog.add_file(record, ingested_at)
+            for doc, chunks in documents:
+                catalog.add_document(doc, record.path, chunks)
+                ids.extend(chunk.chunk_id for chunk in chunks)
         if ids:
+            self._counter = max(self._counter, max(ids) + 1)
             self._added_ids.append(np.asarray(ids, dtype=np.int64))
             self._added_vectors.append(np.asarray(vectors, dtype=np.float32))
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
-        self._writable().add_file(record, ingested_at)
+        catalog = self._writable()
+        with self._writing():
+            catalog.add_file(record, ingested_at)
 
     def commit(self, manifest: dict[str, Any]) -> int:
+        catalog = self._writable()
+        with self._writing():
+            dense_index = self._write_dense(manifest)
+            catalog.commit()
+            _build_sparse(catalog, self._tmp / SPARSE_DIR)
+            counts = catalog.counts()
+            counter = max(self._counter, catalog.next_chunk_id())
+            catalog.close()
+            self._catalog = None
+            final = publish_generation(
+                self.index_dir,
+                self._tmp,
+                {
+                    **manifest,
+                    "dimension": int(dense_index.d),
+                    "dense_index": _dense_kind(dense_index),
+                    "counts": counts,
+                    "next_chunk_id": counter,
+                },
+                **({"previous": self._live} if self._live is not None else {}),
+            )
+        self._tmp = None
+        self.generation = generation_number(final)
+        self.manifest = read_manifest(final)
+        return self.generation
+
+    def _write_dense(self, manifest: dict[str, Any]):
         from ragcli.store import dense
 
-        catalog = self._writable()
         ids = np.concatenate(self._added_ids) if self._added_ids else np.zeros(0, np.int64)
         vectors = np.concatenate(self._added_vectors) if self._added_vectors else None
-        dense_index = dense.read_index(self._live / DENSE_FILE) if self._live else None
+        dense_index = None
+        if self._live is not None:
+            with reading(self._live / DENSE_FILE):
+                dense_index = dense.read_index(self._live / DENSE_FILE)
         if dense_index is not None:
             dimension = dense_index.d
         elif vectors is not None:
@@ -266,25 +401,28 @@ class LocalWriter:
             dense_index, dimension, np.asarray(self._removed, np.int64), ids, vectors
         )
         dense.write_index(dense_index, self._tmp / DENSE_FILE)
-        catalog.commit()
-        _build_sparse(catalog, self._tmp / SPARSE_DIR)
-        counts = catalog.counts()
-        catalog.close()
-        self._catalog = None
-        final = publish_generation(
-            self.index_dir,
-            self._tmp,
-            {
-                **manifest,
-                "dimension": int(dense_index.d),
-                "dense_index": dense.kind_of(dense_index),
-                "counts": counts,
-            },
-        )
-        self._tmp = None
-        self.generation = generation_number(final)
-        self.manifest = read_manifest(final)
-        return self.generation
+        return dense_index
+
+
+def _dense_kind(index) -> str:
+    from ragcli.store import dense
+
+    return dense.kind_of(index)
+
+
+def _named_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the generation CURRENT names, if it can be read at all."""
+    try:
+        name = (index_dir / CURRENT_FILE).read_text(encoding="ascii").strip()
+        manifest = json.loads((index_dir / name / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _counter_of(manifest: dict[str, Any] | None) -> int:
+    value = (manifest or {}).get("next_chunk_id", 0)
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _build_sparse(catalog: Catalog, folder: Path) -> None:

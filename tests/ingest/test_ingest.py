@@ -131,6 +131,7 @@ def test_index_files_are_never_pickled(built):
         json.loads(path.read_text())
     assert {p.name for p in gen.iterdir()} == {
         "catalog.sqlite",
+        "checksums.json",
         "dense.faiss",
         "manifest.json",
         "sparse",

@@ -292,6 +292,9 @@ def test_write_lock_is_exclusive_and_released(tmp_path):
             pass
         message = str(info.value)
         assert "another ingest is writing this index" in message and "\n" not in message
+    # The lock made the folder and nothing was published: no empty index is left behind.
+    assert not index_dir.exists()
+    index_dir.mkdir()
     with WriteLock(index_dir):  # free again once the holder left
         pass
     assert (index_dir / "lock").read_text() == ""
