@@ -87,7 +87,13 @@ def test_ingest_builds_default_index_and_status_finds_it_from_below(project, mon
     assert info["kinds"] == {"text": 3}
     assert info["roots"] == [str(project / "docs")]
     assert info["updated_at"] and info["total_bytes"] == sum(info["bytes"].values()) > 0
-    assert set(info["bytes"]) == {"catalog.sqlite", "dense.faiss", "manifest.json", "sparse"}
+    assert set(info["bytes"]) == {
+        "catalog.sqlite",
+        "checksums.json",
+        "dense.faiss",
+        "manifest.json",
+        "sparse",
+    }
 
     text = rag("status")
     assert text.exit_code == 0
