@@ -15,30 +15,50 @@ class Location:
     """Where a piece of text sits inside its source file."""
 
     page: int | None = None  # 1-based PDF page
-    heading: tuple[str, ...] = ()  # Markdown/HTML heading path, outermost first
+    heading: tuple[str, ...] = ()  # heading path (Markdown, HTML, DOCX, EPUB), outermost first
     line_start: int | None = None  # 1-based, inclusive
     line_end: int | None = None  # 1-based, inclusive
+    slide: int | None = None  # 1-based presentation slide
+    sheet: str | None = None  # spreadsheet sheet name
+    row_start: int | None = None  # 1-based spreadsheet rows (the header row is 1), inclusive
+    row_end: int | None = None
+    cell: int | None = None  # 1-based notebook cell
 
     def describe(self) -> str:
-        """Short human form: ``p. 3``, ``Setup > Install``, ``lines 10-24``."""
+        """Short human form: ``p. 3``, ``Setup > Install``, ``lines 10-24``, ``slide 2``,
+        ``sheet Budget, rows 2-40``, ``cell 5``."""
         parts = []
         if self.page is not None:
             parts.append(f"p. {self.page}")
+        if self.slide is not None:
+            parts.append(f"slide {self.slide}")
+        if self.sheet is not None:
+            parts.append(f"sheet {self.sheet}")
+        if self.row_start is not None:
+            parts.append(_span("row", self.row_start, self.row_end))
+        if self.cell is not None:
+            parts.append(f"cell {self.cell}")
         if self.heading:
             parts.append(" > ".join(self.heading))
         if self.line_start is not None:
-            if self.line_end is not None and self.line_end != self.line_start:
-                parts.append(f"lines {self.line_start}-{self.line_end}")
-            else:
-                parts.append(f"line {self.line_start}")
+            parts.append(_span("line", self.line_start, self.line_end))
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "page": self.page,
             "heading": list(self.heading),
             "line_start": self.line_start,
             "line_end": self.line_end,
+        }
+        data.update(self.extra())
+        return data
+
+    def extra(self) -> dict[str, Any]:
+        """The fields beyond page, heading and lines that are set (stored as one JSON
+        value, so indexes written before these fields existed read as None)."""
+        return {
+            name: getattr(self, name) for name in EXTRA_FIELDS if getattr(self, name) is not None
         }
 
     @classmethod
@@ -48,7 +68,17 @@ class Location:
             heading=tuple(data.get("heading") or ()),
             line_start=data.get("line_start"),
             line_end=data.get("line_end"),
+            **{name: data.get(name) for name in EXTRA_FIELDS},
         )
+
+
+EXTRA_FIELDS = ("slide", "sheet", "row_start", "row_end", "cell")
+
+
+def _span(noun: str, start: int, end: int | None) -> str:
+    if end is not None and end != start:
+        return f"{noun}s {start}-{end}"
+    return f"{noun} {start}"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcli.types import Chunk, Document, Location
+from ragcli.types import EXTRA_FIELDS, Chunk, Document, Location
 
 CATALOG_FILE = "catalog.sqlite"
 
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     line_end INTEGER,
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
-    n_tokens INTEGER NOT NULL
+    n_tokens INTEGER NOT NULL,
+    place TEXT                  -- JSON object: slide, sheet, row_start/row_end, cell
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 """
@@ -65,6 +66,7 @@ class Catalog:
         else:
             self.db = sqlite3.connect(path)
             self.db.executescript(SCHEMA)
+            _add_place_column(self.db)
         self.db.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -172,7 +174,7 @@ class Catalog:
             ),
         )
         self.db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({', '.join('?' * 12)})",
             [
                 (
                     chunk.chunk_id,
@@ -186,6 +188,7 @@ class Catalog:
                     chunk.start,
                     chunk.end,
                     chunk.n_tokens,
+                    json.dumps(extra) if (extra := chunk.location.extra()) else None,
                 )
                 for chunk in chunks
             ],
@@ -195,8 +198,28 @@ class Catalog:
         self.db.commit()
 
 
+_CHUNK_COLUMNS = (
+    "chunk_id, doc_id, ordinal, text, page, heading, line_start, line_end, "
+    "char_start, char_end, n_tokens, place"
+)
+
+
+def _add_place_column(db: sqlite3.Connection) -> None:
+    """Catalogs written before ``place`` existed gain it when a new generation is
+    written from them; read-only, they read as having no such locations."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(chunks)")}
+    if "place" not in columns:
+        db.execute("ALTER TABLE chunks ADD COLUMN place TEXT")
+
+
 def _chunk_from_row(row: sqlite3.Row) -> Chunk:
     heading = tuple(json.loads(row["heading"])) if row["heading"] else ()
+    place = row["place"] if "place" in row.keys() else None  # noqa: SIM118 (sqlite3.Row)
+    extra = (
+        {name: value for name, value in json.loads(place).items() if name in EXTRA_FIELDS}
+        if place
+        else {}
+    )
     return Chunk(
         doc_id=row["doc_id"],
         source=row["source"],
@@ -207,6 +230,7 @@ def _chunk_from_row(row: sqlite3.Row) -> Chunk:
             heading=heading,
             line_start=row["line_start"],
             line_end=row["line_end"],
+            **extra,
         ),
         start=row["char_start"],
         end=row["char_end"],
