@@ -4,9 +4,11 @@
 is a ``LoadError`` whose message is a short reason without the path (the caller adds
 it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``permission
 denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
-PDF?)``, ``line 17: invalid JSON (...)``. No library exception escapes.
+PDF?)``, ``line 17: invalid JSON (...)``, ``not a valid DOCX file (...)``, ``install
+python-docx to index .docx files (...)``. No library exception escapes.
 
-Heavy libraries (pypdfium2, trafilatura, lxml, docutils) are imported only when a file needs them.
+Heavy libraries (pypdfium2, trafilatura, lxml, docutils, python-docx, python-pptx,
+openpyxl) are imported only when a file needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load import code, html, jsonl, markdown, pdf, text
+from ragcli.load import (
+    code,
+    epub,
+    html,
+    jsonl,
+    mail,
+    markdown,
+    notebook,
+    odf,
+    office,
+    pdf,
+    sheets,
+    text,
+)
 from ragcli.load._common import sniff_text
 from ragcli.types import Document
 
@@ -38,6 +53,20 @@ def _registry() -> dict[str, Loader]:
         (jsonl, "jsonl", jsonl.load_jsonl),
     ):
         for extension in module.EXTENSIONS:
+            table[extension] = Loader(kind, func)
+    for extensions, kind, func in (
+        (office.DOCX_EXTENSIONS, "docx", office.load_docx),
+        (office.PPTX_EXTENSIONS, "pptx", office.load_pptx),
+        (sheets.XLSX_EXTENSIONS, "xlsx", sheets.load_xlsx),
+        (sheets.CSV_EXTENSIONS, "csv", sheets.load_csv),
+        ((".odt",), "odt", odf.load_odf),
+        ((".ods",), "ods", odf.load_odf),
+        ((".odp",), "odp", odf.load_odf),
+        (epub.EXTENSIONS, "epub", epub.load_epub),
+        (notebook.EXTENSIONS, "notebook", notebook.load_notebook),
+        (mail.EXTENSIONS, "email", mail.load_email),
+    ):
+        for extension in extensions:
             table[extension] = Loader(kind, func)
     return table
 

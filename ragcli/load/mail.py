@@ -1,0 +1,86 @@
+"""E-mail messages (.eml) with the standard library's ``email`` package.
+
+The document is the message: its header fields (From, To, Cc, Date, Subject) as the
+first lines, the plain-text body (an HTML-only body is turned into text), and the
+attachments listed by name, type and size (their content is not indexed). Every
+chunk's heading is the subject and the sender with the date, so a hit says which
+message it came from.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load import _xhtml
+from ragcli.load._blocks import Blocks, make_document
+from ragcli.load._common import read_bytes
+from ragcli.types import Document, Location
+
+EXTENSIONS = (".eml",)
+
+_FIELDS = ("From", "To", "Cc", "Date", "Subject")
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):  # a malformed address or date header
+        value = message.get_all(name, failobj=[""])[0] if message.keys() else ""
+    return " ".join(str(value or "").split())
+
+
+def _body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError):  # an unknown charset: read as Latin-1, never fail
+        content = (part.get_payload(decode=True) or b"").decode("latin-1")
+    if part.get_content_subtype() == "html":
+        return "\n\n".join(text for _, text in _xhtml.blocks(content))
+    return str(content)
+
+
+def _attachments(message: EmailMessage) -> list[str]:
+    listed = []
+    for part in message.iter_attachments():
+        name = part.get_filename() or "(unnamed)"
+        size = len(part.get_payload(decode=True) or b"")
+        listed.append(f"{name} ({part.get_content_type()}, {_size(size)})")
+    return listed
+
+
+def _size(n: int) -> str:
+    return (
+        f"{n} bytes"
+        if n < 1024
+        else f"{n / 1024:.0f} KB"
+        if n < 1 << 20
+        else f"{n / (1 << 20):.1f} MB"
+    )
+
+
+def load_email(path: Path, root: Path) -> list[Document]:
+    data = read_bytes(path)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    if not any(message.get(name) for name in ("From", "Subject", "Date", "To")):
+        raise LoadError("not an e-mail message (no From, To, Date or Subject header)")
+    fields = {name: _header(message, name) for name in _FIELDS}
+    subject = fields["Subject"] or "(no subject)"
+    sender = ", ".join(v for v in (fields["From"], fields["Date"]) if v)
+    location = Location(heading=(subject, f"from {sender}") if sender else (subject,))
+    blocks = Blocks()
+    blocks.add("\n".join(f"{name}: {value}" for name, value in fields.items() if value), location)
+    blocks.add(_body(message), location)
+    attachments = _attachments(message)
+    if attachments:
+        blocks.add("Attachments (not indexed):\n" + "\n".join(attachments), location)
+    metadata = {name.lower(): value for name, value in fields.items() if value}
+    return [
+        make_document(path, root, "email", subject, blocks, attachments=attachments, **metadata)
+    ]

@@ -1,0 +1,125 @@
+"""Word and PowerPoint files (.docx, .pptx) with python-docx and python-pptx.
+
+DOCX: paragraphs and tables in body order; ``Heading N`` and ``Title`` styles (or
+styles based on them) give the heading path. PPTX: one section per slide (``slide 3``,
+its title as the heading), shapes in reading order (top to bottom, left to right),
+tables as rows, speaker notes after the slide text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load._blocks import Blocks, HeadingPath, make_document, require, table_text
+from ragcli.load._zip import opened, opening
+from ragcli.types import Document, Location
+
+DOCX_EXTENSIONS = (".docx", ".docm")
+PPTX_EXTENSIONS = (".pptx", ".pptm")
+
+_HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.I)
+
+
+def _check_zip(path: Path, what: str) -> None:
+    with opened(path, what):
+        pass
+
+
+def _heading_level(paragraph) -> int | None:
+    style = paragraph.style
+    for _ in range(5):  # a custom style based on "Heading 2" is a heading too
+        if style is None:
+            return None
+        name = style.name or ""
+        if name.lower() == "title":
+            return 1
+        found = _HEADING_STYLE.match(name)
+        if found:
+            return int(found.group(1))
+        style = style.base_style
+    return None
+
+
+def _table_rows(table) -> list[list[str]]:
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:  # a merged cell is repeated once per grid column
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                cells.append(" ".join(cell.text.split()))
+        rows.append(cells)
+    return rows
+
+
+def load_docx(path: Path, root: Path) -> list[Document]:
+    docx = require("docx", "python-docx", ".docx")
+    _check_zip(path, "DOCX")
+    document = opening(lambda: docx.Document(str(path)), "DOCX")
+    blocks, headings = Blocks(), HeadingPath()
+    first_heading = None
+    location = Location()
+    for item in document.iter_inner_content():
+        if isinstance(item, docx.table.Table):
+            blocks.add(table_text(_table_rows(item)), location)
+            continue
+        text = item.text.strip()
+        level = _heading_level(item) if text else None
+        if level is not None:
+            location = Location(heading=headings.enter(level, text))
+            first_heading = first_heading or " ".join(text.split())
+        blocks.add(text, location)
+    if not blocks.parts:
+        raise LoadError("no text in the document")
+    title = (document.core_properties.title or "").strip() or first_heading or path.stem
+    return [make_document(path, root, "docx", title, blocks)]
+
+
+def _shapes(shapes):
+    """Every shape, group members included, in reading order."""
+    found = []
+    for shape in shapes:
+        if getattr(shape, "shape_type", None) == 6:  # MSO_SHAPE_TYPE.GROUP
+            found.extend(_shapes(shape.shapes))
+        else:
+            found.append(shape)
+    return sorted(found, key=lambda s: (s.top if s.top is not None else 0, s.left or 0))
+
+
+def _slide_texts(slide, title_shape) -> list[str]:
+    texts = []
+    for shape in _shapes(slide.shapes):
+        if title_shape is not None and shape.shape_id == title_shape.shape_id:
+            continue
+        if shape.has_text_frame:
+            texts.append(shape.text_frame.text)
+        elif getattr(shape, "has_table", False) and shape.has_table:
+            rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
+            texts.append(table_text(rows))
+    if slide.has_notes_slide:
+        notes = slide.notes_slide.notes_text_frame
+        if notes is not None and notes.text.strip():
+            texts.append("Notes: " + notes.text.strip())
+    return texts
+
+
+def load_pptx(path: Path, root: Path) -> list[Document]:
+    pptx = require("pptx", "python-pptx", ".pptx")
+    _check_zip(path, "PPTX")
+    presentation = opening(lambda: pptx.Presentation(str(path)), "PPTX")
+    blocks = Blocks()
+    first_title = None
+    for number, slide in enumerate(presentation.slides, 1):
+        title_shape = slide.shapes.title
+        title = " ".join(title_shape.text.split()) if title_shape is not None else ""
+        location = Location(slide=number, heading=(title,) if title else ())
+        first_title = first_title or title
+        blocks.add(title, location)
+        for text in _slide_texts(slide, title_shape):
+            blocks.add(text, location)
+    if not blocks.parts:
+        raise LoadError("no text on any slide")
+    title = (presentation.core_properties.title or "").strip() or first_title or path.stem
+    return [make_document(path, root, "pptx", title, blocks)]

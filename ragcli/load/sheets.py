@@ -1,0 +1,82 @@
+"""Spreadsheets: .xlsx (openpyxl), .csv and .tsv (the csv module).
+
+Rows become lines of text that name their columns when the first row is a header
+(``Name: Ada | Year: 1843``), grouped into sections by row range: a chunk's location is
+``sheet Budget, rows 2-14``, with row numbers as the spreadsheet shows them (the header
+is row 1). Formulas give their last computed value, as saved by the spreadsheet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load._blocks import Blocks, add_table, cell_text, make_document, require
+from ragcli.load._common import decode_text, read_bytes
+from ragcli.load._zip import opened, opening
+from ragcli.types import Document
+
+XLSX_EXTENSIONS = (".xlsx", ".xlsm")
+CSV_EXTENSIONS = (".csv", ".tsv", ".tab")
+
+_SNIFF_CHARS = 64 * 1024
+
+
+def _trimmed(values) -> list[str]:
+    cells = [cell_text(value) for value in values]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def load_xlsx(path: Path, root: Path) -> list[Document]:
+    openpyxl = require("openpyxl", "openpyxl", ".xlsx")
+    with opened(path, "XLSX"):
+        pass
+    book = opening(lambda: openpyxl.load_workbook(path, read_only=True, data_only=True), "XLSX")
+    blocks, rows_kept, sheets = Blocks(), 0, []
+    try:
+        for sheet in book.worksheets:
+            if not hasattr(sheet, "iter_rows"):  # a chart sheet
+                continue
+            sheets.append(sheet.title)
+            rows = [
+                (number, _trimmed(values))
+                for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
+            ]
+            rows_kept += add_table(blocks, rows, sheet=sheet.title)
+        title = (book.properties.title or "").strip() if book.properties else ""
+    finally:
+        book.close()
+    if not blocks.parts:
+        raise LoadError("no cell has a value")
+    return [
+        make_document(path, root, "xlsx", title or path.stem, blocks, sheets=sheets, rows=rows_kept)
+    ]
+
+
+def _dialect(sample: str, suffix: str) -> type[csv.Dialect] | csv.Dialect:
+    if suffix in (".tsv", ".tab"):
+        return csv.excel_tab
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:  # one column, or too irregular to tell: commas
+        return csv.excel
+
+
+def load_csv(path: Path, root: Path) -> list[Document]:
+    text = decode_text(read_bytes(path))
+    dialect = _dialect(text[:_SNIFF_CHARS], path.suffix.lower())
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        rows = [(number, _trimmed(values)) for number, values in enumerate(reader, 1)]
+    except csv.Error as err:
+        raise LoadError(f"line {reader.line_num}: {err}") from None
+    blocks = Blocks()
+    kept = add_table(blocks, rows)
+    if not blocks.parts:
+        raise LoadError("no values in the table")
+    delimiter = getattr(dialect, "delimiter", ",")
+    return [make_document(path, root, "csv", path.stem, blocks, rows=kept, delimiter=delimiter)]
