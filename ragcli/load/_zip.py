@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +15,8 @@ MAX_MEMBER_BYTES = 256 * 1024 * 1024
 def opened(path: Path, what: str):
     """A ``ZipFile``; ``LoadError`` naming ``what`` when the file is not one (an
     encrypted Office file is an OLE container, not a zip)."""
+    import zipfile
+
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
@@ -28,7 +29,9 @@ def opened(path: Path, what: str):
         yield archive
 
 
-def read_member(archive: zipfile.ZipFile, name: str, what: str) -> bytes:
+def read_member(archive, name: str, what: str) -> bytes:
+    import zipfile
+
     try:
         info = archive.getinfo(name)
     except KeyError:

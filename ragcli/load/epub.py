@@ -11,7 +11,6 @@ from __future__ import annotations
 import posixpath
 import re
 from pathlib import Path
-from urllib.parse import unquote
 
 from ragcli.errors import LoadError
 from ragcli.load import _xhtml
@@ -40,9 +39,13 @@ def _package(archive) -> tuple[str, object]:
 
 def _chapters(opf_name: str, package) -> list[str]:
     """Member names of the spine's documents, in reading order."""
+    from urllib.parse import unquote
+
     base = posixpath.dirname(opf_name)
     manifest = {
-        item.get("id"): item.get("href") for item in package.iter(f"{_OPF}item") if item.get("href")
+        item.get("id"): item.get("href")
+        for item in package.iter(f"{_OPF}item")
+        if item.get("href") and "nav" not in (item.get("properties") or "").split()
     }
     names = []
     for ref in package.iter(f"{_OPF}itemref"):

@@ -9,16 +9,17 @@ message it came from.
 
 from __future__ import annotations
 
-import email
-import email.policy
-from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragcli.errors import LoadError
 from ragcli.load import _xhtml
 from ragcli.load._blocks import Blocks, make_document
 from ragcli.load._common import read_bytes
 from ragcli.types import Document, Location
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 EXTENSIONS = (".eml",)
 
@@ -66,6 +67,9 @@ def _size(n: int) -> str:
 
 
 def load_email(path: Path, root: Path) -> list[Document]:
+    import email
+    import email.policy
+
     data = read_bytes(path)
     message = email.message_from_bytes(data, policy=email.policy.default)
     if not any(message.get(name) for name in ("From", "Subject", "Date", "To")):

@@ -8,8 +8,6 @@ is row 1). Formulas give their last computed value, as saved by the spreadsheet.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from ragcli.errors import LoadError
@@ -57,7 +55,9 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
     ]
 
 
-def _dialect(sample: str, suffix: str) -> type[csv.Dialect] | csv.Dialect:
+def _dialect(sample: str, suffix: str):
+    import csv
+
     if suffix in (".tsv", ".tab"):
         return csv.excel_tab
     try:
@@ -67,6 +67,9 @@ def _dialect(sample: str, suffix: str) -> type[csv.Dialect] | csv.Dialect:
 
 
 def load_csv(path: Path, root: Path) -> list[Document]:
+    import csv
+    import io
+
     text = decode_text(read_bytes(path))
     dialect = _dialect(text[:_SNIFF_CHARS], path.suffix.lower())
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
