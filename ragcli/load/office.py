@@ -27,8 +27,7 @@ def _check_zip(path: Path, what: str) -> None:
         pass
 
 
-def _heading_level(paragraph) -> int | None:
-    style = paragraph.style
+def _style_level(style) -> int | None:
     for _ in range(5):  # a custom style based on "Heading 2" is a heading too
         if style is None:
             return None
@@ -40,6 +39,23 @@ def _heading_level(paragraph) -> int | None:
             return int(found.group(1))
         style = style.base_style
     return None
+
+
+class _HeadingLevels:
+    """Heading level by paragraph style id, each style looked up once. A paragraph's
+    ``.style`` would scan every style for unstyled paragraphs (80% of the load time)."""
+
+    def __init__(self, document) -> None:
+        self._part = document.part
+        self._levels: dict[str, int | None] = {}
+
+    def __call__(self, style_id: str | None) -> int | None:
+        if style_id is None:  # the default paragraph style, "Normal"
+            return None
+        if style_id not in self._levels:
+            style = self._part.styles.get_by_id(style_id, 1)  # WD_STYLE_TYPE.PARAGRAPH
+            self._levels[style_id] = _style_level(style)
+        return self._levels[style_id]
 
 
 def _table_rows(table) -> list[list[str]]:
@@ -59,6 +75,7 @@ def load_docx(path: Path, root: Path) -> list[Document]:
     _check_zip(path, "DOCX")
     document = opening(lambda: docx.Document(str(path)), "DOCX")
     blocks, headings = Blocks(), HeadingPath()
+    level_of = _HeadingLevels(document)
     first_heading = None
     location = Location()
     for item in document.iter_inner_content():
@@ -66,7 +83,7 @@ def load_docx(path: Path, root: Path) -> list[Document]:
             blocks.add(table_text(_table_rows(item)), location)
             continue
         text = item.text.strip()
-        level = _heading_level(item) if text else None
+        level = level_of(item._p.style) if text else None
         if level is not None:
             location = Location(heading=headings.enter(level, text))
             first_heading = first_heading or " ".join(text.split())

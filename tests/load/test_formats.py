@@ -243,3 +243,20 @@ def test_a_file_without_an_extension_is_text_by_its_content(tmp_path):
     make_corrupt_zip(program)  # a zip without an extension is binary, not text
     with pytest.raises(LoadError, match="binary data, not text"):
         load_file(program, tmp_path)
+
+
+def test_docx_custom_style_based_on_a_heading_is_a_heading(tmp_path):
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+
+    document = docx.Document()
+    custom = document.styles.add_style("Chapter Heading", WD_STYLE_TYPE.PARAGRAPH)
+    custom.base_style = document.styles["Heading 2"]
+    document.add_paragraph("Preface text before any heading.")
+    document.add_paragraph("Storm log", style="Chapter Heading")
+    document.add_paragraph("Force nine gale from the west.")
+    document.save(tmp_path / "log.docx")
+    doc = _one(tmp_path / "log.docx")
+    assert _where(doc, "Force nine") == Location(heading=("Storm log",))
+    assert _where(doc, "Preface") == Location()
+    assert doc.title == "Storm log"
