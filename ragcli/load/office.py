@@ -2,7 +2,7 @@
 
 DOCX: paragraphs and tables in body order; ``Heading N`` and ``Title`` styles (or
 styles based on them) give the heading path. PPTX: one section per slide (``slide 3``,
-its title as the heading), shapes in reading order (top to bottom, left to right),
+its title as the heading), shapes in the slide's order (z-order),
 tables as rows, speaker notes after the slide text.
 """
 
@@ -95,14 +95,16 @@ def load_docx(path: Path, root: Path) -> list[Document]:
 
 
 def _shapes(shapes):
-    """Every shape, group members included, in reading order."""
+    """Every shape, group members included, in the slide's own order (z-order, usually
+    the order they were added in). Sorting by position would resolve every placeholder's
+    inherited position from its layout: 70% of the load time."""
     found = []
     for shape in shapes:
         if getattr(shape, "shape_type", None) == 6:  # MSO_SHAPE_TYPE.GROUP
             found.extend(_shapes(shape.shapes))
         else:
             found.append(shape)
-    return sorted(found, key=lambda s: (s.top if s.top is not None else 0, s.left or 0))
+    return found
 
 
 def _slide_texts(slide, title_shape) -> list[str]:
