@@ -5,9 +5,9 @@ JSON API's ``GET /get`` call. A spec names indexed documents only:
 
 * ``docs/guide.md`` (the source as search results show it, a path to the file, or a
   unique path suffix), with ``:LINE`` or ``:LINE:COUNT`` for a line range (for a PDF
-  ``:PAGE:COUNT`` is a page range);
+  ``:PAGE:COUNT`` is a page range, for a PPTX or ODP ``:SLIDE:COUNT`` a slide range);
 * ``#DOC_ID`` (a document id, e.g. a JSONL record), with the same optional range;
-* a chunk id (digits), for the chunk's own lines, page or text;
+* a chunk id (digits), for the chunk's own lines, page, slide or text;
 * for ``multi_get``, a gitignore-style glob (``papers/**/*.pdf``) or a list of specs.
 
 Nothing outside the index is ever read: a spec is matched against the index's own list of
@@ -35,6 +35,7 @@ DEFAULT_MULTI_MAX_BYTES = 20_000  # each document of a `multi_get`
 HARD_MAX_BYTES = 2_000_000  # no request gets more, whatever it asks for
 MAX_DOCUMENTS = 100  # documents one multi_get returns at most
 LINE_KINDS = frozenset({"text", "markdown", "code"})  # file lines are the indexed lines
+SLIDE_KINDS = frozenset({"pptx", "odp"})  # served by slide, as a PDF is by page
 _RANGE = re.compile(r"^(?P<target>.+?):(?P<start>\d+)(?::(?P<count>\d+))?$")
 _GLOB_CHARS = frozenset("*?[")
 
@@ -52,7 +53,7 @@ class DocumentText:
     kind: str
     title: str
     text: str
-    unit: str  # "line" or "page": what ``start``/``end``/``total`` count
+    unit: str  # "line", "page" or "slide": what ``start``/``end``/``total`` count
     start: int  # 1-based, inclusive
     end: int  # inclusive; start - 1 when the range is empty
     total: int
@@ -80,8 +81,8 @@ class DocumentText:
 
     def numbered(self) -> str:
         """The text with a line number (or a page header) in front of each line."""
-        if self.unit == "page":
-            return "\n\n".join(f"--- page {number} ---\n{text}" for number, text in self.pages)
+        if self.unit in ("page", "slide"):
+            return "\n\n".join(f"--- {self.unit} {n} ---\n{text}" for n, text in self.pages)
         lines = self.text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -304,6 +305,8 @@ def get(
 def _document_text(store, doc, start, count, limit: int) -> DocumentText:
     if doc.kind == "pdf":
         return _pages_text(store, doc, start, count, limit)
+    if doc.kind in SLIDE_KINDS:
+        return _pages_text(store, doc, start, count, limit, unit="slide")
     text = _unchanged_file_text(store, doc) if doc.kind in LINE_KINDS else None
     origin = "file" if text is not None else "index"
     if text is None:
@@ -318,10 +321,10 @@ def _document_text(store, doc, start, count, limit: int) -> DocumentText:
     )  # fmt: skip
 
 
-def _pages_text(store, doc, start, count, limit: int) -> DocumentText:
+def _pages_text(store, doc, start, count, limit: int, unit: str = "page") -> DocumentText:
     by_page: dict[int, list] = {}
     for chunk in _chunks_of(store, doc):
-        by_page.setdefault(chunk.location.page or 1, []).append(chunk)
+        by_page.setdefault(getattr(chunk.location, unit) or 1, []).append(chunk)
     numbers = sorted(by_page)
     total = numbers[-1] if numbers else 0
     first = start or 1
@@ -337,7 +340,7 @@ def _pages_text(store, doc, start, count, limit: int) -> DocumentText:
             break
     text = "\n\n".join(page_text for _, page_text in pages)
     result = DocumentText(
-        doc.doc_id, doc.source, doc.kind, doc.title, text, "page", first, max(first - 1, last),
+        doc.doc_id, doc.source, doc.kind, doc.title, text, unit, first, max(first - 1, last),
         total, "index", truncated,
     )  # fmt: skip
     result.pages = pages
@@ -349,10 +352,12 @@ def _chunk_text(store, doc, chunk, limit: int) -> DocumentText:
     if where.line_start is not None and doc.kind in LINE_KINDS:
         count = (where.line_end or where.line_start) - where.line_start + 1
         result = _document_text(store, doc, where.line_start, count, limit)
-    elif where.page is not None:
-        result = _pages_text(store, doc, where.page, 1, limit)
+    elif where.page is not None or where.slide is not None:
+        unit = "page" if where.page is not None else "slide"
+        number = getattr(where, unit)
+        result = _pages_text(store, doc, number, 1, limit, unit)
         body, truncated = _limit(chunk.text, limit)
-        result.text, result.truncated, result.pages = body, truncated, [(where.page, body)]
+        result.text, result.truncated, result.pages = body, truncated, [(number, body)]
     else:
         body, truncated = _limit(chunk.text, limit)
         result = DocumentText(

@@ -100,3 +100,14 @@ def test_a_missing_library_skips_the_file_with_the_hint(tmp_path, monkeypatch, e
     assert report["added"] == ["docs/notes.txt"]
     hint = "install python-pptx to index .pptx files (pip install python-pptx)"
     assert report["skipped"] == [{"path": "docs/report.pptx", "reason": hint}]
+
+
+def test_rag_get_serves_a_presentation_by_slide(project, ingested, monkeypatch):
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("RAG_INDEX", raising=False)
+    result = CliRunner().invoke(app, ["get", "docs/report.pptx:2", "--json"])
+    assert result.exit_code == 0, result.output
+    served = json.loads(result.stdout)
+    assert (served["unit"], served["start"], served["end"], served["total"]) == ("slide", 2, 2, 2)
+    assert "Consumption fell by a third" in served["text"]
+    assert "Northern station" not in served["text"]  # slide 1
