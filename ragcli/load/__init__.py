@@ -75,6 +75,8 @@ LOADERS: dict[str, Loader] = _registry()
 """Lower-case extension (with the dot) -> loader."""
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
+KINDS: frozenset[str] = frozenset(loader.kind for loader in LOADERS.values())
+"""Every ``Document.kind`` a file can give (what ``--type`` filters on)."""
 
 # Files recognised by their whole name (Makefile, Dockerfile, ...), loaded as code.
 _CODE_FILENAMES = frozenset(code.FILENAMES)
@@ -128,6 +130,7 @@ def load_file(path: Path, root: Path) -> list[Document]:
 
 
 __all__ = [
+    "KINDS",
     "LOADERS",
     "SUPPORTED_EXTENSIONS",
     "Loader",

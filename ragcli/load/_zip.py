@@ -7,8 +7,10 @@ from pathlib import Path
 
 from ragcli.errors import LoadError
 
-# A member larger than this once inflated is refused (a zip bomb, not a document).
+# A member larger than this once inflated, or a whole archive larger than
+# MAX_INFLATED_BYTES, is refused (a zip bomb, not a document).
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
+MAX_INFLATED_BYTES = 1024 * 1024 * 1024
 
 
 @contextmanager
@@ -26,6 +28,9 @@ def opened(path: Path, what: str):
             raise LoadError(os_reason(err)) from None
         raise LoadError(f"not a valid {what} file (not a zip archive; encrypted?)") from None
     with archive:
+        inflated = sum(info.file_size for info in archive.infolist())
+        if inflated > MAX_INFLATED_BYTES:
+            raise LoadError(f"inflates to {inflated / 1e6:.0f} MB, too large to read")
         yield archive
 
 

@@ -260,3 +260,19 @@ def test_docx_custom_style_based_on_a_heading_is_a_heading(tmp_path):
     assert _where(doc, "Force nine") == Location(heading=("Storm log",))
     assert _where(doc, "Preface") == Location()
     assert doc.title == "Storm log"
+
+
+def test_an_archive_that_inflates_too_far_is_refused(tmp_path, monkeypatch):
+    import ragcli.load._zip as zips
+
+    path = make_docx(tmp_path / "manual.docx")
+    monkeypatch.setattr(zips, "MAX_INFLATED_BYTES", 10_000)  # the real docx inflates past it
+    with pytest.raises(LoadError, match=r"^inflates to \d+ MB, too large to read$"):
+        load_file(path, tmp_path)
+
+
+def test_kinds_list_every_format():
+    from ragcli.load import KINDS
+
+    assert {"docx", "pptx", "xlsx", "csv", "odt", "ods", "odp", "epub", "notebook"} <= KINDS
+    assert {"email", "text", "markdown", "pdf", "html", "code", "jsonl"} <= KINDS
