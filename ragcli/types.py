@@ -106,7 +106,7 @@ class Document:
     doc_id: str
     source: str  # the file the document came from, as stored in the catalog
     title: str
-    kind: str  # "text", "markdown", "pdf", "html", "code", "jsonl"
+    kind: str  # "text", "markdown", "pdf", "html", "code", "jsonl", "docx", ... (load.KINDS)
     text: str
     sections: list[Section] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
