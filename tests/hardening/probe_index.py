@@ -1,6 +1,6 @@
 """The corruption probe of issue 16, run as a user would: real `rag` processes.
 
-    PYTHONPATH=. python tests/hardening/probe_index.py [--in-process]
+    PYTHONPATH=. python tests/hardening/probe_index.py [--in-process] [--cases REGEX]
 
 ``--in-process`` runs each command through the CLI app in the probe's own process (the
 model loads once: minutes instead of an hour on a busy machine), counting an exception
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,8 @@ TOPICS = {
 
 
 IN_PROCESS = "--in-process" in sys.argv
+# --cases REGEX: only the cases whose name matches (a sample, when processes are slow)
+SELECTED = re.compile(sys.argv[sys.argv.index("--cases") + 1] if "--cases" in sys.argv else "")
 
 
 def rag(args, cwd, env):
@@ -138,7 +141,7 @@ def main() -> None:
     with_checksums = any(pristine.rglob("checksums.json"))
     table: dict[str, Counter] = {}
     by_case: dict[str, Counter] = {}  # per category: each case counted once, worst outcome
-    for case in cases(with_checksums):
+    for case in [c for c in cases(with_checksums) if SELECTED.search(c.name)]:
         shutil.rmtree(project / ".rag")
         shutil.copytree(pristine, project / ".rag")
         case.apply(project / ".rag" / "default")

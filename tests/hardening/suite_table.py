@@ -56,6 +56,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
         (HARD + "test_inputs", "test_streamed_answers_and_source_lines_escape"),
         (HARD + "test_report_escaping", ""),
     ],
+    "deeply nested HTML": [(HARD + "test_inputs", "test_html_nested")],
     "symlinks out of the root": [
         ("tests.ingest.test_discover", "test_symlinks_out_of_the_root"),
         ("tests.ingest.test_discover", "test_broken_symlink"),
