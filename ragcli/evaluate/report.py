@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ragcli.errors import printable
+
 PALETTE = ("#2f6fb0", "#e07b39", "#3a9a5b", "#9b59b6")
 HARDEST_SHOWN = 20
 
@@ -38,7 +40,9 @@ svg text{font-family:system-ui,sans-serif}
 
 
 def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """Text from the collection or the index as HTML text: no markup, no control
+    characters (shown as escapes, like every message)."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def value_text(value: Any) -> str:
@@ -159,7 +163,8 @@ def _table(report: dict[str, Any]) -> str:
             cells.append(f'<td class="s">{_esc(setting_text(key, row["settings"]))}</td>')
         cells += [f"<td>{value_text(row.get('mean', {}).get(m))}</td>" for m in metrics]
         ms = row.get("timings", {}).get("ms_per_query")
-        cells.append(f"<td>{'-' if ms is None or row.get('same_as') is not None else ms}</td>")
+        shown = "-" if ms is None or row.get("same_as") is not None else _esc(ms)
+        cells.append(f"<td>{shown}</td>")
         cls = ' class="best"' if row.get("best") else ""
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
@@ -208,8 +213,8 @@ def render_html(report: dict[str, Any]) -> str:
     skipped = ", ".join(f"{_esc(k)} {v}" for k, v in sorted(report.get("skipped", {}).items()))
     timings = report.get("timings", {})
     meta = (
-        f'<p class="meta">{info.get("n_judged", 0)} judged questions'
-        + (f", {info['n_docs']} documents" if info.get("n_docs") else "")
+        f'<p class="meta">{_esc(info.get("n_judged", 0))} judged questions'
+        + (f", {_esc(info['n_docs'])} documents" if info.get("n_docs") else "")
         + f"; best by <b>{_esc(report.get('sort_by', ''))}</b>"
         + f"; total {timings.get('total_s', 0):.1f} s<br>index: <code>{indexes}</code>"
         + (f"<br>skipped: {skipped}" if skipped else "")
@@ -248,7 +253,7 @@ def table_header(report: dict[str, Any]) -> str:
         f"{info['n_docs']} docs" if info.get("n_docs") else None,
         "index reused" if reused else "index built",
     ]
-    return "; ".join(p for p in parts if p)
+    return printable("; ".join(p for p in parts if p))
 
 
 def table_footer(report: dict[str, Any]) -> str:
@@ -263,7 +268,7 @@ def table_footer(report: dict[str, Any]) -> str:
     )
     value = row["mean"].get(report["sort_by"])
     total = report["timings"].get("total_s", 0.0)
-    return (
+    return printable(
         f"best by {report['sort_by']}: row {best + 1} ({settings}) = {value_text(value)}; "
         f"{total:.1f} s; index {', '.join(i['path'] for i in report['indexes'])}"
     )

@@ -128,7 +128,11 @@ def stream_error(err: Exception, service: str, timeout: float) -> LLMError | Non
     """A one-line error for a stream that broke in a way the SDK does not wrap."""
     if isinstance(err, json.JSONDecodeError):
         return LLMError(f"{service} sent a stream event that is not JSON ({err.msg})")
-    if isinstance(err, AssertionError):  # the SDKs assert on the event order they expect
+    if isinstance(err, UnicodeDecodeError):
+        return LLMError(f"{service} sent a stream that is not UTF-8")
+    # The SDKs assert on the event order they expect, and build events without checking
+    # their shape: an event that is a list, or a field of the wrong type, fails later.
+    if isinstance(err, AssertionError | AttributeError | TypeError | KeyError | IndexError):
         return LLMError(f"{service} sent a malformed or incomplete stream")
     # httpx errors the SDKs let through while iterating (by name: the SDKs may vendor
     # httpx under another module name)
@@ -259,7 +263,10 @@ class Backend:
 
     def _guarded(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:
         try:
-            yield from self._run(prompt, meta)
+            for delta in self._run(prompt, meta):
+                if not isinstance(delta, str):
+                    raise LLMError(f"{self.service()} sent a malformed or incomplete stream")
+                yield delta
         except RagError as err:
             err.args = (scrub(str(err), self.secrets()),)
             raise

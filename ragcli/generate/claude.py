@@ -7,6 +7,7 @@ from typing import Any
 
 from ragcli.generate.base import Backend
 from ragcli.generate.errors import (
+    INCOMPLETE,
     LLMConnectionError,
     LLMError,
     LLMTimeoutError,
@@ -84,9 +85,15 @@ class ClaudeBackend(Backend):
     def _run(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:
         body = self.body(prompt, stream=True)
         body.pop("stream")  # messages.stream() sets it
+        stopped = False
         with self._client() as client, client.messages.stream(**body) as stream:
-            yield from stream.text_stream
+            for event in stream:
+                if event.type == "text":
+                    yield event.text
+                stopped = stopped or event.type == "message_stop"
             final = stream.get_final_message()
+        if not stopped:  # a server that died or a proxy that cut the body
+            raise LLMError(f"{self.service()} {INCOMPLETE}")
         meta["model"] = final.model
         meta["stop_reason"] = final.stop_reason
         if final.usage is not None:

@@ -80,6 +80,9 @@ def url_password(url: str | None) -> str | None:
         return None
 
 
+# A stream that stops before its last event ("done": true, message_stop, finish_reason).
+INCOMPLETE = "ended the stream before the answer was finished; the answer is incomplete"
+
 CONTEXT_TOO_LONG = re.compile(
     r"context (?:length|size|window)|prompt is too long|too many tokens|maximum context"
     r"|context_length_exceeded|exceeds? the (?:available )?context|input is too long",

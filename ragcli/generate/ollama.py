@@ -19,6 +19,7 @@ from ragcli.errors import UsageError
 from ragcli.generate.base import Backend, chat_messages
 from ragcli.generate.errors import (
     CONTEXT_TOO_LONG,
+    INCOMPLETE,
     LLMConnectionError,
     LLMError,
     LLMRequestError,
@@ -160,10 +161,7 @@ class OllamaBackend(Backend):
         for line in lines:
             if not line.strip():
                 continue
-            try:
-                part = json.loads(line)
-            except ValueError:
-                raise LLMError(f"Ollama at {self.base_url} sent a line that is not JSON") from None
+            part = self._line(line)
             if part.get("error"):
                 detail = str(part["error"])
                 if CONTEXT_TOO_LONG.search(detail):
@@ -171,7 +169,10 @@ class OllamaBackend(Backend):
                 raise LLMError(
                     scrub(f"Ollama at {self.base_url} failed mid-answer: {detail}", self._secrets())
                 )
-            text = (part.get("message") or {}).get("content")
+            message = part.get("message") or {}
+            text = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(message, dict) or not isinstance(text, str | None):
+                raise LLMError(f"Ollama at {self.base_url} sent a message that is not text")
             if text:
                 yield text
             if part.get("done"):
@@ -180,6 +181,17 @@ class OllamaBackend(Backend):
                 meta["input_tokens"] = part.get("prompt_eval_count")
                 meta["output_tokens"] = part.get("eval_count")
                 return
+        # A server that dies or a proxy that cuts the body: the answer may be cut short.
+        raise LLMError(f"Ollama at {self.base_url} {INCOMPLETE}")
+
+    def _line(self, line: str) -> dict[str, Any]:
+        try:
+            part = json.loads(line)
+        except ValueError:
+            raise LLMError(f"Ollama at {self.base_url} sent a line that is not JSON") from None
+        if not isinstance(part, dict):
+            raise LLMError(f"Ollama at {self.base_url} sent a line that is not a JSON object")
+        return part
 
     def _status(self, status: int, detail: str) -> LLMError:
         if status == 404 and "not found" in detail.lower():

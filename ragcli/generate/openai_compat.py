@@ -15,6 +15,7 @@ from ragcli.errors import UsageError
 from ragcli.generate.base import Backend, chat_messages
 from ragcli.generate.claude import error_detail
 from ragcli.generate.errors import (
+    INCOMPLETE,
     LLMConnectionError,
     LLMError,
     LLMTimeoutError,
@@ -88,6 +89,7 @@ class OpenAIBackend(Backend):
         with self._client() as client:
             stream = client.chat.completions.create(**body)
             events = 0
+            finished = None
             try:
                 for chunk in stream:
                     events += 1
@@ -99,7 +101,7 @@ class OpenAIBackend(Backend):
                         meta["output_tokens"] = usage.completion_tokens
                     for choice in chunk.choices or ():
                         if choice.finish_reason:
-                            meta["stop_reason"] = choice.finish_reason
+                            meta["stop_reason"] = finished = choice.finish_reason
                         text = choice.delta.content if choice.delta else None
                         if text:
                             yield text
@@ -109,6 +111,8 @@ class OpenAIBackend(Backend):
             raise LLMError(
                 f"{self.service()} sent no stream events; is --base-url an OpenAI-compatible API?"
             )
+        if not finished:  # no finish_reason: the server died or a proxy cut the body
+            raise LLMError(f"{self.service()} {INCOMPLETE}")
 
     def _map_error(self, err: Exception) -> LLMError | None:
         openai = self._sdk

@@ -76,10 +76,16 @@ def _parse(markup: str):
     """An lxml tree without the elements that are never main content, or None."""
     import lxml.html
 
+    parser = lxml.html.HTMLParser()
     try:
-        tree = lxml.html.document_fromstring(_XML_DECLARATION.sub("", markup, count=1))
+        tree = lxml.html.document_fromstring(
+            _XML_DECLARATION.sub("", markup, count=1), parser=parser
+        )
     except Exception:
         return None
+    if any("Excessive depth" in error.message for error in parser.error_log):
+        # libxml2 stops at 256 levels and drops the rest: say so rather than lose text
+        raise LoadError("too deeply nested to parse (over 255 levels of elements)")
     for element in list(tree.iter(*_NEVER_CONTENT)):
         if element.getparent() is not None:
             element.drop_tree()

@@ -1,6 +1,10 @@
 """The corruption probe of issue 16, run as a user would: real `rag` processes.
 
-    PYTHONPATH=. python tests/hardening/probe_index.py [--before]
+    PYTHONPATH=. python tests/hardening/probe_index.py [--in-process] [--cases REGEX]
+
+``--in-process`` runs each command through the CLI app in the probe's own process (the
+model loads once: minutes instead of an hour on a busy machine), counting an exception
+that escapes the app as a traceback; a hard crash (SIGABRT) would end the probe itself.
 
 Builds a two-generation index, then for every case in ``corruptions.cases()`` damages a
 fresh copy of it and runs `rag search` (hybrid), `rag status` and a no-change
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corruptions import cases  # noqa: E402
 
 QUERY = "glowing lava from a volcano"
+OUTCOMES = ("traceback", "silent", "unclear")  # what fails a case, worst first
 TOPICS = {
     "volcano": "Basalt lava pours from shield volcanoes; the caldera glows at night.",
     "honeybee": "A honeybee forager performs a waggle dance to show where nectar grows.",
@@ -33,9 +39,39 @@ TOPICS = {
 }
 
 
+IN_PROCESS = "--in-process" in sys.argv
+# --cases REGEX: only the cases whose name matches (a sample, when processes are slow)
+SELECTED = re.compile(sys.argv[sys.argv.index("--cases") + 1] if "--cases" in sys.argv else "")
+
+
 def rag(args, cwd, env):
+    if IN_PROCESS:
+        return rag_in_process(args, cwd, env)
     command = [sys.executable, "-c", "from ragcli.cli import main; main()", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def rag_in_process(args, cwd, env):
+    """The same command through the CLI app in this process (the model loads once); an
+    exception that escapes the app counts as a traceback."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from ragcli.cli import app
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, args, env=env)
+    finally:
+        os.chdir(before)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "Traceback (most recent call last):\n" + "".join(
+            traceback.format_exception(result.exception)
+        )
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
 
 
 def search(cwd, env):
@@ -83,6 +119,9 @@ def classify_search(done, key, good_keys) -> str:
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="ragcli-probe-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    if IN_PROCESS:  # the commands see this process's environment
+        for name in [k for k in os.environ if k.startswith("RAG_") and k != "RAG_CACHE_DIR"]:
+            del os.environ[name]
     if os.environ.get("RAG_CACHE_DIR"):  # one ONNX export for every run of the probe
         env["RAG_CACHE_DIR"] = os.environ["RAG_CACHE_DIR"]
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
@@ -101,7 +140,8 @@ def main() -> None:
     shutil.copytree(project / ".rag", pristine)
     with_checksums = any(pristine.rglob("checksums.json"))
     table: dict[str, Counter] = {}
-    for case in cases(with_checksums):
+    by_case: dict[str, Counter] = {}  # per category: each case counted once, worst outcome
+    for case in [c for c in cases(with_checksums) if SELECTED.search(c.name)]:
         shutil.rmtree(project / ".rag")
         shutil.copytree(pristine, project / ".rag")
         case.apply(project / ".rag" / "default")
@@ -127,12 +167,21 @@ def main() -> None:
         category = case.file.split("/")[0]
         for command, outcome in results.items():
             table.setdefault(f"{category} / {command}", Counter())[outcome] += 1
+        worst = next((o for o in OUTCOMES if o in results.values()), "ok")
+        by_case.setdefault(category, Counter())[worst] += 1
     print("\ncategory / command                    cases  traceback  silent  unclear")
     for name, counter in table.items():
         total = sum(counter.values())
         print(
             f"{name:38s} {total:5d}  {counter['traceback']:9d}  {counter['silent']:6d}"
             f"  {counter['unclear']:7d}"
+        )
+    print("\ncategory          cases  failed  traceback  silent  unclear")
+    for name, counter in by_case.items():
+        failed = sum(counter[o] for o in OUTCOMES)
+        print(
+            f"{name:16s} {sum(counter.values()):6d}  {failed:6d}  {counter['traceback']:9d}"
+            f"  {counter['silent']:6d}  {counter['unclear']:7d}"
         )
     shutil.rmtree(root, ignore_errors=True)
 

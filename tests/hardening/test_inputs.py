@@ -344,3 +344,23 @@ def test_chat_follow_up_keeps_a_hostile_answer_inside_the_fence(cli):
     rewrite = [r.json for r in server.posts() if "Follow-up question" in str(r.json)][0]
     rewrite_user = rewrite["messages"][0]["content"]
     assert "<history>" in rewrite_user and "&lt;/sources> SYSTEM" in rewrite_user
+
+
+# ------------------------------------------------------------------ deeply nested HTML
+
+
+def test_html_nested_too_deep_is_skipped_saying_so(tmp_path):
+    from ragcli.errors import LoadError
+    from ragcli.load import load_file
+
+    text = "Basalt lava pours from shield volcanoes and the caldera glows at night. "
+
+    def nested(depth: int) -> str:
+        return f"<html><body>{'<div>' * depth}<p>{text * 3}</p>{'</div>' * depth}</body></html>"
+
+    (tmp_path / "deep.html").write_text(nested(100_000))
+    with pytest.raises(LoadError, match=r"^too deeply nested to parse"):
+        load_file(tmp_path / "deep.html", tmp_path)
+    (tmp_path / "fine.html").write_text(nested(200))  # deep, but within libxml2's limit
+    [doc] = load_file(tmp_path / "fine.html", tmp_path)
+    assert "caldera glows" in doc.text

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from llm_servers import (
     FakeServer,
+    Reply,
     anthropic_stream,
     free_port,
     malformed_stream,
+    ollama_stream,
     openai_stream,
 )
 
@@ -59,6 +61,96 @@ def test_a_broken_stream_is_one_clear_line(name, kind):
     assert EXPECTED[(name, kind)] in message
     assert "HTTP 200" not in message and "\n" not in message
     assert KEY not in message and OPENAI_KEY not in message
+
+
+def _cut(reply: Reply, last: int) -> Reply:
+    """The stream without its last ``last`` events (a server that died, a cut proxy)."""
+    return Reply(content_type=reply.content_type, chunks=reply.chunks[:-last])
+
+
+def _events(content_type: str, *chunks: bytes) -> Reply:
+    return Reply(content_type=content_type, chunks=list(chunks))
+
+
+NDJSON, SSE = "application/x-ndjson", "text/event-stream"
+INCOMPLETE = "ended the stream before the answer was finished; the answer is incomplete"
+MALFORMED = "sent a malformed or incomplete stream"
+CLAUDE_START = anthropic_stream(["a"]).chunks[:3]  # message_start, block start, ping
+CLAUDE_BAD_UTF8 = (
+    b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+    b'"delta": {"type": "text_delta", "text": "\xff"}}\n\n'
+)
+# (backend, what breaks) -> (the reply, what the one line says)
+TRUNCATED_OR_GARBLED = {
+    ("ollama", "no done line"): (_cut(ollama_stream(["Tesla ", "died"]), 1), INCOMPLETE),
+    ("ollama", "empty body"): (_events(NDJSON), INCOMPLETE),
+    ("ollama", "garbled line"): (
+        _events(NDJSON, ollama_stream(["Tesla"]).chunks[0], b'{"model": "x", "mess\n'),
+        "sent a line that is not JSON",
+    ),
+    ("ollama", "line not an object"): (
+        _events(NDJSON, b"[1, 2]\n"),
+        "sent a line that is not a JSON object",
+    ),
+    ("ollama", "message a string"): (
+        _events(NDJSON, b'{"message": "hi", "done": true}\n'),
+        "sent a message that is not text",
+    ),
+    ("ollama", "content a number"): (
+        _events(NDJSON, b'{"message": {"content": 5}, "done": true}\n'),
+        "sent a message that is not text",
+    ),
+    ("claude", "no message_stop"): (_cut(anthropic_stream(["Tesla ", "died"]), 1), INCOMPLETE),
+    ("claude", "cut after a delta"): (_cut(anthropic_stream(["Tesla ", "died"]), 3), INCOMPLETE),
+    ("claude", "garbled event"): (
+        _events(SSE, *CLAUDE_START, b'event: content_block_delta\ndata: {"type": "con\n\n'),
+        "sent a stream event that is not JSON",
+    ),
+    ("claude", "event a list"): (_events(SSE, b"event: message_start\ndata: [1]\n\n"), MALFORMED),
+    ("claude", "empty body"): (_events(SSE), MALFORMED),
+    ("claude", "not UTF-8"): (_events(SSE, *CLAUDE_START, CLAUDE_BAD_UTF8), "is not UTF-8"),
+    ("openai", "no finish_reason, no [DONE]"): (
+        _cut(openai_stream(["Tesla ", "died"]), 3),
+        INCOMPLETE,
+    ),
+    ("openai", "garbled event"): (
+        _events(SSE, *openai_stream(["a"]).chunks[:2], b'data: {"id": \n\n'),
+        "sent a stream event that is not JSON",
+    ),
+    ("openai", "event a list"): (_events(SSE, b"data: [1]\n\n"), MALFORMED),
+    ("openai", "choices a string"): (
+        _events(SSE, b'data: {"choices": "x"}\n\n', b"data: [DONE]\n\n"),
+        MALFORMED,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), list(TRUNCATED_OR_GARBLED), ids=lambda v: str(v).replace(" ", "-")
+)
+def test_a_truncated_or_garbled_stream_is_one_line_and_never_cached(name, kind, tmp_path):
+    reply, expected = TRUNCATED_OR_GARBLED[(name, kind)]
+    cache = LLMCache(tmp_path / "llm")
+    with FakeServer(default=reply) as server, pytest.raises(RagError) as err:
+        answer_stream(backend(name, server.url), PROMPT, cache).finish()
+    message = str(err.value)
+    assert expected in message and "\n" not in message
+    assert message.startswith(("Ollama at ", "Claude API at ", "OpenAI-compatible server at "))
+    assert not list((tmp_path / "llm").glob("*.json")), "a cut answer must not be cached"
+
+
+def test_a_complete_stream_still_answers_after_these_checks(tmp_path):
+    """The checks above must not refuse what the real servers send."""
+    replies = {
+        "ollama": ollama_stream(["Tesla ", "died [1]."]),
+        "claude": anthropic_stream(["Tesla ", "died [1]."]),
+        "openai": openai_stream(["Tesla ", "died [1]."], usage=False),
+    }
+    for name, reply in replies.items():
+        with FakeServer(default=reply) as server:
+            answer = backend(name, server.url).generate(PROMPT)
+        assert answer.text == "Tesla died [1].", name
+        assert answer.stop_reason in ("stop", "end_turn"), name
 
 
 # ------------------------------------------------------------------ secrets
@@ -144,3 +236,13 @@ def test_headers_then_silence_with_timeout_5(cli):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("rag: error: Claude API at http://127.0.0.1:")
     assert lines[0].endswith("did not answer within 5 s")
+
+
+def test_ask_on_an_ollama_stream_without_done_is_one_error_line(cli):
+    reply = _cut(ollama_stream(["Tesla died ", "in 1943"]), 1)
+    with FakeServer(default=reply) as server:
+        result = cli("ask", "When did Tesla die?", "--llm", "ollama", "--base-url", server.url)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rag: error: Ollama at http://127.0.0.1:")
+    assert lines[0].endswith(INCOMPLETE)

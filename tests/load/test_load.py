@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -62,9 +63,13 @@ def test_unsupported_extension_is_a_load_error(tmp_path):
 
 @pytest.mark.slow  # a fresh interpreter
 def test_heavy_libraries_are_imported_lazily():
+    # The libraries the loaders use (PDF, HTML, reST); each must exist, so a renamed
+    # dependency cannot make this test pass by looking for a module nobody imports.
+    heavy = ("pypdfium2", "docutils", "trafilatura", "lxml")
+    assert all(importlib.util.find_spec(name) for name in heavy)
     code = (
         "import sys, ragcli.load, ragcli.discover\n"
-        "heavy = [m for m in ('pypdf', 'trafilatura', 'lxml') if m in sys.modules]\n"
+        f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
