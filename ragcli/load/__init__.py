@@ -60,7 +60,10 @@ def loader_for(path: Path) -> Loader | None:
         return _CODE_LOADER
     if not path.suffix:
         return _NO_EXTENSION_LOADER
-    return LOADERS.get(path.suffix.lower())
+    found = LOADERS.get(path.suffix.lower())
+    if found is None and html.is_html_name(path.name):  # "core.html.en.utf8"
+        return LOADERS[".html"]
+    return found
 
 
 def supported(path: Path) -> bool:

@@ -14,7 +14,7 @@ from privileges import public_dir, unprivileged
 
 from ragcli.errors import LoadError, RagError
 from ragcli.load import SUPPORTED_EXTENSIONS, kind_of, load_file, supported
-from ragcli.load.html import _fallback_markdown
+from ragcli.load.html import html_blocks
 from ragcli.types import Location
 
 SHARED_DATA = Path("/work/shared/data")
@@ -344,12 +344,13 @@ def test_tiny_html_page_and_declared_charset(tmp_path):
     assert doc.text.strip() == "Crème brûlée."
 
 
-def test_html_fallback_extraction_drops_boilerplate():
-    text = _fallback_markdown(HTML)
+def test_html_blocks_drop_boilerplate_and_keep_heading_levels():
+    blocks = html_blocks(HTML)
+    text = "\n".join(text for _, text in blocks)
     for token in ["SCRIPTTOKEN", "STYLETOKEN", "NAVTOKEN", "HEADERTOKEN", "FOOTERTOKEN"]:
         assert token not in text, token
-    assert "# Installing the widget" in text
-    assert "## Requirements" in text
+    assert (1, "Installing the widget") in blocks
+    assert (2, "Requirements") in blocks
 
 
 def test_html_without_main_text(tmp_path):
