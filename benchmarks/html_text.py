@@ -29,6 +29,7 @@ from ragcli.chunk import Chunker  # noqa: E402
 from ragcli.config import Settings  # noqa: E402
 from ragcli.load import html  # noqa: E402
 from ragcli.load._common import decode_text  # noqa: E402
+from ragcli.load.blocks import assemble  # noqa: E402
 from ragcli.load.markdown import parse_markdown  # noqa: E402
 from ragcli.types import Document, Section  # noqa: E402
 from ragcli.weights import load_tokenizer  # noqa: E402
@@ -56,7 +57,7 @@ def old_trafilatura(markup: str) -> tuple[str, list[Section]]:
 
 
 def walker(markup: str) -> tuple[str, list[Section]]:
-    return html.assemble(html.html_blocks(markup))
+    return assemble(html.html_blocks(markup))
 
 
 EXTRACTORS = {"trafilatura-markdown": old_trafilatura, "lxml-walker": walker}

@@ -6,7 +6,7 @@ it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``per
 denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
 PDF?)``, ``line 17: invalid JSON (...)``. No library exception escapes.
 
-Heavy libraries (pypdfium2, trafilatura, lxml, docutils) are imported only when a file needs them.
+Heavy libraries (pypdfium2, lxml, docutils) are imported only when a file needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load import code, html, jsonl, markdown, pdf, text
+from ragcli.load import code, html, jsonl, markdown, pdf, rst, text
 from ragcli.load._common import sniff_text
 from ragcli.types import Document
 
@@ -36,6 +36,7 @@ def _registry() -> dict[str, Loader]:
         (html, "html", html.load_html),
         (pdf, "pdf", pdf.load_pdf),
         (jsonl, "jsonl", jsonl.load_jsonl),
+        (rst, "rst", rst.load_rst),  # after text, which lists .rst too
     ):
         for extension in module.EXTENSIONS:
             table[extension] = Loader(kind, func)
@@ -60,6 +61,8 @@ def loader_for(path: Path) -> Loader | None:
         return _CODE_LOADER
     if not path.suffix:
         return _NO_EXTENSION_LOADER
+    if rst.is_rst_name(path.name):  # Sphinx's "_sources/x.rst.txt" too
+        return LOADERS[".rst"]
     found = LOADERS.get(path.suffix.lower())
     if found is None and html.is_html_name(path.name):  # "core.html.en.utf8"
         return LOADERS[".html"]

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from ragcli.errors import LoadError
 from ragcli.load._common import SNIFF_BYTES, decode_text, read_bytes, relative_id
-from ragcli.types import Document, Location, Section
+from ragcli.load.blocks import Block, assemble
+from ragcli.types import Document
 
 EXTENSIONS = (".html", ".htm", ".xhtml")
 # Content-negotiation variants served by Apache and others: a language, a charset or
@@ -170,7 +171,7 @@ class _Writer:
     """Collects paragraphs and headings in reading order."""
 
     def __init__(self) -> None:
-        self.blocks: list[tuple[int, str]] = []  # (heading level or 0, text)
+        self.blocks: list[Block] = []  # (heading level or 0, text)
         self.inline: list[str] = []
         self.prefix = ""
 
@@ -229,7 +230,7 @@ def _table(table) -> str:
     return "\n".join(rows)
 
 
-def html_blocks(markup: str) -> list[tuple[int, str]]:
+def html_blocks(markup: str) -> list[Block]:
     """The page's main text as (heading level, text) blocks; level 0 for body text."""
     tree = _parse(markup)
     if tree is None:
@@ -238,40 +239,6 @@ def html_blocks(markup: str) -> list[tuple[int, str]]:
     _walk(_main(tree), out)
     out.flush()
     return out.blocks
-
-
-def assemble(blocks: list[tuple[int, str]]) -> tuple[str, list[Section]]:
-    """Text (blocks joined by a blank line) and one section per heading, carrying the
-    heading path; a heading with no text before the next one joins that next section."""
-    parts: list[str] = []
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
-    offset = 0
-    start = 0
-    path: tuple[str, ...] = ()
-    has_body = False
-
-    def close(end: int) -> None:
-        if has_body:
-            sections.append(Section(start, end, Location(heading=path)))
-
-    for level, text in blocks:
-        if parts:
-            offset += 2
-        if level and has_body:
-            close(offset - 2)
-            start, has_body = offset, False
-        if level:
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            path = tuple(heading for _, heading in stack)
-        else:
-            has_body = True
-        parts.append(text)
-        offset += len(text)
-    close(offset)
-    return "\n\n".join(parts), sections
 
 
 def load_html(path: Path, root: Path) -> list[Document]:
