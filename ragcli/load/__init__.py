@@ -4,9 +4,11 @@
 is a ``LoadError`` whose message is a short reason without the path (the caller adds
 it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``permission
 denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
-PDF?)``, ``line 17: invalid JSON (...)``. No library exception escapes.
+PDF?; ...)`` (with how to turn OCR on), ``line 17: invalid JSON (...)``. No library
+exception escapes. Images of text (``ragcli.load.ocr``) are supported only with ``ocr``.
 
-Heavy libraries (pypdfium2, lxml, docutils) are imported only when a file needs them.
+Heavy libraries (pypdfium2, lxml, docutils, the OCR engines) are imported only when a
+file needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load import code, html, jsonl, markdown, pdf, rst, text
+from ragcli.load import code, html, jsonl, markdown, ocr, pdf, rst, text
 from ragcli.load._common import sniff_text
 from ragcli.types import Document
 
@@ -55,8 +57,15 @@ _CODE_LOADER = Loader("code", code.load_code)
 _NO_EXTENSION_LOADER = Loader("text", text.load_text)
 
 
-def loader_for(path: Path) -> Loader | None:
-    """The loader for ``path`` by name and extension, or None if unsupported."""
+_IMAGE_EXTENSIONS = frozenset(ocr.EXTENSIONS)
+_IMAGE_LOADER = Loader("image", ocr.load_image)
+
+
+def loader_for(path: Path, ocr: bool = False) -> Loader | None:
+    """The loader for ``path`` by name and extension, or None if unsupported (images
+    of text are supported only with ``ocr``)."""
+    if ocr and path.suffix.lower() in _IMAGE_EXTENSIONS:
+        return _IMAGE_LOADER
     if path.name in _CODE_FILENAMES:
         return _CODE_LOADER
     if not path.suffix:
@@ -69,9 +78,9 @@ def loader_for(path: Path) -> Loader | None:
     return found
 
 
-def supported(path: Path) -> bool:
+def supported(path: Path, ocr: bool = False) -> bool:
     """True if ``load_file`` knows the file's format (by name and extension only)."""
-    return loader_for(Path(path)) is not None
+    return loader_for(Path(path), ocr) is not None
 
 
 def kind_of(path: Path) -> str | None:
@@ -80,17 +89,19 @@ def kind_of(path: Path) -> str | None:
     return loader.kind if loader else None
 
 
-def load_file(path: Path, root: Path) -> list[Document]:
+def load_file(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     """Documents from one file; ``LoadError`` with a one-line reason if it can't be read.
 
     ``doc_id`` and ``source`` are ``path`` relative to ``root`` (POSIX), or the file name
     if ``root`` is the file itself; JSONL records keep their own ids as ``doc_id``.
     """
     path = Path(path)
-    loader = loader_for(path)
+    loader = loader_for(path, ocr)
     if loader is None:
         raise LoadError(f"unsupported type {path.suffix.lower()}")
     try:
+        if ocr and loader.kind == "pdf":  # scanned pages too
+            return loader.load(path, Path(root), ocr=True)
         return loader.load(path, Path(root))
     except LoadError:
         raise

@@ -5,7 +5,8 @@ section but keep the numbering of the others right. The text is cleaned
 (``ragcli.load.clean``): NFKC (ligatures), running headers, footers and page numbers
 removed, words broken at line ends joined while real hyphens stay ("state-of-the-art").
 Where the PDF has an outline (bookmarks), each page is split where its headings start
-and every section carries its heading path. A junk metadata title ("paper.dvi",
+and every section carries its heading path. Pages without a text layer (scans) are read
+by OCR when it is on (``ragcli.load.ocr``). A junk metadata title ("paper.dvi",
 "Microsoft Word - x.doc") gives way to the first page's largest text.
 
 pypdfium2 (PDFium, BSD/Apache) was chosen by measurement (benchmarks/pdf_text.py): about
@@ -62,27 +63,37 @@ def _metadata_title(document) -> str | None:
     return None if is_junk_title(title) else normalise_unicode(title)
 
 
-def load_pdf(path: Path, root: Path) -> list[Document]:
+def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:
         raise LoadError("corrupt PDF: no PDF header")
     document, encrypted = _open(data)
     try:
-        return _load(document, encrypted, path, root)
+        return _load(document, encrypted, path, root, ocr)
     finally:
         document.close()
 
 
-def _load(document, encrypted: bool, path: Path, root: Path) -> list[Document]:
+def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[Document]:
     if len(document) == 0:
         raise LoadError("corrupt PDF: no pages")
     raw = [_page_text(document, index) for index in range(len(document))]
     failed = [number for number, text in enumerate(raw, start=1) if text is None]
+    scanned = [index for index, text in enumerate(raw) if text is not None and not text.strip()]
+    if ocr and scanned:
+        from ragcli.load.ocr import ocr_pdf_pages
+
+        for index, text in ocr_pdf_pages(document, scanned).items():
+            raw[index] = text
     texts = clean_pages([text or "" for text in raw])
     if not any(texts):
         if len(failed) == len(raw):
             raise LoadError("corrupt PDF: text extraction failed on every page")
-        raise LoadError("no extractable text (scanned PDF?)")
+        if ocr:
+            raise LoadError("no text found by OCR (scanned PDF)")
+        from ragcli.load.ocr import HINT_OFF
+
+        raise LoadError(f"no extractable text (scanned PDF?; {HINT_OFF})")
     text, sections = _sections(texts, outline_headings(document))
 
     doc_id = relative_id(path, root)
@@ -90,6 +101,8 @@ def _load(document, encrypted: bool, path: Path, root: Path) -> list[Document]:
     metadata: dict = {"pages": len(raw), "pages_with_text": pages_with_text}
     if failed:
         metadata["pages_failed"] = failed
+    if ocr and scanned:
+        metadata["pages_ocr"] = [index + 1 for index in scanned]
     if encrypted:
         metadata["encrypted"] = True
     title = _metadata_title(document) or first_page_title(document) or path.stem

@@ -64,7 +64,8 @@ def test_unsupported_extension_is_a_load_error(tmp_path):
 def test_heavy_libraries_are_imported_lazily():
     code = (
         "import sys, ragcli.load, ragcli.discover\n"
-        "heavy = [m for m in ('pypdf', 'trafilatura', 'lxml') if m in sys.modules]\n"
+        "heavy = [m for m in ('pypdfium2', 'lxml', 'docutils', 'PIL', 'pytesseract',"
+        " 'rapidocr_onnxruntime') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -412,7 +413,9 @@ def test_corrupt_pdfs(tmp_path):
 
 def test_pdf_without_text(tmp_path):
     path = image_only_pdf(tmp_path / "scan.pdf")
-    assert load_error(path) == "no extractable text (scanned PDF?)"
+    assert load_error(path) == (
+        "no extractable text (scanned PDF?; OCR is off: rag ingest --ocr reads it)"
+    )
 
 
 # --- code -----------------------------------------------------------------------------
