@@ -99,3 +99,31 @@ def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) ->
             pdf.multi_cell(90, 5, "\n".join(lines))
     pdf.output(str(path))
     return path
+
+
+def scanned_page_png(path: Path, lines: list[str], size: tuple[int, int] = (1700, 700)) -> Path:
+    """A page of text as a scanner gives it: black text drawn on a white bitmap by PIL
+    (DejaVu Sans about 11 pt at 200 dpi), no text layer anywhere."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(UNICODE_FONT), 32)
+    for number, line in enumerate(lines):
+        draw.text((80, 80 + 56 * number), line, fill=0, font=font)
+    image.save(path)
+    return path
+
+
+def scanned_pdf(path: Path, pages: list[Path | str]) -> Path:
+    """A PDF whose pages are the given PNG scans (image only) or, for a string, a page
+    with a real text layer: a scan bound with a typed cover page."""
+    pdf = _pdf()
+    for page in pages:
+        pdf.add_page()
+        if isinstance(page, Path):
+            pdf.image(str(page), x=0, y=0, w=pdf.w)
+        else:
+            pdf.multi_cell(0, 8, page)
+    pdf.output(str(path))
+    return path
