@@ -72,11 +72,14 @@ class _Paper(FPDF):
         self.cell(0, 6, str(self.page_no()), align="C")
 
 
-def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) -> Path:
+def paper_pdf(
+    path: Path, title: str, metadata_title: str, pages: list[dict], outline: bool = True
+) -> Path:
     """A paper: a large title on page 1, then per page ``{"heading": str | None,
     "level": int, "left": [lines], "right": [lines]}`` set as two columns (the left one written
-    first, as LaTeX does), with outline entries for the headings. Every line is placed
-    as given, so a line may end in "sec-" to break a word."""
+    first, as LaTeX does), headings in 14 pt (level 0) or 12 pt (deeper) over 10 pt body
+    text, with outline entries for the headings unless ``outline`` is False. Every line
+    is placed as given, so a line may end in "sec-" to break a word."""
     assert UNICODE_FONT.exists(), f"the PDF tests need {UNICODE_FONT} (fonts-dejavu-core)"
     pdf = _Paper()
     pdf.set_title(metadata_title)
@@ -88,9 +91,10 @@ def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) ->
             pdf.multi_cell(0, 10, title, align="C")
         top = pdf.get_y() + 4
         if page.get("heading"):
-            pdf.set_font("dejavu", size=13)
+            pdf.set_font("dejavu", size=14 if page.get("level", 0) == 0 else 12)
             pdf.set_y(top)
-            pdf.start_section(page["heading"], level=page.get("level", 0))
+            if outline:
+                pdf.start_section(page["heading"], level=page.get("level", 0))
             pdf.cell(0, 8, page["heading"])
             top += 10
         pdf.set_font("dejavu", size=10)

@@ -5,7 +5,8 @@ section but keep the numbering of the others right. The text is cleaned
 (``ragcli.load.clean``): NFKC (ligatures), running headers, footers and page numbers
 removed, words broken at line ends joined while real hyphens stay ("state-of-the-art").
 Where the PDF has an outline (bookmarks), each page is split where its headings start
-and every section carries its heading path. Pages without a text layer (scans) are read
+and every section carries its heading path; without one, lines set in a larger font than
+the body text are the headings (``font_headings``). Pages without a text layer (scans) are read
 by OCR when it is on (``ragcli.load.ocr``). A junk metadata title ("paper.dvi",
 "Microsoft Word - x.doc") gives way to the first page's largest text.
 
@@ -94,7 +95,8 @@ def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[
         from ragcli.load.ocr import HINT_OFF
 
         raise LoadError(f"no extractable text (scanned PDF?; {HINT_OFF})")
-    text, sections = _sections(texts, outline_headings(document))
+    headings = outline_headings(document) or font_headings(document)
+    text, sections = _sections(texts, headings)
 
     doc_id = relative_id(path, root)
     pages_with_text = sum(1 for page_text in texts if page_text)
@@ -188,6 +190,98 @@ def outline_headings(document) -> dict[int, list[tuple[str, ...]]]:
     except Exception:  # a broken outline costs the headings, never the text
         return {}
     return by_page
+
+
+# A line is a heading when its text is at least this much larger than the body text.
+_HEADING_SCALE = 1.15
+_MAX_HEADING_LEVELS = 3
+
+
+def font_headings(document, max_pages: int = 500) -> dict[int, list[tuple[str, ...]]]:
+    """Heading paths from font sizes, for PDFs without an outline: whole lines set larger
+    than the body text, one level per size (largest first, at most three). The first
+    page's largest line is the title, not a heading. A document where such lines are
+    common (slides, posters) gets none."""
+    try:
+        pages = [
+            _sized_lines(document[i].get_textpage()) for i in range(min(len(document), max_pages))
+        ]
+    except Exception:
+        return {}
+    sizes: Counter[float] = Counter()
+    for lines in pages:
+        for size, text in lines:
+            sizes[size] += len(text)
+    if not sizes:
+        return {}
+    body = sizes.most_common(1)[0][0]
+    found = [
+        (page, size, text)
+        for page, lines in enumerate(pages)
+        for size, text in _merge_lines(lines)
+        if size >= body * _HEADING_SCALE and _heading_like(text)
+    ]
+    if pages and pages[0]:
+        title_size = max(size for size, _ in pages[0])
+        found = [h for h in found if not (h[0] == 0 and h[1] == title_size)]
+    if not found or len(found) > 8 * len(pages):
+        return {}
+    levels = sorted({size for _, size, _ in found}, reverse=True)
+    by_page: dict[int, list[tuple[str, ...]]] = {}
+    stack: list[tuple[int, str]] = []
+    for page, size, text in found:
+        level = min(levels.index(size), _MAX_HEADING_LEVELS - 1)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, text))
+        by_page.setdefault(page, []).append(tuple(heading for _, heading in stack))
+    return by_page
+
+
+def _heading_like(text: str) -> bool:
+    letters = sum(char.isalpha() for char in text)
+    return 3 <= len(text) <= 120 and letters >= 3 and not text.endswith((",", ";"))
+
+
+def _merge_lines(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Consecutive lines of one size joined (a heading set on two lines)."""
+    merged: list[tuple[float, str]] = []
+    for size, text in lines:
+        if merged and merged[-1][0] == size:
+            merged[-1] = (size, f"{merged[-1][1]} {text}")
+        else:
+            merged.append((size, text))
+    return merged
+
+
+def _sized_lines(textpage) -> list[tuple[float, str]]:
+    """(font size, text) per line whose characters are (almost) all of one size; a line
+    mixing sizes gets size 0."""
+    import pypdfium2.raw as pdfium_c
+
+    lines: list[tuple[float, str]] = []
+    chars: list[str] = []
+    counts: Counter[float] = Counter()
+
+    def end_line() -> None:
+        text = normalise_unicode(" ".join("".join(chars).split()))
+        if text:
+            size, n = counts.most_common(1)[0] if counts else (0.0, 0)
+            lines.append((size if n >= 0.9 * sum(counts.values()) else 0.0, text))
+        chars.clear()
+        counts.clear()
+
+    for index in range(min(textpage.count_chars(), 50000)):
+        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+        char = chr(code) if 0 < code < 0x110000 else " "
+        if char in "\r\n":
+            end_line()
+            continue
+        chars.append(char)
+        if char.strip():
+            counts[round(pdfium_c.FPDFText_GetFontSize(textpage.raw, index) * 2) / 2] += 1
+    end_line()
+    return lines
 
 
 def first_page_title(document) -> str | None:
