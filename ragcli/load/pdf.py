@@ -238,9 +238,17 @@ def font_headings(document, max_pages: int = 500) -> dict[int, list[tuple[str, .
     return by_page
 
 
+_DOT_LEADER = re.compile(r"(?:\.\s?){4,}")  # a table of contents line
+
+
 def _heading_like(text: str) -> bool:
     letters = sum(char.isalpha() for char in text)
-    return 3 <= len(text) <= 120 and letters >= 3 and not text.endswith((",", ";"))
+    return (
+        3 <= len(text) <= 120
+        and letters >= 3
+        and not text.endswith((",", ";"))
+        and not _DOT_LEADER.search(text)
+    )
 
 
 def _merge_lines(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
@@ -255,32 +263,22 @@ def _merge_lines(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
 
 
 def _sized_lines(textpage) -> list[tuple[float, str]]:
-    """(font size, text) per line whose characters are (almost) all of one size; a line
-    mixing sizes gets size 0."""
+    """(font size, text) per line whose characters are all of one size (a few sampled
+    per line); a line mixing sizes gets size 0."""
     import pypdfium2.raw as pdfium_c
 
+    text = textpage.get_text_range()  # one character of the page per text position
     lines: list[tuple[float, str]] = []
-    chars: list[str] = []
-    counts: Counter[float] = Counter()
-
-    def end_line() -> None:
-        text = normalise_unicode(" ".join("".join(chars).split()))
-        if text:
-            size, n = counts.most_common(1)[0] if counts else (0.0, 0)
-            lines.append((size if n >= 0.9 * sum(counts.values()) else 0.0, text))
-        chars.clear()
-        counts.clear()
-
-    for index in range(min(textpage.count_chars(), 50000)):
-        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
-        char = chr(code) if 0 < code < 0x110000 else " "
-        if char in "\r\n":
-            end_line()
+    offset = 0
+    for line in text.replace("\r", " ").split("\n"):
+        filled = [offset + i for i, char in enumerate(line) if not char.isspace()]
+        offset += len(line) + 1
+        if not filled:
             continue
-        chars.append(char)
-        if char.strip():
-            counts[round(pdfium_c.FPDFText_GetFontSize(textpage.raw, index) * 2) / 2] += 1
-    end_line()
+        picks = filled[:: max(1, len(filled) // 5)][:6] + [filled[-1]]
+        sizes = {round(pdfium_c.FPDFText_GetFontSize(textpage.raw, i) * 2) / 2 for i in picks}
+        clean = normalise_unicode(" ".join(line.split()))
+        lines.append((sizes.pop() if len(sizes) == 1 else 0.0, clean))
     return lines
 
 
@@ -293,12 +291,33 @@ def first_page_title(document) -> str | None:
     if not runs:
         return None
     body = Counter(size for size, text in runs for _ in text.strip()).most_common(1)[0][0]
+    title = _largest_group(runs, body)
+    if len(title) >= 4 and not is_junk_title(title):
+        return title[:200]
     for size in sorted({size for size, _ in runs if size > body * 1.15}, reverse=True):
         title = " ".join("".join(text for s, text in runs if s == size).split())
         title = normalise_unicode(title)
         if len(title) >= 4 and not is_junk_title(title):
             return title[:200]
     return None
+
+
+def _largest_group(runs: list[tuple[float, str]], body: float) -> str:
+    """The largest run with its neighbours in nearly its size: a title set in two sizes
+    ("R" in 20 pt then "FAQ" in 17 pt, as texinfo does)."""
+    top = max(range(len(runs)), key=lambda i: runs[i][0])
+    if runs[top][0] <= body * 1.15:
+        return ""
+
+    def big(i: int) -> bool:
+        return runs[i][0] > body * 1.15 and runs[i][0] >= 0.75 * runs[top][0]
+
+    low = high = top
+    while low > 0 and big(low - 1):
+        low -= 1
+    while high + 1 < len(runs) and big(high + 1):
+        high += 1
+    return normalise_unicode(" ".join("".join(text for _, text in runs[low : high + 1]).split()))
 
 
 def _font_runs(textpage) -> list[tuple[float, str]]:
