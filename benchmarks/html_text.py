@@ -61,6 +61,10 @@ def walker(markup: str) -> tuple[str, list[Section]]:
 
 
 EXTRACTORS = {"trafilatura-markdown": old_trafilatura, "lxml-walker": walker}
+try:
+    import trafilatura  # noqa: F401  (the "before" column: pip install trafilatura)
+except ImportError:
+    del EXTRACTORS["trafilatura-markdown"]
 
 
 def flat(text: str) -> str:
