@@ -81,3 +81,18 @@ def test_rapidocr_reads_the_words(scan):
     squeezed = text.replace(" ", "").lower()  # its recogniser may drop spaces
     for word in ("leaders", "heartbeats", "follower", "partitioned", "election"):
         assert word in squeezed, text
+
+
+def test_discovery_lists_images_only_with_ocr(scan):
+    from ragcli.discover import discover
+
+    plain = discover(scan.parent)
+    assert plain.files == [] and plain.skipped == [(str(scan), "unsupported type .png")]
+    assert discover(scan.parent, ocr=True).files == [scan]
+
+
+def test_ocr_setting_from_the_environment(tmp_path):
+    from ragcli.config import Settings, load_settings
+
+    assert Settings().ocr is False
+    assert load_settings(tmp_path, env={"RAG_OCR": "1"}).ocr is True
