@@ -75,6 +75,8 @@ _MAIN = (
     "//*[@id='main-content']",
     "//*[@id='main']",
 )
+# A permalink sign left at a heading's end ("Usage ¶", "Usage #"); "C#" keeps its "#".
+_PERMALINK = re.compile(r"(?:\s*¶|\s+#)$")
 _HEADINGS = {f"h{level}": level for level in range(1, 7)}
 # Elements that start and end a paragraph of their own.
 _BLOCKS = frozenset(
@@ -197,7 +199,8 @@ def _walk(element, out: _Writer) -> None:
     if tag is None:  # a comment or processing instruction
         return
     if tag in _HEADINGS:
-        out.block(_HEADINGS[tag], " ".join(element.text_content().split()).rstrip(" ¶#"))
+        heading = _PERMALINK.sub("", " ".join(element.text_content().split()))
+        out.block(_HEADINGS[tag], heading)
     elif tag == "pre":
         out.block(0, element.text_content().strip("\n").rstrip())
     elif tag == "table":

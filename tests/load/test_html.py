@@ -95,6 +95,21 @@ def test_only_the_main_element_is_read(tmp_path):
     assert doc.sections[0].location.heading == ("Guide",)
 
 
+def test_permalink_signs_leave_headings_but_csharp_keeps_its_hash(tmp_path):
+    path = tmp_path / "langs.html"
+    path.write_text(
+        "<h1>Languages <a href='#l'>#</a></h1><p>Intro.</p><h2>C#</h2><p>Managed.</p>"
+        "<h2>Usage<span>¶</span></h2><p>Run it.</p>",
+        encoding="utf-8",
+    )
+    [doc] = load_file(path, tmp_path)
+    assert [s.location.heading for s in doc.sections] == [
+        ("Languages",),
+        ("Languages", "C#"),
+        ("Languages", "Usage"),
+    ]
+
+
 def test_text_before_the_first_heading_has_no_heading(tmp_path):
     path = tmp_path / "page.htm"
     path.write_text("<p>Intro text.</p><h2>Part</h2><p>Body.</p>", encoding="utf-8")
