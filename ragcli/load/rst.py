@@ -162,11 +162,11 @@ def _generic_directive():
 
         def version_note(self, name: str, argument: str):
             """ "Changed in version 3.9: <the explanation, its roles rendered>"."""
-            words = argument.split(maxsplit=2 if name == "deprecated-removed" else 1)
+            words = argument.split(maxsplit=2 if name == "deprecated-removed" else 1) or [""]
             if name == "deprecated-removed" and len(words) >= 2:
                 label = f"Deprecated since version {words[0]}, removed in version {words[1]}"
             else:
-                label = f"{_VERSION.get(name, 'Deprecated since version')} {words[0]}"
+                label = f"{_VERSION.get(name, 'Deprecated since version')} {words[0]}".rstrip()
             explanation = (
                 words[-1] if len(words) > (2 if name == "deprecated-removed" else 1) else ""
             )

@@ -118,6 +118,20 @@ def test_docutils_writes_nothing_to_stderr(tmp_path, capfd):
     assert "root:" not in doc.text and "RAW" not in doc.text
 
 
+def test_version_directives_without_and_with_two_versions(tmp_path):
+    path = tmp_path / "old.rst"
+    path.write_text(
+        "Old module\n==========\n\n.. versionchanged::\n\n"
+        ".. deprecated-removed:: 3.11 3.13\n   See :pep:`PEP 594 <594#aifc>`.\n",
+        encoding="utf-8",
+    )
+    [doc] = load_file(path, tmp_path)
+    assert doc.text == (
+        "Old module\n\nChanged in version.\n\n"
+        "Deprecated since version 3.11, removed in version 3.13: See PEP 594."
+    )
+
+
 def test_docutils_own_class_directive_still_works_after_a_sphinx_class(tmp_path, config):
     path = tmp_path / "plain.rst"
     path.write_text(".. class:: special\n\nA plain paragraph.\n", encoding="utf-8")
