@@ -36,6 +36,7 @@ class Settings:
     ray_address: str | None = None  # Ray cluster for --engine ray; None = $RAY_ADDRESS or local
     # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH
     store: str | None = None
+    ocr: bool = False  # read scanned PDF pages and images of text (the ocr extra)
     # search
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid

@@ -145,8 +145,10 @@ def discover(
     *,
     roots: Sequence[Path] = (),
     follow_links: bool = False,
+    ocr: bool = False,
 ) -> Discovery:
-    """Supported files under ``root`` (or ``root`` itself if it is a file).
+    """Supported files under ``root`` (or ``root`` itself if it is a file); images of
+    text only with ``ocr``.
 
     A symlink is followed only when it resolves inside ``root`` or one of ``roots``
     (all the folders of one run), or when ``follow_links`` is set.
@@ -170,14 +172,14 @@ def discover(
     if not stat.S_ISDIR(root_stat.st_mode):
         if not stat.S_ISREG(root_stat.st_mode):
             result.skipped.append((root_path, "not a regular file"))
-        elif _readable_type(root_path):
+        elif _readable_type(root_path, ocr):
             result.files.append(Path(root_path))
         else:
             result.skipped.append((root_path, unsupported_reason(root_path)))
         return result
 
     fence = None if follow_links else _real_roots([Path(root_path), *roots])
-    walker = _Walker(include_spec, exclude_spec, result, fence)
+    walker = _Walker(include_spec, exclude_spec, result, fence, ocr)
     stack = [
         _Dir(
             path=root_path,
@@ -193,9 +195,9 @@ def discover(
     return result
 
 
-def _readable_type(path: str) -> bool:
+def _readable_type(path: str, ocr: bool = False) -> bool:
     """A supported name; a name without an extension needs text in its first bytes."""
-    if not supported(Path(path)):
+    if not supported(Path(path), ocr=ocr):
         return False
     return bool(Path(path).suffix) or sniff_text(Path(path))
 
@@ -226,7 +228,9 @@ class _Walker:
         exclude_spec: pathspec.GitIgnoreSpec | None,
         result: Discovery,
         fence: tuple[str, ...] | None,
+        ocr: bool = False,
     ):
+        self.ocr = ocr  # images of text are files to read
         self.include_spec = include_spec
         self.exclude_spec = exclude_spec
         self.result = result
@@ -359,7 +363,7 @@ class _Walker:
             if supported(Path(entry.name)):
                 self.result.skipped.append((entry.path, "not a regular file"))
             return
-        if not _readable_type(entry.path):
+        if not _readable_type(entry.path, self.ocr):
             self.result.skipped.append((entry.path, unsupported_reason(entry.name)))
             return
         self.candidates.append(_Candidate(entry.path, via_symlink, (info.st_dev, info.st_ino)))

@@ -72,11 +72,14 @@ class _Paper(FPDF):
         self.cell(0, 6, str(self.page_no()), align="C")
 
 
-def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) -> Path:
+def paper_pdf(
+    path: Path, title: str, metadata_title: str, pages: list[dict], outline: bool = True
+) -> Path:
     """A paper: a large title on page 1, then per page ``{"heading": str | None,
     "level": int, "left": [lines], "right": [lines]}`` set as two columns (the left one written
-    first, as LaTeX does), with outline entries for the headings. Every line is placed
-    as given, so a line may end in "sec-" to break a word."""
+    first, as LaTeX does), headings in 14 pt (level 0) or 12 pt (deeper) over 10 pt body
+    text, with outline entries for the headings unless ``outline`` is False. Every line
+    is placed as given, so a line may end in "sec-" to break a word."""
     assert UNICODE_FONT.exists(), f"the PDF tests need {UNICODE_FONT} (fonts-dejavu-core)"
     pdf = _Paper()
     pdf.set_title(metadata_title)
@@ -88,14 +91,43 @@ def paper_pdf(path: Path, title: str, metadata_title: str, pages: list[dict]) ->
             pdf.multi_cell(0, 10, title, align="C")
         top = pdf.get_y() + 4
         if page.get("heading"):
-            pdf.set_font("dejavu", size=13)
+            pdf.set_font("dejavu", size=14 if page.get("level", 0) == 0 else 12)
             pdf.set_y(top)
-            pdf.start_section(page["heading"], level=page.get("level", 0))
+            if outline:
+                pdf.start_section(page["heading"], level=page.get("level", 0))
             pdf.cell(0, 8, page["heading"])
             top += 10
         pdf.set_font("dejavu", size=10)
         for x, lines in ((10, page.get("left", [])), (110, page.get("right", []))):
             pdf.set_xy(x, top)
             pdf.multi_cell(90, 5, "\n".join(lines))
+    pdf.output(str(path))
+    return path
+
+
+def scanned_page_png(path: Path, lines: list[str], size: tuple[int, int] = (1700, 700)) -> Path:
+    """A page of text as a scanner gives it: black text drawn on a white bitmap by PIL
+    (DejaVu Sans about 11 pt at 200 dpi), no text layer anywhere."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(UNICODE_FONT), 32)
+    for number, line in enumerate(lines):
+        draw.text((80, 80 + 56 * number), line, fill=0, font=font)
+    image.save(path)
+    return path
+
+
+def scanned_pdf(path: Path, pages: list[Path | str]) -> Path:
+    """A PDF whose pages are the given PNG scans (image only) or, for a string, a page
+    with a real text layer: a scan bound with a typed cover page."""
+    pdf = _pdf()
+    for page in pages:
+        pdf.add_page()
+        if isinstance(page, Path):
+            pdf.image(str(page), x=0, y=0, w=pdf.w)
+        else:
+            pdf.multi_cell(0, 8, page)
     pdf.output(str(path))
     return path

@@ -63,6 +63,15 @@ RayAddressOpt = Annotated[
 ]
 
 
+OcrOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ocr",
+        help="Read scanned PDF pages and images of text with OCR (needs the ocr extra).",
+    ),
+]
+
+
 @app.command()
 @handles_errors
 @uses(TARGET)
@@ -78,6 +87,7 @@ def ingest(
     embed_backend: EmbedBackendOpt = None,
     engine: EngineOpt = None,
     ray_address: RayAddressOpt = None,
+    ocr: OcrOpt = False,
     json_out: JsonOpt = False,
     *,
     target: Flags,
@@ -93,6 +103,7 @@ def ingest(
         embed_backend=embed_backend,
         engine=engine,
         ray_address=ray_address,
+        ocr=ocr or None,
     )
     with render.ingest_progress() as progress:
         report = idx.ingest(

@@ -86,7 +86,8 @@ def ingest(
     tick = time.perf_counter()
     rules = {"include": list(include or []), "exclude": list(exclude or [])}
     discoveries = [
-        discover(root, **rules, roots=roots, follow_links=follow_links) for root in roots
+        discover(root, **rules, roots=roots, follow_links=follow_links, ocr=settings.ocr)
+        for root in roots
     ]
     if not exists and not any(map(_found_something, discoveries)):
         raise nothing_found
@@ -198,7 +199,7 @@ class _Run:
         claimed: dict[str, str] = {}  # document id -> where it is (display path, line)
         for number, change in enumerate(plan.changed, 1):
             try:
-                documents = load_file(change.path, self.base_dir)
+                documents = load_file(change.path, self.base_dir, ocr=self.settings.ocr)
                 self._check_ids(change, documents, claimed, plan)
             except LoadError as err:
                 self.report.skipped.append({"path": change.record.source, "reason": str(err)})

@@ -4,11 +4,12 @@
 is a ``LoadError`` whose message is a short reason without the path (the caller adds
 it): ``empty file``, ``binary data, not text``, ``not valid UTF-8 (...)``, ``permission
 denied``, ``corrupt PDF: ...``, ``encrypted PDF``, ``no extractable text (scanned
-PDF?)``, ``line 17: invalid JSON (...)``, ``not a valid DOCX file (...)``, ``install
-python-docx to index .docx files (...)``. No library exception escapes.
+PDF?; ...)`` (with how to turn OCR on), ``line 17: invalid JSON (...)``, ``not a valid
+DOCX file (...)``, ``install python-docx to index .docx files (...)``. No library
+exception escapes. Images of text (``ragcli.load.ocr``) are supported only with ``ocr``.
 
-Heavy libraries (pypdfium2, trafilatura, lxml, docutils, python-docx, python-pptx,
-openpyxl) are imported only when a file needs them.
+Heavy libraries (pypdfium2, lxml, docutils, python-docx, python-pptx, openpyxl, the OCR
+engines) are imported only when a file needs them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from ragcli.load import (
     mail,
     markdown,
     notebook,
+    ocr,
     odf,
     office,
     pdf,
+    rst,
     sheets,
     text,
 )
@@ -51,6 +54,7 @@ def _registry() -> dict[str, Loader]:
         (html, "html", html.load_html),
         (pdf, "pdf", pdf.load_pdf),
         (jsonl, "jsonl", jsonl.load_jsonl),
+        (rst, "rst", rst.load_rst),  # after text, which lists .rst too
     ):
         for extension in module.EXTENSIONS:
             table[extension] = Loader(kind, func)
@@ -85,18 +89,30 @@ _CODE_LOADER = Loader("code", code.load_code)
 _NO_EXTENSION_LOADER = Loader("text", text.load_text)
 
 
-def loader_for(path: Path) -> Loader | None:
-    """The loader for ``path`` by name and extension, or None if unsupported."""
+_IMAGE_EXTENSIONS = frozenset(ocr.EXTENSIONS)
+_IMAGE_LOADER = Loader("image", ocr.load_image)
+
+
+def loader_for(path: Path, ocr: bool = False) -> Loader | None:
+    """The loader for ``path`` by name and extension, or None if unsupported (images
+    of text are supported only with ``ocr``)."""
+    if ocr and path.suffix.lower() in _IMAGE_EXTENSIONS:
+        return _IMAGE_LOADER
     if path.name in _CODE_FILENAMES:
         return _CODE_LOADER
     if not path.suffix:
         return _NO_EXTENSION_LOADER
-    return LOADERS.get(path.suffix.lower())
+    if rst.is_rst_name(path.name):  # Sphinx's "_sources/x.rst.txt" too
+        return LOADERS[".rst"]
+    found = LOADERS.get(path.suffix.lower())
+    if found is None and html.is_html_name(path.name):  # "core.html.en.utf8"
+        return LOADERS[".html"]
+    return found
 
 
-def supported(path: Path) -> bool:
+def supported(path: Path, ocr: bool = False) -> bool:
     """True if ``load_file`` knows the file's format (by name and extension only)."""
-    return loader_for(Path(path)) is not None
+    return loader_for(Path(path), ocr) is not None
 
 
 def kind_of(path: Path) -> str | None:
@@ -105,17 +121,19 @@ def kind_of(path: Path) -> str | None:
     return loader.kind if loader else None
 
 
-def load_file(path: Path, root: Path) -> list[Document]:
+def load_file(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     """Documents from one file; ``LoadError`` with a one-line reason if it can't be read.
 
     ``doc_id`` and ``source`` are ``path`` relative to ``root`` (POSIX), or the file name
     if ``root`` is the file itself; JSONL records keep their own ids as ``doc_id``.
     """
     path = Path(path)
-    loader = loader_for(path)
+    loader = loader_for(path, ocr)
     if loader is None:
         raise LoadError(f"unsupported type {path.suffix.lower()}")
     try:
+        if ocr and loader.kind == "pdf":  # scanned pages too
+            return loader.load(path, Path(root), ocr=True)
         return loader.load(path, Path(root))
     except LoadError:
         raise

@@ -130,7 +130,7 @@ _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_STRONG = re.compile(r"(?<![\w*])(\*\*)(?=\S)(.+?)(?<=\S)\*\*(?![\w*])")
 _MD_EM = re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])")
 _MD_CODE = re.compile(r"`+([^`]*)`+")
-_ATTRIBUTE_LIST = re.compile(r"\s*\{\s*(?:[#.][\w:.-]+|[\w-]+=\S+)(?:\s+[^}]*)?\}\s*$")
+_ATTRIBUTE_LIST = re.compile(r"\s*\{:?\s*(?:[#.][\w:.-]+|[\w-]+=\S+)(?:\s+[^}]*)?\}\s*$")
 
 
 def clean_heading_text(text: str) -> str:

@@ -1,30 +1,46 @@
-"""HTML (.html, .htm): the main text only, with heading sections.
+"""HTML (.html, .htm, .xhtml, and negotiated names like ``core.html.en.utf8``): the main
+text, with sections from the page's own ``h1``-``h6``.
 
-``trafilatura`` extracts the main content as Markdown (no scripts, styles, navigation,
-headers or footers), which is then split by headings like a Markdown file. Pages where
-trafilatura finds nothing (tiny pages) fall back to a plain lxml text extraction that
-drops the same boilerplate elements. Both libraries are imported lazily.
+The page is parsed with lxml and walked once. Elements that never hold main text
+(scripts, styles, navigation, page headers and footers, sidebars, breadcrumbs, language
+bars, Sphinx's ``¶`` links) are dropped; when the page marks its main content (``main``,
+``role="main"``, one ``article``, ``#content``, ...) only that is read. Each block
+becomes a paragraph of plain text: inline markup (``code``, ``a``, ``em``) keeps its
+text, ``pre`` keeps its lines verbatim (a ``# comment`` there is code, not a heading),
+list items start with ``- ``, and table rows are cells joined by `` | ``. Nothing is
+written as Markdown, so stored text has no escapes.
+
+This replaced trafilatura's Markdown output, which turned ``#`` lines in ``pre`` into
+headings, dropped inline ``code`` and escaped ``_`` and ``*`` (docs/benchmarks.md,
+"HTML, reST and Markdown text").
 """
 
 from __future__ import annotations
 
 import html as html_lib
-import logging
 import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
 from ragcli.load._common import SNIFF_BYTES, decode_text, read_bytes, relative_id
-from ragcli.load.markdown import parse_markdown
-from ragcli.types import Document, Section
+from ragcli.load.blocks import Block, assemble
+from ragcli.types import Document
 
 EXTENSIONS = (".html", ".htm", ".xhtml")
+# Content-negotiation variants served by Apache and others: a language, a charset or
+# both after the HTML extension ("core.html.en", "index.html.fr.utf8").
+_LANGUAGE_OR_CHARSET = re.compile(
+    r"^(?:[a-z]{2}(?:[-_][a-z]{2,4})?|utf-?8|utf-?16|iso-?8859-?\d+|latin-?1|cp\d+"
+    r"|euc-[a-z]+|sjis|shift_jis|koi8-r|big5|gb2312)$"
+)
+
+_COMPRESSED = frozenset({"gz", "xz", "bz", "br", "lz", "zst"})
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 _TAGS = re.compile(r"<[^>]+>")
-
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
 # Elements that never hold a page's main text.
 _NEVER_CONTENT = (
     "script",
@@ -38,30 +54,68 @@ _NEVER_CONTENT = (
     "button",
     "iframe",
     "svg",
+    "head",
+    "select",
+    "textarea",
 )
-_BLOCKS = (
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "pre",
-    "blockquote",
-    "br",
-    "dd",
-    "dt",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
+# Class or id words that mark page furniture in documentation sites (Sphinx, Apache's
+# manual, MkDocs, Javadoc) and most hand-made pages.
+_FURNITURE = re.compile(
+    r"^(?:nav|navbar|navigation|menu|sidebar|sphinxsidebar|related|breadcrumbs?"
+    r"|footer|page-header|quickview|toplang|bottomlang|headerlink|permalink|skip-?link"
+    r"|skipnav|cookie-?banner|share|social)$",
+    re.I,
 )
+# Where a page says its main content is, most specific first.
+_MAIN = (
+    "//main",
+    "//*[@role='main']",
+    "//*[@id='page-content']",
+    "//*[@id='content']",
+    "//*[@id='main-content']",
+    "//*[@id='main']",
+)
+# A permalink sign left at a heading's end ("Usage ¶", "Usage #"); "C#" keeps its "#".
+_PERMALINK = re.compile(r"(?:\s*¶|\s+#)$")
+_HEADINGS = {f"h{level}": level for level in range(1, 7)}
+# Elements that start and end a paragraph of their own.
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "body",
+        "ul",
+        "ol",
+        "dl",
+        "li",
+        "dt",
+        "dd",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "caption",
+        "center",
+        "address",
+        "hr",
+        "br",
+        "details",
+        "summary",
+        "header",
+    }
+)
+
+
+def is_html_name(name: str) -> bool:
+    """``x.html``, and negotiated variants like ``x.html.en`` or ``x.html.en.utf8``."""
+    parts = name.lower().split(".")
+    for count in (1, 2):  # a language, a charset, or both after the extension
+        if len(parts) > count + 1 and f".{parts[-count - 1]}" in EXTENSIONS:
+            extras = parts[-count:]
+            return not set(extras) & _COMPRESSED and all(map(_LANGUAGE_OR_CHARSET.match, extras))
+    return f".{parts[-1]}" in EXTENSIONS and len(parts) > 1
 
 
 def html_title(markup: str) -> str | None:
@@ -70,6 +124,11 @@ def html_title(markup: str) -> str | None:
         return None
     title = " ".join(html_lib.unescape(_TAGS.sub("", found.group(1))).split())
     return title or None
+
+
+def _is_furniture(element) -> bool:
+    words = f"{element.get('class') or ''} {element.get('id') or ''}".split()
+    return any(_FURNITURE.match(word) for word in words)
 
 
 def _parse(markup: str):
@@ -86,86 +145,129 @@ def _parse(markup: str):
     if any("Excessive depth" in error.message for error in parser.error_log):
         # libxml2 stops at 256 levels and drops the rest: say so rather than lose text
         raise LoadError("too deeply nested to parse (over 255 levels of elements)")
-    for element in list(tree.iter(*_NEVER_CONTENT)):
+    doomed = [
+        element
+        for element in tree.iter()
+        if isinstance(element.tag, str)
+        and (element.tag in _NEVER_CONTENT or _is_furniture(element) or _page_header(element))
+    ]
+    for element in doomed:
         if element.getparent() is not None:
-            element.drop_tree()
-    for element in list(tree.iter("header")):
-        # A page header is boilerplate; an article's header holds its title.
-        if element.getparent() is not None and not any(
-            ancestor.tag in ("article", "main") for ancestor in element.iterancestors()
-        ):
             element.drop_tree()
     return tree
 
 
-def _trafilatura_markdown(markup: str) -> str | None:
-    import trafilatura
+def _page_header(element) -> bool:
+    """A page's ``header`` is boilerplate; an article's holds its title."""
+    return element.tag == "header" and not any(
+        ancestor.tag in ("article", "main") for ancestor in element.iterancestors()
+    )
 
-    # trafilatura leaves navigation in on tiny pages (its baseline extractor keeps
-    # everything), so the never-content elements go first.
+
+def _main(tree):
+    for query in _MAIN:
+        found = tree.xpath(query)
+        if len(found) == 1 and found[0].text_content().strip():
+            return found[0]
+    articles = tree.xpath("//article")
+    if len(articles) == 1 and articles[0].text_content().strip():
+        return articles[0]
+    return tree
+
+
+class _Writer:
+    """Collects paragraphs and headings in reading order."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []  # (heading level or 0, text)
+        self.inline: list[str] = []
+        self.prefix = ""
+
+    def text(self, value: str | None) -> None:
+        if value:
+            self.inline.append(value)
+
+    def flush(self) -> None:
+        paragraph = " ".join("".join(self.inline).split())
+        self.inline = []
+        if paragraph:  # a list item's "- " waits for its first paragraph
+            self.blocks.append((0, self.prefix + paragraph))
+            self.prefix = ""
+
+    def block(self, level: int, text: str) -> None:
+        self.flush()
+        if text.strip():
+            self.blocks.append((level, text))
+
+
+def _walk(element, out: _Writer) -> None:
+    tag = element.tag if isinstance(element.tag, str) else None
+    if tag is None:  # a comment or processing instruction
+        return
+    if tag in _HEADINGS:
+        heading = _PERMALINK.sub("", " ".join(element.text_content().split()))
+        out.block(_HEADINGS[tag], heading)
+    elif tag == "pre":
+        out.block(0, element.text_content().strip("\n").rstrip())
+    elif tag == "table":
+        out.block(0, _table(element))
+    elif tag in _BLOCKS:
+        out.flush()
+        if tag == "li":
+            out.prefix = "- "
+        out.text(element.text)
+        for child in element:
+            _walk(child, out)
+            out.text(child.tail)
+        out.flush()
+        if tag == "li":
+            out.prefix = ""
+    else:
+        out.text(element.text)
+        for child in element:
+            _walk(child, out)
+            out.text(child.tail)
+
+
+def _table(table) -> str:
+    """One line per row, cells joined by `` | ``; nested tables flattened into cells."""
+    rows = []
+    for row in table.iter("tr"):
+        cells = [" ".join(cell.text_content().split()) for cell in row if cell.tag in ("td", "th")]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def html_blocks(markup: str) -> list[Block]:
+    """The page's main text as (heading level, text) blocks; level 0 for body text."""
     tree = _parse(markup)
     if tree is None:
-        return None
-    logger = logging.getLogger("trafilatura")
-    saved = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        return trafilatura.extract(
-            tree,
-            output_format="markdown",
-            include_comments=False,
-            include_tables=True,
-            include_images=False,
-            include_links=False,
-        )
-    except Exception:
-        return None
-    finally:
-        logger.setLevel(saved)
-
-
-def _fallback_markdown(markup: str) -> str:
-    """Visible text outside boilerplate elements, headings written as ``#`` lines."""
-    tree = _parse(markup)
-    if tree is None:
-        return ""
-    for element in list(tree.iter("head")):
-        element.drop_tree()
-    for level in range(1, 7):
-        for element in tree.iter(f"h{level}"):
-            element.text = "\n\n" + "#" * level + " " + (element.text or "")
-    for element in tree.iter(*_BLOCKS):
-        element.tail = "\n\n" + (element.tail or "")
-    text = tree.text_content()
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+        return []
+    out = _Writer()
+    _walk(_main(tree), out)
+    out.flush()
+    return out.blocks
 
 
 def load_html(path: Path, root: Path) -> list[Document]:
     data = read_bytes(path)
     declared = _META_CHARSET.search(data[:SNIFF_BYTES])
     markup = decode_text(data, declared.group(1).decode("ascii") if declared else None)
-
-    extractor = "trafilatura"
-    text = (_trafilatura_markdown(markup) or "").strip()
-    if not text:
-        extractor = "fallback"
-        text = _fallback_markdown(markup)
-    if not text:
-        raise LoadError("no main text found in the HTML")
-
-    sections, heading_title = parse_markdown(text)
+    blocks = html_blocks(markup)
+    text, sections = assemble(blocks)
     if not sections:
-        sections = [Section(0, len(text))]
+        raise LoadError("no main text found in the HTML")
+    first_heading = next((text for level, text in blocks if level), None)
     doc_id = relative_id(path, root)
     return [
         Document(
             doc_id=doc_id,
             source=doc_id,
-            title=html_title(markup) or heading_title or path.stem,
+            title=html_title(markup) or first_heading or path.name.split(".")[0],
             kind="html",
             text=text,
             sections=sections,
-            metadata={"extractor": extractor, "sections": len(sections)},
+            metadata={"sections": len(sections)},
         )
     ]

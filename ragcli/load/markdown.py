@@ -2,9 +2,11 @@
 
 Each section's ``Location.heading`` is the heading path (``("Guide", "Install")``). ATX
 headings (``## Install``) and single-line setext headings (``Title`` over ``=====``) are
-recognised; ``#`` lines inside fenced code blocks are not headings. A YAML front matter
-block stays in ``Document.text`` (so line numbers match the file) but outside every
-section, and its ``title:`` is used as the document title.
+recognised; ``#`` lines inside fenced code blocks are not headings. Heading text is
+cleaned (``clean.clean_heading_text``): no ``{ #anchor }`` attribute lists, links,
+emphasis, code ticks or escapes, while ``__dunder__`` names keep their underscores. A
+YAML front matter block stays in ``Document.text`` (so line numbers match the file) but
+outside every section, and its ``title:`` is used as the document title.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import clean_heading, read_text, relative_id
+from ragcli.load._common import read_text, relative_id
+from ragcli.load.clean import clean_heading_text
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".md", ".markdown", ".mdown", ".mkd")
@@ -87,7 +90,7 @@ def _headings(text: str, start: int) -> list[_Heading]:
         atx = _ATX.match(line)
         if atx:
             content = _ATX_CLOSING.sub("", atx.group(2) or "")
-            title = clean_heading(content)
+            title = clean_heading_text(content)
             if title:
                 headings.append(_Heading(offset, min(end, len(text)), len(atx.group(1)), title))
             prev_blank = False
@@ -105,7 +108,7 @@ def _headings(text: str, start: int) -> list[_Heading]:
                 and len(prev_line) - len(prev_line.lstrip(" ")) <= 3
             ):
                 level = 1 if setext.group(1)[0] == "=" else 2
-                title = clean_heading(prev_line)
+                title = clean_heading_text(prev_line)
                 if title:
                     headings.append(_Heading(prev_offset, min(end, len(text)), level, title))
                     prev_blank = False

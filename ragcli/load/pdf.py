@@ -5,7 +5,9 @@ section but keep the numbering of the others right. The text is cleaned
 (``ragcli.load.clean``): NFKC (ligatures), running headers, footers and page numbers
 removed, words broken at line ends joined while real hyphens stay ("state-of-the-art").
 Where the PDF has an outline (bookmarks), each page is split where its headings start
-and every section carries its heading path. A junk metadata title ("paper.dvi",
+and every section carries its heading path; without one, lines set in a larger font than
+the body text are the headings (``font_headings``). Pages without a text layer (scans) are read
+by OCR when it is on (``ragcli.load.ocr``). A junk metadata title ("paper.dvi",
 "Microsoft Word - x.doc") gives way to the first page's largest text.
 
 pypdfium2 (PDFium, BSD/Apache) was chosen by measurement (benchmarks/pdf_text.py): about
@@ -62,34 +64,47 @@ def _metadata_title(document) -> str | None:
     return None if is_junk_title(title) else normalise_unicode(title)
 
 
-def load_pdf(path: Path, root: Path) -> list[Document]:
+def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:
         raise LoadError("corrupt PDF: no PDF header")
     document, encrypted = _open(data)
     try:
-        return _load(document, encrypted, path, root)
+        return _load(document, encrypted, path, root, ocr)
     finally:
         document.close()
 
 
-def _load(document, encrypted: bool, path: Path, root: Path) -> list[Document]:
+def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[Document]:
     if len(document) == 0:
         raise LoadError("corrupt PDF: no pages")
     raw = [_page_text(document, index) for index in range(len(document))]
     failed = [number for number, text in enumerate(raw, start=1) if text is None]
+    scanned = [index for index, text in enumerate(raw) if text is not None and not text.strip()]
+    if ocr and scanned:
+        from ragcli.load.ocr import ocr_pdf_pages
+
+        for index, text in ocr_pdf_pages(document, scanned).items():
+            raw[index] = text
     texts = clean_pages([text or "" for text in raw])
     if not any(texts):
         if len(failed) == len(raw):
             raise LoadError("corrupt PDF: text extraction failed on every page")
-        raise LoadError("no extractable text (scanned PDF?)")
-    text, sections = _sections(texts, outline_headings(document))
+        if ocr:
+            raise LoadError("no text found by OCR (scanned PDF)")
+        from ragcli.load.ocr import HINT_OFF
+
+        raise LoadError(f"no extractable text (scanned PDF?; {HINT_OFF})")
+    headings = outline_headings(document) or font_headings(document)
+    text, sections = _sections(texts, headings)
 
     doc_id = relative_id(path, root)
     pages_with_text = sum(1 for page_text in texts if page_text)
     metadata: dict = {"pages": len(raw), "pages_with_text": pages_with_text}
     if failed:
         metadata["pages_failed"] = failed
+    if ocr and scanned:
+        metadata["pages_ocr"] = [index + 1 for index in scanned]
     if encrypted:
         metadata["encrypted"] = True
     title = _metadata_title(document) or first_page_title(document) or path.stem
@@ -177,6 +192,96 @@ def outline_headings(document) -> dict[int, list[tuple[str, ...]]]:
     return by_page
 
 
+# A line is a heading when its text is at least this much larger than the body text.
+_HEADING_SCALE = 1.15
+_MAX_HEADING_LEVELS = 3
+
+
+def font_headings(document, max_pages: int = 500) -> dict[int, list[tuple[str, ...]]]:
+    """Heading paths from font sizes, for PDFs without an outline: whole lines set larger
+    than the body text, one level per size (largest first, at most three). The first
+    page's largest line is the title, not a heading. A document where such lines are
+    common (slides, posters) gets none."""
+    try:
+        pages = [
+            _sized_lines(document[i].get_textpage()) for i in range(min(len(document), max_pages))
+        ]
+    except Exception:
+        return {}
+    sizes: Counter[float] = Counter()
+    for lines in pages:
+        for size, text in lines:
+            sizes[size] += len(text)
+    if not sizes:
+        return {}
+    body = sizes.most_common(1)[0][0]
+    found = [
+        (page, size, text)
+        for page, lines in enumerate(pages)
+        for size, text in _merge_lines(lines)
+        if size >= body * _HEADING_SCALE and _heading_like(text)
+    ]
+    if pages and pages[0]:
+        title_size = max(size for size, _ in pages[0])
+        found = [h for h in found if not (h[0] == 0 and h[1] == title_size)]
+    if not found or len(found) > 8 * len(pages):
+        return {}
+    levels = sorted({size for _, size, _ in found}, reverse=True)
+    by_page: dict[int, list[tuple[str, ...]]] = {}
+    stack: list[tuple[int, str]] = []
+    for page, size, text in found:
+        level = min(levels.index(size), _MAX_HEADING_LEVELS - 1)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, text))
+        by_page.setdefault(page, []).append(tuple(heading for _, heading in stack))
+    return by_page
+
+
+_DOT_LEADER = re.compile(r"(?:\.\s?){4,}")  # a table of contents line
+
+
+def _heading_like(text: str) -> bool:
+    letters = sum(char.isalpha() for char in text)
+    return (
+        3 <= len(text) <= 120
+        and letters >= 3
+        and not text.endswith((",", ";"))
+        and not _DOT_LEADER.search(text)
+    )
+
+
+def _merge_lines(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Consecutive lines of one size joined (a heading set on two lines)."""
+    merged: list[tuple[float, str]] = []
+    for size, text in lines:
+        if merged and merged[-1][0] == size:
+            merged[-1] = (size, f"{merged[-1][1]} {text}")
+        else:
+            merged.append((size, text))
+    return merged
+
+
+def _sized_lines(textpage) -> list[tuple[float, str]]:
+    """(font size, text) per line whose characters are all of one size (a few sampled
+    per line); a line mixing sizes gets size 0."""
+    import pypdfium2.raw as pdfium_c
+
+    text = textpage.get_text_range()  # one character of the page per text position
+    lines: list[tuple[float, str]] = []
+    offset = 0
+    for line in text.replace("\r", " ").split("\n"):
+        filled = [offset + i for i, char in enumerate(line) if not char.isspace()]
+        offset += len(line) + 1
+        if not filled:
+            continue
+        picks = filled[:: max(1, len(filled) // 5)][:6] + [filled[-1]]
+        sizes = {round(pdfium_c.FPDFText_GetFontSize(textpage.raw, i) * 2) / 2 for i in picks}
+        clean = normalise_unicode(" ".join(line.split()))
+        lines.append((sizes.pop() if len(sizes) == 1 else 0.0, clean))
+    return lines
+
+
 def first_page_title(document) -> str | None:
     """The first page's largest text when it stands out from the body text (a title)."""
     try:
@@ -186,12 +291,33 @@ def first_page_title(document) -> str | None:
     if not runs:
         return None
     body = Counter(size for size, text in runs for _ in text.strip()).most_common(1)[0][0]
+    title = _largest_group(runs, body)
+    if len(title) >= 4 and not is_junk_title(title):
+        return title[:200]
     for size in sorted({size for size, _ in runs if size > body * 1.15}, reverse=True):
         title = " ".join("".join(text for s, text in runs if s == size).split())
         title = normalise_unicode(title)
         if len(title) >= 4 and not is_junk_title(title):
             return title[:200]
     return None
+
+
+def _largest_group(runs: list[tuple[float, str]], body: float) -> str:
+    """The largest run with its neighbours in nearly its size: a title set in two sizes
+    ("R" in 20 pt then "FAQ" in 17 pt, as texinfo does)."""
+    top = max(range(len(runs)), key=lambda i: runs[i][0])
+    if runs[top][0] <= body * 1.15:
+        return ""
+
+    def big(i: int) -> bool:
+        return runs[i][0] > body * 1.15 and runs[i][0] >= 0.75 * runs[top][0]
+
+    low = high = top
+    while low > 0 and big(low - 1):
+        low -= 1
+    while high + 1 < len(runs) and big(high + 1):
+        high += 1
+    return normalise_unicode(" ".join("".join(text for _, text in runs[low : high + 1]).split()))
 
 
 def _font_runs(textpage) -> list[tuple[float, str]]:

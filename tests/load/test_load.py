@@ -15,7 +15,7 @@ from privileges import public_dir, unprivileged
 
 from ragcli.errors import LoadError, RagError
 from ragcli.load import SUPPORTED_EXTENSIONS, kind_of, load_file, supported
-from ragcli.load.html import _fallback_markdown
+from ragcli.load.html import html_blocks
 from ragcli.types import Location
 
 SHARED_DATA = Path("/work/shared/data")
@@ -65,7 +65,17 @@ def test_unsupported_extension_is_a_load_error(tmp_path):
 def test_heavy_libraries_are_imported_lazily():
     # The libraries the loaders use (PDF, HTML, reST); each must exist, so a renamed
     # dependency cannot make this test pass by looking for a module nobody imports.
-    heavy = ("pypdfium2", "docutils", "trafilatura", "lxml")
+    heavy = (
+        "pypdfium2",
+        "docutils",
+        "lxml",
+        "PIL",
+        "pytesseract",
+        "rapidocr_onnxruntime",
+        "docx",
+        "pptx",
+        "openpyxl",
+    )
     assert all(importlib.util.find_spec(name) for name in heavy)
     code = (
         "import sys, ragcli.load, ragcli.discover\n"
@@ -349,12 +359,13 @@ def test_tiny_html_page_and_declared_charset(tmp_path):
     assert doc.text.strip() == "Crème brûlée."
 
 
-def test_html_fallback_extraction_drops_boilerplate():
-    text = _fallback_markdown(HTML)
+def test_html_blocks_drop_boilerplate_and_keep_heading_levels():
+    blocks = html_blocks(HTML)
+    text = "\n".join(text for _, text in blocks)
     for token in ["SCRIPTTOKEN", "STYLETOKEN", "NAVTOKEN", "HEADERTOKEN", "FOOTERTOKEN"]:
         assert token not in text, token
-    assert "# Installing the widget" in text
-    assert "## Requirements" in text
+    assert (1, "Installing the widget") in blocks
+    assert (2, "Requirements") in blocks
 
 
 def test_html_without_main_text(tmp_path):
@@ -416,7 +427,9 @@ def test_corrupt_pdfs(tmp_path):
 
 def test_pdf_without_text(tmp_path):
     path = image_only_pdf(tmp_path / "scan.pdf")
-    assert load_error(path) == "no extractable text (scanned PDF?)"
+    assert load_error(path) == (
+        "no extractable text (scanned PDF?; OCR is off: rag ingest --ocr reads it)"
+    )
 
 
 # --- code -----------------------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""reStructuredText (.rst, .rest, and Sphinx's ``_sources/*.rst.txt``) parsed with docutils.
+
+Sections become heading paths; the stored text is what a reader of the rendered page
+sees: no ``=====`` underlines, no directive markup, Sphinx roles as their text
+(``:meth:`~flask.Config.from_prefixed_env``` is ``from_prefixed_env``, without the
+``~`` it is ``flask.Config.from_prefixed_env``, ``:ref:`title <label>``` is ``title``).
+Sphinx directives docutils does not know are read by one generic directive: code
+blocks keep their code, ``versionadded`` and friends become a sentence, object
+descriptions (``.. function:: f(x)``) keep their signature and text, and bookkeeping
+(``toctree``, ``index``, ``highlight``, ``autofunction``) is dropped. docutils reports
+nothing (its messages would go to stderr), never reads other files (``include``) and
+never passes raw markup through.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load._common import read_text, relative_id
+from ragcli.load.blocks import Block, assemble
+from ragcli.types import Document
+
+EXTENSIONS = (".rst", ".rest")
+
+_ROLE_USE = re.compile(r"(?<![\w`]):((?:[A-Za-z][\w.+-]*)(?::[A-Za-z][\w.+-]*)*):`")
+_DIRECTIVE_USE = re.compile(r"^[ \t]*\.\.[ \t]+([A-Za-z][\w.+:-]*)[ \t]*::", re.M)
+_ROLE_TARGET = re.compile(r"^(.*?)\s*<([^<>]*)>$", re.S)
+_CONTINUATION = re.compile(r"\\\s*\n|\\\s+(?=\w)")
+# ".. class:: Name(args)" is a Python class in Sphinx, not docutils' class directive
+# (which takes lower-case class names).
+_SPHINX_CLASS = re.compile(r"^[ \t]*\.\.[ \t]+class::[ \t]+[\w.]*[A-Z_(.]", re.M)
+
+# Sphinx directives that hold no text of their own.
+_BOOKKEEPING = frozenset(
+    {
+        "toctree",
+        "index",
+        "highlight",
+        "currentmodule",
+        "module",
+        "literalinclude",
+        "tabularcolumns",
+        "sectionauthor",
+        "moduleauthor",
+        "codeauthor",
+        "testsetup",
+        "testcleanup",
+        "default-domain",
+        "autosummary",
+        "graphviz",
+        "digraph",
+        "inheritance-diagram",
+        "spelling:word-list",
+    }
+)
+_CODE = frozenset({"code-block", "sourcecode", "doctest", "testcode", "testoutput"})
+_VERSION = {
+    "versionadded": "New in version",
+    "versionchanged": "Changed in version",
+    "deprecated": "Deprecated since version",
+    "versionremoved": "Removed in version",
+}
+
+
+_MARKED_UP = re.compile(r"^(?::[\w.+:-]+:)?`(.*)`(?::[\w.+:-]+:)?_{0,2}$", re.S)
+
+
+def _unparsed(raw: str) -> str:
+    """The text of markup docutils could not resolve ("`broken link`_", a role)."""
+    found = _MARKED_UP.match(raw)
+    return role_text(found.group(1)) if found else raw
+
+
+def is_rst_name(name: str) -> bool:
+    """``x.rst``, and the copies Sphinx publishes beside a site (``x.rst.txt``)."""
+    lower = name.lower()
+    return lower.endswith(EXTENSIONS) or lower.endswith(".rst.txt")
+
+
+def role_text(text: str) -> str:
+    """What Sphinx shows for a cross-reference role's content."""
+    found = _ROLE_TARGET.match(text)
+    if found and found.group(1):
+        return found.group(1)
+    target = found.group(2) if found else text
+    target = target.lstrip("!")
+    if target.startswith("~"):
+        return target[1:].rsplit(".", 1)[-1]
+    return target
+
+
+def _register_sphinx_names(source: str) -> None:
+    """Teach docutils the roles and directives this source uses that it does not know."""
+    from docutils.parsers.rst import directives, roles
+    from docutils.parsers.rst.languages import en
+
+    # Sphinx's pep and rfc take "PEP 594 <594#aifc>", which docutils' own refuse.
+    known_roles = set(roles._role_registry) | set(roles._roles) | set(en.roles)
+    known_roles -= {"pep", "rfc"}
+    for name in set(_ROLE_USE.findall(source)) - known_roles:
+        roles.register_local_role(name, _sphinx_role)
+    # docutils knows code-block and sourcecode, but not Sphinx's options for them.
+    known = set(directives._directive_registry) | set(directives._directives) | set(en.directives)
+    known -= _CODE
+    for name in set(_DIRECTIVE_USE.findall(source)) - known:
+        directives.register_directive(name, _generic_directive())
+    if _SPHINX_CLASS.search(source):
+        directives.register_directive("class", _generic_directive())
+
+
+def _sphinx_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    from docutils import nodes, utils
+
+    shown = role_text(utils.unescape(text))
+    if name in ("pep", "rfc") and shown.split("#")[0].isdigit():
+        shown = f"{name.upper()} {shown.split('#')[0]}"
+    return [nodes.literal(rawtext, shown)], []
+
+
+class _AnyOption(dict):
+    """An option spec that accepts every option (Sphinx directives have many)."""
+
+    def __missing__(self, key):
+        from docutils.parsers.rst import directives
+
+        return directives.unchanged
+
+
+def _generic_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+
+    class SphinxDirective(Directive):
+        optional_arguments = 1
+        final_argument_whitespace = True
+        has_content = True
+        option_spec = _AnyOption(name=None)
+
+        def run(self):
+            name = self.name.rsplit(":", 1)[-1]
+            # A Sphinx signature may continue on the next line after a backslash.
+            argument = " ".join(_CONTINUATION.sub(" ", " ".join(self.arguments)).split())
+            if name in _BOOKKEEPING or name.startswith("auto"):
+                return []
+            if name in _CODE:
+                code = "\n".join(self.content)
+                return [nodes.literal_block(code, code)] if code.strip() else []
+            container = nodes.container()
+            if name in _VERSION or name == "deprecated-removed":
+                container += self.version_note(name, argument)
+            elif argument:  # a signature stays as written; prose has its roles rendered
+                container += (
+                    self.prose(argument)
+                    if _ROLE_USE.search(argument)
+                    else (nodes.paragraph(text=argument))
+                )
+            self.state.nested_parse(self.content, self.content_offset, container)
+            return [container]
+
+        def version_note(self, name: str, argument: str):
+            """ "Changed in version 3.9: <the explanation, its roles rendered>"."""
+            words = argument.split(maxsplit=2 if name == "deprecated-removed" else 1) or [""]
+            if name == "deprecated-removed" and len(words) >= 2:
+                label = f"Deprecated since version {words[0]}, removed in version {words[1]}"
+            else:
+                label = f"{_VERSION.get(name, 'Deprecated since version')} {words[0]}".rstrip()
+            explanation = (
+                words[-1] if len(words) > (2 if name == "deprecated-removed" else 1) else ""
+            )
+            return self.prose(explanation, label + (": " if explanation else "."))
+
+        def prose(self, text: str, lead: str = ""):
+            paragraph = nodes.paragraph(text=lead)
+            if text:
+                inline, _ = self.state.inline_text(text, self.lineno)
+                paragraph += inline
+            return paragraph
+
+    return SphinxDirective
+
+
+def _doctree(source: str):
+    from docutils.core import publish_doctree
+    from docutils.parsers.rst import directives
+
+    _register_sphinx_names(source)
+    try:
+        settings = {**_SETTINGS, "warning_stream": io.StringIO()}
+        return publish_doctree(source, settings_overrides=settings)
+    finally:
+        directives._directives.pop("class", None)  # docutils' own, for the next file
+
+
+_SETTINGS = {
+    "report_level": 5,
+    "halt_level": 5,
+    "file_insertion_enabled": False,
+    "raw_enabled": False,
+    "doctitle_xform": False,
+    "sectsubtitle_xform": False,
+    "syntax_highlight": "none",
+    "smart_quotes": False,
+    "input_encoding": "unicode",
+    "_disable_config": True,
+    "line_length_limit": 1_000_000,
+}
+
+
+def _flat(node) -> str:
+    return " ".join(node.astext().split())
+
+
+class _Renderer:
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+
+    def add(self, text: str, prefix: str = "") -> None:
+        if text.strip():
+            self.blocks.append((0, prefix + text))
+
+    def children(self, node, depth: int) -> None:
+        for child in node.children:
+            self.node(child, depth)
+
+    def node(self, node, depth: int) -> None:
+        from docutils import nodes
+
+        if isinstance(node, nodes.section):
+            title = next((c for c in node.children if isinstance(c, nodes.title)), None)
+            if title is not None:
+                self.blocks.append((min(depth + 1, 6), _flat(title)))
+            for child in node.children:
+                if child is not title:
+                    self.node(child, depth + 1)
+        elif isinstance(node, _skipped(nodes)):
+            return
+        elif isinstance(node, (nodes.literal_block, nodes.doctest_block, nodes.line_block)):
+            self.add(node.astext().strip("\n").rstrip())
+        elif isinstance(node, (nodes.paragraph, nodes.title, nodes.rubric, nodes.caption)):
+            self.add(_flat(node))
+        elif isinstance(node, nodes.list_item):
+            self.prefixed(node, depth, "- ")
+        elif isinstance(node, nodes.Admonition):
+            self.prefixed(node, depth, f"{type(node).__name__.capitalize()}: ")
+        elif isinstance(node, nodes.field):
+            name, body = node.children[0], node.children[1]
+            self.prefixed(body, depth, f"{_flat(name)}: ")
+        elif isinstance(node, nodes.table):
+            self.add(_table(node))
+        elif isinstance(node, (nodes.term, nodes.option_list_item)):
+            self.add(_flat(node))
+        elif isinstance(node, nodes.Element):
+            self.children(node, depth)
+
+    def prefixed(self, node, depth: int, prefix: str) -> None:
+        """The node's blocks, its first paragraph starting with ``prefix``."""
+        first = len(self.blocks)
+        self.children(node, depth)
+        if first < len(self.blocks) and self.blocks[first][0] == 0:
+            self.blocks[first] = (0, prefix + self.blocks[first][1])
+        elif prefix.strip() != "-":
+            self.add(prefix.strip())
+
+
+def _skipped(nodes) -> tuple:
+    """Nodes with no text a reader sees (docutils' messages among them)."""
+    return (
+        nodes.system_message,
+        nodes.comment,
+        nodes.substitution_definition,
+        nodes.target,
+        nodes.pending,
+        nodes.raw,
+        nodes.decoration,
+        nodes.image,
+    )
+
+
+def _table(table) -> str:
+    from docutils import nodes
+
+    rows = []
+    for row in table.findall(nodes.row):
+        cells = [_flat(entry) for entry in row.children]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def rst_blocks(source: str) -> list[Block]:
+    """The rendered text of a reST source as (heading level, text) blocks."""
+    from docutils import nodes
+
+    doctree = _doctree(source)
+    for problem in list(doctree.findall(nodes.problematic)):
+        problem.parent.replace(problem, nodes.Text(_unparsed(problem.astext())))
+    renderer = _Renderer()
+    for child in doctree.children:
+        if "contents" in child.get("classes", ()):  # a generated table of contents
+            continue
+        renderer.node(child, 0)
+    return renderer.blocks
+
+
+def load_rst(path: Path, root: Path) -> list[Document]:
+    source = read_text(path)
+    try:
+        blocks = rst_blocks(source)
+    except Exception as err:  # docutils can still raise on pathological input
+        raise LoadError(f"reStructuredText could not be parsed ({type(err).__name__})") from None
+    text, sections = assemble(blocks)
+    if not sections:
+        raise LoadError("no text in the reStructuredText")
+    title = next((text for level, text in blocks if level), None)
+    doc_id = relative_id(path, root)
+    return [
+        Document(
+            doc_id=doc_id,
+            source=doc_id,
+            title=title or path.name.split(".")[0],
+            kind="rst",
+            text=text,
+            sections=sections,
+            metadata={"sections": len(sections)},
+        )
+    ]
