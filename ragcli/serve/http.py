@@ -3,7 +3,9 @@
 JSON API (the bodies and answers are the CLI's ``--json`` records, docs/commands.md):
 ``POST /search`` (``{"query": ..., "k": ..., ...}``, the MCP ``search`` parameters),
 ``GET /get?spec=...&start=&count=&max_bytes=&line_numbers=``, ``POST /multi_get``,
-``GET /status``, ``GET /health`` and, with a language model, ``POST /ask``.
+``GET /status``, ``GET /health`` and, with a language model, ``POST /ask``. Each answer
+names the index generation it came from in its ``X-Rag-Generation`` header (MCP results
+in ``_meta["ragcli/generation"]``).
 
 Every request passes ``Guard`` first: a ``Host`` that is not the bound address, or an
 ``Origin`` that is not loopback (or the bound address), gets 403 (DNS rebinding); when a
@@ -30,6 +32,7 @@ MAX_BODY_BYTES = 64 * 1024  # a JSON API request
 MAX_MCP_BODY_BYTES = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 TOKEN_ENV = "RAG_SERVE_TOKEN"
+GENERATION_HEADER = "X-Rag-Generation"  # the index generation that answered
 
 
 def is_loopback(host: str) -> bool:
@@ -127,9 +130,12 @@ def json_routes(tools, started: float) -> list:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    def answer(name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        return tools.call(name, arguments), tools.resident.generation()
+
     async def run(name: str, arguments: dict[str, Any]):
         try:
-            result = await anyio.to_thread.run_sync(tools.call, name, arguments)
+            result, generation = await anyio.to_thread.run_sync(answer, name, arguments)
         except UsageError as err:
             return error_response(400, str(err))
         except RagError as err:
@@ -137,7 +143,8 @@ def json_routes(tools, started: float) -> list:
         except Exception as err:  # a bug: logged with its traceback, answered in one line
             log.exception("%s failed", name)
             return error_response(500, f"internal error ({type(err).__name__})")
-        return JSONResponse(result)
+        headers = {} if generation is None else {GENERATION_HEADER: str(generation)}
+        return JSONResponse(result, headers=headers)
 
     def posted(name: str):
         async def endpoint(request):

@@ -110,3 +110,18 @@ def test_a_public_bind_needs_a_token():
         check_bind("0.0.0.0", None)
     check_bind("0.0.0.0", "token")
     check_bind("127.0.0.1", None)
+
+
+def test_answers_carry_their_generation(client, tools):
+    from ragcli.serve.http import GENERATION_HEADER
+
+    generation = str(tools.call("status", {})["generation"])
+    for response in (
+        client.post("/search", json={"query": "pangolin"}),
+        client.get("/get", params={"spec": "src/tool.py"}),
+        client.get("/status"),
+    ):
+        assert response.headers[GENERATION_HEADER] == generation
+    refused = client.get("/get", params={"spec": "src/tool.py", "bogus": "1"})
+    assert refused.status_code == 400 and "unknown parameter 'bogus'" in refused.json()["error"]
+    assert GENERATION_HEADER not in refused.headers
