@@ -125,3 +125,15 @@ def test_answers_carry_their_generation(client, tools):
     refused = client.get("/get", params={"spec": "src/tool.py", "bogus": "1"})
     assert refused.status_code == 400 and "unknown parameter 'bogus'" in refused.json()["error"]
     assert GENERATION_HEADER not in refused.headers
+
+
+def test_the_listening_socket_sends_small_answers_at_once():
+    import socket
+
+    from ragcli.serve.http import bind
+
+    sock = bind("127.0.0.1", 0)
+    with sock, socket.create_connection(sock.getsockname()):
+        accepted, _ = sock.accept()
+        with accepted:  # what uvicorn answers on: no Nagle wait for the client's ACK
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
