@@ -93,6 +93,31 @@ def in_process_p50(index_dir: Path, queries: list[str]) -> tuple[float, float]:
     return ms(times, 50), ms(times, 95)
 
 
+def in_process_threads(index_dir: Path, queries: list[str], threads: int, seconds: float):
+    """Queries/s of ``threads`` threads, each searching its own ``Index`` (as the server's
+    replicas do): how far one process scales over the cores despite the GIL."""
+    from ragcli.index import Index
+
+    replicas = [Index(index_dir) for _ in range(threads)]
+    for index in replicas:
+        index.search(queries[0], **SEARCH)
+    counts = [0] * threads
+    stop_at = time.monotonic() + seconds
+
+    def work(n: int) -> None:
+        while time.monotonic() < stop_at:
+            replicas[n].search(queries[(counts[n] * threads + n) % len(queries)], **SEARCH)
+            counts[n] += 1
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
 # the server process ---------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
@@ -129,11 +154,14 @@ def start_server(index_dir: Path, port: int, replicas: int | None) -> subprocess
 
 
 class ProcessSampler:
-    """RSS (MiB) of a process every ``every`` seconds, and its CPU seconds."""
+    """RSS and anonymous RSS (MiB) of a process every ``every`` seconds; its CPU seconds.
+    RSS counts the pages of the memory-mapped index that searches have touched, so it
+    grows as more of the index is read; the anonymous part is what could leak."""
 
     def __init__(self, pid: int, every: float = 0.25):
         self.pid, self.every = pid, every
         self.rss: list[float] = []
+        self.anon: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -146,6 +174,8 @@ class ProcessSampler:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     self.rss.append(int(line.split()[1]) / 1024)
+                elif line.startswith("RssAnon:"):  # the heap: RSS less mapped index files
+                    self.anon.append(int(line.split()[1]) / 1024)
             self._stop.wait(self.every)
 
     def __enter__(self) -> ProcessSampler:
@@ -259,9 +289,10 @@ async def drive(kind: str, url: str, index_dir: Path, queries, clients: int, sec
 
 def run_level(kind, url, index_dir, queries, clients, seconds, sampler) -> dict:
     cpu_before, own_before = sampler.cpu_seconds(), time.process_time()
-    first_rss = len(sampler.rss)
+    first_rss, first_anon = len(sampler.rss), len(sampler.anon)
     tally, wall = asyncio.run(drive(kind, url, index_dir, queries, clients, seconds))
     rss = sampler.rss[first_rss:] or sampler.rss[-1:]
+    anon = sampler.anon[first_anon:] or sampler.anon[-1:]
     done = len(tally.latencies)
     return {
         "api": kind,
@@ -273,6 +304,7 @@ def run_level(kind, url, index_dir, queries, clients, seconds, sampler) -> dict:
         "server_cpu_ms_per_query": 1000 * (sampler.cpu_seconds() - cpu_before) / max(done, 1),
         "client_cpu_s": time.process_time() - own_before,
         "rss_mib": (rss[0], min(rss), max(rss), rss[-1]),
+        "anon_mib": (anon[0], anon[-1]),
         "failed": tally.failed,
         "stale": tally.stale,
         "generations": dict(sorted(tally.generations.items())),
@@ -282,13 +314,14 @@ def run_level(kind, url, index_dir, queries, clients, seconds, sampler) -> dict:
 
 
 def show(row: dict) -> None:
-    first, low, high, last = row["rss_mib"]
+    first, _, high, last = row["rss_mib"]
     print(
         f"{row['api']:<4} {row['clients']:>2} clients  p50 {row['p50_ms']:6.1f} ms  "
         f"p95 {row['p95_ms']:6.1f} ms  {row['qps']:5.1f} q/s  "
         f"server CPU {row['server_cpu_ms_per_query']:5.1f} ms/q  "
         f"client CPU {row['client_cpu_s']:4.1f} s  "
-        f"RSS {first:.0f} -> {last:.0f} MiB (min {low:.0f}, max {high:.0f})  "
+        f"RSS {first:.0f} -> {last:.0f} MiB (max {high:.0f}; anon "
+        f"{row['anon_mib'][0]:.0f} -> {row['anon_mib'][1]:.0f})  "
         f"failed {row['failed']}  stale {row['stale']}  gens {row['generations']}  "
         f"load {row['load']}",
         flush=True,
@@ -353,6 +386,10 @@ def main() -> None:
     p50, p95 = in_process_p50(index_dir, queries[: args.queries])
     print(f"in-process Index.search hybrid k=10 no rerank: p50 {p50:.1f} ms  p95 {p95:.1f} ms"
           f"  load {load_average()}", flush=True)  # fmt: skip
+    for threads in (1, 2):
+        qps = in_process_threads(index_dir, queries, threads, args.seconds)
+        print(f"in-process, {threads} thread(s) with a replica each: {qps:.1f} q/s"
+              f"  load {load_average()}", flush=True)  # fmt: skip
 
     port = free_port()
     server = start_server(index_dir, port, args.replicas)
@@ -360,27 +397,28 @@ def main() -> None:
     try:
         with ProcessSampler(server.pid) as sampler:
             print(f"server pid {server.pid}, RSS after warm-up {sampler.rss[-1:]} MiB")
-            for kind in ("json", "mcp"):
-                for clients in levels:
+            for clients in levels:  # the two APIs back to back at each level
+                for kind in ("json", "mcp"):
                     show(run_level(kind, url, index_dir, queries, clients, args.seconds,
                                    sampler))  # fmt: skip
             if not args.no_ingest:
                 print("-- while another process ingests in a loop --", flush=True)
                 ingests = start_ingests(folder, args.ingest_pause)
                 try:
-                    for kind in ("json", "mcp"):
-                        for clients in levels:
+                    for clients in levels:
+                        for kind in ("json", "mcp"):
                             show(run_level(kind, url, index_dir, queries, clients,
                                            args.ingest_seconds, sampler))  # fmt: skip
                 finally:
                     ingests.terminate()
                     out, _ = ingests.communicate(timeout=60)
                     print("ingests:", "; ".join(out.split("\n")[:-1]) or "none finished")
-            rss = sampler.rss
-            print(
-                f"server RSS over the whole run: first {rss[0]:.0f}, median "
-                f"{statistics.median(rss):.0f}, max {max(rss):.0f}, last {rss[-1]:.0f} MiB"
-            )
+            for name, values in (("RSS", sampler.rss), ("anonymous RSS", sampler.anon)):
+                print(
+                    f"server {name} over the whole run: first {values[0]:.0f}, median "
+                    f"{statistics.median(values):.0f}, max {max(values):.0f}, "
+                    f"last {values[-1]:.0f} MiB"
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
