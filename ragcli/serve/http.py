@@ -65,7 +65,7 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}  # fmt: skip
-        refusal = self.refusal(headers)
+        refusal = self.refusal(headers) or too_large(scope["path"], headers)
         if refusal is not None:
             status, message = refusal
             log.warning("refused %s %s: %s", scope.get("method"), scope.get("path"), message)
@@ -87,6 +87,16 @@ class Guard:
             ):
                 return 401, f"a bearer token is required (Authorization: Bearer ${TOKEN_ENV})"
         return None
+
+
+def too_large(path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """413 for a declared body over the limit, before any of it is read (a body sent
+    without a length is counted as it is read, by the JSON API and by the MCP SDK)."""
+    limit = MAX_MCP_BODY_BYTES if path.startswith("/mcp") else MAX_BODY_BYTES
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return 413, f"request body over {limit} bytes"
+    return None
 
 
 async def send_error(send, status: int, message: str) -> None:

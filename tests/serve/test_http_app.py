@@ -11,7 +11,13 @@ from helpers_serve import build_project, sparse_env, tools_for
 from starlette.testclient import TestClient
 
 from ragcli.errors import UsageError
-from ragcli.serve.http import MAX_BODY_BYTES, build_app, check_bind, is_loopback
+from ragcli.serve.http import (
+    MAX_BODY_BYTES,
+    MAX_MCP_BODY_BYTES,
+    build_app,
+    check_bind,
+    is_loopback,
+)
 
 BASE = "http://127.0.0.1:8181"
 
@@ -59,6 +65,16 @@ def test_json_api_answers_like_the_tools(client, tools):
             lambda c: c.post("/search", content=b" " * (MAX_BODY_BYTES + 1)),
             413,
             "request body over",
+        ),
+        (
+            lambda c: c.post("/search", content=iter([b" " * (MAX_BODY_BYTES + 1)])),
+            413,
+            "request body over",
+        ),
+        (
+            lambda c: c.post("/mcp", content=b" " * (MAX_MCP_BODY_BYTES + 1)),
+            413,
+            "request body over 1048576 bytes",
         ),
     ],
 )
