@@ -93,3 +93,28 @@ def test_serve_refuses_a_public_bind_without_a_token(project):
     assert result.exit_code == 2
     assert result.stderr.startswith("rag: error: binding 0.0.0.0 exposes the index")
     assert "RAG_SERVE_TOKEN" in result.stderr and "Traceback" not in result.output
+
+
+def test_the_log_rotates_and_stdout_stays_empty(tmp_path, monkeypatch, capfd):
+    import logging
+
+    from ragcli.serve import daemon
+
+    monkeypatch.setattr(daemon, "LOG_BYTES", 2000)
+    path = tmp_path / "serve" / "8181-x.log"
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        daemon.setup_logging(path)
+        for n in range(200):
+            logging.getLogger("ragcli.serve").info("request %d answered", n)
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    kept = sorted(p.name for p in path.parent.iterdir())
+    assert kept == ["8181-x.log", "8181-x.log.1", "8181-x.log.2", "8181-x.log.3"]
+    assert all(p.stat().st_size <= 2100 for p in path.parent.iterdir())
+    assert "request 199 answered" in path.read_text()
+    assert capfd.readouterr().out == ""
