@@ -3,7 +3,9 @@
 JSON API (the bodies and answers are the CLI's ``--json`` records, docs/commands.md):
 ``POST /search`` (``{"query": ..., "k": ..., ...}``, the MCP ``search`` parameters),
 ``GET /get?spec=...&start=&count=&max_bytes=&line_numbers=``, ``POST /multi_get``,
-``GET /status``, ``GET /health`` and, with a language model, ``POST /ask``.
+``GET /status``, ``GET /health`` and, with a language model, ``POST /ask``. Each answer
+names the index generation it came from in its ``X-Rag-Generation`` header (MCP results
+in ``_meta["ragcli/generation"]``).
 
 Every request passes ``Guard`` first: a ``Host`` that is not the bound address, or an
 ``Origin`` that is not loopback (or the bound address), gets 403 (DNS rebinding); when a
@@ -30,6 +32,7 @@ MAX_BODY_BYTES = 64 * 1024  # a JSON API request
 MAX_MCP_BODY_BYTES = 1024 * 1024
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 TOKEN_ENV = "RAG_SERVE_TOKEN"
+GENERATION_HEADER = "X-Rag-Generation"  # the index generation that answered
 
 
 def is_loopback(host: str) -> bool:
@@ -62,7 +65,7 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}  # fmt: skip
-        refusal = self.refusal(headers)
+        refusal = self.refusal(headers) or too_large(scope["path"], headers)
         if refusal is not None:
             status, message = refusal
             log.warning("refused %s %s: %s", scope.get("method"), scope.get("path"), message)
@@ -84,6 +87,16 @@ class Guard:
             ):
                 return 401, f"a bearer token is required (Authorization: Bearer ${TOKEN_ENV})"
         return None
+
+
+def too_large(path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+    """413 for a declared body over the limit, before any of it is read (a body sent
+    without a length is counted as it is read, by the JSON API and by the MCP SDK)."""
+    limit = MAX_MCP_BODY_BYTES if path.startswith("/mcp") else MAX_BODY_BYTES
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return 413, f"request body over {limit} bytes"
+    return None
 
 
 async def send_error(send, status: int, message: str) -> None:
@@ -127,9 +140,12 @@ def json_routes(tools, started: float) -> list:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    def answer(name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        return tools.call(name, arguments), tools.resident.generation()
+
     async def run(name: str, arguments: dict[str, Any]):
         try:
-            result = await anyio.to_thread.run_sync(tools.call, name, arguments)
+            result, generation = await anyio.to_thread.run_sync(answer, name, arguments)
         except UsageError as err:
             return error_response(400, str(err))
         except RagError as err:
@@ -137,7 +153,8 @@ def json_routes(tools, started: float) -> list:
         except Exception as err:  # a bug: logged with its traceback, answered in one line
             log.exception("%s failed", name)
             return error_response(500, f"internal error ({type(err).__name__})")
-        return JSONResponse(result)
+        headers = {} if generation is None else {GENERATION_HEADER: str(generation)}
+        return JSONResponse(result, headers=headers)
 
     def posted(name: str):
         async def endpoint(request):
@@ -225,6 +242,9 @@ def bind(host: str, port: int):
     except OSError as err:
         sock.close()
         raise RagError(f"cannot listen on {_with_port(host, port)}: {err.strerror}") from None
+    # Connections inherit it: without, every answer after a connection's first waits
+    # ~40 ms for the client's delayed ACK (uvicorn does not set it on sockets it is given).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

@@ -7,6 +7,7 @@ file); ``rag serve`` mounts its Streamable HTTP app at ``/mcp`` (ragcli.serve.ht
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -40,16 +41,27 @@ class RagMCPServer(MCPServer):
         return await super().call_tool(name, arguments, context)
 
 
-def _as_tool(method):
+GENERATION_META = "ragcli/generation"
+
+
+def _as_tool(method, resident):
     """``method`` raising ``ToolError`` for a user's error, so its one-line message (not a
-    generic "error executing tool") reaches the client."""
+    generic "error executing tool") reaches the client; its result carries in ``_meta``
+    the generation that answered (``GENERATION_META``)."""
+    from mcp.types import CallToolResult, TextContent
 
     @functools.wraps(method)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            record = method(*args, **kwargs)
         except RagError as err:
             raise ToolError(str(err)) from None
+        text = json.dumps(record, indent=2, ensure_ascii=False)
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
+            structured_content=record,
+            _meta={GENERATION_META: resident.generation()},
+        )
 
     return run
 
@@ -72,7 +84,9 @@ def build_server(tools: Tools) -> RagMCPServer:
         log_level="WARNING",
     )
     for name in tools.names():
-        server.add_tool(_as_tool(getattr(tools, name)), name=name, structured_output=True)
+        server.add_tool(
+            _as_tool(getattr(tools, name), tools.resident), name=name, structured_output=True
+        )
     return server
 
 

@@ -38,17 +38,26 @@ class Resident:
         for _ in range(self.replicas - 1):
             self._pool.put(open_index())
         self._lock = threading.Lock()
+        self._answered = threading.local()
         self.requests = 0
 
     @contextmanager
     def index(self) -> Iterator[Any]:
+        """A replica for one request; afterwards ``generation()`` in the same thread tells
+        which generation it answered from."""
         idx = self._pool.get()
+        self._answered.generation = None
         try:
             with self._lock:
                 self.requests += 1
             yield idx
+            self._answered.generation = generation_of(idx)
         finally:
             self._pool.put(idx)
+
+    def generation(self) -> int | None:
+        """The generation the last request of this thread was answered from."""
+        return getattr(self._answered, "generation", None)
 
     def warm(self, rerank: bool | None = None) -> None:
         """Load every replica's query encoder and reranker now rather than at the first
@@ -69,3 +78,9 @@ class Resident:
     @property
     def settings(self):
         return self.first.settings
+
+
+def generation_of(idx) -> int | None:
+    """The generation number of the store ``idx`` has open (None if none is open)."""
+    store = idx.__dict__.get("store")  # not ``idx.store``: that would open one
+    return None if store is None else store.manifest.get("generation")

@@ -7,7 +7,10 @@ or ill-typed parameter is refused the same way on both, with a message naming it
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
@@ -21,19 +24,6 @@ MAX_SPECS = 100
 Query = Annotated[
     str,
     Field(description="What to look for: a question or keywords.", min_length=1, max_length=4000),
-]
-K = Annotated[int | None, Field(description="Number of results (default 5).", ge=1, le=MAX_K)]
-Mode = Annotated[
-    Literal["hybrid", "dense", "sparse"] | None,
-    Field(description="hybrid (default: dense + BM25), dense (meaning) or sparse (exact words)."),
-]
-Alpha = Annotated[
-    float | None,
-    Field(description="Dense weight in hybrid: 1 = dense only, 0 = BM25 only.", ge=0, le=1),
-]
-Fusion = Annotated[Literal["minmax", "rrf"] | None, Field(description="minmax (default) or rrf.")]
-Rerank = Annotated[
-    bool | None, Field(description="Rerank with the cross-encoder (default on when available).")
 ]
 Globs = Annotated[
     list[str] | None,
@@ -79,6 +69,22 @@ MaxDocs = Annotated[
 ]
 Question = Annotated[str, Field(description="The question to answer.", min_length=1,
                                 max_length=4000)]  # fmt: skip
+K = Annotated[int | None, Field(description="Number of results (default 5).", ge=1, le=MAX_K)]
+
+# The search tool takes every SearchParams field (config.SEARCH_FIELDS) but these, typed
+# from the dataclass and range-checked from config.RANGES, so a new field needs no change
+# here; a description or a tighter bound below is optional.
+SERVER_ONLY = {"rerank_model"}  # a client may not make the server load a model of its choice
+DESCRIPTIONS = {
+    "k": "Number of results (default 5).",
+    "mode": "hybrid (default: dense + BM25), dense (meaning) or sparse (exact words).",
+    "alpha": "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
+    "fusion": "minmax (default) or rrf.",
+    "pool_factor": "Candidates per side = pool factor * k.",
+    "rerank": "Rerank with the cross-encoder (default on when available).",
+    "rerank_depth": "Fused candidates the cross-encoder scores.",
+}
+LIMITS = {"k": MAX_K, "pool_factor": 20, "rerank_depth": 100}  # bounded work per request
 
 
 class Tools:
@@ -87,34 +93,23 @@ class Tools:
     def __init__(self, resident, backend=None):
         self.resident = resident
         self.backend = backend  # the language model for ``ask``; None: no ask tool
+        self.search = search_tool(self._search)
 
     def names(self) -> list[str]:
         return ["search", "get", "multi_get", "status", *(["ask"] if self.backend else [])]
 
-    def search(
-        self,
-        query: Query,
-        k: K = None,
-        mode: Mode = None,
-        alpha: Alpha = None,
-        fusion: Fusion = None,
-        rerank: Rerank = None,
-        filter: Globs = None,
-        type: Kinds = None,
-        doc: DocIds = None,
-        files: FilesOnly = False,
-    ) -> dict[str, Any]:
-        """Search the index (hybrid dense + BM25, optional rerank). Results give each chunk's
-        source file, location (page, heading path, line range), score parts and text; read
-        more of a source with `get`. Same JSON as `rag search --json`."""
+    def _search(self, query: str, **arguments: Any) -> dict[str, Any]:
         from ragcli.documents import hit_files
         from ragcli.types import SearchFilter
 
-        overrides = {"k": k, "mode": mode, "alpha": alpha, "fusion": fusion, "rerank": rerank}
+        files = arguments.pop("files", False)
+        filters = SearchFilter(
+            list(arguments.pop("filter", None) or []),
+            list(arguments.pop("type", None) or []),
+            list(arguments.pop("doc", None) or []),
+        )
         with self.resident.index() as idx:
-            params = idx.settings.with_overrides(**overrides).search_params(
-                SearchFilter(list(filter or []), list(type or []), list(doc or []))
-            )
+            params = search_params(idx.settings, filters, arguments)
             hits = idx.search(query, params=params)
         if files:
             return {"query": query, "files": hit_files(hits)}
@@ -181,6 +176,71 @@ class Tools:
             return validate_call(method)(**arguments)
         except ValidationError as err:
             raise UsageError(f"{name}: {validation_message(err)}") from None
+
+
+def search_tool(run: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """``run(query, **options)`` with the search tool's signature: the query, the search
+    options of ``SearchParams`` (``search_options``), the filters and ``files``."""
+
+    def search(**arguments: Any) -> dict[str, Any]:
+        return run(**arguments)
+
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [
+        inspect.Parameter("query", keyword, annotation=Query),
+        *(inspect.Parameter(name, keyword, annotation=kind, default=None)
+          for name, kind in search_options().items()),
+        inspect.Parameter("filter", keyword, annotation=Globs, default=None),
+        inspect.Parameter("type", keyword, annotation=Kinds, default=None),
+        inspect.Parameter("doc", keyword, annotation=DocIds, default=None),
+        inspect.Parameter("files", keyword, annotation=FilesOnly, default=False),
+    ]  # fmt: skip
+    search.__signature__ = inspect.Signature(parameters, return_annotation=dict[str, Any])
+    search.__annotations__ = {p.name: p.annotation for p in parameters}
+    search.__doc__ = SEARCH_DOC
+    return search
+
+
+SEARCH_DOC = (
+    "Search the index (hybrid dense + BM25, optional rerank). Results give each chunk's "
+    "source file, location (page, heading path, line range), score parts and text; read "
+    "more of a source with `get`. Same JSON as `rag search --json`."
+)
+
+
+def search_options() -> dict[str, Any]:
+    """``{name: annotated type}`` of each SearchParams field a client may set."""
+    from ragcli.config import RANGES, SEARCH_FIELDS
+    from ragcli.retrieve import FUSIONS, MODES
+    from ragcli.types import SearchParams
+
+    hints = typing.get_type_hints(SearchParams)
+    choices = {"mode": MODES, "fusion": FUSIONS}
+    options = {}
+    for name in SEARCH_FIELDS:
+        if name in SERVER_ONLY:
+            continue
+        kind = Literal[choices[name]] if name in choices else hints[name]
+        low, high = RANGES.get(name, (None, None))
+        high = LIMITS.get(name, high)
+        description = DESCRIPTIONS.get(name, f"As `rag search --{name.replace('_', '-')}`.")
+        options[name] = Annotated[kind | None, Field(description=description, ge=low, le=high)]
+    return options
+
+
+def search_params(settings, filters, options: dict[str, Any]):
+    """The SearchParams of one request: the server's settings with ``options`` applied
+    (range-checked as a flag would be); options that are no setting go straight in."""
+    from ragcli.config import check_range
+
+    given = {name: value for name, value in options.items() if value is not None}
+    known = {f.name for f in dataclasses.fields(settings)}
+    params = settings.with_overrides(**{n: v for n, v in given.items() if n in known})
+    params = params.search_params(filters)
+    rest = {name: value for name, value in given.items() if name not in known}
+    for name, value in rest.items():
+        check_range(name, value, name)
+    return dataclasses.replace(params, **rest) if rest else params
 
 
 def check_arguments(name: str, method, arguments: dict[str, Any]) -> None:

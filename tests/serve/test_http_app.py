@@ -11,7 +11,13 @@ from helpers_serve import build_project, sparse_env, tools_for
 from starlette.testclient import TestClient
 
 from ragcli.errors import UsageError
-from ragcli.serve.http import MAX_BODY_BYTES, build_app, check_bind, is_loopback
+from ragcli.serve.http import (
+    MAX_BODY_BYTES,
+    MAX_MCP_BODY_BYTES,
+    build_app,
+    check_bind,
+    is_loopback,
+)
 
 BASE = "http://127.0.0.1:8181"
 
@@ -59,6 +65,16 @@ def test_json_api_answers_like_the_tools(client, tools):
             lambda c: c.post("/search", content=b" " * (MAX_BODY_BYTES + 1)),
             413,
             "request body over",
+        ),
+        (
+            lambda c: c.post("/search", content=iter([b" " * (MAX_BODY_BYTES + 1)])),
+            413,
+            "request body over",
+        ),
+        (
+            lambda c: c.post("/mcp", content=b" " * (MAX_MCP_BODY_BYTES + 1)),
+            413,
+            "request body over 1048576 bytes",
         ),
     ],
 )
@@ -110,3 +126,30 @@ def test_a_public_bind_needs_a_token():
         check_bind("0.0.0.0", None)
     check_bind("0.0.0.0", "token")
     check_bind("127.0.0.1", None)
+
+
+def test_answers_carry_their_generation(client, tools):
+    from ragcli.serve.http import GENERATION_HEADER
+
+    generation = str(tools.call("status", {})["generation"])
+    for response in (
+        client.post("/search", json={"query": "pangolin"}),
+        client.get("/get", params={"spec": "src/tool.py"}),
+        client.get("/status"),
+    ):
+        assert response.headers[GENERATION_HEADER] == generation
+    refused = client.get("/get", params={"spec": "src/tool.py", "bogus": "1"})
+    assert refused.status_code == 400 and "unknown parameter 'bogus'" in refused.json()["error"]
+    assert GENERATION_HEADER not in refused.headers
+
+
+def test_the_listening_socket_sends_small_answers_at_once():
+    import socket
+
+    from ragcli.serve.http import bind
+
+    sock = bind("127.0.0.1", 0)
+    with sock, socket.create_connection(sock.getsockname()):
+        accepted, _ = sock.accept()
+        with accepted:  # what uvicorn answers on: no Nagle wait for the client's ACK
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

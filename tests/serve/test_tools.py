@@ -99,3 +99,48 @@ def test_mcp_lists_tools_with_schemas_and_rejects_unknown_arguments(tools):
     assert unknown.is_error and "unknown parameter 'lines'" in unknown.content[0].text
     assert missing.is_error and "not in the index" in missing.content[0].text
     assert found.structured_content["results"][0]["source"] == "src/tool.py"
+
+
+def test_search_takes_every_search_params_field_but_the_server_only_ones(tools):
+    from ragcli.config import SEARCH_FIELDS
+    from ragcli.serve.tools import SERVER_ONLY
+
+    async def schema():
+        async with Client(build_server(tools)) as client:
+            listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+            return listed["search"].input_schema["properties"]
+
+    properties = asyncio.run(schema())
+    expected = {"query", *SEARCH_FIELDS, "filter", "type", "doc", "files"} - SERVER_ONLY
+    assert set(properties) == expected and "rerank_model" not in properties
+    assert properties["mode"]["anyOf"][0]["enum"] == ["dense", "sparse", "hybrid"]
+    assert properties["alpha"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 1.0}
+    options = {"query": "walrus7 walrus9 pangolin", "pool_factor": 1, "rerank_depth": 3}
+    assert tools.call("search", options) == cli_json(
+        "search", options["query"], "--pool-factor", "1", "--rerank-depth", "3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"pool_factor": 21}, "pool_factor: Input should be less than or equal to 20"),
+        ({"rerank_depth": 0}, "rerank_depth: Input should be greater than or equal to 1"),
+        ({"rerank_model": "/tmp/evil"}, "unknown parameter 'rerank_model'"),
+    ],
+)
+def test_search_options_are_bounded(tools, arguments, message):
+    with pytest.raises(UsageError, match=message):
+        tools.call("search", {"query": "x", **arguments})
+
+
+def test_each_answer_names_its_generation(project, tools):
+    from helpers_serve import reindex
+
+    tools.call("search", {"query": "pangolin"})
+    assert tools.resident.generation() == 1
+    (project / "docs" / "new.md").write_text("# New\n\nThe axolotl regrows.\n")
+    reindex(project)
+    found = tools.call("search", {"query": "axolotl"})
+    assert found["results"][0]["source"] == "docs/new.md"
+    assert tools.resident.generation() == 2

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,10 +80,13 @@ async def exercise(client: Client, root: Path, env: dict) -> None:
     assert unknown.is_error and "unknown parameter 'limit'" in unknown.content[0].text
 
     before = (await call("status", {}))["generation"]
-    assert (await call("search", {"query": "axolotl"}))["results"] == []
+    missing = await client.call_tool("search", {"query": "axolotl"})
+    assert missing.structured_content["results"] == []
+    assert missing.meta["ragcli/generation"] == before
     ingest_in_another_process(root, env, {"docs/new.md": "# New\n\nThe axolotl regrows.\n"})
-    found = await call("search", {"query": "axolotl"})
-    assert [hit["source"] for hit in found["results"]] == ["docs/new.md"]
+    found = await client.call_tool("search", {"query": "axolotl"})
+    assert [hit["source"] for hit in found.structured_content["results"]] == ["docs/new.md"]
+    assert found.meta["ragcli/generation"] == before + 1
     assert (await call("status", {}))["generation"] == before + 1
     assert (await call("get", {"spec": "docs/new.md"}))["text"].startswith("# New")
 
@@ -121,8 +125,9 @@ def wait_healthy(url: str, headers: dict | None = None, timeout: float = 90) -> 
 def http_server(project):
     root, env = project
     port = free_port()
-    server = subprocess.Popen([*rag_command(), "serve", "--port", str(port)], cwd=root,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    argv = [*rag_command(), "serve", "--port", str(port), "--replicas", "1"]
+    server = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url)
@@ -184,3 +189,69 @@ def test_daemon_with_token_status_and_stop(project, tmp_path):
     with pytest.raises(OSError):
         os.kill(record["pid"], 0)
     assert run_rag(["serve", "--stop", "--port", str(port)], cwd=root, env=env).returncode == 1
+
+
+def test_stdio_stdout_carries_only_the_protocol(project):
+    """Every line `rag mcp` writes to stdout is a JSON-RPC message; logs go to its file."""
+    root, env = project
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "search", "arguments": {"query": "quokka"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+         "params": {"name": "get", "arguments": {"spec": "/etc/passwd"}}},
+    ]  # fmt: skip
+    server = subprocess.Popen([*rag_command(), "mcp"], cwd=root, env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    watchdog = threading.Timer(120, server.kill)
+    watchdog.start()
+    try:
+        server.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        server.stdin.flush()
+        replies = [json.loads(server.stdout.readline()) for _ in range(3)]
+        server.stdin.close()  # the client is gone: the server ends
+        rest, errors = server.stdout.read(), server.stderr.read()
+        server.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+    assert sorted(reply["id"] for reply in replies) == [1, 2, 3] and rest == ""
+    assert all(reply["jsonrpc"] == "2.0" for reply in replies)
+    answers = {reply["id"]: reply["result"] for reply in replies}
+    assert answers[2]["structuredContent"]["results"][0]["source"] == "docs/guide.md"
+    assert answers[3]["isError"] is True
+    assert "Traceback" not in errors
+    logs = list((Path(env["RAG_CACHE_DIR"]) / "serve").glob("stdio-*.log"))
+    assert len(logs) == 1 and "MCP over stdio" in logs[0].read_text()
+
+
+def test_slow_clients_do_not_block_others(http_server):
+    """Clients that send half a request, or never read their answer, hold no replica:
+    another client is answered meanwhile (the server runs one replica here)."""
+    root, env, url = http_server
+    port = int(url.rsplit(":", 1)[1])
+    stalled = []
+    for _ in range(4):  # headers announcing a body that never comes
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(f"POST /search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                     '{"query": '.encode())  # fmt: skip
+        stalled.append(sock)
+    for _ in range(4):  # whole requests for big answers, never read
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        body = json.dumps({"specs": ["docs/*", "src/*", "data/*"], "max_bytes": 2_000_000})
+        sock.sendall(f"POST /multi_get HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n{body}".encode())  # fmt: skip
+        stalled.append(sock)
+    try:
+        for _ in range(3):
+            answer = httpx.post(f"{url}/search", json={"query": "quokka"}, timeout=20)
+            assert answer.status_code == 200
+            assert answer.json()["results"][0]["source"] == "docs/guide.md"
+    finally:
+        for sock in stalled:
+            sock.close()
