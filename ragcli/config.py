@@ -45,6 +45,8 @@ class Settings:
     rerank: bool = True
     rerank_model: str = DEFAULT_RERANK_MODEL
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
+    # lowest raw cosine of a hit; None: search keeps all, ask uses its own bar (0.25)
+    min_score: float | None = None
     # generation
     llm: str | None = None  # claude | ollama | openai | extractive; None = auto
     llm_model: str | None = None
@@ -72,6 +74,7 @@ class Settings:
             rerank=self.rerank,
             rerank_model=self.rerank_model,
             rerank_depth=self.rerank_depth,
+            min_score=self.min_score,
             filters=filters or SearchFilter(),
         )
 
@@ -88,6 +91,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "alpha": (0.0, 1.0),
     "pool_factor": (1, None),
     "rerank_depth": (1, None),
+    "min_score": (-1.0, 1.0),  # a cosine
     "temperature": (0.0, 2.0),
     "max_tokens": (1, None),
     "max_context_tokens": (1, None),

@@ -126,6 +126,8 @@ def search(
     if restriction is not None and restriction.empty:
         return []
     found = candidates(store, query, params, pool_size(params), restriction, query_encoder)
+    if params.min_score is not None:
+        found = [c for c in found if relevant(c, params.min_score)]
     depth = max(params.rerank_depth, params.k) if params.rerank else params.k
     hits = to_hits(store, found[:depth])
     if params.rerank and hits and rerank is not None:
@@ -142,6 +144,17 @@ def check(query: str, params: SearchParams) -> None:
         raise UsageError(f"k must be at least 1, got {params.k}")
     if not query.strip():
         raise UsageError("empty query")
+    if params.min_score is not None and params.mode == "sparse":
+        raise UsageError(
+            "--min-score is a cosine and sparse mode computes none; use --mode hybrid or dense"
+        )
+
+
+def relevant(candidate: Candidate, min_score: float) -> bool:
+    """Whether the candidate's raw cosine with the query reaches ``min_score``: the
+    absolute signal, unlike the fused score, which min-max makes 1.0 for some chunk of
+    every query however unrelated."""
+    return candidate.dense is not None and candidate.dense >= min_score
 
 
 def pool_size(params: SearchParams) -> int:

@@ -159,6 +159,8 @@ class SearchParams:
     rerank: bool = True
     rerank_model: str = ""
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
+    # lowest raw cosine a hit may have (docs/retrieval.md, "Relevance"); None = keep all
+    min_score: float | None = None
     filters: SearchFilter = field(default_factory=SearchFilter)
 
     def describe(self) -> dict[str, Any]:

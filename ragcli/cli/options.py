@@ -137,6 +137,13 @@ RerankModelOpt = Annotated[
 RerankDepthOpt = Annotated[
     int | None, typer.Option("--rerank-depth", help="Fused candidates to rerank.")
 ]
+MinScoreOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        help="Drop hits whose raw cosine with the query is below this (dense and hybrid).",
+    ),
+]
 FilterOpt = Annotated[
     list[str] | None,
     typer.Option("--filter", help="Only sources matching this glob (repeatable)."),
@@ -208,6 +215,7 @@ SEARCH = Bundle(
         ("rerank", RerankOpt, None),
         ("rerank_model", RerankModelOpt, None),
         ("rerank_depth", RerankDepthOpt, None),
+        ("min_score", MinScoreOpt, None),
         ("path_filter", FilterOpt, None),
         ("kind", TypeOpt, None),
         ("doc", DocOpt, None),

@@ -32,6 +32,10 @@ Alpha = Annotated[
     Field(description="Dense weight in hybrid: 1 = dense only, 0 = BM25 only.", ge=0, le=1),
 ]
 Fusion = Annotated[Literal["minmax", "rrf"] | None, Field(description="minmax (default) or rrf.")]
+MinScore = Annotated[
+    float | None,
+    Field(description="Drop hits whose raw cosine with the query is below this.", ge=-1, le=1),
+]
 Rerank = Annotated[
     bool | None, Field(description="Rerank with the cross-encoder (default on when available).")
 ]
@@ -99,6 +103,7 @@ class Tools:
         alpha: Alpha = None,
         fusion: Fusion = None,
         rerank: Rerank = None,
+        min_score: MinScore = None,
         filter: Globs = None,
         type: Kinds = None,
         doc: DocIds = None,
@@ -111,6 +116,7 @@ class Tools:
         from ragcli.types import SearchFilter
 
         overrides = {"k": k, "mode": mode, "alpha": alpha, "fusion": fusion, "rerank": rerank}
+        overrides["min_score"] = min_score
         with self.resident.index() as idx:
             params = idx.settings.with_overrides(**overrides).search_params(
                 SearchFilter(list(filter or []), list(type or []), list(doc or []))
