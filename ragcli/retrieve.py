@@ -31,8 +31,9 @@ from ragcli.errors import UsageError
 from ragcli.types import Hit, SearchParams
 
 MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("minmax", "rrf")
+FUSIONS = ("minmax", "zscore", "dbsf", "rrf", "adaptive")
 RRF_K = 60
+ADAPTIVE_BETA = 0.05
 
 
 @dataclass
@@ -51,6 +52,74 @@ def minmax(values: np.ndarray) -> np.ndarray:
     if high - low <= 1e-12:
         return np.full(len(values), 1.0 if high > 0 else 0.0)
     return (values - low) / (high - low)
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the values; all equal gives 0.0 (no order)."""
+    if not len(values):
+        return values.astype(np.float64)
+    std = float(values.std())
+    if std <= 1e-12:
+        return np.zeros(len(values))
+    return (values - float(values.mean())) / std
+
+
+def dbsf(values: np.ndarray) -> np.ndarray:
+    """Distribution-based score fusion's normalisation: (x - (mean - 3 std)) / (6 std),
+    clipped to [0, 1]; all equal gives 1.0 if positive else 0.0, as ``minmax``."""
+    if not len(values):
+        return values.astype(np.float64)
+    mean, std = float(values.mean()), float(values.std())
+    if std <= 1e-12:
+        return np.full(len(values), 1.0 if mean > 0 else 0.0)
+    return np.clip((values - (mean - 3 * std)) / (6 * std), 0.0, 1.0)
+
+
+def rrf(ranks: np.ndarray, k: int = RRF_K) -> np.ndarray:
+    """1 / (k + rank) for listed candidates (rank >= 1), 0 for the others (rank 0)."""
+    return np.where(ranks > 0, 1.0 / (k + np.maximum(ranks, 1)), 0.0)
+
+
+def adaptive_alpha(dense_z: np.ndarray, sparse_z: np.ndarray, alpha: float, beta: float) -> float:
+    """The dense weight for one query: ``alpha`` moved towards the side whose best
+    candidate stands further above the rest (its top z-score over U), by ``beta`` per
+    standard deviation of difference, kept within [0.05, 0.95]."""
+    if not len(dense_z):
+        return alpha
+    peak = float(dense_z.max()) - float(sparse_z.max())
+    return min(0.95, max(0.05, alpha + beta * peak))
+
+
+def fused_scores(
+    fusion: str,
+    dense: np.ndarray,
+    sparse: np.ndarray,
+    dense_rank: np.ndarray,
+    sparse_rank: np.ndarray,
+    alpha: float,
+    *,
+    rrf_k: int = RRF_K,
+    beta: float = ADAPTIVE_BETA,
+) -> np.ndarray:
+    """The fused score of every candidate of U (docs/retrieval.md gives each formula).
+    ``dense``/``sparse`` are the raw scores over U, ``*_rank`` each side's 1-based rank
+    in its own list (0 = not listed)."""
+    if fusion == "rrf":
+        return alpha * rrf(dense_rank, rrf_k) + (1 - alpha) * rrf(sparse_rank, rrf_k)
+    if fusion == "zscore":
+        return alpha * zscore(dense) + (1 - alpha) * zscore(sparse)
+    if fusion == "dbsf":
+        return alpha * dbsf(dense) + (1 - alpha) * dbsf(sparse)
+    if fusion == "adaptive":
+        dense_z, sparse_z = zscore(dense), zscore(sparse)
+        weight = adaptive_alpha(dense_z, sparse_z, alpha, beta)
+        return weight * dense_z + (1 - weight) * sparse_z
+    return alpha * minmax(dense) + (1 - alpha) * minmax(sparse)
+
+
+def _ranks(union: list[int], listed: np.ndarray) -> np.ndarray:
+    rank = {cid: r for r, cid in enumerate(listed.tolist(), 1)}
+    return np.asarray([rank.get(cid, 0) for cid in union], dtype=np.int64)
 
 
 def validate(mode: str, fusion: str, alpha: float) -> None:
@@ -91,18 +160,9 @@ def fuse(
         )
     dense = np.asarray([dense_known[i] for i in union], dtype=np.float64)
     sparse = np.asarray([sparse_known[i] for i in union], dtype=np.float64)
-    if fusion == "rrf":
-        dense_rank = {cid: r for r, cid in enumerate(dense_ids.tolist(), 1)}
-        sparse_rank = {cid: r for r, cid in enumerate(sparse_ids.tolist(), 1)}
-        fused = np.asarray(
-            [
-                (alpha / (RRF_K + dense_rank[c]) if c in dense_rank else 0.0)
-                + ((1 - alpha) / (RRF_K + sparse_rank[c]) if c in sparse_rank else 0.0)
-                for c in union
-            ]
-        )
-    else:
-        fused = alpha * minmax(dense) + (1 - alpha) * minmax(sparse)
+    dense_rank = _ranks(union, dense_ids)
+    sparse_rank = _ranks(union, sparse_ids)
+    fused = fused_scores(fusion, dense, sparse, dense_rank, sparse_rank, alpha)
     order = np.lexsort((ids, -fused))
     return [
         Candidate(int(ids[i]), float(dense[i]), float(sparse[i]), float(fused[i])) for i in order

@@ -123,7 +123,10 @@ AlphaOpt = Annotated[
     float | None,
     typer.Option("--alpha", help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only."),
 ]
-FusionOpt = Annotated[str | None, typer.Option("--fusion", help="minmax (default) or rrf.")]
+FusionOpt = Annotated[
+    str | None,
+    typer.Option("--fusion", help="minmax (default), zscore, dbsf, rrf or adaptive."),
+]
 PoolFactorOpt = Annotated[
     int | None, typer.Option("--pool-factor", help="Candidates per side = pool factor * k.")
 ]

@@ -31,7 +31,10 @@ Alpha = Annotated[
     float | None,
     Field(description="Dense weight in hybrid: 1 = dense only, 0 = BM25 only.", ge=0, le=1),
 ]
-Fusion = Annotated[Literal["minmax", "rrf"] | None, Field(description="minmax (default) or rrf.")]
+Fusion = Annotated[
+    Literal["minmax", "zscore", "dbsf", "rrf", "adaptive"] | None,
+    Field(description="minmax (default), zscore, dbsf, rrf or adaptive (docs/retrieval.md)."),
+]
 MinScore = Annotated[
     float | None,
     Field(description="Drop hits whose raw cosine with the query is below this.", ge=-1, le=1),

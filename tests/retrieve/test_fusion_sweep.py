@@ -1,0 +1,25 @@
+"""`rag eval --fusion` sweeps take every fusion the retriever knows, and only those."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragcli.errors import UsageError
+from ragcli.evaluate.sweep import parse_values
+from ragcli.retrieve import FUSIONS
+from ragcli.serve.tools import Fusion
+
+
+def test_every_fusion_can_be_swept():
+    assert parse_values("fusion", ",".join(FUSIONS)) == list(FUSIONS)
+    assert parse_values("fusion", "ZScore, dbsf") == ["zscore", "dbsf"]
+
+
+def test_unknown_fusion_is_refused_naming_the_choices():
+    with pytest.raises(UsageError, match="unknown fusion 'borda'.*adaptive"):
+        parse_values("fusion", "minmax,borda")
+
+
+def test_the_served_search_tool_offers_the_same_fusions():
+    literal = Fusion.__origin__.__args__[0]  # Literal[...] inside Optional
+    assert set(literal.__args__) == set(FUSIONS)
