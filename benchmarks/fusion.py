@@ -12,6 +12,9 @@ from the pools with ``ragcli.retrieve.fused_scores`` (the code searches run): to
 ``fetch`` chunks, rolled up into documents (best chunk, or best plus ``share`` of the
 second), cut to 100, nDCG@10 and R@100 by trec_eval.
 
+``--docs 10`` fuses the smaller pools a search for 10 documents would (``rag search -k``
+scale: each side's list cut to ``5 * 10 * chunk_factor``), for nDCG@10 only.
+
 In-sample: each method's parameters tuned on the mean nDCG@10 of all collections.
 Held-out: for each collection, the parameters tuned on the other two, tested on it.
 """
@@ -40,7 +43,7 @@ from ragcli.retrieve import fused_scores  # noqa: E402
 
 DOCS = 100
 POOL_FACTOR = 5
-ALPHAS = (0.4, 0.5, 0.6, 0.7, 0.8)
+ALPHAS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TODAY = ("minmax", {"alpha": 0.7, "share": 0.0})
 
 
@@ -53,7 +56,9 @@ def grids() -> dict[str, list[dict]]:
         "dbsf": a,
         "rrf": [{"alpha": x, "rrf_k": k} for x in (0.5, 0.6, 0.7) for k in (10, 60)],
         "adaptive": [
-            {"alpha": x, "beta": b} for x in (0.5, 0.6, 0.7, 0.8) for b in (0.025, 0.05, 0.1)
+            {"alpha": x, "beta": b}
+            for x in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+            for b in (0.01, 0.025, 0.05, 0.1)
         ],
     }
 
@@ -126,6 +131,22 @@ def build_pools(name: str) -> dict:
     return load_pools(path, collection, fetch)
 
 
+def shrink(pools: dict, docs: int) -> dict:
+    """The pools a search for ``docs`` documents would fuse: each side's list is a prefix
+    of the cached one, so U is the chunks ranked within the smaller pool on either side."""
+    fetch = pools["fetch"] * docs // DOCS
+    pool = POOL_FACTOR * fetch
+    queries = []
+    for q in pools["queries"]:
+        drank = np.where(q["drank"] <= pool, q["drank"], 0)
+        srank = np.where(q["srank"] <= pool, q["srank"], 0)
+        keep = (drank > 0) | (srank > 0)
+        small = {k: v[keep] for k, v in q.items() if k != "id"}
+        small.update(id=q["id"], drank=drank[keep], srank=srank[keep])
+        queries.append(small)
+    return {"queries": queries, "qrels": pools["qrels"], "fetch": fetch}
+
+
 def load_pools(path: Path, collection, fetch: int) -> dict:
     data = np.load(path)
     lookup = dict(zip(data["chunk_ids"].tolist(), data["chunk_docs"].tolist(), strict=True))
@@ -195,9 +216,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collections", default="cranfield,scifact,xquad_en")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--docs", type=int, default=DOCS, help="documents searched for (rag eval: 100)"
+    )
     args = parser.parse_args()
     names = args.collections.split(",")
     pools = {name: build_pools(name) for name in names}
+    if args.docs != DOCS:
+        pools = {name: shrink(p, args.docs) for name, p in pools.items()}
     started = time.perf_counter()
     table: dict[str, dict[str, dict]] = {}  # method -> label -> collection -> figures
     configs: dict[str, list[dict]] = {}

@@ -39,8 +39,8 @@ class Settings:
     # search
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.7  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
-    fusion: str = "minmax"  # minmax | rrf
+    alpha: float = 0.75  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
+    fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
     pool_factor: int = 5  # each side returns pool_factor * k candidates before fusion
     rerank: bool = True
     rerank_model: str = DEFAULT_RERANK_MODEL

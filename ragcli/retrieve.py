@@ -11,6 +11,13 @@ Hybrid fusion (the formula docs/retrieval.md explains):
   dense score is the cosine of its stored vector, the sparse score its BM25 score, 0 when
   no query term occurs in it), so a chunk found by one side alone is not given a made-up
   zero by the other;
+* ``adaptive`` (default): each side is z-scored over U, ``z = (x - mean_U) / std_U``; the
+  query's dense weight is ``a = clip(alpha + beta * (max z_dense - max z_sparse), 0.05,
+  0.95)`` (``beta = ADAPTIVE_BETA``: the side whose best candidate stands further above
+  the rest is trusted more; alpha 0 and 1 are kept as they are), and
+  ``fused = a * z_dense + (1 - a) * z_sparse``;
+* ``zscore``: the same with ``a = alpha``; ``dbsf``: each side mapped by
+  ``(x - (mean - 3 std)) / (6 std)`` clipped to [0, 1], mean and std over its own list;
 * ``minmax``: each side is min-max normalised over U, then
   ``fused = alpha * dense_norm + (1 - alpha) * sparse_norm``. A side whose scores over U
   are all equal (one candidate, or no BM25 term matched) normalises to 1.0 when that
@@ -33,7 +40,7 @@ from ragcli.types import Hit, SearchParams
 MODES = ("dense", "sparse", "hybrid")
 FUSIONS = ("minmax", "zscore", "dbsf", "rrf", "adaptive")
 RRF_K = 60
-ADAPTIVE_BETA = 0.05
+ADAPTIVE_BETA = 0.05  # chosen with alpha 0.75 by benchmarks/fusion.py (docs/retrieval.md)
 
 
 @dataclass
@@ -64,12 +71,14 @@ def zscore(values: np.ndarray) -> np.ndarray:
     return (values - float(values.mean())) / std
 
 
-def dbsf(values: np.ndarray) -> np.ndarray:
+def dbsf(values: np.ndarray, listed: np.ndarray | None = None) -> np.ndarray:
     """Distribution-based score fusion's normalisation: (x - (mean - 3 std)) / (6 std),
-    clipped to [0, 1]; all equal gives 1.0 if positive else 0.0, as ``minmax``."""
+    clipped to [0, 1], mean and std taken over the side's own list (``listed``, a mask)
+    when given, as DBSF does; all equal gives 1.0 if positive else 0.0, as ``minmax``."""
     if not len(values):
         return values.astype(np.float64)
-    mean, std = float(values.mean()), float(values.std())
+    sample = values[listed] if listed is not None and listed.any() else values
+    mean, std = float(sample.mean()), float(sample.std())
     if std <= 1e-12:
         return np.full(len(values), 1.0 if mean > 0 else 0.0)
     return np.clip((values - (mean - 3 * std)) / (6 * std), 0.0, 1.0)
@@ -83,8 +92,9 @@ def rrf(ranks: np.ndarray, k: int = RRF_K) -> np.ndarray:
 def adaptive_alpha(dense_z: np.ndarray, sparse_z: np.ndarray, alpha: float, beta: float) -> float:
     """The dense weight for one query: ``alpha`` moved towards the side whose best
     candidate stands further above the rest (its top z-score over U), by ``beta`` per
-    standard deviation of difference, kept within [0.05, 0.95]."""
-    if not len(dense_z):
+    standard deviation of difference, kept within [0.05, 0.95]. ``alpha`` 0 and 1 stay the
+    pure modes."""
+    if not len(dense_z) or alpha in (0.0, 1.0):
         return alpha
     peak = float(dense_z.max()) - float(sparse_z.max())
     return min(0.95, max(0.05, alpha + beta * peak))
@@ -109,7 +119,7 @@ def fused_scores(
     if fusion == "zscore":
         return alpha * zscore(dense) + (1 - alpha) * zscore(sparse)
     if fusion == "dbsf":
-        return alpha * dbsf(dense) + (1 - alpha) * dbsf(sparse)
+        return alpha * dbsf(dense, dense_rank > 0) + (1 - alpha) * dbsf(sparse, sparse_rank > 0)
     if fusion == "adaptive":
         dense_z, sparse_z = zscore(dense), zscore(sparse)
         weight = adaptive_alpha(dense_z, sparse_z, alpha, beta)

@@ -125,7 +125,7 @@ AlphaOpt = Annotated[
 ]
 FusionOpt = Annotated[
     str | None,
-    typer.Option("--fusion", help="minmax (default), zscore, dbsf, rrf or adaptive."),
+    typer.Option("--fusion", help="adaptive (default), minmax, zscore, dbsf or rrf."),
 ]
 PoolFactorOpt = Annotated[
     int | None, typer.Option("--pool-factor", help="Candidates per side = pool factor * k.")

@@ -33,7 +33,7 @@ Alpha = Annotated[
 ]
 Fusion = Annotated[
     Literal["minmax", "zscore", "dbsf", "rrf", "adaptive"] | None,
-    Field(description="minmax (default), zscore, dbsf, rrf or adaptive (docs/retrieval.md)."),
+    Field(description="adaptive (default), minmax, zscore, dbsf or rrf (docs/retrieval.md)."),
 ]
 MinScore = Annotated[
     float | None,

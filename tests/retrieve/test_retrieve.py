@@ -159,6 +159,10 @@ def test_zscore_and_dbsf_normalisations():
     assert dbsf(D) == pytest.approx((D - (mean - 3 * std)) / (6 * std))
     assert dbsf(np.asarray([0.0, 0.0, 0.0, 100.0])).max() <= 1.0
     assert list(dbsf(np.asarray([3.0, 3.0]))) == [1.0, 1.0]
+    listed = np.asarray([True, True, False, False])  # stats over the side's own list
+    own = D[:2]
+    low = own.mean() - 3 * own.std()
+    assert dbsf(D, listed) == pytest.approx(np.clip((D - low) / (6 * own.std()), 0, 1))
 
 
 @pytest.mark.parametrize(
@@ -166,7 +170,7 @@ def test_zscore_and_dbsf_normalisations():
     [
         ("minmax", 0.7 * minmax(D) + 0.3 * minmax(S)),
         ("zscore", 0.7 * zscore(D) + 0.3 * zscore(S)),
-        ("dbsf", 0.7 * dbsf(D) + 0.3 * dbsf(S)),
+        ("dbsf", 0.7 * dbsf(D, DRANK > 0) + 0.3 * dbsf(S, SRANK > 0)),
         (
             "rrf",
             0.7 * np.asarray([1 / 61, 1 / 62, 0, 0]) + 0.3 * np.asarray([0, 1 / 62, 1 / 61, 0]),
@@ -193,6 +197,7 @@ def test_adaptive_moves_alpha_towards_the_more_peaked_side():
         fused_scores("zscore", D, S, DRANK, SRANK, 0.6)
     )
     assert adaptive_alpha(dz, sz, 0.6, 100.0) in (0.05, 0.95)  # kept inside [0.05, 0.95]
+    assert adaptive_alpha(dz, sz, 1.0, 0.1) == 1.0 and adaptive_alpha(dz, sz, 0.0, 0.1) == 0.0
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
