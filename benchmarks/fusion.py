@@ -15,8 +15,9 @@ second), cut to 100, nDCG@10 and R@100 by trec_eval.
 ``--docs 10`` fuses the smaller pools a search for 10 documents would (``rag search -k``
 scale: each side's list cut to ``5 * 10 * chunk_factor``), for nDCG@10 only.
 
-In-sample: each method's parameters tuned on the mean nDCG@10 of all collections.
-Held-out: for each collection, the parameters tuned on the other two, tested on it.
+In-sample: each method's parameters tuned on the mean nDCG@10 of all collections (and
+of every ``--docs`` scale). Held-out: for each collection, the parameters tuned on the
+other two (at every scale), tested on it.
 """
 
 from __future__ import annotations
@@ -217,13 +218,17 @@ def main() -> None:
     parser.add_argument("--collections", default="cranfield,scifact,xquad_en")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument(
-        "--docs", type=int, default=DOCS, help="documents searched for (rag eval: 100)"
+        "--docs", default=str(DOCS), help="documents searched for, a comma list (rag eval: 100)"
     )
     args = parser.parse_args()
-    names = args.collections.split(",")
-    pools = {name: build_pools(name) for name in names}
-    if args.docs != DOCS:
-        pools = {name: shrink(p, args.docs) for name, p in pools.items()}
+    built = {name: build_pools(name) for name in args.collections.split(",")}
+    scales = [int(d) for d in args.docs.split(",")]
+    pools = {  # one column per collection and scale: cranfield@100, cranfield@10, ...
+        f"{name}@{docs}": p if docs == DOCS else shrink(p, docs)
+        for docs in scales
+        for name, p in built.items()
+    }
+    names = list(pools)
     started = time.perf_counter()
     table: dict[str, dict[str, dict]] = {}  # method -> label -> collection -> figures
     configs: dict[str, list[dict]] = {}
@@ -248,6 +253,10 @@ def main() -> None:
         args.json.write_text(json.dumps({"report": report, "table": table}, indent=1))
 
 
+def collection_of(column: str) -> str:
+    return column.split("@")[0]
+
+
 def mean_ndcg(row: dict, names: list[str]) -> float:
     return sum(row[n]["ndcg"] for n in names) / len(names)
 
@@ -260,7 +269,7 @@ def summarise(table: dict, names: list[str]) -> dict:
         entry = {"in_sample": {"params": best["params"], **{n: best[n] for n in names}}}
         held = {}
         for name in names if len(names) > 1 else []:
-            others = [n for n in names if n != name]
+            others = [n for n in names if collection_of(n) != collection_of(name)]
             tuned = max(rows.values(), key=lambda row, o=others: mean_ndcg(row, o))
             held[name] = {"params": tuned["params"], **tuned[name]}
         entry["held_out"] = held
