@@ -40,12 +40,14 @@ class Settings:
     # search
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.7  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
-    fusion: str = "minmax"  # minmax | rrf
+    alpha: float = 0.75  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
+    fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
     pool_factor: int = 5  # each side returns pool_factor * k candidates before fusion
     rerank: bool = True
     rerank_model: str = DEFAULT_RERANK_MODEL
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
+    # lowest raw cosine of a hit; None: search keeps all, ask uses its own bar (0.25)
+    min_score: float | None = None
     # generation
     llm: str | None = None  # claude | ollama | openai | extractive; None = auto
     llm_model: str | None = None
@@ -73,6 +75,7 @@ class Settings:
             rerank=self.rerank,
             rerank_model=self.rerank_model,
             rerank_depth=self.rerank_depth,
+            min_score=self.min_score,
             filters=filters or SearchFilter(),
         )
 
@@ -89,6 +92,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "alpha": (0.0, 1.0),
     "pool_factor": (1, None),
     "rerank_depth": (1, None),
+    "min_score": (-1.0, 1.0),  # a cosine
     "temperature": (0.0, 2.0),
     "max_tokens": (1, None),
     "max_context_tokens": (1, None),

@@ -221,6 +221,7 @@ class Index:
         rerank: bool | None = None,
         rerank_model: str | None = None,
         rerank_depth: int | None = None,
+        min_score: float | None = None,
         filters: SearchFilter | None = None,
         params: SearchParams | None = None,
     ) -> list[Hit]:
@@ -236,6 +237,7 @@ class Index:
                 rerank=rerank,
                 rerank_model=rerank_model,
                 rerank_depth=rerank_depth,
+                min_score=min_score,
             ).search_params(filters)
         from ragcli import retrieve
 

@@ -11,6 +11,13 @@ Hybrid fusion (the formula docs/retrieval.md explains):
   dense score is the cosine of its stored vector, the sparse score its BM25 score, 0 when
   no query term occurs in it), so a chunk found by one side alone is not given a made-up
   zero by the other;
+* ``adaptive`` (default): each side is z-scored over U, ``z = (x - mean_U) / std_U``; the
+  query's dense weight is ``a = clip(alpha + beta * (max z_dense - max z_sparse), 0.05,
+  0.95)`` (``beta = ADAPTIVE_BETA``: the side whose best candidate stands further above
+  the rest is trusted more; alpha 0 and 1 are kept as they are), and
+  ``fused = a * z_dense + (1 - a) * z_sparse``;
+* ``zscore``: the same with ``a = alpha``; ``dbsf``: each side mapped by
+  ``(x - (mean - 3 std)) / (6 std)`` clipped to [0, 1], mean and std over its own list;
 * ``minmax``: each side is min-max normalised over U, then
   ``fused = alpha * dense_norm + (1 - alpha) * sparse_norm``. A side whose scores over U
   are all equal (one candidate, or no BM25 term matched) normalises to 1.0 when that
@@ -31,8 +38,9 @@ from ragcli.errors import UsageError
 from ragcli.types import Hit, SearchParams
 
 MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("minmax", "rrf")
+FUSIONS = ("minmax", "zscore", "dbsf", "rrf", "adaptive")
 RRF_K = 60
+ADAPTIVE_BETA = 0.05  # chosen with alpha 0.75 by benchmarks/fusion.py (docs/retrieval.md)
 
 
 @dataclass
@@ -51,6 +59,77 @@ def minmax(values: np.ndarray) -> np.ndarray:
     if high - low <= 1e-12:
         return np.full(len(values), 1.0 if high > 0 else 0.0)
     return (values - low) / (high - low)
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the values; all equal gives 0.0 (no order)."""
+    if not len(values):
+        return values.astype(np.float64)
+    std = float(values.std())
+    if std <= 1e-12:
+        return np.zeros(len(values))
+    return (values - float(values.mean())) / std
+
+
+def dbsf(values: np.ndarray, listed: np.ndarray | None = None) -> np.ndarray:
+    """Distribution-based score fusion's normalisation: (x - (mean - 3 std)) / (6 std),
+    clipped to [0, 1], mean and std taken over the side's own list (``listed``, a mask)
+    when given, as DBSF does; all equal gives 1.0 if positive else 0.0, as ``minmax``."""
+    if not len(values):
+        return values.astype(np.float64)
+    sample = values[listed] if listed is not None and listed.any() else values
+    mean, std = float(sample.mean()), float(sample.std())
+    if std <= 1e-12:
+        return np.full(len(values), 1.0 if mean > 0 else 0.0)
+    return np.clip((values - (mean - 3 * std)) / (6 * std), 0.0, 1.0)
+
+
+def rrf(ranks: np.ndarray, k: int = RRF_K) -> np.ndarray:
+    """1 / (k + rank) for listed candidates (rank >= 1), 0 for the others (rank 0)."""
+    return np.where(ranks > 0, 1.0 / (k + np.maximum(ranks, 1)), 0.0)
+
+
+def adaptive_alpha(dense_z: np.ndarray, sparse_z: np.ndarray, alpha: float, beta: float) -> float:
+    """The dense weight for one query: ``alpha`` moved towards the side whose best
+    candidate stands further above the rest (its top z-score over U), by ``beta`` per
+    standard deviation of difference, kept within [0.05, 0.95]. ``alpha`` 0 and 1 stay the
+    pure modes."""
+    if not len(dense_z) or alpha in (0.0, 1.0):
+        return alpha
+    peak = float(dense_z.max()) - float(sparse_z.max())
+    return min(0.95, max(0.05, alpha + beta * peak))
+
+
+def fused_scores(
+    fusion: str,
+    dense: np.ndarray,
+    sparse: np.ndarray,
+    dense_rank: np.ndarray,
+    sparse_rank: np.ndarray,
+    alpha: float,
+    *,
+    rrf_k: int = RRF_K,
+    beta: float = ADAPTIVE_BETA,
+) -> np.ndarray:
+    """The fused score of every candidate of U (docs/retrieval.md gives each formula).
+    ``dense``/``sparse`` are the raw scores over U, ``*_rank`` each side's 1-based rank
+    in its own list (0 = not listed)."""
+    if fusion == "rrf":
+        return alpha * rrf(dense_rank, rrf_k) + (1 - alpha) * rrf(sparse_rank, rrf_k)
+    if fusion == "zscore":
+        return alpha * zscore(dense) + (1 - alpha) * zscore(sparse)
+    if fusion == "dbsf":
+        return alpha * dbsf(dense, dense_rank > 0) + (1 - alpha) * dbsf(sparse, sparse_rank > 0)
+    if fusion == "adaptive":
+        dense_z, sparse_z = zscore(dense), zscore(sparse)
+        weight = adaptive_alpha(dense_z, sparse_z, alpha, beta)
+        return weight * dense_z + (1 - weight) * sparse_z
+    return alpha * minmax(dense) + (1 - alpha) * minmax(sparse)
+
+
+def _ranks(union: list[int], listed: np.ndarray) -> np.ndarray:
+    rank = {cid: r for r, cid in enumerate(listed.tolist(), 1)}
+    return np.asarray([rank.get(cid, 0) for cid in union], dtype=np.int64)
 
 
 def validate(mode: str, fusion: str, alpha: float) -> None:
@@ -91,18 +170,9 @@ def fuse(
         )
     dense = np.asarray([dense_known[i] for i in union], dtype=np.float64)
     sparse = np.asarray([sparse_known[i] for i in union], dtype=np.float64)
-    if fusion == "rrf":
-        dense_rank = {cid: r for r, cid in enumerate(dense_ids.tolist(), 1)}
-        sparse_rank = {cid: r for r, cid in enumerate(sparse_ids.tolist(), 1)}
-        fused = np.asarray(
-            [
-                (alpha / (RRF_K + dense_rank[c]) if c in dense_rank else 0.0)
-                + ((1 - alpha) / (RRF_K + sparse_rank[c]) if c in sparse_rank else 0.0)
-                for c in union
-            ]
-        )
-    else:
-        fused = alpha * minmax(dense) + (1 - alpha) * minmax(sparse)
+    dense_rank = _ranks(union, dense_ids)
+    sparse_rank = _ranks(union, sparse_ids)
+    fused = fused_scores(fusion, dense, sparse, dense_rank, sparse_rank, alpha)
     order = np.lexsort((ids, -fused))
     return [
         Candidate(int(ids[i]), float(dense[i]), float(sparse[i]), float(fused[i])) for i in order
@@ -126,6 +196,8 @@ def search(
     if restriction is not None and restriction.empty:
         return []
     found = candidates(store, query, params, pool_size(params), restriction, query_encoder)
+    if params.min_score is not None:
+        found = [c for c in found if relevant(c, params.min_score)]
     depth = max(params.rerank_depth, params.k) if params.rerank else params.k
     hits = to_hits(store, found[:depth])
     if params.rerank and hits and rerank is not None:
@@ -142,6 +214,17 @@ def check(query: str, params: SearchParams) -> None:
         raise UsageError(f"k must be at least 1, got {params.k}")
     if not query.strip():
         raise UsageError("empty query")
+    if params.min_score is not None and params.mode == "sparse":
+        raise UsageError(
+            "--min-score is a cosine and sparse mode computes none; use --mode hybrid or dense"
+        )
+
+
+def relevant(candidate: Candidate, min_score: float) -> bool:
+    """Whether the candidate's raw cosine with the query reaches ``min_score``: the
+    absolute signal, unlike the fused score, which min-max makes 1.0 for some chunk of
+    every query however unrelated."""
+    return candidate.dense is not None and candidate.dense >= min_score
 
 
 def pool_size(params: SearchParams) -> int:

@@ -183,12 +183,14 @@ class SearchParams:
 
     k: int = 5
     mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.7  # dense weight in hybrid fusion
-    fusion: str = "minmax"  # minmax | rrf
+    alpha: float = 0.75  # dense weight in hybrid fusion (adaptive: before the per-query shift)
+    fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
     pool_factor: int = 5  # candidates per side = pool_factor * k
     rerank: bool = True
     rerank_model: str = ""
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
+    # lowest raw cosine a hit may have (docs/retrieval.md, "Relevance"); None = keep all
+    min_score: float | None = None
     filters: SearchFilter = field(default_factory=SearchFilter)
 
     def describe(self) -> dict[str, Any]:

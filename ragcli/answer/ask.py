@@ -7,6 +7,11 @@ else a local Ollama, else the extractive fallback), served from the answer cache
 ``<index>/cache/llm/`` when the same prompt was answered before, and ``check_citations``
 on the text. ``on_delta`` receives the text as it streams. ``answer_from_hits`` is the
 generation half, for hits already retrieved.
+
+``ask`` abstains when no hit is relevant: when the best hit's raw cosine with the
+question is below the bar (``settings.min_score``, else ``ANSWER_MIN_SCORE``), no prompt
+is sent and the answer is the one line ``NO_ANSWER`` with ``no_answer`` set. Sparse mode
+has no cosine and never abstains (docs/retrieval.md, "Relevance").
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from ragcli.generate.cache import LLMCache
 from ragcli.generate.extractive import HINT
 from ragcli.prompt import Prompt, Source, build_prompt, load_template
 from ragcli.types import Hit
+
+ANSWER_MIN_SCORE = 0.25  # raw cosine of the best hit (docs/retrieval.md, "Relevance")
+NO_ANSWER = "The index has no answer to this question"
 
 CONFIGURE_HINT = (
     "no language model found ({reason}), so these are the best matching passages; for a "
@@ -71,6 +79,8 @@ class AskResult:
     hint: str | None = None  # how to configure a model, after an automatic extractive answer
     timings: dict[str, float | None] = field(default_factory=dict)
     history: list[Turn] = field(default_factory=list)  # turns that went into the prompt
+    no_answer: bool = False  # no hit reached the relevance bar, so no model was asked
+    relevance: dict[str, float | None] = field(default_factory=dict)  # best cosine, bar
 
     @property
     def text(self) -> str:
@@ -121,6 +131,8 @@ class AskResult:
             "context_tokens": self.prompt.context_tokens,
             "history_turns": len(self.history),
             "hint": self.hint,
+            "no_answer": self.no_answer,
+            "relevance": self.relevance,
         }
 
 
@@ -233,6 +245,10 @@ def ask(
     start = time.perf_counter()
     hits = retrieve(index, query, settings, filters)
     retrieved = time.perf_counter() - start
+    if abstains(index, hits, settings):
+        result = abstention(question, query, hits, settings, backend, on_delta)
+        result.timings["retrieve_s"] = result.timings["total_s"] = round(retrieved, 4)
+        return result
     result = answer_from_hits(
         index,
         question,
@@ -248,6 +264,57 @@ def ask(
     result.timings["retrieve_s"] = round(retrieved, 4)
     result.timings["total_s"] = round(retrieved + (result.timings["generate_s"] or 0.0), 4)
     return result
+
+
+def answer_bar(settings: Settings) -> float:
+    """The cosine the best hit must reach for ``ask`` to answer."""
+    return ANSWER_MIN_SCORE if settings.min_score is None else settings.min_score
+
+
+def best_cosine(hits: list[Hit]) -> float | None:
+    cosines = [hit.dense for hit in hits if hit.dense is not None]
+    return max(cosines) if cosines else None
+
+
+def abstains(index: Any, hits: list[Hit], settings: Settings) -> bool:
+    """Whether ``ask`` should say the index has no answer. No hits at all is an error
+    (empty index, filters matching nothing) unless ``--min-score`` removed them."""
+    if settings.mode == "sparse":
+        return False
+    if not hits:
+        if settings.min_score is None or index.store.n_chunks == 0:
+            raise no_hits_error(index)
+        return True
+    best = best_cosine(hits)
+    return best is None or best < answer_bar(settings)
+
+
+def abstention(
+    question: str,
+    query: str,
+    hits: list[Hit],
+    settings: Settings,
+    backend: Backend,
+    on_delta: Callable[[str], None] | None = None,
+) -> AskResult:
+    """The ``AskResult`` of a question nothing in the index is relevant to."""
+    best, bar = best_cosine(hits), answer_bar(settings)
+    detail = "no passage passed --min-score" if best is None else f"best cosine {best:.2f}"
+    text = f"{NO_ANSWER} ({detail}, below {bar:g})."
+    if on_delta is not None:
+        on_delta(text)
+    return AskResult(
+        question=question,
+        query=query,
+        hits=hits,
+        prompt=Prompt(question=query, system="", user="", sources=[]),
+        answer=Answer(text, backend.name, backend.model, stop_reason="no_answer"),
+        citations=check_citations(text, 0),
+        selection_reason=backend.selection_reason,
+        timings={"retrieve_s": 0.0, "first_token_s": None, "generate_s": 0.0, "total_s": 0.0},
+        no_answer=True,
+        relevance={"best_cosine": best, "min_score": bar},
+    )
 
 
 def answer_from_hits(
@@ -275,6 +342,7 @@ def answer_from_hits(
     prompt = make_prompt(asked, hits, settings, history, template)
     answer = run_prompt(backend, prompt, cache_for(index, cache), on_delta)
     generated = time.perf_counter() - start
+    best = best_cosine(hits)
     return AskResult(
         question=question,
         query=query,
@@ -291,4 +359,5 @@ def answer_from_hits(
             "total_s": round(generated, 4),
         },
         history=list((history or [])[-HISTORY_TURNS:]),
+        relevance={"best_cosine": best, "min_score": answer_bar(settings)},
     )

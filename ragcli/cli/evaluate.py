@@ -92,7 +92,9 @@ SweepKOpt = Annotated[
 SweepPoolFactorOpt = Annotated[
     str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
 ]
-SweepFusionOpt = Annotated[str | None, _sweep_option("Fusion: minmax,rrf.", "--fusion")]
+SweepFusionOpt = Annotated[
+    str | None, _sweep_option("Fusion: minmax,zscore,dbsf,rrf,adaptive.", "--fusion")
+]
 SweepRerankOpt = Annotated[
     str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
 ]

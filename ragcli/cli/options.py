@@ -123,7 +123,10 @@ AlphaOpt = Annotated[
     float | None,
     typer.Option("--alpha", help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only."),
 ]
-FusionOpt = Annotated[str | None, typer.Option("--fusion", help="minmax (default) or rrf.")]
+FusionOpt = Annotated[
+    str | None,
+    typer.Option("--fusion", help="adaptive (default), minmax, zscore, dbsf or rrf."),
+]
 PoolFactorOpt = Annotated[
     int | None, typer.Option("--pool-factor", help="Candidates per side = pool factor * k.")
 ]
@@ -136,6 +139,13 @@ RerankModelOpt = Annotated[
 ]
 RerankDepthOpt = Annotated[
     int | None, typer.Option("--rerank-depth", help="Fused candidates to rerank.")
+]
+MinScoreOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-score",
+        help="Drop hits whose raw cosine with the query is below this (dense and hybrid).",
+    ),
 ]
 FilterOpt = Annotated[
     list[str] | None,
@@ -208,6 +218,7 @@ SEARCH = Bundle(
         ("rerank", RerankOpt, None),
         ("rerank_model", RerankModelOpt, None),
         ("rerank_depth", RerankDepthOpt, None),
+        ("min_score", MinScoreOpt, None),
         ("path_filter", FilterOpt, None),
         ("kind", TypeOpt, None),
         ("doc", DocOpt, None),

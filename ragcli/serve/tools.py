@@ -79,10 +79,11 @@ DESCRIPTIONS = {
     "k": "Number of results (default 5).",
     "mode": "hybrid (default: dense + BM25), dense (meaning) or sparse (exact words).",
     "alpha": "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
-    "fusion": "minmax (default) or rrf.",
+    "fusion": "adaptive (default), minmax, zscore, dbsf or rrf (docs/retrieval.md).",
     "pool_factor": "Candidates per side = pool factor * k.",
     "rerank": "Rerank with the cross-encoder (default on when available).",
     "rerank_depth": "Fused candidates the cross-encoder scores.",
+    "min_score": "Drop hits whose raw cosine with the query is below this (-1 to 1).",
 }
 LIMITS = {"k": MAX_K, "pool_factor": 20, "rerank_depth": 100}  # bounded work per request
 

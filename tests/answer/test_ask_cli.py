@@ -47,6 +47,8 @@ JSON_KEYS = {
     "context_tokens",
     "history_turns",
     "hint",
+    "no_answer",
+    "relevance",
 }
 
 

@@ -74,7 +74,7 @@ def test_beir_json_report_shape(cli):
         "mode": "sparse",
         "k": 100,
         "pool_factor": Settings().pool_factor,
-        "fusion": "minmax",
+        "fusion": Settings().fusion,
         "alpha": Settings().alpha,
         "rerank": False,
     }

@@ -74,7 +74,9 @@ def test_milvus_gives_the_local_results(twin, mode):
         assert [h.chunk.location for h in got] == [h.chunk.location for h in want]
 
 
-@pytest.mark.parametrize(("fusion", "alpha"), [("minmax", 0.7), ("minmax", 0.3), ("rrf", 0.5)])
+@pytest.mark.parametrize(
+    ("fusion", "alpha"), [("minmax", 0.7), ("minmax", 0.3), ("rrf", 0.5), ("adaptive", 0.75)]
+)
 def test_hybrid_fusion_means_the_same_on_both_stores(twin, fusion, alpha):
     _, _, local, remote = twin
     for query in QUERIES:
