@@ -528,7 +528,7 @@ def ingest_step(args, step: str, index_dir: Path, corpus: Path) -> dict:
     argv = [sys.executable, __file__, "--worker", step, "--keep", str(args.keep)]
     argv += ["--index-dir", str(index_dir), "--corpus", str(corpus)]
     load_before = os.getloadavg()
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{step} failed:\n{done.stderr[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
