@@ -431,11 +431,14 @@ class SparseWriter:
 
     def _flush(self) -> None:
         if len(self._builder):
-            segment = self._builder.build(self._name())
-            segment.save(self.folder)
-            self.segments.append(segment)
+            self.segments.append(self._saved(self._builder.build(self._name())))
             self._builder = SegmentBuilder(self.params)
             self._merge()
+
+    def _saved(self, segment: Segment) -> Segment:
+        """``segment`` written, and mapped back from its files instead of held in memory."""
+        segment.save(self.folder)
+        return Segment.load(self.folder, {"name": segment.name})
 
     def _apply_deletions(self) -> None:
         for at, rows in sorted(self._deleted.items()):
@@ -464,9 +467,7 @@ class SparseWriter:
             for segment in self.segments[start:stop]:
                 for name in segment.files():
                     (self.folder / name).unlink(missing_ok=True)
-            self.segments[start:stop] = [merged] if len(merged) else []
-            if len(merged):
-                merged.save(self.folder)
+            self.segments[start:stop] = [self._saved(merged)] if len(merged) else []
 
     def finish(self) -> SparseIndex:
         self._flush()
