@@ -338,6 +338,7 @@ class LocalWriter:
         if legacy:
             for chunk_id, title, text in catalog.iter_chunk_texts():
                 writer.add(chunk_id, index_text(title, text))
+            writer.flush()
         return writer
 
     def remove_file(self, path: str) -> int:

@@ -416,7 +416,7 @@ class SparseWriter:
     def add(self, chunk_id: int, text: str) -> None:
         self._builder.add(chunk_id, text)
         if len(self._builder) >= FLUSH_ROWS:
-            self._flush()
+            self.flush()
 
     def remove(self, chunk_ids: Sequence[int]) -> None:
         ids = np.asarray(chunk_ids, dtype=np.int64)
@@ -429,7 +429,8 @@ class SparseWriter:
             if len(hit):
                 self._deleted.setdefault(at, set()).update(hit.tolist())
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the chunks added so far as a segment (``remove`` sees only segments)."""
         if len(self._builder):
             self.segments.append(self._saved(self._builder.build(self._name())))
             self._builder = SegmentBuilder(self.params)
@@ -470,6 +471,6 @@ class SparseWriter:
             self.segments[start:stop] = [self._saved(merged)] if len(merged) else []
 
     def finish(self) -> SparseIndex:
-        self._flush()
+        self.flush()
         self._merge()
         return SparseIndex(self.segments, self.params, next_name=self.next_name)
