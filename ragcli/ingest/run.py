@@ -234,12 +234,11 @@ class _Run:
         self.next_id = self.writer.next_chunk_id()
         index_dir = getattr(self.writer, "index_dir", None)
         folder = Path(index_dir) / CHECKPOINT_DIR if isinstance(index_dir, Path) else None
-        encoder = self.pipeline._encoder
         key = run_key(
             {
                 "manifest": expected_manifest(self.settings),
                 "backend": [self.settings.embed_backend, getattr(self.settings, "engine", None)],
-                "encoder": type(encoder).__name__ if encoder is not None else None,
+                "encoder": type(self.pipeline.encoder).__name__,
                 "live": (self.writer.manifest or {}).get("generation"),
                 "first_id": self.next_id,
                 "changed": [(c.record.path, c.record.sha256) for c in plan.changed],
