@@ -76,12 +76,6 @@ class Checkpoint:
                     f"{self.folder}: discarded the checkpoint of an interrupted ingest "
                     f"({kept} embedded chunks): the files or settings changed since"
                 )
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if found != self.key:
-                _write_atomic(key_file, json.dumps({"key": self.key}).encode())
-        except OSError:
-            self.folder = None  # a read-only folder: the run fails later with its own line
 
     def kept(self) -> int:
         """Embedded chunks saved in the folder."""
@@ -113,6 +107,10 @@ class Checkpoint:
         if self.folder is None:
             return
         with contextlib.suppress(OSError):  # a full disk costs the checkpoint, not the run
+            key_file = self.folder / KEY_FILE
+            if not key_file.exists():  # made with the first batch: a run that fails
+                self.folder.mkdir(parents=True, exist_ok=True)  # before leaves nothing
+                _write_atomic(key_file, json.dumps({"key": self.key}).encode())
             stem = self.folder / f"batch-{number:06d}"
             tmp = stem.with_suffix(".npy.tmp")
             with tmp.open("wb") as handle:
