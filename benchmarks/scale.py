@@ -456,9 +456,125 @@ def dense_recall(index_dir: Path, folder: Path, n_queries: int) -> dict:
     return out
 
 
+# ingest at scale: memory, time, incremental changes, resume -----------------------------
+class HashEncoder:
+    """Stands in for the model in ``--ingest``: a unit vector seeded by the text's CRC-32,
+    so a text always gets the same vector (a resumed ingest can be compared with an
+    uninterrupted one) and encoding costs nothing next to the rest of ingest."""
+
+    dimension = 384
+    model_name = MODEL
+    max_seq_length = 256
+
+    def encode(self, texts, progress=None):
+        import zlib
+
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for number, text in enumerate(texts):
+            rng = np.random.default_rng(zlib.crc32(text.encode()))
+            out[number] = rng.standard_normal(self.dimension, dtype=np.float32)
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        if progress:
+            progress(len(texts))
+        return out
+
+    def encode_query(self, text):
+        return self.encode([text])[0]
+
+
+def corpus_folder(folder: Path, n_chunks: int, n_files: int) -> tuple[Path, Path]:
+    """(the corpus: ``n_files`` JSONL files of records of three SciFact sentences, about
+    one chunk each, as ``synthetic_corpus`` makes them; 10 more files to add later),
+    written once."""
+    import random
+
+    pool = sentence_pool()
+    corpus, extra = folder / f"files-{n_chunks}", folder / f"extra-{n_chunks}"
+    per_file = max(1, n_chunks // n_files)
+    for target, count, first in ((corpus, n_files, 0), (extra, 10, 10_000_000)):
+        if (target / ".complete").exists():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for number in range(first, first + count):
+            rng = random.Random(number)
+            with (target / f"part-{number:08d}.jsonl").open("w") as out:
+                for record in range(per_file):
+                    body = " ".join(rng.choice(pool) for _ in range(3))
+                    out.write(json.dumps({"_id": f"d{number}-{record}", "text": body}) + "\n")
+        (target / ".complete").touch()
+    return corpus, extra
+
+
+def ingest_folder(folder: Path, index_dir: Path, corpus: Path) -> dict:
+    """Runs in its own process: ingest ``corpus`` into ``index_dir`` (new or not)."""
+    from ragcli.index import Index
+    from ragcli.ingest import ingest
+
+    index = Index(index_dir, base_dir=folder)
+    started = time.perf_counter()
+    report = ingest(index_dir, [corpus], index.settings, base_dir=folder, encoder=HashEncoder())
+    return {
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_mib": round(peak_mib()),
+        "stages_s": {k: round(v, 1) for k, v in report.timings.items()},
+        "chunks": report.chunks,
+        "chunks_added": report.chunks_added,
+        "chunks_removed": report.chunks_removed,
+        "generation": report.generation,
+    }
+
+
+def ingest_step(args, step: str, index_dir: Path, corpus: Path) -> dict:
+    argv = [sys.executable, __file__, "--worker", step, "--keep", str(args.keep)]
+    argv += ["--index-dir", str(index_dir), "--corpus", str(corpus)]
+    load_before = os.getloadavg()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{step} failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["load_average_1_5_15"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
+    return out
+
+
+def ingest_benchmark(args) -> dict:
+    """A fresh ingest of the corpus folder, then 10 files added, then 10 removed: wall
+    time and peak memory of each, in a process of its own."""
+    import shutil
+
+    corpus, extra = corpus_folder(args.keep, args.chunks, args.files)
+    index_dir = args.keep / f"ingest-{args.chunks}-{args.label}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    summary: dict = {"chunks": args.chunks, "files": args.files, "label": args.label}
+    summary["fresh"] = ingest_step(args, "ingest-folder", index_dir, corpus)
+    print(f"fresh ingest: {json.dumps(summary['fresh'])}", flush=True)
+    added = [shutil.copy2(path, corpus / f"added-{path.name}") for path in extra.glob("*.jsonl")]
+    held = args.keep / f"held-{args.chunks}"
+    held.mkdir(exist_ok=True)
+    try:
+        summary["add_10_files"] = ingest_step(args, "ingest-folder", index_dir, corpus)
+        print(f"add 10 files: {json.dumps(summary['add_10_files'])}", flush=True)
+        removed = sorted(corpus.glob("part-*.jsonl"))[:10]
+        for path in removed:
+            shutil.move(path, held / path.name)
+        summary["remove_10_files"] = ingest_step(args, "ingest-folder", index_dir, corpus)
+        print(f"remove 10 files: {json.dumps(summary['remove_10_files'])}", flush=True)
+    finally:
+        for path in added:
+            Path(path).unlink(missing_ok=True)
+        for path in held.glob("*.jsonl"):
+            shutil.move(path, corpus / path.name)
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    summary["bytes"] = sizes(live)
+    if not args.keep_index:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    return summary
+
+
 def run_worker(args) -> None:
     folder = args.keep
-    if args.worker == "ann-build":
+    if args.worker == "ingest-folder":
+        result = ingest_folder(folder, args.index_dir, args.corpus)
+    elif args.worker == "ann-build":
         result = ann_build(args.kind, args.chunks, folder, args.nlist)
     elif args.worker == "ann-search":
         result = ann_search(args.kind, args.chunks, folder, args.queries)
@@ -562,6 +678,17 @@ def main() -> None:
         action="store_true",
         help="first rebuild the kept index's dense.faiss with the current dense parameters",
     )
+    parser.add_argument(
+        "--ingest",
+        action="store_true",
+        help="ingest a folder of --files JSONL files (hash-seeded vectors), then add and "
+        "remove 10 files: wall time and peak memory of each",
+    )
+    parser.add_argument("--files", type=int, default=1000, help="for --ingest")
+    parser.add_argument("--label", default="run", help="for --ingest: names the index")
+    parser.add_argument("--keep-index", action="store_true", help="for --ingest")
+    parser.add_argument("--index-dir", type=Path, help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)  # internal
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--kind", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
@@ -574,9 +701,14 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at start", flush=True)
     if args.rebuild_dense:
         print(f"dense index rebuilt: {json.dumps(worker(args, 'rebuild-dense'))}", flush=True)
-    summary = compare(args) if args.compare else end_to_end(args)
+    if args.ingest:
+        summary, kind = ingest_benchmark(args), f"ingest-{args.label}"
+    elif args.compare:
+        summary, kind = compare(args), "compare"
+    else:
+        summary, kind = end_to_end(args), "scale"
     summary["load_average_at_end"] = round(os.getloadavg()[0], 1)
-    name = f"{'compare' if args.compare else 'scale'}-{args.chunks}.json"
+    name = f"{kind}-{args.chunks}.json"
     (args.keep / name).write_text(json.dumps(summary, indent=2) + "\n")
     print(f"summary: {args.keep / name}")
 

@@ -1,5 +1,8 @@
 """The run: load and chunk the changed files, embed the new chunks, write through a
-StoreWriter. Everything is computed before the store is touched."""
+StoreWriter. Files are taken in batches of about ``BATCH_CHUNKS`` chunks, each loaded,
+chunked, embedded (or taken from the checkpoint of an interrupted run,
+``ragcli.ingest.checkpoint``) and handed to the writer before the next, so memory does
+not grow with the corpus; nothing is live until the writer commits."""
 
 from __future__ import annotations
 
@@ -26,6 +29,19 @@ from ragcli.types import Chunk, Document
 Progress = Callable[[str, int, int], None]
 
 Loaded = list[tuple[FileRecord, list[Document]]]
+# Chunks embedded and written at a time: a few MiB of text and vectors, and what an
+# interrupted run can lose (seconds to a minute of embedding on 2 cores).
+BATCH_CHUNKS = 2048
+
+
+@dataclass
+class Batch:
+    """Files loaded and chunked together, their chunks numbered, ready to embed."""
+
+    number: int
+    loaded: Loaded
+    chunks_by_doc: dict[str, list[Chunk]]
+    chunks: list[Chunk]
 
 
 @dataclass
@@ -107,14 +123,19 @@ def ingest(
             # Files whose mtime alone changed are re-hashed next time: cheaper than
             # writing a whole generation to record new mtimes.
             return run.keep_live(manifest)
-        loaded = run.load(plan)
-        if not loaded and not plan.gone and manifest is not None and not repairing:
+        run.remove_gone(plan, known)
+        checkpoint = run.open_checkpoint(plan, known)
+        try:
+            for batch in run.batches(plan):
+                run.write_batch(batch, known, run.embed_batch(batch, checkpoint))
+        except KeyboardInterrupt:
+            raise checkpoint.interrupted(run.report.index) from None
+        if not run.wrote and manifest is not None and not repairing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
             return run.keep_live(manifest)
-        chunks_by_doc, new_chunks = run.chunk(loaded)
-        vectors = run.embed(new_chunks)
-        generation = run.write(plan, known, loaded, chunks_by_doc, vectors, manifest, roots)
+        generation = run.commit(plan, manifest, roots)
+        checkpoint.discard()
         counts = writer.manifest["counts"]
     return run.finish(generation, counts)
 
@@ -187,34 +208,82 @@ class _Run:
         self.pipeline = _Pipeline(settings, encoder)
         self.report = IngestReport(index=getattr(writer, "display", None) or str(writer))
         self.timings: dict[str, float] = {}
+        self.now = datetime.now(UTC).isoformat(timespec="seconds")
+        self.next_id = 0  # the next new chunk's id (from the writer, in open_checkpoint)
+        self.dimension: int | None = None
+        self.wrote = False  # a file removed or added: the run commits
+        self.embedded = self.files_written = 0
 
-    def load(self, plan: Plan) -> Loaded:
-        """Load each changed file. A file that fails to load, or holds a document id
-        another file already has, is skipped and not recorded (so the next run retries
-        it); if it was indexed before it joins ``plan.gone``."""
+    def _tick(self, stage: str, since: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - since
+
+    def remove_gone(self, plan: Plan, known: Mapping[str, FileRecord]) -> None:
+        for path in plan.gone:
+            self._remove(path, known, reported=True)
+
+    def _remove(self, path: str, known: Mapping[str, FileRecord], reported: bool) -> None:
+        tick = time.perf_counter()
+        self.report.chunks_removed += self.writer.remove_file(path)
+        self.wrote = True
+        if reported and path in known and known[path].source not in self.report.updated:
+            self.report.removed.append(known[path].source)
+        self._tick("write", tick)
+
+    def open_checkpoint(self, plan: Plan, known: Mapping[str, FileRecord]):
+        from ragcli.ingest.checkpoint import CHECKPOINT_DIR, Checkpoint, run_key
+
+        self.next_id = self.writer.next_chunk_id()
+        index_dir = getattr(self.writer, "index_dir", None)
+        folder = Path(index_dir) / CHECKPOINT_DIR if isinstance(index_dir, Path) else None
+        key = run_key(
+            {
+                "manifest": expected_manifest(self.settings),
+                "backend": [self.settings.embed_backend, getattr(self.settings, "engine", None)],
+                "encoder": type(self.pipeline.encoder).__name__,
+                "live": (self.writer.manifest or {}).get("generation"),
+                "first_id": self.next_id,
+                "changed": [(c.record.path, c.record.sha256) for c in plan.changed],
+                "gone": sorted(plan.gone),
+                "batch": BATCH_CHUNKS,
+            }
+        )
+        return Checkpoint(folder, key)
+
+    def batches(self, plan: Plan):
+        """Load and chunk the changed files, yielding a ``Batch`` every ``BATCH_CHUNKS``
+        chunks. A file that fails to load, or holds a document id another file already
+        has, is skipped and not recorded (so the next run retries it); if it was indexed
+        before it is removed."""
         from ragcli.load import load_file
 
-        tick = time.perf_counter()
-        loaded: Loaded = []
         claimed: dict[str, str] = {}  # document id -> where it is (display path, line)
+        pending = Batch(1, [], {}, [])
         for number, change in enumerate(plan.changed, 1):
+            tick = time.perf_counter()
             try:
                 documents = load_file(change.path, self.base_dir, ocr=self.settings.ocr)
                 self._check_ids(change, documents, claimed, plan)
             except LoadError as err:
                 self.report.skipped.append({"path": change.record.source, "reason": str(err)})
+                self._tick("load", tick)
                 if change.is_update:
                     plan.gone.append(str(change.path))
+                    self._remove(str(change.path), {}, reported=False)
+                    self.report.removed.append(change.record.source)
                 continue
             claimed.update({doc.doc_id: _place(change.record.source, doc) for doc in documents})
-            loaded.append((change.record, documents))
             (self.report.updated if change.is_update else self.report.added).append(
                 change.record.source
             )
+            self._tick("load", tick)
             if self.progress:
                 self.progress("load", number, len(plan.changed))
-        self.timings["load"] = time.perf_counter() - tick
-        return loaded
+            self._chunk_into(pending, change.record, documents)
+            if len(pending.chunks) >= BATCH_CHUNKS:
+                yield pending
+                pending = Batch(pending.number + 1, [], {}, [])
+        if pending.loaded:
+            yield pending
 
     def _check_ids(
         self, change: Change, documents: list[Document], claimed: dict[str, str], plan: Plan
@@ -230,93 +299,92 @@ class _Run:
                 here = f"line {doc.metadata['line']}" if "line" in doc.metadata else "here"
                 raise LoadError(f"duplicate document id {doc.doc_id!r}: {here}, and in {owner}")
 
-    def chunk(self, loaded: Loaded) -> tuple[dict[str, list[Chunk]], list[Chunk]]:
-        """The chunks of each loaded document, numbered on from the writer's next id."""
+    def _chunk_into(self, batch: Batch, record: FileRecord, documents: list[Document]) -> None:
+        """The file's chunks, numbered on from the run's next id, added to ``batch``."""
         tick = time.perf_counter()
-        all_docs = [doc for _, docs in loaded for doc in docs]
-        chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in all_docs}
-        for chunk in self.pipeline.chunker.chunk_many(all_docs) if all_docs else []:
+        chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in documents}
+        for chunk in self.pipeline.chunker.chunk_many(documents) if documents else []:
             chunks_by_doc[chunk.doc_id].append(chunk)
-        next_id = self.writer.next_chunk_id()
-        new_chunks: list[Chunk] = []
-        for _record, docs in loaded:
-            for doc in docs:
-                for chunk in chunks_by_doc[doc.doc_id]:
-                    chunk.chunk_id = next_id
-                    next_id += 1
-                    new_chunks.append(chunk)
-        self.report.chunks_added = len(new_chunks)
-        self.timings["chunk"] = time.perf_counter() - tick
-        return chunks_by_doc, new_chunks
+        for doc in documents:
+            for chunk in chunks_by_doc[doc.doc_id]:
+                chunk.chunk_id = self.next_id
+                self.next_id += 1
+                batch.chunks.append(chunk)
+        batch.loaded.append((record, documents))
+        batch.chunks_by_doc.update(chunks_by_doc)
+        self.report.chunks_added += sum(len(chunks) for chunks in chunks_by_doc.values())
+        self._tick("chunk", tick)
 
-    def embed(self, new_chunks: list[Chunk]) -> np.ndarray | None:
+    def embed_batch(self, batch: Batch, checkpoint) -> np.ndarray | None:
+        from ragcli.ingest.checkpoint import batch_digest
+
         tick = time.perf_counter()
-        texts = [index_text(chunk.title, chunk.text) for chunk in new_chunks]
-        reporter = None
-        if self.progress:
-            progress, done = self.progress, [0]
-
-            def reporter(n: int) -> None:
-                done[0] += n
-                progress("embed", done[0], len(texts))
-
-        vectors = self.pipeline.encoder.encode(texts, progress=reporter) if texts else None
-        self.timings["embed"] = time.perf_counter() - tick
-        dimension = self.writer.dimension
-        if vectors is not None and dimension and vectors.shape[1] != dimension:
+        texts = [index_text(chunk.title, chunk.text) for chunk in batch.chunks]
+        if not texts:
+            return None
+        files = [record.path for record, _ in batch.loaded]
+        digest = batch_digest(files, [chunk.chunk_id for chunk in batch.chunks], texts)
+        vectors = checkpoint.vectors(batch.number, digest)
+        if vectors is None:
+            vectors = self.pipeline.encoder.encode(texts, progress=self._reporter())
+            checkpoint.save(batch.number, digest, vectors)
+        elif self.progress:
+            self._reporter()(len(texts))
+        self._tick("embed", tick)
+        dimension = self.dimension or self.writer.dimension
+        if dimension and vectors.shape[1] != dimension:
             message = f"{self.report.index}: embedding dimension changed; use --rebuild"
             raise IndexStateError(message)
+        self.dimension = int(vectors.shape[1])
         return vectors
 
-    def write(
-        self,
-        plan: Plan,
-        known: Mapping[str, FileRecord],
-        loaded: Loaded,
-        chunks_by_doc: dict[str, list[Chunk]],
-        vectors: np.ndarray | None,
-        manifest: dict[str, Any] | None,
-        roots: Sequence[Path],
-    ) -> int:
-        """Remove what is gone, add what was loaded, commit; the new generation."""
+    def _reporter(self):
+        if not self.progress:
+            return None
+        progress = self.progress
+
+        def reporter(n: int) -> None:
+            self.embedded += n
+            progress("embed", self.embedded, self.report.chunks_added)
+
+        return reporter
+
+    def write_batch(self, batch: Batch, known: Mapping[str, FileRecord], vectors) -> None:
         tick = time.perf_counter()
-        writer, report = self.writer, self.report
-        for path in plan.gone:
-            report.chunks_removed += writer.remove_file(path)
-            if path in known and known[path].source not in report.updated:
-                report.removed.append(known[path].source)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        self._add_files(known, loaded, chunks_by_doc, vectors, now)
+        writer, offset = self.writer, 0
+        for record, docs in batch.loaded:
+            if record.path in known:
+                self.report.chunks_removed += writer.remove_file(record.path)
+            pairs = [(doc, batch.chunks_by_doc[doc.doc_id]) for doc in docs]
+            count = sum(len(chunks) for _, chunks in pairs)
+            part = vectors[offset : offset + count] if vectors is not None else None
+            writer.add_file(record, pairs, _rows(part, writer), self.now)
+            offset += count
+            self.files_written += 1
+            self.wrote = True
+            if self.progress:
+                self.progress(
+                    "write", self.files_written, len(self.report.added) + len(self.report.updated)
+                )
+        self._tick("write", tick)
+
+    def commit(self, plan: Plan, manifest: dict[str, Any] | None, roots: Sequence[Path]) -> int:
+        """Record retouched files and make the new generation live."""
+        tick = time.perf_counter()
+        writer = self.writer
         for record in plan.retouched:
-            writer.touch_file(record, now)
-        if vectors is not None:
-            dimension = vectors.shape[1]
-        else:
-            dimension = writer.dimension or self.pipeline.encoder.dimension
+            writer.touch_file(record, self.now)
+        dimension = self.dimension or writer.dimension or self.pipeline.encoder.dimension
         generation = writer.commit(
             {
                 **expected_manifest(self.settings),
                 "dimension": int(dimension),
                 "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
-                "updated_at": now,
+                "updated_at": self.now,
             }
         )
-        self.timings["write"] = time.perf_counter() - tick
+        self._tick("write", tick)
         return generation
-
-    def _add_files(self, known, loaded: Loaded, chunks_by_doc, vectors, now: str) -> None:
-        writer = self.writer
-        offset = 0
-        for number, (record, docs) in enumerate(loaded, 1):
-            if record.path in known:
-                self.report.chunks_removed += writer.remove_file(record.path)
-            pairs = [(doc, chunks_by_doc[doc.doc_id]) for doc in docs]
-            count = sum(len(chunks) for _, chunks in pairs)
-            part = vectors[offset : offset + count] if vectors is not None else None
-            writer.add_file(record, pairs, _rows(part, writer), now)
-            offset += count
-            if self.progress:
-                self.progress("write", number, len(loaded))
 
     def keep_live(self, manifest: dict[str, Any]) -> IngestReport:
         """The run changes nothing: report on the live index and write nothing."""

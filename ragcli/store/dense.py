@@ -26,11 +26,15 @@ benchmarks/scale.py measured the choice (docs/design.md, "Speed").
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 DENSE_FILE = "dense.faiss"
+BATCH_ROWS = 65_536  # vectors read back or added at a time (96 MiB at 384 dimensions)
+# What a rebuild reads: () -> (chunk ids, vectors) batches, the same sequence each call.
+Batches = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
 
 # Above this many chunks the dense index is IVF instead of exact. Exact search reads every
 # vector for each query: 1M x 384 floats (1.5 GB) took 98 ms of CPU a query here, so 500k
@@ -85,30 +89,56 @@ def new_index(dimension: int, kind: str = FLAT):
 def build(kind: str, dimension: int, chunk_ids: np.ndarray, vectors, nlist: int | None = None):
     """A new index of type ``kind`` holding ``vectors`` under ``chunk_ids``."""
     chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+    return build_batches(
+        kind, dimension, lambda: iter([(chunk_ids, vectors)]), len(chunk_ids), nlist
+    )
+
+
+def build_batches(kind: str, dimension: int, batches: Batches, n_total: int, nlist=None):
+    """A new index of type ``kind`` from ``batches()`` ((ids, vectors) pairs, ``n_total``
+    rows in all), read once for a flat index and twice for IVF (the k-means sample, then
+    the adding), so only the index itself is held in memory."""
     if kind != IVF:
         index = new_index(dimension, kind)
-        add(index, chunk_ids, vectors)
+        _add_all(index, batches())
         return index
     import faiss
 
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    nlist = nlist or nlist_for(len(chunk_ids))
-    nlist = max(1, min(nlist, len(chunk_ids)))
+    nlist = nlist or nlist_for(n_total)
+    nlist = max(1, min(nlist, n_total))
     quantizer = faiss.IndexFlatIP(dimension)
     index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.niter = IVF_TRAIN_ITERATIONS
     index.cp.spherical = True  # centroids on the unit sphere, like the vectors
     index.cp.seed = 1234
-    sample = len(chunk_ids)
-    if sample > nlist * IVF_TRAIN_PER_LIST:
-        rows = np.random.default_rng(0).choice(sample, nlist * IVF_TRAIN_PER_LIST, replace=False)
-        index.train(vectors[np.sort(rows)])
-    else:
-        index.train(vectors)
+    rows = None
+    if n_total > nlist * IVF_TRAIN_PER_LIST:
+        rows = np.random.default_rng(0).choice(n_total, nlist * IVF_TRAIN_PER_LIST, replace=False)
+        rows = np.sort(rows)
+    index.train(_gather(batches(), rows, dimension))
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
     index.nprobe = IVF_NPROBE
-    add(index, chunk_ids, vectors)
+    _add_all(index, batches())
     return index
+
+
+def _gather(batches: Iterator[tuple[np.ndarray, np.ndarray]], rows, dimension: int) -> np.ndarray:
+    """The vectors at positions ``rows`` (sorted) of the batches' sequence; all if None."""
+    parts, offset = [], 0
+    for _, vectors in batches:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if rows is None:
+            parts.append(vectors)
+        else:
+            lo, hi = np.searchsorted(rows, [offset, offset + len(vectors)])
+            parts.append(vectors[rows[lo:hi] - offset])
+        offset += len(vectors)
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros((0, dimension)))
+
+
+def _add_all(index, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+    for ids, vectors in batches:
+        add(index, ids, vectors)
 
 
 def _inner(index):
@@ -231,44 +261,73 @@ def _needs_retraining(index, n_chunks: int) -> bool:
 def update(
     index, dimension: int, removed_ids: np.ndarray, chunk_ids: np.ndarray, vectors
 ) -> tuple[object, int]:
+    """:func:`update_batches` with the new vectors in one batch."""
+    chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
+    n_new = len(chunk_ids) if vectors is not None else 0
+    new = (lambda: iter([(chunk_ids, vectors)])) if n_new else (lambda: iter(()))
+    return update_batches(index, dimension, removed_ids, new, n_new)
+
+
+def update_batches(
+    index, dimension: int, removed_ids: np.ndarray, new: Batches, n_new: int
+) -> tuple[object, int]:
     """Apply one ingest's changes: (the index to write, number of vectors removed).
 
-    ``index`` may be None (a new index). The result's type is ``kind_for`` its size. A
-    flat or IVF index of the right type is edited in place; the index is rebuilt from
-    its stored vectors when its type changes, when an IVF index needs retraining, and
-    when anything is removed from a (legacy) HNSW index.
+    ``index`` may be None (a new index); ``new()`` yields the added (ids, vectors) in
+    batches, ``n_new`` rows in all. The result's type is ``kind_for`` its size. A flat
+    or IVF index of the right type is edited in place; the index is rebuilt, batch by
+    batch, from its stored vectors and the new ones when its type changes, when an IVF
+    index needs retraining, and when anything is removed from a (legacy) HNSW index.
     """
     removed_ids = np.asarray(removed_ids, dtype=np.int64)
-    chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
     if index is None:
         index = new_index(dimension, FLAT)
-    n_new = len(chunk_ids) if vectors is not None else 0
     current = kind_of(index)
     if current == IVF:
         n_removed = remove(index, removed_ids)
-        target = kind_for(index.ntotal + n_new)
-        if target == IVF and not _needs_retraining(index, index.ntotal + n_new):
-            if n_new:
-                add(index, chunk_ids, vectors)
+        n_after = index.ntotal + n_new
+        if kind_for(n_after) == IVF and not _needs_retraining(index, n_after):
+            _add_all(index, new())
             return index, n_removed
-        all_ids, all_vectors = _stored(index)
+        gone = np.zeros(0, dtype=np.int64)
     else:
         old_ids = stored_ids(index) if index.ntotal else np.zeros(0, dtype=np.int64)
-        gone = np.isin(old_ids, removed_ids) if len(removed_ids) else np.zeros(len(old_ids), bool)
-        n_removed = int(gone.sum())
-        target = kind_for(len(old_ids) - n_removed + n_new)
-        if target == current == FLAT:
+        n_removed = int(np.isin(old_ids, removed_ids).sum()) if len(removed_ids) else 0
+        n_after = len(old_ids) - n_removed + n_new
+        if kind_for(n_after) == current == FLAT:
             if n_removed:
                 remove(index, removed_ids)
-            if n_new:
-                add(index, chunk_ids, vectors)
+            _add_all(index, new())
             return index, n_removed
-        all_ids = old_ids[~gone]
-        all_vectors = stored_vectors(index)[~gone]
-    if n_new:
-        all_ids = np.concatenate([all_ids, chunk_ids])
-        all_vectors = np.concatenate([all_vectors, np.asarray(vectors, dtype=np.float32)])
-    return build(target, index.d, all_ids, all_vectors), n_removed
+        gone = removed_ids
+
+    def every():
+        yield from _stored_batches(index, gone)
+        yield from new()
+
+    return build_batches(kind_for(n_after), index.d, every, n_after), n_removed
+
+
+def _stored_batches(index, gone: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The index's (ids, vectors) in batches of ``BATCH_ROWS``, without ids in ``gone``."""
+    if index.ntotal == 0:
+        return
+    if kind_of(index) == IVF:
+        pieces = _lists(index)
+    else:
+        ids, inner = stored_ids(index), _inner(index)
+        pieces = (
+            (
+                ids[start : start + BATCH_ROWS],
+                inner.reconstruct_n(start, len(ids[start : start + BATCH_ROWS])),
+            )
+            for start in range(0, len(ids), BATCH_ROWS)
+        )
+    for ids, vectors in pieces:
+        if len(gone):
+            keep = ~np.isin(ids, gone)
+            ids, vectors = ids[keep], vectors[keep]
+        yield ids, vectors
 
 
 def search(

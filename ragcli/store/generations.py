@@ -25,7 +25,10 @@ from typing import Any
 from ragcli.errors import IndexStateError
 from ragcli.store.verify import problems, write_checksums
 
-FORMAT_VERSION = 1
+# 2: the BM25 sidecar is segments (ragcli.store.sparse). Format 1 (one bm25s index) is
+# still read, and the next ingest that changes such an index writes format 2.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = "lock"
 MANIFEST_FILE = "manifest.json"
@@ -90,7 +93,7 @@ def read_manifest(gen_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise IndexStateError(f"{path}: damaged (not a JSON object)")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise UnsupportedFormat(
             f"{gen_dir.parent}: index format {version} is not supported by this ragcli "
             f"(format {FORMAT_VERSION}); rebuild it with `rag ingest --rebuild`"

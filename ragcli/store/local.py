@@ -35,6 +35,7 @@ from ragcli.store.generations import (
 from ragcli.types import Chunk, Document
 
 SPARSE_DIR = "sparse"
+STAGING_DIR = "staging"  # inside gen-N.tmp while it is written, removed before publishing
 # Opening an index for reading checks every file's size, and their CRC-32 when the whole
 # generation is at most this big (about 3 ms at 3 GB/s); `rag status --check` and every
 # ingest check all of it, however big.
@@ -202,12 +203,13 @@ class LocalStore:
 class LocalWriter:
     """Builds the next generation of an index folder under its write lock.
 
-    Removals and additions are collected and applied to the copied catalog, the FAISS
-    index and a rebuilt BM25 sidecar; ``commit`` publishes the generation with one atomic
-    rename. Leaving without ``commit`` removes the unfinished generation. The live
-    generation is checked first (every file's size and CRC-32): a damaged one is set
-    aside and the run builds on the previous generation, with ``repairing`` set so the
-    run commits even when no file changed.
+    Each file's chunks go to the copied catalog and the BM25 segments as it is added,
+    and its vectors to a staging file, so memory does not grow with the run; ``commit``
+    applies removals and additions to the FAISS index, batch by batch, and publishes the
+    generation with one atomic rename. Leaving without ``commit`` removes the unfinished
+    generation. The live generation is checked first (every file's size and CRC-32): a
+    damaged one is set aside and the run builds on the previous generation, with
+    ``repairing`` set so the run commits even when no file changed.
     """
 
     def __init__(self, index_dir: Path, rebuild: bool = False):
@@ -221,8 +223,8 @@ class LocalWriter:
         self._tmp: Path | None = None
         self._catalog: Catalog | None = None
         self._removed: list[int] = []
-        self._added_ids: list[np.ndarray] = []
-        self._added_vectors: list[np.ndarray] = []
+        self._stage: VectorStage | None = None  # the added vectors, on disk until commit
+        self._sparse = None  # a sparse.SparseWriter once the new generation is started
         self._counter = 0  # the next chunk id: above every id this index ever held
         self.repairing: str | None = None  # what is damaged in the generation CURRENT names
         self.generation: int | None = None
@@ -318,13 +320,33 @@ class LocalWriter:
                     self._old.db.backup(destination)
                     destination.close()
                 self._catalog = Catalog(target)
+                self._stage = VectorStage(self._tmp / STAGING_DIR)
+                self._sparse = self._sparse_writer(self._catalog)
         return self._catalog
+
+    def _sparse_writer(self, catalog: Catalog):
+        """The next BM25 sidecar: the live segments linked in, or (a new index, a
+        rebuild, a format-1 sidecar) built from the catalog's chunks."""
+        from ragcli.store.sparse import SparseWriter
+        from ragcli.store.sparse_bm25s import is_legacy
+        from ragcli.text import index_text
+
+        previous = self._live / SPARSE_DIR if self._live is not None else None
+        legacy = previous is not None and is_legacy(previous)
+        with reading(previous or self._tmp):
+            writer = SparseWriter(self._tmp / SPARSE_DIR, None if legacy else previous)
+        if legacy:
+            for chunk_id, title, text in catalog.iter_chunk_texts():
+                writer.add(chunk_id, index_text(title, text))
+            writer.flush()
+        return writer
 
     def remove_file(self, path: str) -> int:
         catalog = self._writable()
         with self._writing():
             ids = catalog.chunk_ids_of_file(path)
             self._removed.extend(ids)
+            self._sparse.remove(ids)
             catalog.remove_file(path)
         return len(ids)
 
@@ -335,17 +357,27 @@ class LocalWriter:
         vectors: np.ndarray,
         ingested_at: str,
     ) -> None:
+        from ragcli.text import index_text
+
         catalog = self._writable()
         ids = []
         with self._writing():
             catalog.add_file(record, ingested_at)
             for doc, chunks in documents:
                 catalog.add_document(doc, record.path, chunks)
-                ids.extend(chunk.chunk_id for chunk in chunks)
+                for chunk in chunks:
+                    self._sparse.add(chunk.chunk_id, index_text(doc.title, chunk.text))
+                    ids.append(chunk.chunk_id)
+            if ids:
+                self._check_dimension(vectors)
+                self._stage.append(np.asarray(ids, dtype=np.int64), vectors)
         if ids:
             self._counter = max(self._counter, max(ids) + 1)
-            self._added_ids.append(np.asarray(ids, dtype=np.int64))
-            self._added_vectors.append(np.asarray(vectors, dtype=np.float32))
+
+    def _check_dimension(self, vectors: np.ndarray) -> None:
+        known = self._stage.dimension or self.dimension
+        if known and vectors.shape[1] != known:
+            raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         catalog = self._writable()
@@ -357,7 +389,8 @@ class LocalWriter:
         with self._writing():
             dense_index = self._write_dense(manifest)
             catalog.commit()
-            _build_sparse(catalog, self._tmp / SPARSE_DIR)
+            self._sparse.finish().save(self._tmp / SPARSE_DIR)
+            self._stage.discard()
             counts = catalog.counts()
             counter = max(self._counter, catalog.next_chunk_id())
             catalog.close()
@@ -382,26 +415,69 @@ class LocalWriter:
     def _write_dense(self, manifest: dict[str, Any]):
         from ragcli.store import dense
 
-        ids = np.concatenate(self._added_ids) if self._added_ids else np.zeros(0, np.int64)
-        vectors = np.concatenate(self._added_vectors) if self._added_vectors else None
         dense_index = None
         if self._live is not None:
             with reading(self._live / DENSE_FILE):
                 dense_index = dense.read_index(self._live / DENSE_FILE)
         if dense_index is not None:
             dimension = dense_index.d
-        elif vectors is not None:
-            dimension = vectors.shape[1]
         else:
-            dimension = int(manifest["dimension"])
-        if vectors is not None and vectors.shape[1] != dimension:
+            dimension = self._stage.dimension or int(manifest["dimension"])
+        if self._stage.dimension and self._stage.dimension != dimension:
             raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
-        # Flat or IVF/HNSW by size (ragcli.store.dense).
-        dense_index, _ = dense.update(
-            dense_index, dimension, np.asarray(self._removed, np.int64), ids, vectors
+        # Flat or IVF by size (ragcli.store.dense), the new vectors read back in batches.
+        removed = np.asarray(self._removed, np.int64)
+        stage = self._stage
+        dense_index, _ = dense.update_batches(
+            dense_index, dimension, removed, stage.batches, len(stage)
         )
         dense.write_index(dense_index, self._tmp / DENSE_FILE)
         return dense_index
+
+
+class VectorStage:
+    """The vectors of one run's new chunks, appended to two raw files as they come and
+    read back in batches by the dense build, so they are never all in memory."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.dimension: int | None = None
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.dimension is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.dimension = int(vectors.shape[1])
+        with (self.folder / "ids.i64").open("ab") as handle:
+            handle.write(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+        with (self.folder / "vectors.f32").open("ab") as handle:
+            handle.write(vectors.tobytes())
+        self._rows += len(ids)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        from ragcli.store.dense import BATCH_ROWS
+
+        if not self._rows:
+            return
+        row_bytes = 4 * self.dimension
+        with (
+            (self.folder / "ids.i64").open("rb") as ids,
+            (self.folder / "vectors.f32").open("rb") as vectors,
+        ):
+            for start in range(0, self._rows, BATCH_ROWS):
+                count = min(BATCH_ROWS, self._rows - start)
+                id_block = np.frombuffer(ids.read(8 * count), dtype=np.int64)
+                block = np.frombuffer(vectors.read(row_bytes * count), dtype=np.float32)
+                yield id_block, block.reshape(count, self.dimension)
+
+    def discard(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _dense_kind(index) -> str:
@@ -423,18 +499,6 @@ def _named_manifest(index_dir: Path) -> dict[str, Any] | None:
 def _counter_of(manifest: dict[str, Any] | None) -> int:
     value = (manifest or {}).get("next_chunk_id", 0)
     return value if isinstance(value, int) and value >= 0 else 0
-
-
-def _build_sparse(catalog: Catalog, folder: Path) -> None:
-    from ragcli.store.sparse import SparseIndex
-    from ragcli.text import index_text
-
-    ids: list[int] = []
-    texts: list[str] = []
-    for chunk_id, title, text in catalog.iter_chunk_texts():
-        ids.append(chunk_id)
-        texts.append(index_text(title, text))
-    SparseIndex.build(ids, texts).save(folder)
 
 
 def _tree_size(folder: Path) -> int:

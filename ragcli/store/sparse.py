@@ -1,130 +1,476 @@
-"""The BM25 sidecar: building, saving and scoring with bm25s (terms from ragcli.text).
+"""The BM25 sidecar: segments of postings, scored with global statistics.
 
-Scores come from bm25s's precomputed sparse matrix (no Python loop over documents).
-Files are numpy arrays plus JSON, loaded without pickle and memory-mapped for reading.
-bm25s builds and writes the index; reading it back for a search needs only numpy
-(``_ScoreMatrix``), because ``import bm25s`` (scipy, tqdm) was the largest import of a
-cold ``rag search``. The index keeps its own stopword list for the same reason.
+A generation's ``sparse/`` folder holds immutable segments (as Lucene's are), each the
+postings of a run of chunks: per term the rows that hold it and how often, plus each
+row's chunk id and length in tokens. ``segments.json`` lists the live segments and, for
+each, the file of its deleted rows. An ingest copies the previous generation's segment
+files into the new one unchanged, writes the new chunks as new segments in bounded batches, marks
+removed chunks as deleted, and merges runs of small segments (``MERGE_FACTOR`` of a
+size) into one. Scores are computed at query time from the statistics of the live rows
+of every segment (N, average length, document frequency), so they are the same whether
+the index is one segment or many, with or without deletions (docs/index-format.md,
+"BM25 segments").
+
+Everything is numpy arrays and JSON, loaded without pickle and memory-mapped; neither
+writing nor searching imports bm25s (format-1 sidecars: ``ragcli.store.sparse_bm25s``).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
+import shutil
+from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ragcli.store import sparse_bm25s
 from ragcli.text import ANALYSER, stopword_list, tokenize
 
 # Anserini's defaults for BM25 on BEIR (k1=0.9, b=0.4) with Lucene's idf.
 DEFAULT_PARAMS = {"method": "lucene", "k1": 0.9, "b": 0.4, **ANALYSER}
-ROW_IDS_FILE = "row_ids.npy"
+METHODS = ("lucene", "robertson", "atire")  # bm25s's variants without a non-occurrence term
 PARAMS_FILE = "ragcli_params.json"
 STOPWORDS_FILE = "stopwords.json"
-# bm25s's file names; a method with a non-occurrence array (bm25l, bm25+) is read by bm25s.
-_MATRIX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy")
-_VOCAB_FILE = "vocab.index.json"
-_NONOCCURRENCE_FILE = "nonoccurrence_array.index.npy"
-
-
-class _ScoreMatrix:
-    """The part of a saved ``bm25s.BM25`` a search uses, read with numpy alone."""
-
-    def __init__(self, folder: Path):
-        data, indices, indptr = (
-            np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in _MATRIX_FILES
-        )
-        self.data, self.indices, self.indptr = data, indices, indptr
-        self.vocab_dict: dict[str, int] = json.loads((folder / _VOCAB_FILE).read_text())
-        self.num_docs = int(json.loads((folder / "params.index.json").read_text())["num_docs"])
-
-    def get_tokens_ids(self, tokens: list[str]) -> list[int]:
-        return [self.vocab_dict[token] for token in tokens if token in self.vocab_dict]
-
-    def get_scores_from_ids(self, token_ids: list[int]) -> np.ndarray:
-        # bm25s's own summation: each query token adds its column of precomputed scores.
-        scores = np.zeros(self.num_docs, dtype=np.float32)
-        for token in token_ids:
-            start, end = int(self.indptr[token]), int(self.indptr[token + 1])
-            np.add.at(scores, self.indices[start:end], self.data[start:end])
-        return scores
+SEGMENTS_FILE = "segments.json"
+# A segment is written every FLUSH_ROWS chunks (about 60 MiB of postings in memory), and
+# MERGE_FACTOR adjacent segments of one size class become one; merging stops at
+# MAX_MERGE_ROWS (a merge holds about 24 bytes a posting, ~50 postings a chunk).
+FLUSH_ROWS = 50_000
+MERGE_FACTOR = 10
+MAX_MERGE_ROWS = 600_000
+# A segment with more than this share of its rows deleted is rewritten without them.
+EXPUNGE_SHARE = 0.3
+_ARRAYS = ("indptr", "rows", "tfs", "ids", "lengths")
 
 
 @dataclass
-class SparseIndex:
-    """A bm25s index over chunks; ``row_ids[i]`` is the chunk id of bm25s document ``i``."""
+class Segment:
+    """One segment's postings; ``rows`` of each term ascending, ``ids`` the chunk ids."""
 
-    retriever: object  # bm25s.BM25 (built here) or _ScoreMatrix (loaded)
-    row_ids: np.ndarray
-    params: dict
-    stopwords: frozenset[str] | None = None  # the index's saved list, if it has one
+    name: str
+    terms: list[str]  # sorted
+    indptr: np.ndarray  # int64, len(terms) + 1
+    rows: np.ndarray  # int32 local rows
+    tfs: np.ndarray  # int32 term frequencies
+    ids: np.ndarray  # int64 chunk id of each row
+    lengths: np.ndarray  # int32 tokens of each row
+    deleted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    deleted_file: str | None = None
+    on_disk: bool = False
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def live(self) -> np.ndarray | None:
+        """Bool mask of live rows; None when nothing is deleted."""
+        if not len(self.deleted):
+            return None
+        mask = np.ones(len(self.ids), dtype=bool)
+        mask[self.deleted] = False
+        return mask
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        at = bisect.bisect_left(self.terms, term)
+        if at == len(self.terms) or self.terms[at] != term:
+            return None
+        start, end = int(self.indptr[at]), int(self.indptr[at + 1])
+        return self.rows[start:end], self.tfs[start:end]
+
+    def save(self, folder: Path) -> None:
+        for name in _ARRAYS:
+            np.save(folder / f"{self.name}.{name}.npy", getattr(self, name), allow_pickle=False)
+        (folder / f"{self.name}.terms.json").write_text(json.dumps(self.terms))
+        self.on_disk = True
+
+    def files(self) -> list[str]:
+        names = [f"{self.name}.{name}.npy" for name in _ARRAYS] + [f"{self.name}.terms.json"]
+        return names + ([self.deleted_file] if self.deleted_file else [])
+
+    @classmethod
+    def load(cls, folder: Path, entry: dict) -> Segment:
+        name = entry["name"]
+        arrays = {
+            key: np.load(folder / f"{name}.{key}.npy", mmap_mode="r", allow_pickle=False)
+            for key in _ARRAYS
+        }
+        terms = json.loads((folder / f"{name}.terms.json").read_text())
+        deleted_file = entry.get("deleted")
+        deleted = (
+            np.load(folder / deleted_file, allow_pickle=False)
+            if deleted_file
+            else np.zeros(0, np.int32)
+        )
+        return cls(name, terms, **arrays, deleted=deleted, deleted_file=deleted_file, on_disk=True)
+
+
+class SegmentBuilder:
+    """Postings of chunks as they arrive, in compact arrays, until made a ``Segment``."""
+
+    def __init__(self, params: dict):
+        self.params = params
+        self.vocab: dict[str, int] = {}
+        self._terms, self._tfs, self._rows = array("i"), array("i"), array("i")
+        self._ids, self._lengths = array("q"), array("i")
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, chunk_id: int, text: str) -> None:
+        tokens = tokenize(text, self.params)
+        row = len(self._ids)
+        vocab = self.vocab
+        for term, count in Counter(tokens).items():
+            self._terms.append(vocab.setdefault(term, len(vocab)))
+            self._tfs.append(count)
+            self._rows.append(row)
+        self._ids.append(chunk_id)
+        self._lengths.append(len(tokens))
+
+    def build(self, name: str) -> Segment:
+        terms = sorted(self.vocab)
+        rank = np.empty(len(terms), dtype=np.int64)
+        rank[[self.vocab[term] for term in terms]] = np.arange(len(terms))
+        keys = rank[np.frombuffer(self._terms, dtype=np.int32)] if terms else np.zeros(0, int)
+        order = np.argsort(keys, kind="stable")  # rows stay ascending within a term
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=len(terms)), out=indptr[1:])
+        return Segment(
+            name,
+            terms,
+            indptr,
+            np.frombuffer(self._rows, dtype=np.int32)[order],
+            np.frombuffer(self._tfs, dtype=np.int32)[order],
+            np.frombuffer(self._ids, dtype=np.int64).copy(),
+            np.frombuffer(self._lengths, dtype=np.int32).copy(),
+        )
+
+
+def merge(segments: Sequence[Segment], name: str) -> Segment:
+    """One segment holding the live rows of ``segments`` (adjacent, in order)."""
+    terms = sorted(set().union(*(segment.terms for segment in segments)))
+    number = {term: at for at, term in enumerate(terms)}
+    keys, rows, tfs, ids, lengths = [], [], [], [], []
+    offset = 0
+    for segment in segments:
+        live = segment.live
+        renumber = np.arange(len(segment), dtype=np.int64) if live is None else live.cumsum() - 1
+        local = np.fromiter((number[t] for t in segment.terms), np.int64, len(segment.terms))
+        term_of = np.repeat(local, np.diff(segment.indptr))
+        keep = slice(None) if live is None else live[segment.rows]
+        keys.append(term_of[keep])
+        rows.append((renumber[segment.rows[keep]] + offset).astype(np.int32))
+        tfs.append(np.asarray(segment.tfs[keep]))
+        ids.append(np.asarray(segment.ids if live is None else segment.ids[live]))
+        lengths.append(np.asarray(segment.lengths if live is None else segment.lengths[live]))
+        offset += len(ids[-1])
+    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    order = np.argsort(key, kind="stable")  # segments in order: rows stay ascending
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=len(terms)), out=indptr[1:])
+    return Segment(
+        name,
+        terms,
+        indptr,
+        np.concatenate(rows)[order],
+        np.concatenate(tfs)[order],
+        np.concatenate(ids),
+        np.concatenate(lengths),
+    )
+
+
+def _size_class(rows: int) -> int:
+    return int(math.log(max(rows, 1) / FLUSH_ROWS, MERGE_FACTOR)) if rows > FLUSH_ROWS else 0
+
+
+def merge_plan(sizes: Sequence[int]) -> tuple[int, int] | None:
+    """``(start, stop)`` of the next run of segments to merge, or None (log merge policy:
+    the last ``MERGE_FACTOR`` adjacent segments of one size class, below the cap)."""
+    run_end = len(sizes)
+    for at in range(len(sizes) - 1, -1, -1):
+        if at < run_end - 1 and _size_class(sizes[at]) != _size_class(sizes[run_end - 1]):
+            run_end = at + 1
+        if run_end - at == MERGE_FACTOR:
+            if sum(sizes[at:run_end]) <= MAX_MERGE_ROWS:
+                return at, run_end
+            run_end = at
+    return None
+
+
+def _idf(method: str, df: int, n: int) -> float:
+    if method == "lucene":
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+    if method == "robertson":
+        return math.log(max((n - df + 0.5) / (df + 0.5), 1.0))
+    return math.log(n / df)  # atire
+
+
+class SparseIndex:
+    """BM25 over segments; ``row_ids[i]`` is the chunk id of live row ``i``."""
+
+    def __init__(
+        self,
+        segments: list[Segment],
+        params: dict,
+        stopwords: frozenset[str] | None = None,
+        next_name: int = 1,
+    ):
+        if params["method"] not in METHODS:
+            raise ValueError(f"BM25 method {params['method']!r} is not one of {METHODS}")
+        self.segments = segments
+        self.params = params
+        self.stopwords = stopwords
+        self.next_name = next_name
+        self._stats()
+
+    def _stats(self) -> None:
+        lives = [segment.live for segment in self.segments]
+        self.offsets = np.cumsum([0, *map(len, self.segments)])
+        self.row_ids = _concat(
+            [
+                s.ids if live is None else s.ids[live]
+                for s, live in zip(self.segments, lives, strict=True)
+            ],
+            np.int64,
+        )
+        self._live_rows = None
+        if any(live is not None for live in lives):  # global row of each live row
+            parts = [
+                np.arange(len(s)) + offset if live is None else np.flatnonzero(live) + offset
+                for s, live, offset in zip(self.segments, lives, self.offsets[:-1], strict=True)
+            ]
+            self._live_rows = _concat(parts, np.int64)
+        self._lives = lives
+        total = sum(
+            int(np.sum(s.lengths if live is None else s.lengths[live], dtype=np.int64))
+            for s, live in zip(self.segments, lives, strict=True)
+        )
+        self.avgdl = total / len(self.row_ids) if len(self.row_ids) else 0.0
 
     @classmethod
     def build(
         cls, chunk_ids: Sequence[int], texts: Iterable[str], params: dict | None = None
     ) -> SparseIndex:
-        import bm25s
-
+        """One segment over ``texts`` (in memory until ``save``)."""
         params = dict(params or DEFAULT_PARAMS)
-        corpus_tokens = [tokenize(text, params) for text in texts]
-        retriever = bm25s.BM25(method=params["method"], k1=params["k1"], b=params["b"])
-        if corpus_tokens:
-            retriever.index(corpus_tokens, show_progress=False)
-        return cls(retriever, np.asarray(chunk_ids, dtype=np.int64), params)
+        builder = SegmentBuilder(params)
+        for chunk_id, text in zip(chunk_ids, texts, strict=True):
+            builder.add(int(chunk_id), text)
+        segments = [builder.build(_segment_name(1))] if len(builder) else []
+        return cls(segments, params, next_name=2)
 
     def save(self, folder: Path) -> None:
+        """Write the segments not on disk yet, the segment list, params and stopwords."""
         folder.mkdir(parents=True, exist_ok=True)
-        if len(self.row_ids):
-            self.retriever.save(str(folder), show_progress=False)
-        np.save(folder / ROW_IDS_FILE, self.row_ids, allow_pickle=False)
+        for segment in self.segments:
+            if not segment.on_disk:
+                segment.save(folder)
+        entries = [
+            {"name": s.name, "rows": len(s), "deleted": s.deleted_file} for s in self.segments
+        ]
+        listing = {"next": self.next_name, "segments": entries}
+        (folder / SEGMENTS_FILE).write_text(json.dumps(listing, indent=1))
         (folder / PARAMS_FILE).write_text(json.dumps(self.params))
         stop = sorted(stopword_list(self.params.get("stopwords", "")))
         (folder / STOPWORDS_FILE).write_text(json.dumps(stop))
 
     @classmethod
-    def load(cls, folder: Path) -> SparseIndex:
+    def load(cls, folder: Path) -> SparseIndex | LegacySparseIndex:
         params = json.loads((folder / PARAMS_FILE).read_text())
-        row_ids = np.load(folder / ROW_IDS_FILE, allow_pickle=False)
         stop_file = folder / STOPWORDS_FILE
         stopwords = frozenset(json.loads(stop_file.read_text())) if stop_file.exists() else None
-        if len(row_ids) and not (folder / _NONOCCURRENCE_FILE).exists():
-            return cls(_ScoreMatrix(folder), row_ids, params, stopwords)
-        import bm25s
+        if sparse_bm25s.is_legacy(folder):
+            return LegacySparseIndex.load(folder, params, stopwords)
+        listing = json.loads((folder / SEGMENTS_FILE).read_text())
+        segments = [Segment.load(folder, entry) for entry in listing["segments"]]
+        for segment, entry in zip(segments, listing["segments"], strict=True):
+            if len(segment) != entry["rows"]:
+                raise ValueError(f"segment {segment.name} has {len(segment)} rows, not {entry}")
+        return cls(segments, params, stopwords, int(listing["next"]))
 
-        if len(row_ids):
-            retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
-        else:
-            retriever = bm25s.BM25(method=params["method"], k1=params["k1"], b=params["b"])
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every live chunk for ``query`` (row order), masked rows zeroed."""
+        n = len(self.row_ids)
+        if not n:
+            return np.zeros(0, dtype=np.float32)
+        k1, b, method = self.params["k1"], self.params["b"], self.params["method"]
+        total = np.zeros(int(self.offsets[-1]), dtype=np.float64)
+        for term in tokenize(query, self.params, self.stopwords):  # a repeated term counts again
+            found = []
+            for segment, live, offset in zip(
+                self.segments, self._lives, self.offsets[:-1], strict=True
+            ):
+                hit = segment.postings(term)
+                if hit is not None:
+                    rows, tfs = hit
+                    if live is not None:
+                        keep = live[rows]
+                        rows, tfs = rows[keep], tfs[keep]
+                    found.append((segment, rows, tfs, offset))
+            df = sum(len(rows) for _, rows, _, _ in found)
+            if not df:
+                continue
+            idf = _idf(method, df, n)
+            for segment, rows, tfs, offset in found:
+                tf = tfs.astype(np.float64)
+                norm = k1 * ((1 - b) + b * segment.lengths[rows] / self.avgdl)
+                weight = (tf * (k1 + 1) if method == "atire" else tf) / (tf + norm)
+                total[rows + offset] += idf * weight  # rows of one term are distinct
+        scores = (total if self._live_rows is None else total[self._live_rows]).astype(np.float32)
+        return scores * mask if mask is not None else scores
+
+    def search(self, query: str, n: int, mask: np.ndarray | None = None):
+        return _top(self.row_ids, self.scores(query, mask), n)
+
+
+class LegacySparseIndex:
+    """A format-1 sidecar (one bm25s index), read for searching only."""
+
+    def __init__(self, retriever, row_ids: np.ndarray, params: dict, stopwords):
+        self.retriever, self.row_ids = retriever, row_ids
+        self.params, self.stopwords = params, stopwords
+
+    @classmethod
+    def load(cls, folder: Path, params: dict, stopwords) -> LegacySparseIndex:
+        row_ids = np.load(folder / sparse_bm25s.ROW_IDS_FILE, allow_pickle=False)
+        retriever = sparse_bm25s.load_retriever(folder, params, len(row_ids))
         return cls(retriever, row_ids, params, stopwords)
 
     def __len__(self) -> int:
         return len(self.row_ids)
 
     def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every indexed chunk for ``query`` (row order), masked rows zeroed."""
         if not len(self.row_ids):
             return np.zeros(0, dtype=np.float32)
         token_ids = self.retriever.get_tokens_ids(tokenize(query, self.params, self.stopwords))
         if not token_ids:
             return np.zeros(len(self.row_ids), dtype=np.float32)
         scores = self.retriever.get_scores_from_ids(token_ids)
-        if mask is not None:
-            scores = scores * mask
-        return scores
+        return scores * mask if mask is not None else scores
 
-    def search(
-        self, query: str, n: int, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top ``n`` chunks with a positive score: (chunk ids, scores, all row scores)."""
-        scores = self.scores(query, mask)
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > n:
-            top = positive[np.argpartition(-scores[positive], n - 1)[:n]]
+    def search(self, query: str, n: int, mask: np.ndarray | None = None):
+        return _top(self.row_ids, self.scores(query, mask), n)
+
+
+def _top(row_ids: np.ndarray, scores: np.ndarray, n: int):
+    """Top ``n`` chunks with a positive score: (chunk ids, scores, all row scores)."""
+    positive = np.flatnonzero(scores > 0)
+    top = positive[np.argpartition(-scores[positive], n - 1)[:n]] if len(positive) > n else positive
+    # Ties broken by chunk id so results are deterministic.
+    order = np.lexsort((row_ids[top], -scores[top]))
+    top = top[order]
+    return row_ids[top], scores[top], scores
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def _segment_name(number: int) -> str:
+    return f"seg-{number:06d}"
+
+
+class SparseWriter:
+    """The next generation's BM25 sidecar, written to ``folder`` as chunks arrive.
+
+    The previous generation's segments (``previous``, a segments folder) are copied in
+    as they are (not hard-linked: a damaged file in one generation must leave the
+    previous one intact to fall back to); new chunks are written as segments every
+    ``FLUSH_ROWS``; ``remove`` marks rows deleted; ``finish`` writes the rest, merges,
+    and returns the index whose ``save`` writes the segment list. ``previous`` None
+    starts empty (new index, ``--rebuild``, or a format-1 sidecar the caller feeds
+    back through ``add``).
+    """
+
+    def __init__(self, folder: Path, previous: Path | None, params: dict | None = None):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        old = SparseIndex.load(previous) if previous is not None else None
+        if isinstance(old, SparseIndex):
+            self.params = old.params
+            self.segments = old.segments
+            self.next_name = old.next_name
+            for segment in self.segments:
+                for name in segment.files():
+                    shutil.copyfile(previous / name, folder / name)
         else:
-            top = positive
-        # Ties broken by chunk id so results are deterministic.
-        order = np.lexsort((self.row_ids[top], -scores[top]))
-        top = top[order]
-        return self.row_ids[top], scores[top], scores
+            self.params = dict(params or DEFAULT_PARAMS)
+            self.segments, self.next_name = [], 1
+        self._deleted: dict[int, set[int]] = {}  # segment position -> new deleted rows
+        self._builder = SegmentBuilder(self.params)
+
+    def _name(self) -> str:
+        """A name never used before in this index."""
+        self.next_name += 1
+        return _segment_name(self.next_name - 1)
+
+    def add(self, chunk_id: int, text: str) -> None:
+        self._builder.add(chunk_id, text)
+        if len(self._builder) >= FLUSH_ROWS:
+            self.flush()
+
+    def remove(self, chunk_ids: Sequence[int]) -> None:
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        for at, segment in enumerate(self.segments):
+            if not len(ids) or not len(segment):
+                continue
+            rows = np.searchsorted(segment.ids, ids)  # a segment's ids ascend
+            rows = rows[rows < len(segment)]
+            hit = rows[np.isin(np.asarray(segment.ids[rows]), ids)]
+            if len(hit):
+                self._deleted.setdefault(at, set()).update(hit.tolist())
+
+    def flush(self) -> None:
+        """Write the chunks added so far as a segment (``remove`` sees only segments)."""
+        if len(self._builder):
+            self.segments.append(self._saved(self._builder.build(self._name())))
+            self._builder = SegmentBuilder(self.params)
+            self._merge()
+
+    def _saved(self, segment: Segment) -> Segment:
+        """``segment`` written, and mapped back from its files instead of held in memory."""
+        segment.save(self.folder)
+        return Segment.load(self.folder, {"name": segment.name})
+
+    def _apply_deletions(self) -> None:
+        for at, rows in sorted(self._deleted.items()):
+            segment = self.segments[at]
+            deleted = np.union1d(segment.deleted, np.fromiter(rows, np.int32, len(rows)))
+            segment.deleted = deleted.astype(np.int32)
+            if segment.deleted_file:
+                (self.folder / segment.deleted_file).unlink(missing_ok=True)
+            segment.deleted_file = f"{segment.name}.{self._name()}.deleted.npy"
+            np.save(self.folder / segment.deleted_file, segment.deleted, allow_pickle=False)
+        self._deleted = {}
+
+    def _merge(self) -> None:
+        self._apply_deletions()
+        while True:
+            worn = [
+                at
+                for at, s in enumerate(self.segments)
+                if len(s) and len(s.deleted) > EXPUNGE_SHARE * len(s)
+            ]
+            span = (worn[0], worn[0] + 1) if worn else merge_plan([*map(len, self.segments)])
+            if span is None:
+                return
+            start, stop = span
+            merged = merge(self.segments[start:stop], self._name())
+            for segment in self.segments[start:stop]:
+                for name in segment.files():
+                    (self.folder / name).unlink(missing_ok=True)
+            self.segments[start:stop] = [self._saved(merged)] if len(merged) else []
+
+    def finish(self) -> SparseIndex:
+        self.flush()
+        self._merge()
+        return SparseIndex(self.segments, self.params, next_name=self.next_name)

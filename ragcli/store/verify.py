@@ -32,9 +32,10 @@ REQUIRED = (
     "manifest.json",
     "catalog.sqlite",
     "dense.faiss",
-    "sparse/row_ids.npy",
     "sparse/ragcli_params.json",
 )
+# The BM25 sidecar's index file: format 1 (bm25s) or 2 (segments).
+SPARSE_LISTS = ("sparse/row_ids.npy", "sparse/segments.json")
 
 Problem = tuple[Path, str]
 
@@ -119,7 +120,8 @@ def _written_with_checksums(gen_dir: Path) -> bool:
 
 def _header_problems(gen_dir: Path) -> list[Problem]:
     found: list[Problem] = []
-    for name in REQUIRED:
+    sparse = next((n for n in SPARSE_LISTS if (gen_dir / n).exists()), SPARSE_LISTS[0])
+    for name in (*REQUIRED, sparse):
         path = gen_dir / name
         if not path.is_file() or path.stat().st_size == 0:
             found.append((path, "missing" if not path.is_file() else "empty"))

@@ -228,7 +228,7 @@ def test_an_index_written_before_checksums_is_read_and_gains_them(damaged):
     )
     assert Index(index_dir).check()["ok"]
     # An old generation without checksums is still checked by its structure.
-    (index_dir / "gen-000002" / "sparse" / "row_ids.npy").write_bytes(b"\x93NUMPY junk")
+    (index_dir / "gen-000002" / "sparse" / "seg-000002.ids.npy").write_bytes(b"\x93NUMPY junk")
     verdict = Index(index_dir).check()
     assert verdict["ok"] and not verdict["previous_ok"]
 
