@@ -20,6 +20,9 @@ from typing import Any
 from ragcli.config import Settings, load_settings
 from ragcli.types import Hit, SearchFilter, SearchParams
 
+# The search settings `rag status` reports (after config files, environment and flags).
+STATUS_SEARCH_KEYS = ("k", "mode", "alpha", "fusion", "pool_factor", "rerank_depth")
+
 
 class Index:
     """One index: a local ``.rag/<name>/`` folder, or a Milvus collection (``store_uri``).
@@ -237,9 +240,14 @@ class Index:
                 rerank_model=rerank_model,
                 rerank_depth=rerank_depth,
             ).search_params(filters)
+        from dataclasses import replace
+
         from ragcli import retrieve
 
-        rerank_step = self._rerankers.rerank(params.rerank_model) if params.rerank else None
+        rerank_step = None
+        if params.rerank is not False:
+            rerank_step = self._rerankers.rerank(params.rerank_model, params.rerank is True)
+        params = replace(params, rerank=rerank_step is not None)
         store = self.fresh_store()
         return retrieve.search(store, query, params, lambda: self.query_encoder, rerank_step)
 
@@ -247,9 +255,32 @@ class Index:
     def _rerankers(self):
         from ragcli.rerank import Rerankers
 
-        return Rerankers(self._warn_once)
+        return Rerankers(self._warn_once, notice=self._notice_once_per_index)
+
+    def _notice_once_per_index(self, message: str) -> None:
+        """``message`` the first time this index sees it (remembered in ``cache/``, so a
+        note such as "searching without reranking" is not repeated at every search)."""
+        import json
+
+        seen_file = self.path / "cache" / "notices.json"
+        try:
+            seen = json.loads(seen_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            seen = []
+        if not isinstance(seen, list):
+            seen = []
+        if message in seen:
+            return
+        self._warn_once(message)
+        try:
+            seen_file.parent.mkdir(parents=True, exist_ok=True)
+            seen_file.write_text(json.dumps([*seen, message]), encoding="utf-8")
+        except OSError:
+            pass  # a read-only index: the note comes again next time, which is harmless
 
     def status(self) -> dict[str, Any]:
+        from ragcli.rerank import status as rerank_status
+
         store = self.fresh_store()
         manifest = store.manifest
         where = store.describe()
@@ -265,6 +296,8 @@ class Index:
             "kinds": store.kinds(),
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
+            "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
+            "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
         }
 
     def check(self) -> dict[str, Any]:

@@ -156,7 +156,7 @@ class SearchParams:
     alpha: float = 0.7  # dense weight in hybrid fusion
     fusion: str = "minmax"  # minmax | rrf
     pool_factor: int = 5  # candidates per side = pool_factor * k
-    rerank: bool = True
+    rerank: bool | None = True  # None: only if the model is on this machine
     rerank_model: str = ""
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
     filters: SearchFilter = field(default_factory=SearchFilter)

@@ -148,7 +148,9 @@ def status_summary(info: dict[str, Any]) -> None:
         f"  chunks {counts.get('chunks', 0)}",
         f"kinds       {kinds or '-'}",
         f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
-        f"chunking    {info.get('chunking')}",
+        f"chunking    {_chunking(info.get('chunking'))}",
+        f"search      {_pairs(info.get('search'))}",
+        *([f"rerank      {_rerank(info['rerank'])}"] if info.get("rerank") else []),
         *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
@@ -158,6 +160,22 @@ def status_summary(info: dict[str, Any]) -> None:
         ],
     ]
     sys.stdout.write("\n".join(errors.printable(line) for line in lines) + "\n")
+
+
+def _chunking(chunking: Any) -> str:
+    if not isinstance(chunking, dict):
+        return str(chunking or "-")
+    return f"{chunking.get('size')} tokens, {chunking.get('overlap')} overlap"
+
+
+def _pairs(values: Any) -> str:
+    if not isinstance(values, dict):
+        return "-"
+    return "  ".join(f"{key.replace('_', '-')} {value}" for key, value in values.items())
+
+
+def _rerank(entry: dict[str, Any]) -> str:
+    return f"{entry['use']}  {entry['model']} ({entry['where']})"
 
 
 def _human_bytes(n: float) -> str:
