@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from ragcli import errors
+from ragcli.cli.snippets import snippet as best_snippet
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:
@@ -187,11 +188,6 @@ def _human_bytes(n: float) -> str:
 
 
 # search ---------------------------------------------------------------------------
-def snippet(text: str, width: int = 300) -> str:
-    flat = errors.printable(" ".join(text.split()))
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def search_plain(query: str, hits: list[Any]) -> None:
     """Plain text for pipes: one block per hit, no colour."""
     lines = []
@@ -201,7 +197,7 @@ def search_plain(query: str, hits: list[Any]) -> None:
             errors.printable(f"{hit.rank}. {hit.chunk.source}{' (' + where + ')' if where else ''}")
             + f"  score={hit.score:.4f}"
         )
-        lines.append(f"   {snippet(hit.chunk.text)}")
+        lines.append(f"   {errors.printable(best_snippet(hit.chunk.text, query).text)}")
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -219,7 +215,7 @@ def search_rich(query: str, hits: list[Any]) -> None:
     table.add_column("score", justify="right")
     table.add_column("text")
     for hit in hits:
-        text = Text(snippet(hit.chunk.text, 400))
+        text = Text(errors.printable(best_snippet(hit.chunk.text, query, 400).text))
         for word_start, word in _words(text.plain):
             if tokenize(word) and tokenize(word)[0] in terms:
                 text.stylize("bold yellow", word_start, word_start + len(word))
