@@ -93,3 +93,49 @@ def answer_terms(text: str) -> list[str]:
         else:
             latin.append(token)
     return out + stem_words(latin)
+
+
+# Language hints: cheap enough for every query. A text is "mostly" in a script when most
+# of its letters are; Latin-script languages are told apart by their commonest words,
+# chosen not to be English words too.
+_SCRIPTS = (
+    ("Cyrillic", re.compile(r"[\u0400-\u04ff]")),
+    ("Greek", re.compile(r"[\u0370-\u03ff]")),
+    ("Arabic", re.compile(r"[\u0600-\u06ff]")),
+    ("Hebrew", re.compile(r"[\u0590-\u05ff]")),
+    ("Devanagari", re.compile(r"[\u0900-\u097f]")),
+    ("Thai", re.compile(r"[\u0e00-\u0e7f]")),
+    ("Japanese", re.compile(r"[\u3040-\u30ff]")),
+    ("Chinese", re.compile(r"[\u3400-\u9fff]")),
+    ("Korean", re.compile(r"[\uac00-\ud7af]")),
+)
+_COMMON_WORDS = {
+    "English": "the of and to is that for with was are this from which have has were",
+    "French": "le la les des est une et du qui pour dans avec sur pas sont aux été par",
+    "German": "der und das ist nicht ein eine mit den dem auf sich zu für von wurde",
+    "Spanish": "el la los las del que y es en una por para con se fue como más pero",
+    "Portuguese": "o os das dos que é uma para com não foi pelo pela em ao são",
+    "Italian": "il di che è per una con non gli della sono nel alla come più",
+    "Dutch": "de het een van en is dat niet zijn met voor op werd ook",
+}
+_COMMON = {language: frozenset(words.split()) for language, words in _COMMON_WORDS.items()}
+
+
+def language_hint(text: str) -> str | None:
+    """The language or script ``text`` is mostly in when that is not English, else None.
+
+    By script: more than half the letters in one non-Latin script. By words, for Latin
+    text: at least two distinct words of a language's commonest, and more than of English's.
+    """
+    letters = [char for char in text if char.isalpha()]
+    if len(letters) < 2:
+        return None
+    joined = "".join(letters)
+    for name, pattern in _SCRIPTS:
+        if len(pattern.findall(joined)) * 2 > len(letters):
+            return name if name in ("Japanese", "Chinese", "Korean") else f"{name} script"
+    words = set(_WORD_TOKEN.findall(text.lower()))
+    counts = {lang: len(words & common) for lang, common in _COMMON.items()}
+    english = counts.pop("English")
+    language, count = max(counts.items(), key=lambda item: item[1])
+    return language if count >= 2 and count > english else None

@@ -29,6 +29,41 @@ _PACKAGED_MODELS = {
 _ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
+# Embedding models trained on English text only (their model cards say so): a query or a
+# corpus in another language gets poor dense results from them.
+ENGLISH_ONLY_MODELS = frozenset(
+    {
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "sentence-transformers/all-MiniLM-L12-v2",
+        "sentence-transformers/all-mpnet-base-v2",
+        "sentence-transformers/multi-qa-MiniLM-L6-cos-v1",
+        "sentence-transformers/msmarco-MiniLM-L6-cos-v5",
+        "BAAI/bge-small-en-v1.5",
+        "BAAI/bge-base-en-v1.5",
+        "BAAI/bge-large-en-v1.5",
+    }
+)
+MULTILINGUAL_EXAMPLE = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+
+
+def english_only(name: str) -> bool:
+    """Whether ``name`` is a known English-only embedding model (a folder of the packaged
+    model counts as that model)."""
+    name = canonical_name(name)
+    if name in ENGLISH_ONLY_MODELS:
+        return True
+    packaged = resolve_model_path(DEFAULT_EMBED_MODEL)
+    return Path(name).is_dir() and Path(packaged).is_dir() and Path(name) == Path(packaged)
+
+
+def language_warning(what: str, language: str, model: str) -> str:
+    return (
+        f"{what} seems to be in {language}, but the embedding model {model} is English-only, so "
+        f"dense search will match it poorly (BM25 still matches its words; a multilingual "
+        f"model such as {MULTILINGUAL_EXAMPLE} needs rag ingest --rebuild --model NAME)"
+    )
+
+
 def canonical_name(name: str) -> str:
     """The full hub name for a short alias (``all-MiniLM-L6-v2``); other names unchanged."""
     return _ALIASES.get(name, name)
