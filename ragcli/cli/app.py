@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -82,6 +82,70 @@ def _plain_value(param, value):
 
 
 _pass_through_plain_values()
+
+
+def _flags_without_a_type() -> None:
+    """In --help, a flag (``--json``) shows no ``<bool>``, a repeatable option its
+    element type (``<str>``, not ``<list[str]>``), and a default given as text (a
+    setting's) no parentheses: typer 0.2x shows the annotation and ``(text)``."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # another typer: its own display
+        return
+    original = TyperOption.display_type_rich
+    if getattr(original, "_ragcli", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if self.is_flag:
+            return None
+        shown = original(self, ctx)
+        if isinstance(shown, str) and shown.startswith("<list[") and shown.endswith("]>"):
+            return "<" + shown[len("<list[") : -len("]>")] + ">"
+        return shown
+
+    def _get_default_string(self, *, ctx, show_default_is_str, default_value):
+        shown = original_default(
+            self, ctx=ctx, show_default_is_str=show_default_is_str, default_value=default_value
+        )
+        if show_default_is_str and shown.startswith("(") and shown.endswith(")"):
+            return shown[1:-1]  # "[default: 5]", not "[default: (5)]"
+        return shown
+
+    original_default = TyperOption._get_default_string
+    display_type_rich._ragcli = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich
+    TyperOption._get_default_string = _get_default_string
+
+
+_flags_without_a_type()
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"rag (ragcli) {version('ragcli')}")
+        except PackageNotFoundError:
+            typer.echo("rag (ragcli), version unknown (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            callback=show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Retrieval-augmented generation from the command line: ingest, search, ask, eval."""
 
 
 def handles_errors(func: F) -> F:
