@@ -148,18 +148,29 @@ def main_options(
     """Retrieval-augmented generation from the command line: ingest, search, ask, eval."""
 
 
+def fail(message: str, as_json: bool) -> None:
+    if as_json:
+        from ragcli.cli.render import print_json
+        from ragcli.errors import message_line
+
+        print_json({"error": message_line(message)})
+    error(message)
+
+
 def handles_errors(func: F) -> F:
-    """Turn library errors into one line on stderr and the error's exit code."""
+    """Turn library errors into one line on stderr and the error's exit code; under
+    ``--json`` also ``{"error": "..."}`` on stdout, so a script reading stdout sees it."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = kwargs.get("json_out") is True
         try:
             return func(*args, **kwargs)
         except RagError as err:
-            error(str(err))
+            fail(str(err), as_json)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
-            error("interrupted")
+            fail("interrupted", as_json)
             raise typer.Exit(130) from None
         except BrokenPipeError:
             # `rag search ... | head`: the reader went away; that is not an error.
