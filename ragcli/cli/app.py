@@ -148,6 +148,26 @@ def main_options(
     """Retrieval-augmented generation from the command line: ingest, search, ask, eval."""
 
 
+def quiet_library_logs() -> None:
+    """Library log records below WARNING stay out of the output.
+
+    Some libraries call ``logging.basicConfig`` when imported (onnxruntime's quantizer
+    does, at INFO), after which every logger's records reach stderr: bm25s's DEBUG lines
+    during `rag ingest --embed-backend onnx-int8`. A root handler installed first makes
+    that call a no-op; `rag serve` replaces it with its log file.
+    """
+    import logging
+
+    root = logging.getLogger()
+    if any(getattr(h, "_ragcli", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("rag: warning: %(name)s: %(message)s"))
+    handler._ragcli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
 def fail(message: str, as_json: bool) -> None:
     if as_json:
         from ragcli.cli.render import print_json
@@ -163,6 +183,7 @@ def handles_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        quiet_library_logs()
         as_json = kwargs.get("json_out") is True
         try:
             return func(*args, **kwargs)
