@@ -283,28 +283,7 @@ class Index:
     def _rerankers(self):
         from ragcli.rerank import Rerankers
 
-        return Rerankers(self._warn_once, notice=self._notice_once_per_index)
-
-    def _notice_once_per_index(self, message: str) -> None:
-        """``message`` the first time this index sees it (remembered in ``cache/``, so a
-        note such as "searching without reranking" is not repeated at every search)."""
-        import json
-
-        seen_file = self.path / "cache" / "notices.json"
-        try:
-            seen = json.loads(seen_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            seen = []
-        if not isinstance(seen, list):
-            seen = []
-        if message in seen:
-            return
-        self._warn_once(message)
-        try:
-            seen_file.parent.mkdir(parents=True, exist_ok=True)
-            seen_file.write_text(json.dumps([*seen, message]), encoding="utf-8")
-        except OSError:
-            pass  # a read-only index: the note comes again next time, which is harmless
+        return Rerankers(self._warn_once)
 
     def status(self) -> dict[str, Any]:
         from ragcli.rerank import status as rerank_status

@@ -40,18 +40,12 @@ class Rerankers:
     reported once through ``warn``.
 
     A search that did not ask for reranking (the default) reranks only when the model is
-    already on this machine (``weights.local_model``: a few ``stat`` calls); otherwise
-    it runs without, says so once through ``notice``, and never imports torch.
+    already on this machine (``weights.local_model``: a few ``stat`` calls); otherwise it
+    runs without, quietly (``rag status`` says so), and never imports torch.
     """
 
-    def __init__(
-        self,
-        warn: Callable[[str], None],
-        notice: Callable[[str], None] | None = None,
-        load: Callable[[str], Reranker] = Reranker,
-    ):
+    def __init__(self, warn: Callable[[str], None], load: Callable[[str], Reranker] = Reranker):
         self.warn = warn
-        self.notice = notice or warn
         self.load = load
         self._loaded: dict[str, Reranker | None] = {}
 
@@ -70,24 +64,14 @@ class Rerankers:
         """The rerank step for ``retrieve.search``, or None to search without reranking
         (``explicit`` False and the model absent). The model loads at its first use, and
         the step is a no-op when it cannot load."""
-        if not explicit:
-            found = local_model(model_name)
-            if not found.available:
-                self.notice(unavailable_message(model_name, found.where))
-                return None
+        if not explicit and not local_model(model_name).available:
+            return None
 
         def step(query: str, hits: list[Hit]) -> list[Hit]:
             reranker = self.get(model_name)
             return hits if reranker is None else rerank_hits(reranker, query, hits)
 
         return step
-
-
-def unavailable_message(model_name: str, where: str) -> str:
-    return (
-        f"reranker {model_name!r} is not on this machine ({where}), so searches here run "
-        "without reranking (said once per index; rag status shows it; --rerank fetches it)"
-    )
 
 
 def status(model_name: str, enabled: bool | None) -> dict[str, object]:
@@ -98,5 +82,9 @@ def status(model_name: str, enabled: bool | None) -> dict[str, object]:
     elif found.available:
         use = "on"
     else:
-        use = "off: model not available" if enabled is None else "on: fetched at first search"
+        use = (
+            "off: not on this machine (--rerank fetches it)"
+            if enabled is None
+            else "on, fetched at first search"
+        )
     return {"model": model_name, "available": found.available, "where": found.where, "use": use}
