@@ -65,8 +65,15 @@ def _matches(text: str, terms: set[str]) -> list[tuple[int, str]]:
 
 def _starts(text: str, matches: list[tuple[int, str]]) -> list[int]:
     sentences = [m.end() for m in _SENTENCE_START.finditer(text)]
-    before_match = [_word_start(text, max(0, at - LEAD)) for at, _ in matches]
+    before_match = [_lead_in(text, at, sentences) for at, _ in matches]
     return sorted({0, *sentences, *before_match} - {len(text)})
+
+
+def _lead_in(text: str, at: int, sentences: list[int]) -> int:
+    """A start shortly before the word at ``at``: its sentence's start when that is
+    near, else a word ``LEAD`` characters back."""
+    near = [start for start in sentences if at - 2 * LEAD <= start <= at]
+    return near[-1] if near else _word_start(text, max(0, at - LEAD))
 
 
 def _evidence(matches: list[tuple[int, str]], start: int, end: int) -> tuple[int, int]:
