@@ -150,6 +150,7 @@ def status_summary(info: dict[str, Any]) -> None:
         f"kinds       {kinds or '-'}",
         f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
         f"chunking    {_chunking(info.get('chunking'))}",
+        *([f"bm25        {_bm25(info['bm25'])}"] if isinstance(info.get("bm25"), dict) else []),
         f"search      {_pairs(info.get('search'))}",
         *([f"rerank      {_rerank(info['rerank'])}"] if info.get("rerank") else []),
         *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
@@ -167,6 +168,14 @@ def _chunking(chunking: Any) -> str:
     if not isinstance(chunking, dict):
         return str(chunking or "-")
     return f"{chunking.get('size')} tokens, {chunking.get('overlap')} overlap"
+
+
+def _bm25(bm25: dict[str, Any]) -> str:
+    stemmer, stopwords = bm25.get("stemmer") or "no", bm25.get("stopwords") or "no"
+    return (
+        f"{bm25.get('method')} k1 {bm25.get('k1')} b {bm25.get('b')}, {stemmer} stemmer, "
+        f"{stopwords} stopwords"
+    )
 
 
 def _pairs(values: Any) -> str:
