@@ -161,7 +161,19 @@ def quiet_library_logs() -> None:
     root = logging.getLogger()
     if any(getattr(h, "_ragcli", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+
+    class CurrentStderr(logging.StreamHandler):
+        """Writes to sys.stderr as it is when a record comes (tests swap it)."""
+
+        @property
+        def stream(self):
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value) -> None:
+            pass
+
+    handler = CurrentStderr()
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("rag: warning: %(name)s: %(message)s"))
     handler._ragcli = True  # type: ignore[attr-defined]
