@@ -12,7 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from ragcli import errors
-from ragcli.cli.snippets import snippet as best_snippet
+from ragcli.text import snippet as best_snippet
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:

@@ -14,8 +14,8 @@ import typer
 from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.cli.snippets import snippet
 from ragcli.errors import UsageError, require_utf8
+from ragcli.text import snippet
 
 QueryArg = Annotated[
     str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.cli.snippets import ELLIPSIS, snippet
+from ragcli.text import ELLIPSIS, snippet
 
 FILLER = " ".join(f"Sentence {n} talks about nothing in particular at all." for n in range(12))
 MATCH = "The lighthouse keepers partnered with fishermen during storms."
