@@ -43,7 +43,8 @@ class Settings:
     alpha: float = 0.75  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
     fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
     pool_factor: int = 5  # each side returns pool_factor * k candidates before fusion
-    rerank: bool = True
+    # None: rerank when the cross-encoder is already on this machine (ragcli.rerank)
+    rerank: bool | None = None
     rerank_model: str = DEFAULT_RERANK_MODEL
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
     # lowest raw cosine of a hit; None: search keeps all, ask uses its own bar (0.25)

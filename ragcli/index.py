@@ -20,6 +20,9 @@ from typing import Any
 from ragcli.config import Settings, load_settings
 from ragcli.types import Hit, SearchFilter, SearchParams
 
+# The search settings `rag status` reports (after config files, environment and flags).
+STATUS_SEARCH_KEYS = ("k", "mode", "alpha", "fusion", "pool_factor", "rerank_depth")
+
 
 class Index:
     """One index: a local ``.rag/<name>/`` folder, or a Milvus collection (``store_uri``).
@@ -102,11 +105,28 @@ class Index:
             exists=exists,
         )
         self._close_store()
+        self._check_corpus_language(report.chunks_added)
         if report.chunks:
             from ragcli.embed import export_for_queries
 
             export_for_queries(self.store.manifest, warn=self._warn_once)
         return report
+
+    def _check_corpus_language(self, added: int, sample: int = 200) -> None:
+        """Warn once when the chunks just added are mostly not English and the model is
+        English-only; reads up to ``sample`` of them, evenly spaced."""
+        from ragcli.text import language_hint
+        from ragcli.weights import english_only, language_warning
+
+        manifest = self.store.manifest
+        model, top = manifest.get("embed_model") or "", manifest.get("next_chunk_id")
+        if not added or not isinstance(top, int) or not english_only(model):
+            return
+        step = max(1, added // sample)
+        chunks = self.store.chunks(list(range(top - added, top, step)))
+        language = language_hint("\n".join(chunk.text for chunk in chunks.values()))
+        if language:
+            self._warn_once(language_warning("the text just ingested", language, model))
 
     def writer(self, rebuild: bool = False):
         """An unopened StoreWriter for this index (``with index.writer() as w: ...``)."""
@@ -239,11 +259,27 @@ class Index:
                 rerank_depth=rerank_depth,
                 min_score=min_score,
             ).search_params(filters)
+        from dataclasses import replace
+
         from ragcli import retrieve
 
-        rerank_step = self._rerankers.rerank(params.rerank_model) if params.rerank else None
+        rerank_step = None
+        if params.rerank is not False:
+            rerank_step = self._rerankers.rerank(params.rerank_model, params.rerank is True)
+        params = replace(params, rerank=rerank_step is not None)
         store = self.fresh_store()
+        if params.mode != "sparse":
+            self._check_query_language(query, store.manifest.get("embed_model") or "")
         return retrieve.search(store, query, params, lambda: self.query_encoder, rerank_step)
+
+    def _check_query_language(self, query: str, model: str) -> None:
+        from ragcli.text import language_hint
+        from ragcli.weights import english_only, language_warning
+
+        language = language_hint(query) if english_only(model) else None
+        if language and "query-language" not in self._warned:
+            self._warned.add("query-language")  # once per command, whatever the language
+            self.warn(language_warning("the query", language, model))
 
     @cached_property
     def _rerankers(self):
@@ -252,6 +288,8 @@ class Index:
         return Rerankers(self._warn_once)
 
     def status(self) -> dict[str, Any]:
+        from ragcli.rerank import status as rerank_status
+
         store = self.fresh_store()
         manifest = store.manifest
         where = store.describe()
@@ -267,6 +305,8 @@ class Index:
             "kinds": store.kinds(),
             "roots": manifest.get("roots", []),
             "updated_at": manifest.get("updated_at"),
+            "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
+            "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
         }
 
     def check(self) -> dict[str, Any]:

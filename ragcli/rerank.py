@@ -9,7 +9,7 @@ import numpy as np
 from ragcli.errors import RagError
 from ragcli.text import index_text
 from ragcli.types import Hit
-from ragcli.weights import load_sentence_transformers
+from ragcli.weights import load_sentence_transformers, local_model
 
 
 class Reranker:
@@ -37,26 +37,54 @@ def rerank_hits(reranker: Reranker, query: str, hits: list[Hit]) -> list[Hit]:
 
 class Rerankers:
     """Cross-encoders loaded once each; one that cannot load is remembered as None and
-    reported once through ``warn``."""
+    reported once through ``warn``.
 
-    def __init__(self, warn: Callable[[str], None]):
+    A search that did not ask for reranking (the default) reranks only when the model is
+    already on this machine (``weights.local_model``: a few ``stat`` calls); otherwise it
+    runs without, quietly (``rag status`` says so), and never imports torch.
+    """
+
+    def __init__(self, warn: Callable[[str], None], load: Callable[[str], Reranker] = Reranker):
         self.warn = warn
+        self.load = load
         self._loaded: dict[str, Reranker | None] = {}
 
     def get(self, model_name: str) -> Reranker | None:
         if model_name not in self._loaded:
             try:
-                self._loaded[model_name] = Reranker(model_name)
+                self._loaded[model_name] = self.load(model_name)
             except RagError as err:
                 self.warn(f"{err}; results are not reranked")
                 self._loaded[model_name] = None
         return self._loaded[model_name]
 
-    def rerank(self, model_name: str) -> Callable[[str, list[Hit]], list[Hit]]:
-        """The rerank step for ``retrieve.search``: a no-op when the model cannot load."""
+    def rerank(
+        self, model_name: str, explicit: bool = True
+    ) -> Callable[[str, list[Hit]], list[Hit]] | None:
+        """The rerank step for ``retrieve.search``, or None to search without reranking
+        (``explicit`` False and the model absent). The model loads at its first use, and
+        the step is a no-op when it cannot load."""
+        if not explicit and not local_model(model_name).available:
+            return None
 
         def step(query: str, hits: list[Hit]) -> list[Hit]:
             reranker = self.get(model_name)
             return hits if reranker is None else rerank_hits(reranker, query, hits)
 
         return step
+
+
+def status(model_name: str, enabled: bool | None) -> dict[str, object]:
+    """The rerank entry of ``rag status``: the model, whether searches use it, and why."""
+    found = local_model(model_name)
+    if enabled is False:
+        use = "off (rerank = false)"
+    elif found.available:
+        use = "on"
+    else:
+        use = (
+            "off: not on this machine (--rerank fetches it)"
+            if enabled is None
+            else "on, fetched at first search"
+        )
+    return {"model": model_name, "available": found.available, "where": found.where, "use": use}

@@ -8,6 +8,8 @@
 * ``answer_terms`` and ``FUNCTION_WORDS``: the extractive answerer's lighter analysis
   (every word, CJK as bigrams, stemmed), with a short list of function words it
   ignores when matching a question to sentences.
+* ``snippet``: the window of a chunk a search result shows (the most query terms).
+* ``language_hint``: whether a text is mostly in another language or script.
 
 Nothing heavy is imported here: PyStemmer loads on first use, and bm25s's stopword list
 only when an index is built (a saved index carries its own list).
@@ -16,6 +18,7 @@ only when an index is built (a saved index carries its own list).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 # The analyser half of the BM25 settings (ragcli.store.sparse.DEFAULT_PARAMS adds the
@@ -93,3 +96,141 @@ def answer_terms(text: str) -> list[str]:
         else:
             latin.append(token)
     return out + stem_words(latin)
+
+
+# Language hints: cheap enough for every query. A text is "mostly" in a script when most
+# of its letters are; Latin-script languages are told apart by their commonest words,
+# chosen not to be English words too.
+_SCRIPTS = (
+    ("Cyrillic", re.compile(r"[\u0400-\u04ff]")),
+    ("Greek", re.compile(r"[\u0370-\u03ff]")),
+    ("Arabic", re.compile(r"[\u0600-\u06ff]")),
+    ("Hebrew", re.compile(r"[\u0590-\u05ff]")),
+    ("Devanagari", re.compile(r"[\u0900-\u097f]")),
+    ("Thai", re.compile(r"[\u0e00-\u0e7f]")),
+    ("Japanese", re.compile(r"[\u3040-\u30ff]")),
+    ("Chinese", re.compile(r"[\u3400-\u9fff]")),
+    ("Korean", re.compile(r"[\uac00-\ud7af]")),
+)
+_COMMON_WORDS = {
+    "English": "the of and to is that for with was are this from which have has were",
+    "French": "le la les des est une et du qui pour dans avec sur pas sont aux été par",
+    "German": "der und das ist nicht ein eine mit den dem auf sich zu für von wurde",
+    "Spanish": "el la los las del que y es en una por para con se fue como más pero",
+    "Portuguese": "o os das dos que é uma para com não foi pelo pela em ao são",
+    "Italian": "il di che è per una con non gli della sono nel alla come più",
+    "Dutch": "de het een van en is dat niet zijn met voor op werd ook",
+}
+_COMMON = {language: frozenset(words.split()) for language, words in _COMMON_WORDS.items()}
+
+
+def language_hint(text: str) -> str | None:
+    """The language or script ``text`` is mostly in when that is not English, else None.
+
+    By script: more than half the letters in one non-Latin script. By words, for Latin
+    text: at least two distinct words of a language's commonest, and more than of English's.
+    """
+    letters = [char for char in text if char.isalpha()]
+    if len(letters) < 2:
+        return None
+    joined = "".join(letters)
+    for name, pattern in _SCRIPTS:
+        if len(pattern.findall(joined)) * 2 > len(letters):
+            return name if name in ("Japanese", "Chinese", "Korean") else f"{name} script"
+    words = set(_WORD_TOKEN.findall(text.lower()))
+    counts = {lang: len(words & common) for lang, common in _COMMON.items()}
+    english = counts.pop("English")
+    language, count = max(counts.items(), key=lambda item: item[1])
+    return language if count >= 2 and count > english else None
+
+
+# Snippets: the part of a chunk a search result shows, the window with the most query
+# terms. Words are stemmed as above without the function words (the BM25 stopword list
+# would import bm25s into every search); windows start at a sentence or a little before a
+# matching word, end on a sentence or word boundary, with an ellipsis where text was cut.
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?:;])\s+|\n\s*)(?=\S)")
+ELLIPSIS = "…"
+LEAD = 60  # characters of context kept before a matching word that starts a window
+
+
+@dataclass(frozen=True)
+class Snippet:
+    start: int  # offsets into the chunk's text
+    end: int
+    text: str  # whitespace flattened, with ellipses where cut
+
+    def to_dict(self) -> dict[str, object]:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+def snippet(text: str, query: str, width: int = 300) -> Snippet:
+    """The window of at most ``width`` characters of ``text`` that holds the most
+    distinct query terms (then the most matches, then the earliest)."""
+    if len(text) <= width:
+        return Snippet(0, len(text), _flat(text))
+    matches = _matches(text, {term for _, term in _terms(query)})
+    windows = [(start, _cut_end(text, start, width)) for start in _starts(text, matches)]
+    best, end = max(windows, key=lambda w: (*_evidence(matches, *w), -w[0]))
+    shown = _flat(text[best:end])
+    return Snippet(
+        best,
+        end,
+        (ELLIPSIS if best > 0 else "") + shown + (ELLIPSIS if end < len(text) else ""),
+    )
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _terms(text: str) -> list[tuple[int, str]]:
+    """(offset, stem) of each word of ``text`` that is not a function word."""
+    words = [(m.start(), m.group().lower()) for m in _BM25_TOKEN.finditer(text)]
+    words = [(at, word) for at, word in words if word not in FUNCTION_WORDS]
+    stems = stem_words([word for _, word in words])
+    return [(at, stem) for (at, _), stem in zip(words, stems, strict=True)]
+
+
+def _matches(text: str, terms: set[str]) -> list[tuple[int, str]]:
+    """(offset, term) of every word of ``text`` that is one of the query's ``terms``."""
+    return [(at, term) for at, term in _terms(text) if term in terms] if terms else []
+
+
+def _starts(text: str, matches: list[tuple[int, str]]) -> list[int]:
+    sentences = [m.end() for m in _SENTENCE_START.finditer(text)]
+    before_match = [_lead_in(text, at, sentences) for at, _ in matches]
+    return sorted({0, *sentences, *before_match} - {len(text)})
+
+
+def _lead_in(text: str, at: int, sentences: list[int]) -> int:
+    """A start shortly before the word at ``at``: its sentence's start when that is
+    near, else a word ``LEAD`` characters back."""
+    near = [start for start in sentences if at - 2 * LEAD <= start <= at]
+    return near[-1] if near else _word_start(text, max(0, at - LEAD))
+
+
+def _evidence(matches: list[tuple[int, str]], start: int, end: int) -> tuple[int, int]:
+    inside = [term for at, term in matches if start <= at < end]
+    return len(set(inside)), len(inside)
+
+
+def _word_start(text: str, at: int) -> int:
+    """``at`` moved forward to the start of a word (it stays if it already is one)."""
+    if at == 0 or text[at - 1].isspace():
+        return at
+    space = re.compile(r"\s").search(text, at)
+    return space.end() if space else at
+
+
+def _cut_end(text: str, start: int, width: int) -> int:
+    """Where a window from ``start`` ends: at the last sentence end in its last third,
+    else at the last word boundary, within ``width`` characters."""
+    limit = start + width
+    if limit >= len(text):
+        return len(text)
+    window = text[start:limit]
+    sentence_ends = [m.end() for m in re.finditer(r"[.!?](?=\s)", window)]
+    if sentence_ends and sentence_ends[-1] >= width * 2 // 3:
+        return start + sentence_ends[-1]
+    space = window.rfind(" ")
+    return start + space if space > 0 else limit

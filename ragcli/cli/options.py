@@ -115,30 +115,71 @@ def uses(*bundles: Bundle) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return decorate
 
 
+def default_of(setting: str) -> str:
+    """A setting's built-in default as --help shows it (config files and RAG_* variables
+    may change it; `rag status` shows the values in effect)."""
+    from ragcli.config import Settings
+
+    return str(getattr(Settings, setting))
+
+
 # Retrieval options shared by `rag ask`, `rag generate` and `rag chat` (the same flags as
 # `rag search`), and the generation options they add.
-KOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="Number of results.")]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid (default), dense or sparse.")]
+KOpt = Annotated[
+    int | None,
+    typer.Option("-k", "--top-k", help="Number of results.", show_default=default_of("k")),
+]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="hybrid, dense or sparse.", show_default=default_of("mode")),
+]
 AlphaOpt = Annotated[
     float | None,
-    typer.Option("--alpha", help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only."),
+    typer.Option(
+        "--alpha",
+        help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
+        show_default=default_of("alpha"),
+    ),
 ]
 FusionOpt = Annotated[
     str | None,
-    typer.Option("--fusion", help="adaptive (default), minmax, zscore, dbsf or rrf."),
+    typer.Option(
+        "--fusion",
+        help="adaptive, minmax, zscore, dbsf or rrf (docs/retrieval.md).",
+        show_default=default_of("fusion"),
+    ),
 ]
 PoolFactorOpt = Annotated[
-    int | None, typer.Option("--pool-factor", help="Candidates per side = pool factor * k.")
+    int | None,
+    typer.Option(
+        "--pool-factor",
+        help="Candidates per side = pool factor * k.",
+        show_default=default_of("pool_factor"),
+    ),
 ]
 RerankOpt = Annotated[
     bool | None,
-    typer.Option("--rerank/--no-rerank", help="Rerank with a cross-encoder.", show_default=False),
+    typer.Option(
+        "--rerank/--no-rerank",
+        help="Rerank with a cross-encoder; --rerank fetches the model if it is not here.",
+        show_default="when the model is on this machine",
+    ),
 ]
 RerankModelOpt = Annotated[
-    str | None, typer.Option("--rerank-model", help="Cross-encoder name or folder.")
+    str | None,
+    typer.Option(
+        "--rerank-model",
+        help="Cross-encoder name or folder.",
+        show_default=default_of("rerank_model"),
+    ),
 ]
 RerankDepthOpt = Annotated[
-    int | None, typer.Option("--rerank-depth", help="Fused candidates to rerank.")
+    int | None,
+    typer.Option(
+        "--rerank-depth",
+        help="Fused candidates to rerank.",
+        show_default=default_of("rerank_depth"),
+    ),
 ]
 MinScoreOpt = Annotated[
     float | None,
@@ -153,7 +194,7 @@ FilterOpt = Annotated[
 ]
 TypeOpt = Annotated[
     list[str] | None,
-    typer.Option("--type", help="Only this document type: pdf, markdown, code, ..."),
+    typer.Option("--type", help="Only this document type (pdf, markdown, html, ...) or extension."),
 ]
 DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="Only this document id.")]
 
@@ -177,14 +218,24 @@ BaseUrlOpt = Annotated[
     ),
 ]
 TemperatureOpt = Annotated[
-    float | None, typer.Option("--temperature", help="Sampling temperature.")
+    float | None,
+    typer.Option(
+        "--temperature", help="Sampling temperature.", show_default=default_of("temperature")
+    ),
 ]
 MaxTokensOpt = Annotated[
-    int | None, typer.Option("--max-tokens", help="Longest answer, in tokens.")
+    int | None,
+    typer.Option(
+        "--max-tokens", help="Longest answer, in tokens.", show_default=default_of("max_tokens")
+    ),
 ]
 MaxContextOpt = Annotated[
     int | None,
-    typer.Option("--max-context-tokens", help="Token budget for the sources in the prompt."),
+    typer.Option(
+        "--max-context-tokens",
+        help="Token budget for the sources in the prompt.",
+        show_default=default_of("max_context_tokens"),
+    ),
 ]
 TemplateOpt = Annotated[
     str | None,
@@ -201,7 +252,31 @@ TimeoutOpt = Annotated[
 def search_filter(paths: list[str] | None, kinds: list[str] | None, docs: list[str] | None):
     from ragcli.types import SearchFilter
 
+    for kind in kinds or []:
+        check_type(kind)
     return SearchFilter(list(paths or []), list(kinds or []), list(docs or []))
+
+
+def _examples(extensions: list[str]) -> list[str]:
+    common = ["md", "txt", "pdf", "html", "py", "rst"]
+    return [e for e in common if e in extensions] or extensions[:6]
+
+
+def check_type(kind: str) -> None:
+    """A ``UsageError`` listing the valid values unless ``kind`` is a document kind or a
+    file extension the loaders know (``--type md`` as well as ``--type markdown``)."""
+    from ragcli.errors import UsageError
+    from ragcli.load import KINDS, LOADERS
+    from ragcli.load.ocr import EXTENSIONS as IMAGE_EXTENSIONS
+
+    kinds = sorted(KINDS)
+    extensions = sorted(extension.lstrip(".") for extension in {*LOADERS, *IMAGE_EXTENSIONS})
+    if kind.lower().lstrip(".") in {*kinds, *extensions}:
+        return
+    raise UsageError(
+        f"--type {kind!r}: unknown document type; choose from {', '.join(kinds)}, "
+        f"or an extension of a file type rag reads ({', '.join(_examples(extensions))}, ...)"
+    )
 
 
 TARGET = Bundle(

@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from ragcli import errors
+from ragcli.text import snippet as best_snippet
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:
@@ -148,7 +149,10 @@ def status_summary(info: dict[str, Any]) -> None:
         f"  chunks {counts.get('chunks', 0)}",
         f"kinds       {kinds or '-'}",
         f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
-        f"chunking    {info.get('chunking')}",
+        f"chunking    {_chunking(info.get('chunking'))}",
+        *([f"bm25        {_bm25(info['bm25'])}"] if isinstance(info.get("bm25"), dict) else []),
+        f"search      {_pairs(info.get('search'))}",
+        *([f"rerank      {_rerank(info['rerank'])}"] if info.get("rerank") else []),
         *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
@@ -160,6 +164,30 @@ def status_summary(info: dict[str, Any]) -> None:
     sys.stdout.write("\n".join(errors.printable(line) for line in lines) + "\n")
 
 
+def _chunking(chunking: Any) -> str:
+    if not isinstance(chunking, dict):
+        return str(chunking or "-")
+    return f"{chunking.get('size')} tokens, {chunking.get('overlap')} overlap"
+
+
+def _bm25(bm25: dict[str, Any]) -> str:
+    stemmer, stopwords = bm25.get("stemmer") or "no", bm25.get("stopwords") or "no"
+    return (
+        f"{bm25.get('method')} k1 {bm25.get('k1')} b {bm25.get('b')}, {stemmer} stemmer, "
+        f"{stopwords} stopwords"
+    )
+
+
+def _pairs(values: Any) -> str:
+    if not isinstance(values, dict):
+        return "-"
+    return "  ".join(f"{key.replace('_', '-')} {value}" for key, value in values.items())
+
+
+def _rerank(entry: dict[str, Any]) -> str:
+    return f"{entry['use']}  {entry['model']} ({entry['where']})"
+
+
 def _human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -169,11 +197,6 @@ def _human_bytes(n: float) -> str:
 
 
 # search ---------------------------------------------------------------------------
-def snippet(text: str, width: int = 300) -> str:
-    flat = errors.printable(" ".join(text.split()))
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def search_plain(query: str, hits: list[Any]) -> None:
     """Plain text for pipes: one block per hit, no colour."""
     lines = []
@@ -183,7 +206,7 @@ def search_plain(query: str, hits: list[Any]) -> None:
             errors.printable(f"{hit.rank}. {hit.chunk.source}{' (' + where + ')' if where else ''}")
             + f"  score={hit.score:.4f}"
         )
-        lines.append(f"   {snippet(hit.chunk.text)}")
+        lines.append(f"   {errors.printable(best_snippet(hit.chunk.text, query).text)}")
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -201,7 +224,7 @@ def search_rich(query: str, hits: list[Any]) -> None:
     table.add_column("score", justify="right")
     table.add_column("text")
     for hit in hits:
-        text = Text(snippet(hit.chunk.text, 400))
+        text = Text(errors.printable(best_snippet(hit.chunk.text, query, 400).text))
         for word_start, word in _words(text.plain):
             if tokenize(word) and tokenize(word)[0] in terms:
                 text.stylize("bold yellow", word_start, word_start + len(word))

@@ -92,7 +92,7 @@ def footer(result: Any) -> str:
     answer = result.answer
     same = not answer.model or answer.model == answer.backend
     parts = [answer.backend if same else f"{answer.backend} ({answer.model})"]
-    total = result.timings.get("total_s")
+    total = result.timings.get("elapsed_s") or result.timings.get("total_s")
     if total is not None:
         parts.append(f"{total:.1f} s")
     if answer.input_tokens is not None or answer.output_tokens is not None:

@@ -15,6 +15,7 @@ from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
 from ragcli.errors import UsageError, require_utf8
+from ragcli.text import snippet
 
 QueryArg = Annotated[
     str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)
@@ -99,7 +100,9 @@ def result_record(query: str, hits: list, params) -> dict[str, Any]:
         "query": query,
         **params.describe(),
         "reranked": any(hit.rerank is not None for hit in hits),
-        "results": [hit.to_dict() for hit in hits],
+        "results": [
+            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
+        ],
     }
 
 

@@ -79,7 +79,8 @@ LOADERS: dict[str, Loader] = _registry()
 """Lower-case extension (with the dot) -> loader."""
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
-KINDS: frozenset[str] = frozenset(loader.kind for loader in LOADERS.values())
+# "image": images of text, which load only with OCR on (_IMAGE_LOADER below)
+KINDS: frozenset[str] = frozenset({*(loader.kind for loader in LOADERS.values()), "image"})
 """Every ``Document.kind`` a file can give (what ``--type`` filters on)."""
 
 # Files recognised by their whole name (Makefile, Dockerfile, ...), loaded as code.

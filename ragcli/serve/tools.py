@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from ragcli.errors import UsageError
+from ragcli.text import snippet
 
 MAX_K = 100
 MAX_QUERY_CHARS = 4000
@@ -269,7 +270,9 @@ def result_record(query: str, hits: list, params) -> dict[str, Any]:
         "query": query,
         **params.describe(),
         "reranked": any(hit.rerank is not None for hit in hits),
-        "results": [hit.to_dict() for hit in hits],
+        "results": [
+            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
+        ],
     }
 
 

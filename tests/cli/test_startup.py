@@ -78,6 +78,19 @@ def hash_index(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.mark.slow  # a fresh interpreter
+def test_default_rerank_without_the_model_imports_no_torch(hash_index):
+    # the cross-encoder is not on this machine (the test cache is empty): the search must
+    # not try to load it, which would import torch and sentence-transformers
+    result = modules_after(
+        ["search", "word3", "--mode", "sparse", "--json"], env={"RAG_INDEX": str(hash_index)}
+    )
+    assert result["code"] == 0, result["stderr"]
+    assert json.loads(result["stdout"])["reranked"] is False
+    assert result["modules"] == ["numpy"]
+    assert "rag:" not in result["stderr"]  # no warning either
+
+
+@pytest.mark.slow  # a fresh interpreter
 def test_sparse_search_loads_neither_the_encoder_nor_faiss_nor_bm25s_nor_pydantic(hash_index):
     result = modules_after(
         ["search", "word3", "--mode", "sparse", "--json", "--no-rerank"],

@@ -195,7 +195,9 @@ def test_batch_lines_and_batches_are_bounded(cli, tmp_path, monkeypatch):
     result = cli("search", "--batch", str(batch), "--json")
     assert result.exit_code == 2
     assert one_error_line(result) == f"rag: error: {batch}: batch file is larger than 20 bytes"
-    assert len(result.stdout.splitlines()) == 3  # the lines read within the bound
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4  # the lines read within the bound, then the error as JSON
+    assert json.loads(lines[-1]) == {"error": f"{batch}: batch file is larger than 20 bytes"}
 
 
 def test_invalid_utf8_in_the_config_file_via_the_cli(cli, tmp_path):

@@ -93,3 +93,106 @@ def test_unloadable_reranker_warns_once_and_search_still_works(index):
     assert len(messages) == 1
     assert "cannot load reranker 'no-such-org/no-such-model'" in messages[0]
     assert "not reranked" in messages[0]
+
+
+# Availability: the default reranks only with a model already on this machine ----------
+ABSENT = "cross-encoder/not-on-this-machine"
+
+
+def counting_loader(calls: list[str]):
+    def load(name: str) -> Reranker:
+        calls.append(name)
+        return Reranker(name)
+
+    return load
+
+
+def fake_hub_cache(root: Path, repo_id: str, model_folder: str) -> Path:
+    """``model_folder`` laid out as huggingface_hub caches a download of ``repo_id``."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / "0123abcd"
+    shutil.copytree(model_folder, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return root
+
+
+def test_a_model_in_the_hub_cache_is_found_as_huggingface_hub_finds_it(
+    tmp_path, monkeypatch, tiny_cross_encoder
+):
+    from huggingface_hub import try_to_load_from_cache
+
+    from ragcli.weights import local_model
+
+    cache = fake_hub_cache(tmp_path / "hub", "tiny-org/tiny-ce", tiny_cross_encoder)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    found = local_model("tiny-org/tiny-ce")
+    assert found.available and "Hugging Face cache" in found.where
+    assert isinstance(try_to_load_from_cache("tiny-org/tiny-ce", "config.json", cache), str)
+    # and it really loads from there, offline
+    scores = Reranker("tiny-org/tiny-ce").score("q", ["a passage"])
+    assert scores.shape == (1,)
+    missing = local_model("tiny-org/other")
+    assert not missing.available and missing.where == "not in the Hugging Face cache"
+    assert try_to_load_from_cache("tiny-org/other", "config.json", cache) is None
+
+
+def test_default_rerank_never_loads_an_absent_model(tmp_path, monkeypatch):
+    from ragcli.rerank import Rerankers
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    calls: list[str] = []
+    rerankers = Rerankers(pytest.fail, load=counting_loader(calls))
+    assert rerankers.rerank(ABSENT, explicit=False) is None
+    assert rerankers.rerank(ABSENT, explicit=False) is None
+    assert calls == []
+
+
+def test_default_rerank_uses_a_local_model(tiny_cross_encoder):
+    from ragcli.rerank import Rerankers
+
+    calls: list[str] = []
+    rerankers = Rerankers(pytest.fail, load=counting_loader(calls))
+    step = rerankers.rerank(tiny_cross_encoder, explicit=False)
+    assert step is not None and calls == []  # loaded at first use, not before
+    step("a query", [])  # no hits: nothing to score, the model still loads once
+    assert calls in ([], [tiny_cross_encoder])
+
+
+def test_explicit_rerank_tries_and_says_so_when_it_cannot(tmp_path, monkeypatch):
+    from ragcli.rerank import Rerankers
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    calls: list[str] = []
+    warnings: list[str] = []
+    rerankers = Rerankers(warnings.append, load=counting_loader(calls))
+    step = rerankers.rerank(ABSENT, explicit=True)
+    assert step is not None
+    step("q", [])
+    step("q", [])
+    assert calls == [ABSENT]  # tried once, remembered
+    assert len(warnings) == 1 and "not reranked" in warnings[0]
+
+
+def test_index_default_search_skips_an_absent_reranker_quietly_and_status_says_so(index):
+    messages: list[str] = []
+    idx = Index(index.path)
+    idx.settings = idx.settings.with_overrides(rerank_model=ABSENT)
+    idx.warn = messages.append
+    hits = idx.search("oxygen", k=3)
+    assert len(hits) == 3 and all(hit.rerank is None for hit in hits)
+    assert messages == []
+    assert idx.status()["rerank"] == {
+        "model": ABSENT,
+        "available": False,
+        "where": "not in the Hugging Face cache",
+        "use": "off: not on this machine (--rerank fetches it)",
+    }
+
+
+def test_index_default_search_reranks_with_a_local_model(index, tiny_cross_encoder):
+    idx = Index(index.path)
+    idx.settings = idx.settings.with_overrides(rerank_model=tiny_cross_encoder)
+    hits = idx.search("oxygen", k=3)
+    assert all(hit.rerank is not None for hit in hits)
+    assert idx.status()["rerank"]["use"] == "on"

@@ -108,7 +108,9 @@ def test_cli_json_schema(cli):
         "title",
         "location",
         "text",
+        "snippet",
     }
+    assert set(hit["snippet"]) == {"start", "end", "text"}
     assert set(hit["scores"]) == {"dense", "sparse", "fused", "rerank"}
     assert set(hit["location"]) == {"page", "heading", "line_start", "line_end"}
     assert hit["source"] == "docs/nikola_tesla.txt"
