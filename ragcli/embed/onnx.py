@@ -14,6 +14,9 @@ holds:
   ``token_type_ids`` when the tokenizer makes them), output the token embeddings, with
   dynamic batch and sequence axes;
 - ``model-int8.onnx``: optionally, the same with int8 dynamic quantisation;
+- ``model-int8-fused.onnx``: optionally, the graph after ONNX Runtime's transformer
+  fusions (SkipLayerNormalization, BiasGelu), then int8 dynamic quantisation: the same
+  arithmetic in fewer, larger kernels (the default ingest encoder);
 - ``tokenizer.json``: the tokenizer sentence-transformers used, padding and truncation off;
 - ``ragcli-onnx.json``: written last, so its presence means the export is complete: the
   model name, a fingerprint of the source weights, ``max_seq_length``, the pooling
@@ -41,7 +44,11 @@ from ragcli.weights import canonical_name, resolve_model_path
 FORMAT_VERSION = 1
 META_FILE = "ragcli-onnx.json"
 TOKENIZER_FILE = "tokenizer.json"
-MODEL_FILES = {"float": "model.onnx", "int8": "model-int8.onnx"}
+MODEL_FILES = {
+    "float": "model.onnx",
+    "int8": "model-int8.onnx",
+    "int8-fused": "model-int8-fused.onnx",
+}
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 _OLD_POOLING_KEYS = {

@@ -92,6 +92,7 @@ def ingest(
         raise nothing_found
     with writer:
         manifest = writer.manifest
+        settings = run.resolve_backend(manifest)
         if manifest:
             check_compatible(manifest, settings, run.report.index)
         known = writer.files()
@@ -186,6 +187,17 @@ class _Run:
         self.pipeline = _Pipeline(settings, encoder)
         self.report = IngestReport(index=getattr(writer, "display", None) or str(writer))
         self.timings: dict[str, float] = {}
+
+    def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
+        """The settings with ``embed_backend = auto`` made concrete for this index."""
+        from dataclasses import replace
+
+        from ragcli.embed import resolve_backend
+        from ragcli.errors import warn
+
+        backend = resolve_backend(self.settings, manifest, warn)
+        self.settings = self.pipeline.settings = replace(self.settings, embed_backend=backend)
+        return self.settings
 
     def load(self, plan: Plan) -> Loaded:
         """Load each changed file. A file that fails to load, or holds a document id
