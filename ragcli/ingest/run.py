@@ -22,7 +22,8 @@ from ragcli.store.catalog import FileRecord
 from ragcli.text import index_text
 from ragcli.types import Chunk, Document
 
-# progress(stage, done, total): stage is "load", "embed" or "write".
+# progress(stage, done, total): stage is "load", "chunk" (documents split), "embed" or
+# "write".
 Progress = Callable[[str, int, int], None]
 
 Loaded = list[tuple[FileRecord, list[Document]]]
@@ -246,7 +247,7 @@ class _Run:
         tick = time.perf_counter()
         all_docs = [doc for _, docs in loaded for doc in docs]
         chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in all_docs}
-        for chunk in self.pipeline.chunker.chunk_many(all_docs) if all_docs else []:
+        for chunk in self._chunks(all_docs):
             chunks_by_doc[chunk.doc_id].append(chunk)
         next_id = self.writer.next_chunk_id()
         new_chunks: list[Chunk] = []
@@ -259,6 +260,24 @@ class _Run:
         self.report.chunks_added = len(new_chunks)
         self.timings["chunk"] = time.perf_counter() - tick
         return chunks_by_doc, new_chunks
+
+    def _chunks(self, docs: list[Document]):
+        """The chunker's chunks of ``docs``; ``progress("chunk", documents done, total)``
+        as each document's chunks begin, so the split is never a silent minute."""
+        if not docs:
+            return
+        progress, total = self.progress, len(docs)
+        if progress:
+            progress("chunk", 0, total)
+        done, current = 0, None
+        for chunk in self.pipeline.chunker.iter_chunks(docs):
+            if chunk.doc_id != current:
+                current, done = chunk.doc_id, done + 1
+                if progress and (done % 64 == 0 or done == total):
+                    progress("chunk", done, total)
+            yield chunk
+        if progress:
+            progress("chunk", total, total)
 
     def embed(self, new_chunks: list[Chunk]) -> np.ndarray | None:
         tick = time.perf_counter()
