@@ -220,19 +220,35 @@ class OnnxEncoder:
         (so a progress bar has its first rate, and an ETA, after one batch)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         group = self.batch_size * 16
-        for start in range(0, len(texts), group):
-            batch = list(texts[start : start + group])
-            out[start : start + len(batch)] = self._encode_group(batch, progress)
+        starts = list(range(0, len(texts), group))
+        if len(starts) <= 1:  # one query, or a few texts: no thread
+            if texts:
+                out[:] = self._run_group(self._tokenize(texts), progress)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The next group is tokenised in a thread while ONNX Runtime runs this one (both
+        # release the GIL), so the model does not wait for the tokenizer.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(self._tokenize, texts[:group])
+            for i, start in enumerate(starts):
+                encodings = ahead.result()
+                if i + 1 < len(starts):
+                    nxt = starts[i + 1]
+                    ahead = pool.submit(self._tokenize, texts[nxt : nxt + group])
+                out[start : start + len(encodings)] = self._run_group(encodings, progress)
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
-    def _encode_group(self, texts: list[str], progress=None) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
+    def _tokenize(self, texts: Sequence[str]) -> list:
+        return self.tokenizer.encode_batch(list(texts))
+
+    def _run_group(self, encodings: list, progress=None) -> np.ndarray:
         # Longest first, as sentence-transformers does, so batches need little padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
+        vectors = np.zeros((len(encodings), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             vectors[rows] = self._run([encodings[i] for i in rows])
