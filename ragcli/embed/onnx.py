@@ -179,6 +179,9 @@ class OnnxEncoder:
         self.pooling = pooling_mode(meta["pooling"])
         if self.pooling not in POOLING_MODES:
             raise RagError(f"unsupported pooling mode {self.pooling!r}")
+        # Dynamic int8 quantises activations with one scale per batch, so an int8
+        # vector depends (slightly) on the texts batched with it; float ones do not.
+        self.batch_invariant = variant == "float"
         self.input_names = list(meta["input_names"])
         self.pad_id = int(meta.get("pad_id", 0))
 
