@@ -179,9 +179,11 @@ class OnnxEncoder:
         self.pooling = pooling_mode(meta["pooling"])
         if self.pooling not in POOLING_MODES:
             raise RagError(f"unsupported pooling mode {self.pooling!r}")
-        # Dynamic int8 quantises activations with one scale per batch, so an int8
-        # vector depends (slightly) on the texts batched with it; float ones do not.
-        self.batch_invariant = variant == "float"
+        # Dynamic int8 quantises activations with one scale per input tensor, so in a
+        # batch a text's vector would depend on its neighbours and on padding. int8 runs
+        # one text per call: as fast here (no padding), and the same vector at ingest,
+        # at query time and in a resumed or incremental run.
+        self.run_size = batch_size if variant == "float" else 1
         self.input_names = list(meta["input_names"])
         self.pad_id = int(meta.get("pad_id", 0))
 
@@ -252,8 +254,8 @@ class OnnxEncoder:
         # Longest first, as sentence-transformers does, so batches need little padding.
         order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         vectors = np.zeros((len(encodings), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for start in range(0, len(order), self.run_size):
+            rows = order[start : start + self.run_size]
             vectors[rows] = self._run([encodings[i] for i in rows])
             if progress:
                 progress(len(rows))

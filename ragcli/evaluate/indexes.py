@@ -93,14 +93,12 @@ class QueryVectorCache:
         return vector
 
     def prime(self, texts: Sequence[str]) -> int:
-        """Embed the texts not cached yet in one batched call (one by one, as a search
-        would, for an encoder whose vectors depend on the batch); returns how many."""
+        """Embed the texts not cached yet in one batched call; returns how many."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing and getattr(self._inner, "batch_invariant", True):
+        if missing:
             vectors = self._inner.encode(missing)
-            self._vectors.update(zip(missing, vectors, strict=True))
-        else:
-            self._vectors.update((text, self._inner.encode_query(text)) for text in missing)
+            for text, vector in zip(missing, vectors, strict=True):
+                self._vectors[text] = vector
         return len(missing)
 
     def describe(self) -> dict[str, int]:

@@ -150,6 +150,16 @@ def test_fused_int8_is_a_fused_graph_close_to_float_and_to_int8(
 
 
 @pytest.mark.slow
+def test_int8_vectors_do_not_depend_on_the_batch(onnx_export_dir, real_texts):
+    for variant in ("int8", "int8-fused"):
+        enc = oe.OnnxEncoder(onnx_export_dir, variant, batch_size=16)
+        texts = real_texts[:40]
+        batched = enc.encode(texts)
+        alone = np.stack([enc.encode_query(t) for t in texts[::5]])
+        np.testing.assert_array_equal(batched[::5], alone)
+
+
+@pytest.mark.slow
 def test_groups_tokenised_ahead_give_the_same_vectors(onnx_export_dir, real_texts):
     enc = oe.OnnxEncoder(onnx_export_dir, batch_size=2)  # groups of 32 texts
     texts = real_texts[:80]
