@@ -96,6 +96,10 @@ def ingest_encoder(
     for a local torch ingest. An ONNX backend exports the model first if needed, and is
     a RagError when that cannot be done (ingest never falls back to other vectors).
     """
+    if manifest and _other_model(manifest, settings):
+        # The run refuses these settings (ingest.manifest.check_compatible) before it
+        # embeds anything: make no export for a model the index does not use.
+        return torch_encoder(manifest, settings)
     backend = resolve_backend(settings, manifest, warn)
     variant = embed_variant(backend)
     if backend != "torch":
@@ -114,6 +118,13 @@ def ingest_encoder(
     if settings.engine != "local":
         raise UsageError(f"unknown engine {settings.engine!r}: choose local or ray")
     return loaded if loaded is not None else torch_encoder({}, settings)
+
+
+def _other_model(manifest: Mapping[str, Any], settings: Settings) -> bool:
+    from ragcli.weights import canonical_name
+
+    indexed = manifest.get("embed_model")
+    return bool(indexed) and canonical_name(indexed) != canonical_name(settings.embed_model)
 
 
 def _onnx_ingest_encoder(settings: Settings, backend: str, variant: str, warn: Warn) -> Encoder:
