@@ -1,16 +1,23 @@
-"""Ingest throughput: the whole pipeline against the embedding model alone.
+"""Ingest throughput per embedding backend: the whole pipeline against the encoder alone.
 
-    python benchmarks/ingest.py [--corpus PATH] [--repeat N]
+    python benchmarks/ingest.py [--collections cranfield,scifact] [--limit N]
+                                [--backends torch,onnx-int8,onnx-int8-fused] [--repeat N]
 
-Ingests a real corpus (default: Cranfield's BEIR corpus.jsonl from ../shared/data) into a
-fresh temporary index, then encodes exactly the same chunk texts again with the same,
-already loaded model. Prints documents, chunks, wall time, chunks/s for the whole ingest,
-chunks/s for the model alone, and the ratio between them (goal: >= 80%).
+For each collection (a BEIR corpus.jsonl from ../shared/data, cut to its first --limit
+documents when given) and each backend, run back to back: a fresh ingest into a
+temporary index with an encoder already loaded (model load is in neither figure), then
+the same chunk texts encoded again by that encoder alone. Prints chunks, chunks/s of the
+pipeline and of the encoder, their ratio, the CPU this process used during the ingest
+(CPU seconds / wall seconds, out of the machine's cores) and how busy each core of the
+machine was (from /proc/stat, so other processes count too), with the load average
+before each run: on a shared machine compare ratios between backends, not absolute
+figures. nDCG@10 of each backend comes from `rag eval --beir` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -21,53 +28,131 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "cranfield" / "beir" / "corpus.jsonl"
+DATA = REPO.parent / "shared" / "data"
+BACKENDS = ("torch", "onnx-int8", "onnx-int8-fused")
+
+
+def cpu_ticks() -> list[tuple[int, int]]:
+    """(busy, total) jiffies of each core, from /proc/stat."""
+    cores = []
+    with open("/proc/stat", encoding="ascii") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                values = list(map(int, fields))
+                idle = values[3] + values[4]  # idle + iowait
+                cores.append((sum(values) - idle, sum(values)))
+    return cores
+
+
+def core_busy(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> list[float]:
+    return [(b1 - b0) / max(t1 - t0, 1) for (b0, t0), (b1, t1) in zip(before, after, strict=True)]
+
+
+def corpus_file(name: str, limit: int | None, work: Path) -> Path:
+    source = DATA / name / "beir" / "corpus.jsonl"
+    if not limit:
+        return source
+    target = work / name / "corpus.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open(encoding="utf-8") as f, target.open("w", encoding="utf-8") as out:
+        for _, line in zip(range(limit), f, strict=False):
+            out.write(line)
+    return target
+
+
+def measure(backend: str, corpus: Path, work: Path) -> dict:
+    """One pipeline run and one encoder-alone run of ``backend`` over ``corpus``."""
+    from ragcli.config import Settings
+    from ragcli.embed import ingest_encoder
+    from ragcli.index import Index
+    from ragcli.ingest import ingest
+    from ragcli.text import index_text
+
+    settings = Settings(embed_backend=backend, rerank=False)
+    encoder = ingest_encoder(settings, warn=print)
+    encoder.encode(["warm up"])
+    folder = work / f"index-{backend}-{corpus.parent.name}"
+    load = os.getloadavg()
+    ticks, cpu0, started = cpu_ticks(), os.times(), time.perf_counter()
+    report = ingest(folder, [corpus], settings, base_dir=corpus.parent, encoder=encoder)
+    wall = time.perf_counter() - started
+    cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())
+    own_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    catalog = Index(folder, settings=settings, base_dir=corpus.parent).store.catalog
+    texts = [index_text(title, text) for _, title, text in catalog.iter_chunk_texts()]
+    started = time.perf_counter()
+    encoder.encode(texts)
+    alone = time.perf_counter() - started
+    return {
+        "backend": backend,
+        "corpus": str(corpus),
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "wall": wall,
+        "pipeline": report.chunks / wall,
+        "encoder": len(texts) / alone,
+        "timings": report.timings,
+        "process_cores": own_cpu / wall,
+        "core_busy": busy,
+        "load_before": load,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement")
+    parser.add_argument("--collections", default="cranfield,scifact")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--limit", type=int, default=None, help="first N documents only")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over every backend")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
-    if not args.corpus.exists():
-        sys.exit(f"{args.corpus}: not found")
+    from ragcli.weights import quiet_model_libraries
 
-    from ragcli.config import Settings
-    from ragcli.embed import SentenceTransformerEncoder as Encoder
-    from ragcli.index import Index
-    from ragcli.text import index_text
+    quiet_model_libraries()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in args.collections.split(","):
+            corpus = corpus_file(name, args.limit, work)
+            if not corpus.exists():
+                sys.exit(f"{corpus}: not found")
+            for round_ in range(args.repeat):
+                for backend in args.backends.split(","):
+                    row = measure(backend, corpus, work / f"r{round_}")
+                    rows.append({**row, "collection": name, "round": round_})
+                    print_row(rows[-1])
+    print_summary(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 
-    settings = Settings()
-    encoder = Encoder(settings.embed_model, settings.embed_batch_size)
-    encoder.encode(["warm up"])  # model load is not part of either figure
 
-    pipeline_rates, model_rates, walls = [], [], []
-    for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            index = Index(Path(tmp) / "index", settings=settings, base_dir=Path(tmp))
-            index.__dict__["encoder"] = encoder
-            started = time.perf_counter()
-            report = index.ingest([args.corpus])
-            wall = time.perf_counter() - started
-            texts = [
-                index_text(title, text) for _, title, text in index.store.catalog.iter_chunk_texts()
-            ]
-        started = time.perf_counter()
-        encoder.encode(texts)
-        model_seconds = time.perf_counter() - started
-        walls.append(wall)
-        pipeline_rates.append(report.chunks / wall)
-        model_rates.append(len(texts) / model_seconds)
+def print_row(row: dict) -> None:
+    busy = " ".join(f"{b:.0%}" for b in row["core_busy"])
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in row["timings"].items())
+    print(
+        f"{row['collection']:10s} {row['backend']:16s} chunks {row['chunks']:6d}  "
+        f"pipeline {row['pipeline']:6.1f}/s  encoder {row['encoder']:6.1f}/s  "
+        f"ratio {row['pipeline'] / row['encoder']:4.0%}  this process {row['process_cores']:.2f} "
+        f"cores  cores busy {busy}  load {row['load_before'][0]:.1f}  [{stages} s]",
+        flush=True,
+    )
 
-    pipeline, model = statistics.median(pipeline_rates), statistics.median(model_rates)
-    print(f"corpus            {args.corpus}")
-    print(f"documents         {report.documents}")
-    print(f"chunks            {report.chunks}")
-    print(f"wall time         {statistics.median(walls):.1f} s (median of {args.repeat})")
-    print("stage times       " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
-    print(f"pipeline          {pipeline:.1f} chunks/s")
-    print(f"model alone       {model:.1f} chunks/s")
-    print(f"pipeline / model  {pipeline / model:.0%}")
+
+def print_summary(rows: list[dict]) -> None:
+    """Median chunks/s per (collection, backend), and each against the first backend."""
+    print("\ncollection  backend           pipeline/s  encoder/s  pipeline x first")
+    for name in dict.fromkeys(r["collection"] for r in rows):
+        ours = [r for r in rows if r["collection"] == name]
+        base = None
+        for backend in dict.fromkeys(r["backend"] for r in ours):
+            mine = [r for r in ours if r["backend"] == backend]
+            pipeline = statistics.median(r["pipeline"] for r in mine)
+            encoder = statistics.median(r["encoder"] for r in mine)
+            base = base or pipeline
+            print(
+                f"{name:11s} {backend:17s} {pipeline:10.1f} {encoder:10.1f} {pipeline / base:8.2f}"
+            )
 
 
 if __name__ == "__main__":

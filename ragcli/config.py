@@ -29,9 +29,10 @@ class Settings:
     chunk_size: int = 200  # word pieces of the embedding model's tokenizer
     chunk_overlap: int = 32
     embed_batch_size: int = 64
-    # what ingest embeds with: torch (sentence-transformers), onnx (the same model under
-    # ONNX Runtime, same vectors) or onnx-int8 (quantised: faster, nDCG@10 within 0.01)
-    embed_backend: str = "torch"
+    # what ingest embeds with: auto (a new index: onnx-int8-fused; an existing one: the
+    # backend of its own vectors), torch (sentence-transformers), onnx (the same model
+    # under ONNX Runtime, same vectors), onnx-int8 or onnx-int8-fused (quantised, faster)
+    embed_backend: str = "auto"
     engine: str = "local"  # local | ray: where ingest embeds (docs/scale-out.md)
     ray_address: str | None = None  # Ray cluster for --engine ray; None = $RAY_ADDRESS or local
     # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH

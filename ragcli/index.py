@@ -101,7 +101,7 @@ class Index:
             rebuild=rebuild,
             follow_links=follow_links,
             progress=progress,
-            encoder=self._ingest_encoder(),
+            encoder=self._ingest_encoder(self.store.manifest if exists else None),
             exists=exists,
         )
         self._close_store()
@@ -134,11 +134,14 @@ class Index:
 
         return open_writer(self.path, self.store_uri, **self._where, rebuild=rebuild)
 
-    def _ingest_encoder(self):
+    def _ingest_encoder(self, manifest=None):
         from ragcli.embed import ingest_encoder
 
         return ingest_encoder(
-            self.settings, warn=self._warn_once, loaded=self.__dict__.get("encoder")
+            self.settings,
+            warn=self._warn_once,
+            loaded=self.__dict__.get("encoder"),
+            manifest=manifest,
         )
 
     def _close_store(self) -> None:

@@ -33,15 +33,17 @@ def embed_model_path() -> str:
 
 @pytest.fixture(scope="session")
 def onnx_export_dir(embed_model_path):
-    """The ONNX export (float and int8) of the embedding model, made once per test run in
-    the run's ragcli cache, where ingest, search and subprocess tests find it too."""
+    """The ONNX export (float, int8 and fused int8) of the embedding model, made once per
+    test run in the run's ragcli cache, where ingest, search and subprocess tests find it
+    too."""
     from ragcli.embed import onnx_cache_dir
     from ragcli.embed.onnx_export import ensure_export
 
     with pytest.MonkeyPatch.context() as patch:  # the run's cache, whatever a test changed
         patch.setenv("RAG_CACHE_DIR", RAG_CACHE_DIR)
         folder = onnx_cache_dir(DEFAULT_EMBED_MODEL)
-    assert ensure_export(DEFAULT_EMBED_MODEL, folder, variant="int8", warn=pytest.fail)
+    for variant in ("int8", "int8-fused"):
+        assert ensure_export(DEFAULT_EMBED_MODEL, folder, variant=variant, warn=pytest.fail)
     return folder
 
 

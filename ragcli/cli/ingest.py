@@ -52,9 +52,10 @@ EmbedBackendOpt = Annotated[
     str | None,
     typer.Option(
         "--embed-backend",
-        help="Embed with torch, onnx (same vectors) or onnx-int8 (quantised, "
-        "faster; nDCG@10 within 0.01); env RAG_EMBED_BACKEND.",
-        show_default=default_of("embed_backend"),
+        help="Embed with auto (default: onnx-int8-fused for a new index, an existing "
+        "index's own backend), torch, onnx (same vectors as torch), onnx-int8 or "
+        "onnx-int8-fused (quantised, faster); env RAG_EMBED_BACKEND.",
+        show_default=False,
     ),
 ]
 EngineOpt = Annotated[

@@ -88,7 +88,12 @@ class _RichProgress:
         )
         self._bar.__enter__()
         self._tasks: dict[str, Any] = {}
-        labels = {"load": "Loading files", "embed": "Embedding chunks"}
+        labels = {
+            "load": "Loading files",
+            "chunk": "Splitting documents",
+            "embed": "Embedding chunks",
+            "write": "Writing the index",
+        }
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in self._tasks:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from ragcli.embed.base import Encoder
 from ragcli.embed.factory import (
+    AUTO,
+    DEFAULT_BACKEND,
     EMBED_BACKENDS,
     embed_variant,
     export_for_queries,
@@ -20,6 +22,7 @@ from ragcli.embed.factory import (
     onnx_cache_dir,
     onnx_or_torch,
     query_encoder,
+    resolve_backend,
     torch_encoder,
 )
 
@@ -35,6 +38,8 @@ _BACKEND_CLASSES = {
 }
 
 __all__ = [
+    "AUTO",
+    "DEFAULT_BACKEND",
     "EMBED_BACKENDS",
     "Encoder",
     "OnnxEncoder",
@@ -46,6 +51,7 @@ __all__ = [
     "onnx_cache_dir",
     "onnx_or_torch",
     "query_encoder",
+    "resolve_backend",
     "torch_encoder",
 ]
 

@@ -3,7 +3,9 @@ exports live.
 
 Backends (``embed_backend``) and the vectors they make: ``torch`` (sentence-transformers,
 in this process or, with ``engine = "ray"``, on Ray actors), ``onnx`` (the same vectors
-from ONNX Runtime) and ``onnx-int8`` (int8 vectors, a different index). Queries are
+from ONNX Runtime), ``onnx-int8`` (int8 vectors, a different index) and
+``onnx-int8-fused`` (int8 over ONNX Runtime's fused transformer graph: the default for a
+new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"). Queries are
 embedded as the index's chunks were: with ONNX Runtime when the model is exported (no
 torch import), else with sentence-transformers. Importing this module imports no backend.
 """
@@ -19,7 +21,17 @@ from ragcli.config import Settings, cache_dir
 from ragcli.embed.base import Encoder
 from ragcli.errors import RagError, UsageError
 
-EMBED_BACKENDS = {"torch": "float", "onnx": "float", "onnx-int8": "int8"}
+EMBED_BACKENDS = {
+    "torch": "float",
+    "onnx": "float",
+    "onnx-int8": "int8",
+    "onnx-int8-fused": "int8-fused",
+}
+# ``auto``: a new index gets DEFAULT_BACKEND; an existing one keeps the backend of its
+# own vectors (float indexes of older versions go on with torch).
+AUTO = "auto"
+DEFAULT_BACKEND = "onnx-int8-fused"
+_BACKEND_OF_VARIANT = {"float": "torch", "int8": "onnx-int8", "int8-fused": "onnx-int8-fused"}
 
 Warn = Callable[[str], None]
 
@@ -27,12 +39,40 @@ Warn = Callable[[str], None]
 def embed_variant(backend: str) -> str:
     """The vectors an embedding backend makes: ``float`` (torch and ONNX agree to a
     cosine of 0.999, so either can extend an index) or ``int8``."""
+    if backend == AUTO:
+        backend = DEFAULT_BACKEND
     try:
         return EMBED_BACKENDS[backend]
     except KeyError:
-        raise UsageError(
-            f"unknown embed backend {backend!r}: choose one of {', '.join(EMBED_BACKENDS)}"
-        ) from None
+        choices = ", ".join([AUTO, *EMBED_BACKENDS])
+        raise UsageError(f"unknown embed backend {backend!r}: choose one of {choices}") from None
+
+
+def resolve_backend(
+    settings: Settings, manifest: Mapping[str, Any] | None, warn: Warn | None = None
+) -> str:
+    """The backend an ingest embeds with: ``settings.embed_backend`` itself, or for
+    ``auto`` the one of the index's own vectors; a new index gets ``DEFAULT_BACKEND``
+    when its export can be made (made now if missing), else torch."""
+    backend = settings.embed_backend
+    if backend != AUTO:
+        embed_variant(backend)  # a UsageError for an unknown name
+        return backend
+    if manifest:
+        return _BACKEND_OF_VARIANT.get(manifest.get("embed_variant", "float"), "torch")
+    if settings.engine != "local":
+        return "torch"
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "torch"
+    from ragcli.embed.onnx_export import ensure_export
+    from ragcli.weights import canonical_name
+
+    model = canonical_name(settings.embed_model)
+    variant = EMBED_BACKENDS[DEFAULT_BACKEND]
+    usable = ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)
+    return DEFAULT_BACKEND if usable else "torch"
 
 
 def onnx_cache_dir(model: str) -> Path:
@@ -42,14 +82,25 @@ def onnx_cache_dir(model: str) -> Path:
     return cache_dir() / "onnx" / model_slug(model)
 
 
-def ingest_encoder(settings: Settings, *, warn: Warn, loaded: Encoder | None = None) -> Encoder:
-    """The encoder ingest embeds chunks with, from ``embed_backend`` and ``engine``.
+def ingest_encoder(
+    settings: Settings,
+    *,
+    warn: Warn,
+    loaded: Encoder | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> Encoder:
+    """The encoder ingest embeds chunks with, from ``embed_backend`` and ``engine``
+    (``auto`` resolved against ``manifest``, the index's, None for a new index).
 
     ``loaded`` is a sentence-transformers encoder already made for this model, reused
     for a local torch ingest. An ONNX backend exports the model first if needed, and is
     a RagError when that cannot be done (ingest never falls back to other vectors).
     """
-    backend = settings.embed_backend
+    if manifest and _other_model(manifest, settings):
+        # The run refuses these settings (ingest.manifest.check_compatible) before it
+        # embeds anything: make no export for a model the index does not use.
+        return torch_encoder(manifest, settings)
+    backend = resolve_backend(settings, manifest, warn)
     variant = embed_variant(backend)
     if backend != "torch":
         if settings.engine != "local":
@@ -67,6 +118,13 @@ def ingest_encoder(settings: Settings, *, warn: Warn, loaded: Encoder | None = N
     if settings.engine != "local":
         raise UsageError(f"unknown engine {settings.engine!r}: choose local or ray")
     return loaded if loaded is not None else torch_encoder({}, settings)
+
+
+def _other_model(manifest: Mapping[str, Any], settings: Settings) -> bool:
+    from ragcli.weights import canonical_name
+
+    indexed = manifest.get("embed_model")
+    return bool(indexed) and canonical_name(indexed) != canonical_name(settings.embed_model)
 
 
 def _onnx_ingest_encoder(settings: Settings, backend: str, variant: str, warn: Warn) -> Encoder:

@@ -14,6 +14,9 @@ holds:
   ``token_type_ids`` when the tokenizer makes them), output the token embeddings, with
   dynamic batch and sequence axes;
 - ``model-int8.onnx``: optionally, the same with int8 dynamic quantisation;
+- ``model-int8-fused.onnx``: optionally, the graph after ONNX Runtime's transformer
+  fusions (SkipLayerNormalization, BiasGelu), then int8 dynamic quantisation: the same
+  arithmetic in fewer, larger kernels (the default ingest encoder);
 - ``tokenizer.json``: the tokenizer sentence-transformers used, padding and truncation off;
 - ``ragcli-onnx.json``: written last, so its presence means the export is complete: the
   model name, a fingerprint of the source weights, ``max_seq_length``, the pooling
@@ -41,7 +44,11 @@ from ragcli.weights import canonical_name, resolve_model_path
 FORMAT_VERSION = 1
 META_FILE = "ragcli-onnx.json"
 TOKENIZER_FILE = "tokenizer.json"
-MODEL_FILES = {"float": "model.onnx", "int8": "model-int8.onnx"}
+MODEL_FILES = {
+    "float": "model.onnx",
+    "int8": "model-int8.onnx",
+    "int8-fused": "model-int8-fused.onnx",
+}
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 _OLD_POOLING_KEYS = {
@@ -172,6 +179,11 @@ class OnnxEncoder:
         self.pooling = pooling_mode(meta["pooling"])
         if self.pooling not in POOLING_MODES:
             raise RagError(f"unsupported pooling mode {self.pooling!r}")
+        # Dynamic int8 quantises activations with one scale per input tensor, so in a
+        # batch a text's vector would depend on its neighbours and on padding. int8 runs
+        # one text per call: as fast here (no padding), and the same vector at ingest,
+        # at query time and in a resumed or incremental run.
+        self.run_size = batch_size if variant == "float" else 1
         self.input_names = list(meta["input_names"])
         self.pad_id = int(meta.get("pad_id", 0))
 
@@ -209,27 +221,44 @@ class OnnxEncoder:
         texts: Sequence[str],
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Embeddings of ``texts``, L2-normalised; ``progress(n)`` after each group of n."""
+        """Embeddings of ``texts``, L2-normalised; ``progress(n)`` after each batch of n
+        (so a progress bar has its first rate, and an ETA, after one batch)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         group = self.batch_size * 16
-        for start in range(0, len(texts), group):
-            batch = list(texts[start : start + group])
-            out[start : start + len(batch)] = self._encode_group(batch)
-            if progress:
-                progress(len(batch))
+        starts = list(range(0, len(texts), group))
+        if len(starts) <= 1:  # one query, or a few texts: no thread
+            if texts:
+                out[:] = self._run_group(self._tokenize(texts), progress)
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The next group is tokenised in a thread while ONNX Runtime runs this one (both
+        # release the GIL), so the model does not wait for the tokenizer.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(self._tokenize, texts[:group])
+            for i, start in enumerate(starts):
+                encodings = ahead.result()
+                if i + 1 < len(starts):
+                    nxt = starts[i + 1]
+                    ahead = pool.submit(self._tokenize, texts[nxt : nxt + group])
+                out[start : start + len(encodings)] = self._run_group(encodings, progress)
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
-    def _encode_group(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
+    def _tokenize(self, texts: Sequence[str]) -> list:
+        return self.tokenizer.encode_batch(list(texts))
+
+    def _run_group(self, encodings: list, progress=None) -> np.ndarray:
         # Longest first, as sentence-transformers does, so batches need little padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
+        vectors = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.run_size):
+            rows = order[start : start + self.run_size]
             vectors[rows] = self._run([encodings[i] for i in rows])
+            if progress:
+                progress(len(rows))
         return vectors
 
     def _run(self, encodings) -> np.ndarray:

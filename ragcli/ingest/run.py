@@ -25,7 +25,8 @@ from ragcli.store.catalog import FileRecord
 from ragcli.text import index_text
 from ragcli.types import Chunk, Document
 
-# progress(stage, done, total): stage is "load", "embed" or "write".
+# progress(stage, done, total): stage is "load", "chunk" (files split), "embed" or
+# "write".
 Progress = Callable[[str, int, int], None]
 
 Loaded = list[tuple[FileRecord, list[Document]]]
@@ -109,6 +110,7 @@ def ingest(
         raise nothing_found
     with writer:
         manifest = writer.manifest
+        settings = run.resolve_backend(manifest)
         if manifest:
             check_compatible(manifest, settings, run.report.index)
         known = writer.files()
@@ -214,6 +216,17 @@ class _Run:
         self.wrote = False  # a file removed or added: the run commits
         self.embedded = self.files_written = 0
 
+    def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
+        """The settings with ``embed_backend = auto`` made concrete for this index."""
+        from dataclasses import replace
+
+        from ragcli.embed import resolve_backend
+        from ragcli.errors import warn
+
+        backend = resolve_backend(self.settings, manifest, warn)
+        self.settings = self.pipeline.settings = replace(self.settings, embed_backend=backend)
+        return self.settings
+
     def _tick(self, stage: str, since: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - since
 
@@ -278,7 +291,7 @@ class _Run:
             self._tick("load", tick)
             if self.progress:
                 self.progress("load", number, len(plan.changed))
-            self._chunk_into(pending, change.record, documents)
+            self._chunk_into(pending, change.record, documents, (number, len(plan.changed)))
             if len(pending.chunks) >= BATCH_CHUNKS:
                 yield pending
                 pending = Batch(pending.number + 1, [], {}, [])
@@ -299,9 +312,15 @@ class _Run:
                 here = f"line {doc.metadata['line']}" if "line" in doc.metadata else "here"
                 raise LoadError(f"duplicate document id {doc.doc_id!r}: {here}, and in {owner}")
 
-    def _chunk_into(self, batch: Batch, record: FileRecord, documents: list[Document]) -> None:
-        """The file's chunks, numbered on from the run's next id, added to ``batch``."""
+    def _chunk_into(
+        self, batch: Batch, record: FileRecord, documents: list[Document], place: tuple[int, int]
+    ) -> None:
+        """The file's chunks, numbered on from the run's next id, added to ``batch``;
+        ``progress("chunk", files split, files)`` around the split, so a long one shows."""
         tick = time.perf_counter()
+        number, total = place
+        if self.progress:
+            self.progress("chunk", number - 1, total)
         chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in documents}
         for chunk in self.pipeline.chunker.chunk_many(documents) if documents else []:
             chunks_by_doc[chunk.doc_id].append(chunk)
@@ -314,6 +333,8 @@ class _Run:
         batch.chunks_by_doc.update(chunks_by_doc)
         self.report.chunks_added += sum(len(chunks) for chunks in chunks_by_doc.values())
         self._tick("chunk", tick)
+        if self.progress:
+            self.progress("chunk", number, total)
 
     def embed_batch(self, batch: Batch, checkpoint) -> np.ndarray | None:
         from ragcli.ingest.checkpoint import batch_digest

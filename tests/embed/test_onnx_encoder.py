@@ -102,9 +102,16 @@ def test_export_layout(onnx_export_dir):
     assert meta["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
     assert meta["files"]["float"]["min_cosine"] >= 0.999
     names = sorted(p.name for p in onnx_export_dir.iterdir())
-    assert names == ["model-int8.onnx", "model.onnx", "ragcli-onnx.json", "tokenizer.json"]
+    assert names == [
+        "model-int8-fused.onnx",
+        "model-int8.onnx",
+        "model.onnx",
+        "ragcli-onnx.json",
+        "tokenizer.json",
+    ]
     assert oe.is_exported(onnx_export_dir, DEFAULT_EMBED_MODEL, "float")
     assert oe.is_exported(onnx_export_dir, "all-MiniLM-L6-v2", "int8")
+    assert oe.is_exported(onnx_export_dir, DEFAULT_EMBED_MODEL, "int8-fused")
 
 
 @pytest.mark.slow
@@ -125,6 +132,42 @@ def test_int8_close_to_float(onnx_export_dir, real_texts, st_vectors):
     got = oe.OnnxEncoder(onnx_export_dir, "int8").encode(real_texts[:120])
     cosines = np.sum(got * st_vectors[:120], axis=1)
     assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, (cosines.mean(), cosines.min())
+
+
+@pytest.mark.slow
+def test_fused_int8_is_a_fused_graph_close_to_float_and_to_int8(
+    onnx_export_dir, real_texts, st_vectors
+):
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(onnx_export_dir / "model-int8-fused.onnx").graph.node}
+    assert {"SkipLayerNormalization", "BiasGelu", "MatMulInteger"} <= ops
+    got = oe.OnnxEncoder(onnx_export_dir, "int8-fused").encode(real_texts[:120])
+    cosines = np.sum(got * st_vectors[:120], axis=1)
+    assert cosines.mean() >= 0.98 and cosines.min() >= 0.95, (cosines.mean(), cosines.min())
+    plain = oe.OnnxEncoder(onnx_export_dir, "int8").encode(real_texts[:120])
+    assert np.sum(got * plain, axis=1).mean() >= 0.995  # the same quantisation, fused
+
+
+@pytest.mark.slow
+def test_int8_vectors_do_not_depend_on_the_batch(onnx_export_dir, real_texts):
+    for variant in ("int8", "int8-fused"):
+        enc = oe.OnnxEncoder(onnx_export_dir, variant, batch_size=16)
+        texts = real_texts[:40]
+        batched = enc.encode(texts)
+        alone = np.stack([enc.encode_query(t) for t in texts[::5]])
+        np.testing.assert_array_equal(batched[::5], alone)
+
+
+@pytest.mark.slow
+def test_groups_tokenised_ahead_give_the_same_vectors(onnx_export_dir, real_texts):
+    enc = oe.OnnxEncoder(onnx_export_dir, batch_size=2)  # groups of 32 texts
+    texts = real_texts[:80]
+    seen = []
+    batched = enc.encode(texts, progress=seen.append)
+    assert seen[0] == 2 and sum(seen) == 80
+    single = np.stack([enc.encode_query(t) for t in texts[::7]])
+    assert np.sum(batched[::7] * single, axis=1).min() >= 0.99999
 
 
 @pytest.mark.slow

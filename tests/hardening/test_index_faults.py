@@ -420,9 +420,11 @@ def test_a_failed_first_ingest_leaves_no_index_folder(tmp_path, monkeypatch):
     def broken(self, texts, progress=None):
         raise RagError("the encoder failed")
 
+    from ragcli.embed.onnx import OnnxEncoder
     from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
 
-    monkeypatch.setattr(SentenceTransformerEncoder, "encode", broken)
+    for encoder in (SentenceTransformerEncoder, OnnxEncoder):  # whichever is the default
+        monkeypatch.setattr(encoder, "encode", broken)
     with pytest.raises(RagError, match="encoder failed"):
         run_ingest(project)
     assert not (project / ".rag").exists()
