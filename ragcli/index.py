@@ -91,17 +91,18 @@ class Index:
 
         self._close_store()
         exists = not rebuild and self.exists()
+        manifest = self.store.manifest if exists else None
         report = ingest(
             self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
-            self.settings,
+            self._ingest_settings(manifest),
             base_dir=self.base_dir,
             include=include,
             exclude=exclude,
             rebuild=rebuild,
             follow_links=follow_links,
             progress=progress,
-            encoder=self._ingest_encoder(self.store.manifest if exists else None),
+            encoder=self._ingest_encoder(manifest),
             exists=exists,
         )
         self._close_store()
@@ -133,6 +134,15 @@ class Index:
         from ragcli.store import open_writer
 
         return open_writer(self.path, self.store_uri, **self._where, rebuild=rebuild)
+
+    def _ingest_settings(self, manifest):
+        """The settings an ingest runs with: an index built with OCR keeps it on, so a
+        later plain ``rag ingest`` does not drop the images it read."""
+        if manifest and manifest.get("ocr") and not self.settings.ocr:
+            from dataclasses import replace
+
+            return replace(self.settings, ocr=True)
+        return self.settings
 
     def _ingest_encoder(self, manifest=None):
         from ragcli.embed import ingest_encoder

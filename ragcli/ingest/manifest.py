@@ -25,6 +25,8 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
         "tokenizer": model,
         "bm25": DEFAULT_PARAMS,
+        # OCR stays on for an index built with it (Index.ingest), so its images stay
+        **({"ocr": True} if settings.ocr else {}),
     }
 
 
@@ -32,6 +34,7 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Pa
     from ragcli.weights import canonical_name
 
     wanted = expected_manifest(settings)
+    wanted.pop("ocr", None)  # OCR may be turned on for an existing index
     found = dict(manifest)
     for key in ("embed_model", "tokenizer"):  # an alias names the same model
         if isinstance(found.get(key), str):

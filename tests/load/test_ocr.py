@@ -96,3 +96,36 @@ def test_ocr_setting_from_the_environment(tmp_path):
 
     assert Settings().ocr is False
     assert load_settings(tmp_path, env={"RAG_OCR": "1"}).ocr is True
+
+
+def test_ocr_is_recorded_and_never_makes_an_index_incompatible(tmp_path):
+    from ragcli.config import Settings
+    from ragcli.ingest.manifest import check_compatible, expected_manifest
+
+    with_ocr = expected_manifest(Settings(ocr=True))
+    assert with_ocr["ocr"] is True and "ocr" not in expected_manifest(Settings())
+    check_compatible(with_ocr, Settings(), tmp_path)  # no error either way
+    check_compatible(expected_manifest(Settings()), Settings(ocr=True), tmp_path)
+
+
+@pytest.mark.slow  # a real ingest with OCR
+def test_an_index_built_with_ocr_keeps_its_images_on_a_plain_ingest(
+    scan, tmp_path, monkeypatch, onnx_export_dir
+):
+    from helpers_ingest import clean_env
+
+    from ragcli.config import Settings
+    from ragcli.index import Index
+
+    clean_env(monkeypatch, tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "memo.png").write_bytes(scan.read_bytes())
+    (docs / "notes.txt").write_text("Followers reset their timers on each heartbeat.\n")
+    where = tmp_path / ".rag" / "default"
+    Index(where, settings=Settings(ocr=True, rerank=False), base_dir=tmp_path).ingest([docs])
+    index = Index(where, settings=Settings(rerank=False), base_dir=tmp_path)
+    report = index.ingest([docs])
+    assert report.removed == [] and len(report.unchanged) == 2
+    hits = index.search("partitioned network election timeout", k=1)
+    assert hits[0].chunk.source.endswith("memo.png")
