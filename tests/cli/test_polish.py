@@ -27,7 +27,7 @@ def test_flags_show_no_type_and_settings_show_their_defaults():
     assert "[default: cross-encoder/ms-marco-MiniLM-L-6-v2]" in out
     assert "(5)" not in out
     ingest = invoke("ingest", "--help").output
-    assert "[default: 200]" in ingest and "[default: torch]" in ingest
+    assert "[default: 200]" in ingest and "Embed with auto (default: onnx-int8-fused" in ingest
 
 
 def test_version():

@@ -15,6 +15,7 @@ from helpers_ingest import clean_env, one_model_load, topic_text, write_files
 from typer.testing import CliRunner
 
 from ragcli.cli import app
+from ragcli.config import Settings
 from ragcli.index import Index
 from ragcli.types import SearchFilter
 
@@ -198,13 +199,16 @@ def test_ray_engine_ingest_stores_the_local_vectors(tmp_path, monkeypatch, embed
     )
     shutil.copy(EXAMPLES / "nikola_tesla.txt", root / "docs" / "tesla.txt")
     monkeypatch.chdir(root)
-    local = Index(root / ".rag" / "local")
+    # Ray workers embed with torch (the auto backend resolves to it under Ray), so the
+    # local index to match is a torch one
+    local = Index(root / ".rag" / "local", settings=Settings(embed_backend="torch"))
     local.ingest([root / "docs"])
     result = rag("ingest", "docs", "--name", "viaray", "--engine", "ray", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["chunks"] == local.status()["counts"]["chunks"]
     remote = Index(root / ".rag" / "viaray")
     a, b = local.store, remote.store
+    assert "embed_variant" not in b.manifest  # float vectors, as the local torch ones
     chunk_ids = np.arange(a.n_chunks, dtype=np.int64)
     from ragcli.store import dense
 
