@@ -94,18 +94,12 @@ def ingest(
     depend on the working directory; files outside it go by their absolute path.
     Symlinks that resolve outside ``roots`` are skipped unless ``follow_links``.
     """
-    from ragcli.discover import discover
-
     writer, exists = _writer_for(target, rebuild, exists)
     run = _Run(writer, settings, base_dir, progress, encoder)
     roots = _existing_roots(roots)
     nothing_found = RagError(_nothing_found(roots, include, exclude))
     tick = time.perf_counter()
-    rules = {"include": list(include or []), "exclude": list(exclude or [])}
-    discoveries = [
-        discover(root, **rules, roots=roots, follow_links=follow_links, ocr=settings.ocr)
-        for root in roots
-    ]
+    discoveries = _discover_all(roots, include, exclude, follow_links, settings.ocr)
     if not exists and not any(map(_found_something, discoveries)):
         raise nothing_found
     with writer:
@@ -140,6 +134,15 @@ def ingest(
         checkpoint.discard()
         counts = writer.manifest["counts"]
     return run.finish(generation, counts)
+
+
+def _discover_all(roots: Sequence[Path], include, exclude, follow_links: bool, ocr: bool):
+    from ragcli.discover import discover
+
+    rules = {"include": list(include or []), "exclude": list(exclude or [])}
+    return [
+        discover(root, **rules, roots=roots, follow_links=follow_links, ocr=ocr) for root in roots
+    ]
 
 
 def _writer_for(
