@@ -42,3 +42,14 @@ def test_every_stage_reports_in_order_and_embedding_reports_per_batch(
     assert report.chunks_added > 16  # several batches, so the per-batch check means something
     done = [n for _, n, _ in embed_events]
     assert done == sorted(done)
+
+
+def test_the_reported_time_includes_preparing_the_model(tmp_path, monkeypatch, onnx_export_dir):
+    # A first ingest exports the ONNX model before any file is read: the seconds a user
+    # is told must include that wait
+    clean_env(monkeypatch, tmp_path)
+    write_corpus(tmp_path / "docs", files=1, paragraphs=2)
+    index = Index(tmp_path / ".rag" / "default", settings=Settings(rerank=False), base_dir=tmp_path)
+    report = index.ingest([tmp_path / "docs"])
+    assert report.timings["model"] > 0
+    assert report.seconds >= report.timings["model"] + report.timings["embed"]
