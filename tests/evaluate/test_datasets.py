@@ -255,7 +255,7 @@ def test_read_eval_set_dispatches(tmp_path: Path) -> None:
 def need(name: str) -> Path:
     folder = SHARED / name / "beir"
     if not folder.is_dir():
-        pytest.skip(f"{folder} not available")
+        pytest.skip(f"the shared evaluation data is not on this machine ({folder} is missing)")
     return folder
 
 
