@@ -7,7 +7,11 @@ blank line and makes one ``Section`` per heading, carrying the heading path.
 
 from __future__ import annotations
 
-from ragcli.types import Location, Section
+from pathlib import Path
+
+from ragcli.errors import LoadError
+from ragcli.load._common import relative_id
+from ragcli.types import Document, Location, Section
 
 Block = tuple[int, str]
 
@@ -40,3 +44,26 @@ def assemble(blocks: list[Block]) -> tuple[str, list[Section]]:
     if has_body:
         sections.append(Section(start, offset, Location(heading=path)))
     return "\n\n".join(parts), sections
+
+
+def document(
+    path: Path, root: Path, blocks: list[Block], *, kind: str, title: str | None, empty: str
+) -> list[Document]:
+    """The one document of a rendered file: its blocks assembled, titled by ``title``, else
+    the first heading, else the file name; ``LoadError(empty)`` when there is no text."""
+    text, sections = assemble(blocks)
+    if not sections:
+        raise LoadError(empty)
+    first_heading = next((text for level, text in blocks if level), None)
+    doc_id = relative_id(path, root)
+    return [
+        Document(
+            doc_id=doc_id,
+            source=doc_id,
+            title=title or first_heading or path.name.split(".")[0],
+            kind=kind,
+            text=text,
+            sections=sections,
+            metadata={"sections": len(sections)},
+        )
+    ]

@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import SNIFF_BYTES, decode_text, read_bytes, relative_id
-from ragcli.load.blocks import Block, assemble
+from ragcli.load._common import SNIFF_BYTES, decode_text, read_bytes
+from ragcli.load.blocks import Block, document
 from ragcli.types import Document
 
 EXTENSIONS = (".html", ".htm", ".xhtml")
@@ -255,19 +255,11 @@ def load_html(path: Path, root: Path) -> list[Document]:
     declared = _META_CHARSET.search(data[:SNIFF_BYTES])
     markup = decode_text(data, declared.group(1).decode("ascii") if declared else None)
     blocks = html_blocks(markup)
-    text, sections = assemble(blocks)
-    if not sections:
-        raise LoadError("no main text found in the HTML")
-    first_heading = next((text for level, text in blocks if level), None)
-    doc_id = relative_id(path, root)
-    return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=html_title(markup) or first_heading or path.name.split(".")[0],
-            kind="html",
-            text=text,
-            sections=sections,
-            metadata={"sections": len(sections)},
-        )
-    ]
+    return document(
+        path,
+        root,
+        blocks,
+        kind="html",
+        title=html_title(markup),
+        empty="no main text found in the HTML",
+    )

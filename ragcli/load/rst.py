@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import read_text, relative_id
-from ragcli.load.blocks import Block, assemble
+from ragcli.load._common import read_text
+from ragcli.load.blocks import Block, document
 from ragcli.types import Document
 
 EXTENSIONS = (".rst", ".rest")
@@ -311,19 +311,6 @@ def load_rst(path: Path, root: Path) -> list[Document]:
         blocks = rst_blocks(source)
     except Exception as err:  # docutils can still raise on pathological input
         raise LoadError(f"reStructuredText could not be parsed ({type(err).__name__})") from None
-    text, sections = assemble(blocks)
-    if not sections:
-        raise LoadError("no text in the reStructuredText")
-    title = next((text for level, text in blocks if level), None)
-    doc_id = relative_id(path, root)
-    return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=title or path.name.split(".")[0],
-            kind="rst",
-            text=text,
-            sections=sections,
-            metadata={"sections": len(sections)},
-        )
-    ]
+    return document(
+        path, root, blocks, kind="rst", title=None, empty="no text in the reStructuredText"
+    )
