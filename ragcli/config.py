@@ -33,6 +33,9 @@ class Settings:
     # backend of its own vectors), torch (sentence-transformers), onnx (the same model
     # under ONNX Runtime, same vectors), onnx-int8 or onnx-int8-fused (quantised, faster)
     embed_backend: str = "auto"
+    # processes that embed at ingest with an int8 backend, one thread each: 0 = one per
+    # CPU this process may use, 1 = in this process (ragcli.embed.pool)
+    embed_workers: int = 0
     engine: str = "local"  # local | ray: where ingest embeds (docs/scale-out.md)
     ray_address: str | None = None  # Ray cluster for --engine ray; None = $RAY_ADDRESS or local
     # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH
@@ -90,6 +93,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "chunk_size": (1, None),
     "chunk_overlap": (0, None),
     "embed_batch_size": (1, None),
+    "embed_workers": (0, None),
     "k": (1, None),
     "alpha": (0.0, 1.0),
     "pool_factor": (1, None),

@@ -58,6 +58,15 @@ EmbedBackendOpt = Annotated[
         show_default=False,
     ),
 ]
+EmbedWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--embed-workers",
+        help="Processes embedding with an int8 backend, one thread each: 0 = one per CPU, "
+        "1 = in this process; env RAG_EMBED_WORKERS.",
+        show_default=default_of("embed_workers"),
+    ),
+]
 EngineOpt = Annotated[
     str | None,
     typer.Option(
@@ -99,6 +108,7 @@ def ingest(
     chunk_size: ChunkSizeOpt = None,
     chunk_overlap: ChunkOverlapOpt = None,
     embed_backend: EmbedBackendOpt = None,
+    embed_workers: EmbedWorkersOpt = None,
     engine: EngineOpt = None,
     ray_address: RayAddressOpt = None,
     ocr: OcrOpt = False,
@@ -115,6 +125,7 @@ def ingest(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         embed_backend=embed_backend,
+        embed_workers=embed_workers,
         engine=engine,
         ray_address=ray_address,
         ocr=ocr or None,

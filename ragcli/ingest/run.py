@@ -1,8 +1,10 @@
 """The run: load and chunk the changed files, embed the new chunks, write through a
 StoreWriter. Files are taken in batches of about ``BATCH_CHUNKS`` chunks, each loaded,
 chunked, embedded (or taken from the checkpoint of an interrupted run,
-``ragcli.ingest.checkpoint``) and handed to the writer before the next, so memory does
-not grow with the corpus; nothing is live until the writer commits."""
+``ragcli.ingest.checkpoint``) and handed to the writer, so memory does not grow with the
+corpus; nothing is live until the writer commits. With embedding workers
+(``ragcli.embed.pool``) one batch is embedded while the next is loaded and chunked, so
+at most two batches are held at a time."""
 
 from __future__ import annotations
 
@@ -43,6 +45,16 @@ class Batch:
     loaded: Loaded
     chunks_by_doc: dict[str, list[Chunk]]
     chunks: list[Chunk]
+
+
+@dataclass
+class _Embedding:
+    """A batch's vectors: taken from the checkpoint, or ``pending`` in the embedder."""
+
+    digest: str
+    count: int
+    vectors: np.ndarray | None
+    pending: Any = None
 
 
 @dataclass
@@ -122,10 +134,11 @@ def ingest(
         run.remove_gone(plan, known)
         checkpoint = run.open_checkpoint(plan, known)
         try:
-            for batch in run.batches(plan):
-                run.write_batch(batch, known, run.embed_batch(batch, checkpoint))
+            run.embed_and_write(plan, known, checkpoint)
         except KeyboardInterrupt:
             raise checkpoint.interrupted(run.report.index) from None
+        finally:
+            run.pipeline.close()
         if not run.wrote and manifest is not None and not repairing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
@@ -169,12 +182,29 @@ def _existing_roots(roots: Sequence[Path]) -> list[Path]:
 
 
 class _Pipeline:
-    """Lazily built chunker and encoder, shared by every file of one run."""
+    """Lazily built chunker and encoder, shared by every file of one run; ``embedder``
+    is the encoder run in worker processes where that applies (``ragcli.embed.pool``)."""
 
     def __init__(self, settings: Settings, encoder=None):
         self.settings = settings
         self._encoder = encoder
+        self._embedder = None
         self._chunker = None
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from ragcli.embed.pool import parallel_encoder, worker_count
+
+            workers = worker_count(self.settings.embed_workers)
+            self._embedder = parallel_encoder(self.encoder, workers)
+        return self._embedder
+
+    def close(self) -> None:
+        """Stop the embedding workers, if any were started."""
+        close = getattr(self._embedder, "close", None)
+        if close is not None:
+            close()
 
     @property
     def encoder(self):
@@ -339,7 +369,25 @@ class _Run:
         if self.progress:
             self.progress("chunk", number, total)
 
-    def embed_batch(self, batch: Batch, checkpoint) -> np.ndarray | None:
+    def embed_and_write(self, plan: Plan, known: Mapping[str, FileRecord], checkpoint) -> None:
+        """Embed each batch and write it. With embedding workers a batch is embedded while
+        the next one is loaded and chunked here, and written once its vectors are in."""
+        in_flight: tuple[Batch, _Embedding | None] | None = None
+        for batch in self.batches(plan):
+            started = self.start_embedding(batch, checkpoint)
+            if in_flight is not None:
+                self._write_embedded(*in_flight, known, checkpoint)
+            in_flight = (batch, started)
+        if in_flight is not None:
+            self._write_embedded(*in_flight, known, checkpoint)
+
+    def _write_embedded(self, batch: Batch, embedding, known, checkpoint) -> None:
+        self.write_batch(batch, known, self.finish_embedding(batch, embedding, checkpoint))
+
+    def start_embedding(self, batch: Batch, checkpoint) -> _Embedding | None:
+        """The batch's vectors from the checkpoint, or their embedding started; None for
+        a batch without chunks."""
+        from ragcli.embed.pool import submit
         from ragcli.ingest.checkpoint import batch_digest
 
         tick = time.perf_counter()
@@ -349,11 +397,23 @@ class _Run:
         files = [record.path for record, _ in batch.loaded]
         digest = batch_digest(files, [chunk.chunk_id for chunk in batch.chunks], texts)
         vectors = checkpoint.vectors(batch.number, digest)
+        pending = submit(self.pipeline.embedder, texts) if vectors is None else None
+        self._tick("embed", tick)
+        return _Embedding(digest, len(texts), vectors, pending)
+
+    def finish_embedding(
+        self, batch: Batch, embedding: _Embedding | None, checkpoint
+    ) -> np.ndarray | None:
+        """The batch's vectors, waited for and checkpointed."""
+        if embedding is None:
+            return None
+        tick = time.perf_counter()
+        vectors = embedding.vectors
         if vectors is None:
-            vectors = self.pipeline.encoder.encode(texts, progress=self._reporter())
-            checkpoint.save(batch.number, digest, vectors)
+            vectors = embedding.pending.result(self._reporter())
+            checkpoint.save(batch.number, embedding.digest, vectors)
         elif self.progress:
-            self._reporter()(len(texts))
+            self._reporter()(embedding.count)
         self._tick("embed", tick)
         dimension = self.dimension or self.writer.dimension
         if dimension and vectors.shape[1] != dimension:

@@ -8,6 +8,7 @@ rows, the vector of every chunk id, and the BM25 score of every chunk for a few 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -194,23 +195,26 @@ def test_a_resumed_update_of_an_existing_index_matches_an_uninterrupted_one(tmp_
 CHILD = """
 import sys, time
 import torch
+import ragcli.embed.pool as pool
 import ragcli.ingest.run as run
 torch.set_num_threads(1)  # as in this process (one_model_load): the same float sums
 run.BATCH_CHUNKS = 3
-embed_batch = run._Run.embed_batch
-def slow(self, batch, checkpoint):
-    vectors = embed_batch(self, batch, checkpoint)
+pool.POOL_MIN_TEXTS = 0  # with RAG_EMBED_WORKERS=2, even 3 chunks go to the workers
+finish_embedding = run._Run.finish_embedding
+def slow(self, batch, embedding, checkpoint):
+    vectors = finish_embedding(self, batch, embedding, checkpoint)
     time.sleep(0.5)  # room for the parent's signal between batches
     return vectors
-run._Run.embed_batch = slow
+run._Run.finish_embedding = slow
 sys.argv = ["rag", "ingest", "docs", "--index", sys.argv[1]]
 from ragcli.cli import main
 main()
 """
 
 
-def child(project: Path, name: str) -> subprocess.Popen:
+def child(project: Path, name: str, workers: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env["RAG_EMBED_WORKERS"] = str(workers)
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(project / ".rag" / name)],
         cwd=project,
@@ -229,16 +233,46 @@ def wait_for_batches(checkpoint: Path, n: int, process: subprocess.Popen) -> Non
         time.sleep(0.05)
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def wait_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and not zombie(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"embedding workers still running: {pids}"
+        time.sleep(0.05)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.slow  # child processes, each loading the model
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "2-workers"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_a_killed_ingest_process_resumes_to_the_uninterrupted_index(tmp_path, monkeypatch, sig):
+def test_a_killed_ingest_process_resumes_to_the_uninterrupted_index(
+    tmp_path, monkeypatch, sig, workers
+):
     project = project_with_files(tmp_path / "project")
     run(project, "whole", None)
-    process = child(project, "resumed")
+    process = child(project, "resumed", workers)
     checkpoint = project / ".rag" / "resumed" / CHECKPOINT_DIR
     wait_for_batches(checkpoint, 2, process)
+    embedders = children_of(process.pid)
+    assert len(embedders) == (2 if workers == 2 else 0)
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
+    wait_gone(embedders)  # no embedding worker outlives its ingest, even after SIGKILL
     if sig == signal.SIGINT:
         assert process.returncode == 130
         lines = err.strip().splitlines()
