@@ -1,17 +1,21 @@
 """Ingest throughput per embedding backend: the whole pipeline against the encoder alone.
 
-    python benchmarks/ingest.py [--collections cranfield,scifact] [--limit N]
-                                [--backends torch,onnx-int8,onnx-int8-fused] [--repeat N]
+    python benchmarks/ingest.py [--collections cranfield,scifact] [--limit N] [--repeat N]
+                                [--backends torch,onnx-int8:1,onnx-int8-fused:1,onnx-int8-fused]
 
-For each collection (a BEIR corpus.jsonl from ../shared/data, cut to its first --limit
-documents when given) and each backend, run back to back: a fresh ingest into a
-temporary index with an encoder already loaded (model load is in neither figure), then
-the same chunk texts encoded again by that encoder alone. Prints chunks, chunks/s of the
-pipeline and of the encoder, their ratio, the CPU this process used during the ingest
-(CPU seconds / wall seconds, out of the machine's cores) and how busy each core of the
-machine was (from /proc/stat, so other processes count too), with the load average
-before each run: on a shared machine compare ratios between backends, not absolute
-figures. nDCG@10 of each backend comes from `rag eval --beir` (docs/benchmarks.md).
+A backend is an ``embed_backend`` with, after a colon, its ``embed_workers`` (1: embedded
+in this process; none given: the default, one worker process per CPU). For each
+collection (a BEIR corpus.jsonl from ../shared/data, cut to its first --limit documents
+when given) and each backend, run back to back: a fresh ingest into a temporary index
+with an encoder already loaded (model load is in neither figure; worker processes start
+inside the ingest, as for a user), then the same chunk texts encoded again by that
+encoder alone (through the workers too, already started). Prints chunks, chunks/s of the
+pipeline and of the encoder, their ratio, the CPU the ingest used (CPU seconds of this
+process and its embedding workers / wall seconds, out of the machine's cores) and how
+busy each core of the machine was (from /proc/stat, so other processes count too), with
+the load average before each run: on a shared machine compare ratios between backends,
+not absolute figures. nDCG@10 of each backend comes from `rag eval --beir`
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
-BACKENDS = ("torch", "onnx-int8", "onnx-int8-fused")
+BACKENDS = ("torch", "onnx-int8:1", "onnx-int8-fused:1", "onnx-int8-fused")
 
 
 def cpu_ticks() -> list[tuple[int, int]]:
@@ -61,31 +65,30 @@ def corpus_file(name: str, limit: int | None, work: Path) -> Path:
     return target
 
 
-def measure(backend: str, corpus: Path, work: Path) -> dict:
-    """One pipeline run and one encoder-alone run of ``backend`` over ``corpus``."""
+def measure(spec: str, corpus: Path, work: Path) -> dict:
+    """One pipeline run and one encoder-alone run of ``spec`` (backend[:workers])."""
     from ragcli.config import Settings
     from ragcli.embed import ingest_encoder
+    from ragcli.embed.pool import parallel_encoder, worker_count
     from ragcli.index import Index
     from ragcli.ingest import ingest
     from ragcli.text import index_text
 
-    settings = Settings(embed_backend=backend, rerank=False)
+    backend, _, workers = spec.partition(":")
+    settings = Settings(embed_backend=backend, embed_workers=int(workers or 0), rerank=False)
     encoder = ingest_encoder(settings, warn=print)
     encoder.encode(["warm up"])
-    folder = work / f"index-{backend}-{corpus.parent.name}"
+    folder = work / f"index-{spec.replace(':', '-')}-{corpus.parent.name}"
     load = os.getloadavg()
     ticks, cpu0, started = cpu_ticks(), os.times(), time.perf_counter()
     report = ingest(folder, [corpus], settings, base_dir=corpus.parent, encoder=encoder)
     wall = time.perf_counter() - started
     cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())
-    own_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     catalog = Index(folder, settings=settings, base_dir=corpus.parent).store.catalog
     texts = [index_text(title, text) for _, title, text in catalog.iter_chunk_texts()]
-    started = time.perf_counter()
-    encoder.encode(texts)
-    alone = time.perf_counter() - started
+    alone = encoder_alone(parallel_encoder(encoder, worker_count(settings.embed_workers)), texts)
     return {
-        "backend": backend,
+        "backend": spec,
         "corpus": str(corpus),
         "documents": report.documents,
         "chunks": report.chunks,
@@ -93,10 +96,30 @@ def measure(backend: str, corpus: Path, work: Path) -> dict:
         "pipeline": report.chunks / wall,
         "encoder": len(texts) / alone,
         "timings": report.timings,
-        "process_cores": own_cpu / wall,
+        "process_cores": cpu_seconds(cpu0, cpu1) / wall,
         "core_busy": busy,
         "load_before": load,
     }
+
+
+def encoder_alone(encoder, texts: list[str]) -> float:
+    """Seconds ``encoder`` takes to embed ``texts`` (a pool's workers started first)."""
+    if hasattr(encoder, "submit"):
+        encoder.min_texts = 0
+        encoder.encode(texts[:2])
+    try:
+        started = time.perf_counter()
+        encoder.encode(texts)
+        return time.perf_counter() - started
+    finally:
+        if hasattr(encoder, "close"):
+            encoder.close()
+
+
+def cpu_seconds(before: os.times_result, after: os.times_result) -> float:
+    """CPU of this process and of its children that ended (the embedding workers)."""
+    fields = ("user", "system", "children_user", "children_system")
+    return sum(getattr(after, name) - getattr(before, name) for name in fields)
 
 
 def main() -> None:
@@ -131,7 +154,7 @@ def print_row(row: dict) -> None:
     busy = " ".join(f"{b:.0%}" for b in row["core_busy"])
     stages = ", ".join(f"{k} {v:.1f}" for k, v in row["timings"].items())
     print(
-        f"{row['collection']:10s} {row['backend']:16s} chunks {row['chunks']:6d}  "
+        f"{row['collection']:10s} {row['backend']:18s} chunks {row['chunks']:6d}  "
         f"pipeline {row['pipeline']:6.1f}/s  encoder {row['encoder']:6.1f}/s  "
         f"ratio {row['pipeline'] / row['encoder']:4.0%}  this process {row['process_cores']:.2f} "
         f"cores  cores busy {busy}  load {row['load_before'][0]:.1f}  [{stages} s]",
@@ -141,7 +164,7 @@ def print_row(row: dict) -> None:
 
 def print_summary(rows: list[dict]) -> None:
     """Median chunks/s per (collection, backend), and each against the first backend."""
-    print("\ncollection  backend           pipeline/s  encoder/s  pipeline x first")
+    print("\ncollection  backend             pipeline/s  encoder/s  pipeline x first")
     for name in dict.fromkeys(r["collection"] for r in rows):
         ours = [r for r in rows if r["collection"] == name]
         base = None
@@ -151,7 +174,7 @@ def print_summary(rows: list[dict]) -> None:
             encoder = statistics.median(r["encoder"] for r in mine)
             base = base or pipeline
             print(
-                f"{name:11s} {backend:17s} {pipeline:10.1f} {encoder:10.1f} {pipeline / base:8.2f}"
+                f"{name:11s} {backend:19s} {pipeline:10.1f} {encoder:10.1f} {pipeline / base:8.2f}"
             )
 
 
