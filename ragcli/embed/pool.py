@@ -226,7 +226,8 @@ class _Worker:
         try:
             _send(self.process.stdin, texts)
             status, value = _receive(self.process.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError):
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+            # ValueError: the pipe was closed by close() while a piece was being sent.
             code = self.process.poll()
             raise RagError(f"an embedding worker stopped (exit code {code})") from None
         if status != "ok":
@@ -269,20 +270,28 @@ def _serve(folder: str, variant: str) -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
-    encoder = OnnxEncoder(folder, variant, threads=1).load()
+    try:
+        encoder, failure = OnnxEncoder(folder, variant, threads=1).load(), None
+    except Exception as err:  # noqa: BLE001 - told to the parent at its first request
+        encoder, failure = None, f"{folder}: {_one_line(err)}"
     while True:
         try:
             texts = _receive(requests)
         except EOFError:
             return
         try:
-            reply = ("ok", encoder.encode(texts))
+            reply = ("ok", encoder.encode(texts)) if encoder else ("error", failure)
         except Exception as err:  # noqa: BLE001 - reported to the parent, one line
-            reply = ("error", f"{type(err).__name__}: {err}")
+            reply = ("error", _one_line(err))
         try:
             _send(replies, reply)
         except BrokenPipeError:
             return
+
+
+def _one_line(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 if __name__ == "__main__":

@@ -184,3 +184,20 @@ def test_an_index_embedded_by_workers_is_the_index_embedded_in_process(
     assert started  # the second index was embedded by the workers
     np.testing.assert_array_equal(vectors[1][0], vectors[2][0])
     np.testing.assert_array_equal(vectors[1][1], vectors[2][1])
+
+
+def test_a_worker_that_cannot_load_the_model_says_why_in_one_line(encoder, tmp_path):
+    import shutil
+
+    broken = tmp_path / "export"
+    shutil.copytree(encoder.folder, broken)
+    (broken / encoder.meta["files"]["int8-fused"]["file"]).write_bytes(b"not a model")
+    pool = EncoderPool(OnnxEncoder(broken, "int8-fused"), 1, min_texts=0)
+    try:
+        with pytest.raises(RagError) as failed:
+            pool.encode(texts(3))
+    finally:
+        pool.close()
+    message = str(failed.value)
+    assert message.startswith(f"an embedding worker failed: {broken}: ")
+    assert "\n" not in message
