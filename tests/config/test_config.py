@@ -51,6 +51,7 @@ def test_bad_environment_values_name_the_variable(tmp_path, variable, value, say
         ('k = "5"', "k = '5' is not a valid integer"),
         ("max_context_tokens = -5", "max_context_tokens = -5 is out of range"),
         ("embed_batch_size = 0", "it must be at least 1"),
+        ("embed_workers = -1", "embed_workers = -1 is out of range; it must be at least 0"),
         ("alpha = true", "is not a valid number"),
         ("rerank = 1", "rerank = 1 is not a valid boolean"),
         ("llm_model = 3", "llm_model = 3 is not a valid string"),
@@ -67,7 +68,9 @@ def test_bad_toml_values_name_the_file(tmp_path, line, says):
 
 def test_good_values_are_kept_with_their_types(tmp_path):
     project = project_with(tmp_path, "k = 7\nalpha = 1\nrerank = false\nllm_model = 'x'\n")
-    settings = load_settings(project, env={"RAG_MAX_TOKENS": "50", "RAG_TEMPERATURE": "0.5"})
+    env = {"RAG_MAX_TOKENS": "50", "RAG_TEMPERATURE": "0.5", "RAG_EMBED_WORKERS": "3"}
+    settings = load_settings(project, env=env)
+    assert settings.embed_workers == 3
     assert (settings.k, settings.alpha, settings.rerank, settings.llm_model) == (7, 1.0, False, "x")
     assert isinstance(settings.alpha, float)
     assert (settings.max_tokens, settings.temperature) == (50, 0.5)
