@@ -1,9 +1,10 @@
 """Resume: the embeddings an interrupted ingest finished, kept beside the index.
 
 An ingest embeds its new chunks in batches (``ragcli.ingest.run``). Each embedded batch
-is saved in ``<index>/checkpoint/`` (its vectors as ``batch-N.npy``, then
-``batch-N.json`` with the files it came from and a digest of its chunks' texts and
-ids) before it is written to the store. The folder is keyed by the run: the changed
+is saved in ``<index>/checkpoint/`` (its vectors as ``batch-NAME.npy``, then
+``batch-NAME.json`` with the files it came from and a digest of its chunks' texts and
+ids) before it is written to the store; a batch of one large file is saved in parts of
+at most ``BATCH_CHUNKS`` chunks, each as it is embedded. The folder is keyed by the run: the changed
 files and their hashes, the removed ones, the settings and encoder, the live generation
 and the first new chunk id. Rerunning the same command after Ctrl-C, a crash or SIGKILL
 finds the same key, chunks the same files into the same batches, and takes each batch's
@@ -87,15 +88,15 @@ class Checkpoint:
                 total += int(json.loads(path.read_text())["chunks"])
         return total
 
-    def vectors(self, number: int, digest: str) -> np.ndarray | None:
-        """The saved vectors of batch ``number`` if it holds the same chunks."""
+    def vectors(self, name: str, digest: str) -> np.ndarray | None:
+        """The saved vectors of batch (part) ``name`` if it holds the same chunks."""
         if self.folder is None:
             return None
         try:
-            meta = json.loads((self.folder / f"batch-{number:06d}.json").read_text())
+            meta = json.loads((self.folder / f"batch-{name}.json").read_text())
             if meta.get("digest") != digest:
                 return None
-            vectors = np.load(self.folder / f"batch-{number:06d}.npy", allow_pickle=False)
+            vectors = np.load(self.folder / f"batch-{name}.npy", allow_pickle=False)
         except (OSError, ValueError):
             return None
         if len(vectors) != meta.get("chunks"):
@@ -103,7 +104,7 @@ class Checkpoint:
         self.reused += len(vectors)
         return vectors
 
-    def save(self, number: int, digest: str, vectors: np.ndarray) -> None:
+    def save(self, name: str, digest: str, vectors: np.ndarray) -> None:
         if self.folder is None:
             return
         with contextlib.suppress(OSError):  # a full disk costs the checkpoint, not the run
@@ -111,7 +112,7 @@ class Checkpoint:
             if not key_file.exists():  # made with the first batch: a run that fails
                 self.folder.mkdir(parents=True, exist_ok=True)  # before leaves nothing
                 _write_atomic(key_file, json.dumps({"key": self.key}).encode())
-            stem = self.folder / f"batch-{number:06d}"
+            stem = self.folder / f"batch-{name}"
             tmp = stem.with_suffix(".npy.tmp")
             with tmp.open("wb") as handle:
                 np.save(handle, np.asarray(vectors, dtype=np.float32), allow_pickle=False)

@@ -48,9 +48,11 @@ class Batch:
 
 
 @dataclass
-class _Embedding:
-    """A batch's vectors: taken from the checkpoint, or ``pending`` in the embedder."""
+class _Part:
+    """Up to ``BATCH_CHUNKS`` of a batch's vectors: from the checkpoint, or ``pending``
+    in the embedder. A batch of one large file has several, each checkpointed."""
 
+    name: str  # the checkpoint's name for it
     digest: str
     count: int
     vectors: np.ndarray | None
@@ -290,7 +292,7 @@ class _Run:
                 "first_id": self.next_id,
                 "changed": [(c.record.path, c.record.sha256) for c in plan.changed],
                 "gone": sorted(plan.gone),
-                "batch": BATCH_CHUNKS,
+                "batch": [BATCH_CHUNKS, "parts"],
             }
         )
         return Checkpoint(folder, key)
@@ -372,7 +374,7 @@ class _Run:
     def embed_and_write(self, plan: Plan, known: Mapping[str, FileRecord], checkpoint) -> None:
         """Embed each batch and write it. With embedding workers a batch is embedded while
         the next one is loaded and chunked here, and written once its vectors are in."""
-        in_flight: tuple[Batch, _Embedding | None] | None = None
+        in_flight: tuple[Batch, list[_Part]] | None = None
         for batch in self.batches(plan):
             started = self.start_embedding(batch, checkpoint)
             if in_flight is not None:
@@ -381,40 +383,46 @@ class _Run:
         if in_flight is not None:
             self._write_embedded(*in_flight, known, checkpoint)
 
-    def _write_embedded(self, batch: Batch, embedding, known, checkpoint) -> None:
-        self.write_batch(batch, known, self.finish_embedding(batch, embedding, checkpoint))
+    def _write_embedded(self, batch: Batch, parts: list[_Part], known, checkpoint) -> None:
+        self.write_batch(batch, known, self.finish_embedding(parts, checkpoint))
 
-    def start_embedding(self, batch: Batch, checkpoint) -> _Embedding | None:
-        """The batch's vectors from the checkpoint, or their embedding started; None for
-        a batch without chunks."""
+    def start_embedding(self, batch: Batch, checkpoint) -> list[_Part]:
+        """The batch's vectors, in parts of at most ``BATCH_CHUNKS``: each from the
+        checkpoint, or its embedding started. No parts for a batch without chunks."""
         from ragcli.embed.pool import submit
         from ragcli.ingest.checkpoint import batch_digest
 
         tick = time.perf_counter()
         texts = [index_text(chunk.title, chunk.text) for chunk in batch.chunks]
-        if not texts:
-            return None
+        ids = [chunk.chunk_id for chunk in batch.chunks]
         files = [record.path for record, _ in batch.loaded]
-        digest = batch_digest(files, [chunk.chunk_id for chunk in batch.chunks], texts)
-        vectors = checkpoint.vectors(batch.number, digest)
-        pending = submit(self.pipeline.embedder, texts) if vectors is None else None
+        parts = []
+        for number, start in enumerate(range(0, len(texts), BATCH_CHUNKS)):
+            stop = start + BATCH_CHUNKS
+            name = f"{batch.number:06d}-{number:03d}"
+            digest = batch_digest(files, ids[start:stop], texts[start:stop])
+            vectors = checkpoint.vectors(name, digest)
+            pending = submit(self.pipeline.embedder, texts[start:stop]) if vectors is None else None
+            parts.append(_Part(name, digest, len(texts[start:stop]), vectors, pending))
         self._tick("embed", tick)
-        return _Embedding(digest, len(texts), vectors, pending)
+        return parts
 
-    def finish_embedding(
-        self, batch: Batch, embedding: _Embedding | None, checkpoint
-    ) -> np.ndarray | None:
-        """The batch's vectors, waited for and checkpointed."""
-        if embedding is None:
+    def finish_embedding(self, parts: list[_Part], checkpoint) -> np.ndarray | None:
+        """The batch's vectors, each part waited for and checkpointed; None without any."""
+        if not parts:
             return None
         tick = time.perf_counter()
-        vectors = embedding.vectors
-        if vectors is None:
-            vectors = embedding.pending.result(self._reporter())
-            checkpoint.save(batch.number, embedding.digest, vectors)
-        elif self.progress:
-            self._reporter()(embedding.count)
+        done = []
+        for part in parts:
+            vectors = part.vectors
+            if vectors is None:
+                vectors = part.pending.result(self._reporter())
+                checkpoint.save(part.name, part.digest, vectors)
+            elif self.progress:
+                self._reporter()(part.count)
+            done.append(vectors)
         self._tick("embed", tick)
+        vectors = done[0] if len(done) == 1 else np.concatenate(done)
         dimension = self.dimension or self.writer.dimension
         if dimension and vectors.shape[1] != dimension:
             message = f"{self.report.index}: embedding dimension changed; use --rebuild"

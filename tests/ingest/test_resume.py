@@ -161,6 +161,28 @@ def test_ctrl_c_keeps_the_embedded_batches_and_the_rerun_finishes_the_same_index
     assert_same_index(snapshot(project / ".rag" / "whole"), snapshot(project / ".rag" / "resumed"))
 
 
+def test_one_large_file_is_checkpointed_in_parts_and_resumed_from_them(tmp_path, real_encoder):
+    project = tmp_path / "project"
+    text = "".join(f"## Part {n}\n\n{WORDS[n % len(WORDS)]} {n}. " * 12 + "\n\n" for n in range(16))
+    write_files(project, {"docs/large.md": text})
+    whole = Counting(real_encoder)
+    report = run(project, "whole", whole)
+    assert whole.calls >= 4  # one file, one batch, embedded in parts of BATCH_CHUNKS
+
+    with pytest.raises(IngestInterrupted):
+        run(project, "resumed", Counting(real_encoder, stop_after=2))
+    checkpoint = project / ".rag" / "resumed" / CHECKPOINT_DIR
+    parts = sorted(p.name for p in checkpoint.glob("batch-*.json"))
+    assert parts == ["batch-000001-000.json", "batch-000001-001.json"]
+    kept = sum(json.loads((checkpoint / name).read_text())["chunks"] for name in parts)
+    assert kept == 2 * run_module.BATCH_CHUNKS
+
+    again = Counting(real_encoder)
+    run(project, "resumed", again)
+    assert again.texts == report.chunks_added - kept
+    assert_same_index(snapshot(project / ".rag" / "whole"), snapshot(project / ".rag" / "resumed"))
+
+
 def test_a_checkpoint_of_other_files_is_discarded_with_a_line(tmp_path, real_encoder, capsys):
     project = project_with_files(tmp_path / "project")
     with pytest.raises(IngestInterrupted):
@@ -201,8 +223,8 @@ torch.set_num_threads(1)  # as in this process (one_model_load): the same float 
 run.BATCH_CHUNKS = 3
 pool.POOL_MIN_TEXTS = 0  # with RAG_EMBED_WORKERS=2, even 3 chunks go to the workers
 finish_embedding = run._Run.finish_embedding
-def slow(self, batch, embedding, checkpoint):
-    vectors = finish_embedding(self, batch, embedding, checkpoint)
+def slow(self, parts, checkpoint):
+    vectors = finish_embedding(self, parts, checkpoint)
     time.sleep(0.5)  # room for the parent's signal between batches
     return vectors
 run._Run.finish_embedding = slow
