@@ -118,10 +118,8 @@ def main() -> None:
 
     rag = str(Path(sys.executable).with_name("rag"))
     env = {**os.environ, "RAG_INDEX": str(index_dir)}
-    for argv in (
-        [rag, "search", queries[1], "--no-rerank", "--json"],
-        [rag, "--help"],
-    ):
+    commands = ([rag, "search", queries[1], "--no-rerank", "--json"], [rag, "--help"])
+    for argv in commands if args.cold_runs > 0 else ():
         walls = []
         for _ in range(args.cold_runs):
             started = time.perf_counter()
