@@ -1,4 +1,5 @@
-"""Embedding in worker processes, one ONNX Runtime thread each, so every core embeds.
+"""Embedding in worker processes, one ONNX Runtime thread each, so every core embeds
+(with more than ``MAX_AUTO_WORKERS`` CPUs, that many workers share them out as threads).
 
 One int8 encoder embeds one text per call (``OnnxEncoder.run_size``): small matrix
 products that two intra-op threads share badly. Two processes of one thread each
@@ -7,7 +8,7 @@ threads embedded 68 (docs/benchmarks.md, "Both cores embedding"). The vectors ar
 same bit for bit: a text's vector does not depend on the thread count or on which
 worker embeds it.
 
-A worker is ``python -m ragcli.embed.pool FOLDER VARIANT``: a plain child process, not
+A worker is ``python -m ragcli.embed.pool FOLDER VARIANT THREADS``: a plain child process, not
 ``multiprocessing``, so a user's script that ingests needs no ``__main__`` guard and
 nothing of the parent is inherited. It reads pickled lists of texts on stdin and writes
 pickled results on stdout, each message prefixed by its length. It ignores SIGINT (the
@@ -43,14 +44,18 @@ if TYPE_CHECKING:
 
 PIECE_TEXTS = 32  # texts sent to a worker at a time
 POOL_MIN_TEXTS = 256  # a first submission smaller than this is embedded in process
+MAX_AUTO_WORKERS = 8  # more CPUs than this: each worker gets several threads
 _HEADER = struct.Struct("<Q")
 Progress = Callable[[int], None]
 
 
 def worker_count(setting: int) -> int:
-    """Processes to embed with: ``setting``, or for 0 the CPUs this process may use."""
-    if setting:
-        return setting
+    """Processes to embed with: ``setting``, or for 0 one per CPU this process may use,
+    at most ``MAX_AUTO_WORKERS`` (each holds its own model and runtime, ~130 MiB)."""
+    return setting or min(cpu_count(), MAX_AUTO_WORKERS)
+
+
+def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
@@ -132,8 +137,9 @@ class EncoderPool:
         if self.started:
             return
         folder, variant = str(self.encoder.folder), self.encoder.variant
+        threads = max(1, cpu_count() // self.workers)
         for number in range(self.workers):
-            worker = _Worker(folder, variant)
+            worker = _Worker(folder, variant, threads)
             self._processes.append(worker)
             thread = threading.Thread(
                 target=self._feed, args=(worker,), name=f"embed-worker-{number}", daemon=True
@@ -213,10 +219,10 @@ class _Job:
 class _Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, folder: str, variant: str):
+    def __init__(self, folder: str, variant: str, threads: int):
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ragcli.embed.pool", folder, variant],
+            [sys.executable, "-m", "ragcli.embed.pool", folder, variant, str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -261,7 +267,7 @@ def _receive(stream: BinaryIO):
     return pickle.loads(data)
 
 
-def _serve(folder: str, variant: str) -> None:
+def _serve(folder: str, variant: str, threads: int) -> None:
     """The worker's loop: texts in, ("ok", vectors) or ("error", message) out."""
     from ragcli.embed.onnx import OnnxEncoder
 
@@ -271,7 +277,7 @@ def _serve(folder: str, variant: str) -> None:
     os.dup2(2, 1)
     requests = sys.stdin.buffer
     try:
-        encoder, failure = OnnxEncoder(folder, variant, threads=1).load(), None
+        encoder, failure = OnnxEncoder(folder, variant, threads=threads).load(), None
     except Exception as err:  # noqa: BLE001 - told to the parent at its first request
         encoder, failure = None, f"{folder}: {_one_line(err)}"
     while True:
@@ -295,4 +301,4 @@ def _one_line(err: Exception) -> str:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2])
+    _serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))
