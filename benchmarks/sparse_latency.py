@@ -3,7 +3,9 @@
     python benchmarks/sparse_latency.py DIR/files-1000000 [--files 100] [--queries 100]
 
 Reads the first ``--files`` JSONL files of a ``scale.py --ingest`` corpus, builds both
-sidecars from the same texts, and times ``search(query, 100)`` for SciFact claims.
+sidecars from the same texts, and times ``search(query, 100)`` for SciFact claims. A
+third variant is the segments as ragcli wrote them before pair files (``segments.json``
+without ``pairs``: weights computed per posting at query time).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +41,15 @@ def format_1(folder: Path, texts: list[str]) -> None:
     (folder / "stopwords.json").write_text(json.dumps(stop))
 
 
+def without_pairs(segments: Path, folder: Path) -> None:
+    """A copy of ``segments`` as written before pair files."""
+    shutil.copytree(segments, folder, ignore=shutil.ignore_patterns("*.codes.npy", "*.pairs.npy"))
+    listing = json.loads((folder / "segments.json").read_text())
+    for entry in listing["segments"]:
+        entry.pop("pairs", None)
+    (folder / "segments.json").write_text(json.dumps(listing))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
@@ -55,8 +67,9 @@ def main() -> None:
     for chunk_id, text in enumerate(texts):
         writer.add(chunk_id, text)
     writer.finish().save(folder / "segments")
+    without_pairs(folder / "segments", folder / "segments-without-pairs")
     print(f"{len(texts)} chunks; load average {os.getloadavg()[0]:.2f}")
-    for name in ("format-1", "segments"):
+    for name in ("format-1", "segments", "segments-without-pairs"):
         index = SparseIndex.load(folder / name)
         index.search(queries[0], 100)
         times = []
@@ -68,6 +81,7 @@ def main() -> None:
         segments = len(getattr(index, "segments", [])) or 1
         print(f"{name} ({segments} segments): p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     print(f"load average {os.getloadavg()[0]:.2f} at end")
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
