@@ -34,8 +34,8 @@ repeated without rebuilding. A JSON summary is written to DIR/scale-<chunks>.jso
 once in DIR) through the real ingest code with ``HashEncoder`` vectors, each ingest in a
 process of its own. ``--ingest`` times a fresh ingest, then 10 files added and 10
 removed. ``--resume-check`` runs one uninterrupted ingest, and one SIGKILLed once
-``--kill-after`` embedded batches (default half of them) are in its checkpoint and then
-run again; the two indexes are compared chunk by chunk (catalog rows of chunks,
+``--kill-at`` of ``--chunks`` (default half) are embedded in its checkpoint and then run
+again; the two indexes are compared chunk by chunk (catalog rows of chunks,
 documents and files; every vector by chunk id, bit for bit; the BM25 score of every
 chunk for ``--queries`` SciFact claims) and the figures printed: chunks compared,
 mismatches, chunks taken from the checkpoint, and the time of each run.
@@ -587,15 +587,23 @@ def ingest_benchmark(args) -> dict:
 
 
 # resume after SIGKILL at scale ----------------------------------------------------------
-def checkpoint_batches(index_dir: Path) -> list[Path]:
+def checkpoint_chunks(index_dir: Path) -> tuple[int, int]:
+    """(batches, chunks) in the checkpoint of an ingest into ``index_dir``."""
     from ragcli.ingest.checkpoint import CHECKPOINT_DIR
 
-    return sorted((index_dir / CHECKPOINT_DIR).glob("batch-*.json"))
+    batches = chunks = 0
+    for path in (index_dir / CHECKPOINT_DIR).glob("batch-*.json"):
+        try:
+            chunks += json.loads(path.read_text())["chunks"]
+        except (OSError, ValueError):  # being replaced as we read
+            continue
+        batches += 1
+    return batches, chunks
 
 
-def killed_ingest(args, index_dir: Path, corpus: Path, after_batches: int) -> dict:
+def killed_ingest(args, index_dir: Path, corpus: Path, after_chunks: int) -> dict:
     """Start the ``--ingest`` worker on ``corpus`` and SIGKILL it (its process group)
-    once ``after_batches`` embedded batches are in its checkpoint."""
+    once ``after_chunks`` embedded chunks are in its checkpoint."""
     import signal
 
     argv = [sys.executable, __file__, "--worker", "ingest-folder", "--keep", str(args.keep)]
@@ -606,19 +614,19 @@ def killed_ingest(args, index_dir: Path, corpus: Path, after_batches: int) -> di
         process = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
         )
-        while len(checkpoint_batches(index_dir)) < after_batches:
+        while checkpoint_chunks(index_dir)[1] < after_chunks:
             if process.poll() is not None:
                 errors.seek(0)
-                sys.exit(f"the ingest ended before {after_batches} batches:\n{errors.read()}")
+                sys.exit(f"the ingest ended before {after_chunks} chunks:\n{errors.read()}")
             time.sleep(0.1)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    kept = checkpoint_batches(index_dir)
+    batches, chunks = checkpoint_chunks(index_dir)
     return {
         "killed_after_s": round(time.perf_counter() - started, 1),
         "returncode": process.returncode,
-        "batches_kept": len(kept),
-        "chunks_kept": sum(json.loads(path.read_text())["chunks"] for path in kept),
+        "batches_kept": batches,
+        "chunks_kept": chunks,
         "load_average_1_5_15": [round(x, 2) for x in (*load_before, *os.getloadavg())],
     }
 
@@ -722,14 +730,12 @@ def resume_check(args) -> dict:
     again; the two indexes compared chunk by chunk, and the times of each run."""
     import shutil
 
-    import ragcli.ingest.run as run
-
     corpus, _ = corpus_folder(args.keep, args.chunks, args.files)
     whole, resumed = (args.keep / f"resume-{args.chunks}-{name}" for name in ("whole", "resumed"))
     for folder in (whole, resumed):
         shutil.rmtree(folder, ignore_errors=True)
-    after = args.kill_after or max(1, args.chunks // run.BATCH_CHUNKS // 2)
-    summary: dict = {"chunks": args.chunks, "files": args.files, "kill_after_batches": after}
+    after = int(args.chunks * args.kill_at)
+    summary: dict = {"chunks": args.chunks, "files": args.files, "kill_after_chunks": after}
     summary["uninterrupted"] = ingest_step(args, "ingest-folder", whole, corpus)
     print(f"uninterrupted: {json.dumps(summary['uninterrupted'])}", flush=True)
     summary["killed"] = killed_ingest(args, resumed, corpus, after)
@@ -902,7 +908,10 @@ def main() -> None:
         "rerun; compare the two indexes chunk by chunk",
     )
     parser.add_argument(
-        "--kill-after", type=int, help="for --resume-check: checkpoint batches (default half)"
+        "--kill-at",
+        type=float,
+        default=0.5,
+        help="for --resume-check: SIGKILL once this share of --chunks is in the checkpoint",
     )
     parser.add_argument("--files", type=int, default=1000, help="for --ingest, --resume-check")
     parser.add_argument("--label", default="run", help="for --ingest: names the index")

@@ -514,11 +514,12 @@ class SparseWriter:
             self.params = old.params
             self.segments = old.segments
             self.next_name = old.next_name
-            for segment in self.segments:
+            for at, segment in enumerate(self.segments):
                 for name in segment.files():
                     shutil.copyfile(previous / name, folder / name)
                 if segment.codes is None:  # written before pair files: given them now
                     segment.save_pairs(folder)
+                    self.segments[at] = Segment.load(folder, segment.entry())
         else:
             self.params = dict(params or DEFAULT_PARAMS)
             self.segments, self.next_name = [], 1
