@@ -2,6 +2,8 @@
 
     python benchmarks/scale.py --compare --chunks 1000000 --kinds flat,ivf --keep DIR
     python benchmarks/scale.py --chunks 1000000 --keep DIR [--runs 3] [--queries 100]
+    python benchmarks/scale.py --ingest --chunks 1000000 --files 1000 --keep DIR
+    python benchmarks/scale.py --resume-check --chunks 200000 --files 200 --keep DIR
 
 Vectors are realistic rather than random: every SciFact sentence (../shared/data) is
 embedded once with the real model (all-MiniLM-L6-v2 through its ONNX export, cached in
@@ -27,6 +29,16 @@ as in benchmarks/rerank.py; depth 20), recall@10 of the dense index against exac
 search, and cold ``rag search`` processes. With ``--keep`` everything built (sentence
 vectors, corpus, index, reranker) is kept and reused, so the measurements can be
 repeated without rebuilding. A JSON summary is written to DIR/scale-<chunks>.json.
+
+``--ingest`` and ``--resume-check`` ingest a folder of ``--files`` JSONL files (made
+once in DIR) through the real ingest code with ``HashEncoder`` vectors, each ingest in a
+process of its own. ``--ingest`` times a fresh ingest, then 10 files added and 10
+removed. ``--resume-check`` runs one uninterrupted ingest, and one SIGKILLed once
+``--kill-at`` of ``--chunks`` (default half) are embedded in its checkpoint and then run
+again; the two indexes are compared chunk by chunk (catalog rows of chunks,
+documents and files; every vector by chunk id, bit for bit; the BM25 score of every
+chunk for ``--queries`` SciFact claims) and the figures printed: chunks compared,
+mismatches, chunks taken from the checkpoint, and the time of each run.
 """
 
 from __future__ import annotations
@@ -465,10 +477,12 @@ class HashEncoder:
     dimension = 384
     model_name = MODEL
     max_seq_length = 256
+    encoded = 0  # texts encoded by this instance
 
     def encode(self, texts, progress=None):
         import zlib
 
+        self.encoded += len(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for number, text in enumerate(texts):
             rng = np.random.default_rng(zlib.crc32(text.encode()))
@@ -512,8 +526,10 @@ def ingest_folder(folder: Path, index_dir: Path, corpus: Path) -> dict:
 
     index = Index(index_dir, base_dir=folder)
     started = time.perf_counter()
-    report = ingest(index_dir, [corpus], index.settings, base_dir=folder, encoder=HashEncoder())
+    encoder = HashEncoder()
+    report = ingest(index_dir, [corpus], index.settings, base_dir=folder, encoder=encoder)
     return {
+        "encoded_chunks": encoder.encoded,
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_mib": round(peak_mib()),
         "stages_s": {k: round(v, 1) for k, v in report.timings.items()},
@@ -570,10 +586,211 @@ def ingest_benchmark(args) -> dict:
     return summary
 
 
+# resume after SIGKILL at scale ----------------------------------------------------------
+def checkpoint_chunks(index_dir: Path) -> tuple[int, int]:
+    """(batches, chunks) in the checkpoint of an ingest into ``index_dir``."""
+    from ragcli.ingest.checkpoint import CHECKPOINT_DIR
+
+    batches = chunks = 0
+    for path in (index_dir / CHECKPOINT_DIR).glob("batch-*.json"):
+        try:
+            chunks += json.loads(path.read_text())["chunks"]
+        except (OSError, ValueError):  # being replaced as we read
+            continue
+        batches += 1
+    return batches, chunks
+
+
+def killed_ingest(args, index_dir: Path, corpus: Path, after_chunks: int) -> dict:
+    """Start the ``--ingest`` worker on ``corpus`` and SIGKILL it (its process group)
+    once ``after_chunks`` embedded chunks are in its checkpoint."""
+    import signal
+
+    argv = [sys.executable, __file__, "--worker", "ingest-folder", "--keep", str(args.keep)]
+    argv += ["--index-dir", str(index_dir), "--corpus", str(corpus)]
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
+        )
+        while checkpoint_chunks(index_dir)[1] < after_chunks:
+            if process.poll() is not None:
+                errors.seek(0)
+                sys.exit(f"the ingest ended before {after_chunks} chunks:\n{errors.read()}")
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    batches, chunks = checkpoint_chunks(index_dir)
+    return {
+        "killed_after_s": round(time.perf_counter() - started, 1),
+        "returncode": process.returncode,
+        "batches_kept": batches,
+        "chunks_kept": chunks,
+        "load_average_1_5_15": [round(x, 2) for x in (*load_before, *os.getloadavg())],
+    }
+
+
+def _live(index_dir: Path) -> Path:
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+def compare_rows(a: Path, b: Path, sql: str) -> dict:
+    """Rows of ``sql`` in two catalogs, compared in order: how many, how many differ."""
+    import sqlite3
+
+    dbs = [sqlite3.connect(f"file:{path}?mode=ro", uri=True) for path in (a, b)]
+    try:
+        left, right = (db.execute(sql) for db in dbs)
+        rows = mismatches = 0
+        while True:
+            part_a, part_b = left.fetchmany(10_000), right.fetchmany(10_000)
+            if not part_a and not part_b:
+                break
+            rows += max(len(part_a), len(part_b))
+            mismatches += abs(len(part_a) - len(part_b))
+            mismatches += sum(x != y for x, y in zip(part_a, part_b, strict=False))
+    finally:
+        for db in dbs:
+            db.close()
+    return {"rows": rows, "mismatches": mismatches}
+
+
+def _vectors_by_id(index, ids: np.ndarray) -> np.ndarray:
+    import faiss
+
+    from ragcli.store import dense
+
+    if dense.kind_of(index) == dense.IVF:
+        faiss.extract_index_ivf(index).make_direct_map()
+    return dense.vectors_for(index, ids)
+
+
+def compare_vectors(a: Path, b: Path, block: int = 20_000) -> dict:
+    """Every stored vector of two dense indexes, by chunk id, compared bit for bit."""
+    from ragcli.store import dense
+
+    left, right = dense.read_index(a), dense.read_index(b)
+    ids_a, ids_b = np.sort(dense.stored_ids(left)), np.sort(dense.stored_ids(right))
+    out = {"ids": len(ids_a), "ids_equal": bool(np.array_equal(ids_a, ids_b))}
+    if not out["ids_equal"]:
+        return out
+    mismatches = 0
+    for start in range(0, len(ids_a), block):
+        ids = ids_a[start : start + block]
+        x, y = _vectors_by_id(left, ids), _vectors_by_id(right, ids)
+        mismatches += int(np.count_nonzero(np.any(x != y, axis=1)))
+    return out | {"vector_mismatches": mismatches}
+
+
+def compare_bm25(a: Path, b: Path, queries: list[str]) -> dict:
+    """BM25 scores of every chunk of two sidecars for ``queries``: chunks whose scores
+    differ by more than 1e-6, and the largest difference."""
+    from ragcli.store.sparse import SparseIndex
+
+    left, right = SparseIndex.load(a), SparseIndex.load(b)
+    out = {"rows": len(left), "row_ids_equal": bool(np.array_equal(left.row_ids, right.row_ids))}
+    if not out["row_ids_equal"]:
+        return out
+    over, largest, scored = 0, 0.0, 0
+    for query in queries:
+        x, y = left.scores(query), right.scores(query)
+        difference = np.abs(x.astype(np.float64) - y)
+        over += int(np.count_nonzero(difference > 1e-6))
+        largest = max(largest, float(difference.max(initial=0.0)))
+        scored += int(np.count_nonzero(x))
+    return out | {
+        "queries": len(queries),
+        "chunks_scored_above_0": scored,
+        "score_mismatches_over_1e-6": over,
+        "max_abs_difference": largest,
+    }
+
+
+def compare_indexes(whole: Path, resumed: Path, n_queries: int) -> dict:
+    """Runs in its own process: the live generations of two indexes, chunk by chunk."""
+    a, b = _live(whole), _live(resumed)
+    manifests = [json.loads((gen / "manifest.json").read_text()) for gen in (a, b)]
+    same = ("counts", "next_chunk_id", "generation", "format_version", "dense_index")
+    catalogs = a / "catalog.sqlite", b / "catalog.sqlite"
+    return {
+        "manifest_fields_equal": {key: manifests[0][key] == manifests[1][key] for key in same},
+        "chunks": compare_rows(*catalogs, "SELECT * FROM chunks ORDER BY chunk_id"),
+        "documents": compare_rows(*catalogs, "SELECT * FROM documents ORDER BY doc_id"),
+        "files": compare_rows(*catalogs, "SELECT path, source, sha256, size FROM files ORDER BY 1"),
+        "vectors": compare_vectors(a / "dense.faiss", b / "dense.faiss"),
+        "bm25": compare_bm25(a / "sparse", b / "sparse", query_texts(n_queries)),
+        "index_folder_entries_equal": sorted(p.name for p in whole.iterdir())
+        == sorted(p.name for p in resumed.iterdir()),
+    }
+
+
+def resume_check(args) -> dict:
+    """An uninterrupted ingest of the corpus folder; another SIGKILLed part-way and run
+    again; the two indexes compared chunk by chunk, and the times of each run."""
+    import shutil
+
+    corpus, _ = corpus_folder(args.keep, args.chunks, args.files)
+    whole, resumed = (args.keep / f"resume-{args.chunks}-{name}" for name in ("whole", "resumed"))
+    for folder in (whole, resumed):
+        shutil.rmtree(folder, ignore_errors=True)
+    after = int(args.chunks * args.kill_at)
+    summary: dict = {"chunks": args.chunks, "files": args.files, "kill_after_chunks": after}
+    summary["uninterrupted"] = ingest_step(args, "ingest-folder", whole, corpus)
+    print(f"uninterrupted: {json.dumps(summary['uninterrupted'])}", flush=True)
+    summary["killed"] = killed_ingest(args, resumed, corpus, after)
+    print(f"SIGKILLed: {json.dumps(summary['killed'])}", flush=True)
+    summary["rerun"] = ingest_step(args, "ingest-folder", resumed, corpus)
+    print(f"rerun: {json.dumps(summary['rerun'])}", flush=True)
+    argv = [sys.executable, __file__, "--worker", "resume-compare", "--keep", str(args.keep)]
+    argv += ["--index-dir", str(whole), "--against", str(resumed)]
+    argv += ["--queries", str(args.queries)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"comparison failed:\n{done.stderr[-3000:]}")
+    summary["comparison"] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"comparison: {json.dumps(summary['comparison'])}", flush=True)
+    summary["figures"] = resume_figures(summary)
+    print(f"figures: {json.dumps(summary['figures'])}", flush=True)
+    if not args.keep_index:
+        for folder in (whole, resumed):
+            shutil.rmtree(folder, ignore_errors=True)
+    return summary
+
+
+def resume_figures(summary: dict) -> dict:
+    """What the comparison and the three runs come to."""
+    comparison, killed = summary["comparison"], summary["killed"]
+    whole_s, rerun_s = summary["uninterrupted"]["wall_s"], summary["rerun"]["wall_s"]
+    mismatches = (
+        comparison["chunks"]["mismatches"]
+        + comparison["documents"]["mismatches"]
+        + comparison["files"]["mismatches"]
+        + comparison["vectors"].get("vector_mismatches", comparison["vectors"]["ids"])
+        + comparison["bm25"].get("score_mismatches_over_1e-6", comparison["bm25"]["rows"])
+        + sum(not equal for equal in comparison["manifest_fields_equal"].values())
+        + (not comparison["index_folder_entries_equal"])
+    )
+    return {
+        "chunks_compared": comparison["chunks"]["rows"],
+        "mismatches": mismatches,
+        "chunks_reused_from_checkpoint": summary["rerun"]["chunks_added"]
+        - summary["rerun"]["encoded_chunks"],
+        "chunks_kept_at_kill": killed["chunks_kept"],
+        "uninterrupted_s": whole_s,
+        "killed_after_s": killed["killed_after_s"],
+        "rerun_s": rerun_s,
+        "rerun_saved_s": round(whole_s - rerun_s, 1),
+        "lost_to_the_kill_s": round(killed["killed_after_s"] + rerun_s - whole_s, 1),
+    }
+
+
 def run_worker(args) -> None:
     folder = args.keep
     if args.worker == "ingest-folder":
         result = ingest_folder(folder, args.index_dir, args.corpus)
+    elif args.worker == "resume-compare":
+        result = compare_indexes(args.index_dir, args.against, args.queries)
     elif args.worker == "ann-build":
         result = ann_build(args.kind, args.chunks, folder, args.nlist)
     elif args.worker == "ann-search":
@@ -684,11 +901,26 @@ def main() -> None:
         help="ingest a folder of --files JSONL files (hash-seeded vectors), then add and "
         "remove 10 files: wall time and peak memory of each",
     )
-    parser.add_argument("--files", type=int, default=1000, help="for --ingest")
+    parser.add_argument(
+        "--resume-check",
+        action="store_true",
+        help="ingest the --files corpus uninterrupted, and again SIGKILLed part-way and "
+        "rerun; compare the two indexes chunk by chunk",
+    )
+    parser.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.5,
+        help="for --resume-check: SIGKILL once this share of --chunks is in the checkpoint",
+    )
+    parser.add_argument("--files", type=int, default=1000, help="for --ingest, --resume-check")
     parser.add_argument("--label", default="run", help="for --ingest: names the index")
-    parser.add_argument("--keep-index", action="store_true", help="for --ingest")
+    parser.add_argument(
+        "--keep-index", action="store_true", help="for --ingest, --resume-check: keep indexes"
+    )
     parser.add_argument("--index-dir", type=Path, help=argparse.SUPPRESS)  # internal
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--against", type=Path, help=argparse.SUPPRESS)  # internal
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--kind", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
@@ -703,6 +935,8 @@ def main() -> None:
         print(f"dense index rebuilt: {json.dumps(worker(args, 'rebuild-dense'))}", flush=True)
     if args.ingest:
         summary, kind = ingest_benchmark(args), f"ingest-{args.label}"
+    elif args.resume_check:
+        summary, kind = resume_check(args), "resume-check"
     elif args.compare:
         summary, kind = compare(args), "compare"
     else:

@@ -9,7 +9,10 @@ removed chunks as deleted, and merges runs of small segments (``MERGE_FACTOR`` o
 size) into one. Scores are computed at query time from the statistics of the live rows
 of every segment (N, average length, document frequency), so they are the same whether
 the index is one segment or many, with or without deletions (docs/index-format.md,
-"BM25 segments").
+"BM25 segments"). A posting's term weight depends only on its (term frequency, row
+length) pair and the average length, so each segment also stores the distinct pairs it
+holds and, per posting, the number of its pair: a search computes the weights of a few
+hundred pairs once and looks postings' weights up instead of computing them.
 
 Everything is numpy arrays and JSON, loaded without pickle and memory-mapped; neither
 writing nor searching imports bm25s (format-1 sidecars: ``ragcli.store.sparse_bm25s``).
@@ -47,6 +50,11 @@ MAX_MERGE_ROWS = 600_000
 # A segment with more than this share of its rows deleted is rewritten without them.
 EXPUNGE_SHARE = 0.3
 _ARRAYS = ("indptr", "rows", "tfs", "ids", "lengths")
+# Each posting's (tf, row length) pair by number: ``codes`` per posting, ``pairs`` the
+# distinct pairs (int32, shape (P, 2)). Segments written before these existed lack them.
+_PAIR_ARRAYS = ("codes", "pairs")
+_PAIR_BLOCK = 1 << 22  # postings coded at a time (bounds the memory of coding)
+_DENSE_PAIR_KEYS = 1 << 24  # above this many possible pairs, np.unique finds them
 
 
 @dataclass
@@ -63,6 +71,8 @@ class Segment:
     deleted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     deleted_file: str | None = None
     on_disk: bool = False
+    codes: np.ndarray | None = None  # uint16 (int32 past 65,536 pairs) pair of each posting
+    pairs: np.ndarray | None = None  # int32 (P, 2): the distinct (tf, row length) pairs
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,29 +86,50 @@ class Segment:
         mask[self.deleted] = False
         return mask
 
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def span(self, term: str) -> tuple[int, int] | None:
+        """Where ``term``'s postings are in ``rows``, ``tfs`` and ``codes``."""
         at = bisect.bisect_left(self.terms, term)
         if at == len(self.terms) or self.terms[at] != term:
             return None
-        start, end = int(self.indptr[at]), int(self.indptr[at + 1])
-        return self.rows[start:end], self.tfs[start:end]
+        return int(self.indptr[at]), int(self.indptr[at + 1])
+
+    def code_pairs(self) -> None:
+        """Number each posting's (tf, row length) pair, if not done yet."""
+        if self.codes is None:
+            self.codes, self.pairs = pair_codes(self.tfs, self.rows, self.lengths)
 
     def save(self, folder: Path) -> None:
-        for name in _ARRAYS:
+        self.code_pairs()
+        for name in (*_ARRAYS, *_PAIR_ARRAYS):
             np.save(folder / f"{self.name}.{name}.npy", getattr(self, name), allow_pickle=False)
         (folder / f"{self.name}.terms.json").write_text(json.dumps(self.terms))
         self.on_disk = True
 
+    def save_pairs(self, folder: Path) -> None:
+        """Add the pair files to a segment written before they existed."""
+        self.code_pairs()
+        for name in _PAIR_ARRAYS:
+            np.save(folder / f"{self.name}.{name}.npy", getattr(self, name), allow_pickle=False)
+
+    def entry(self) -> dict:
+        """The segment's line in ``segments.json``."""
+        entry = {"name": self.name, "rows": len(self), "deleted": self.deleted_file}
+        return entry | ({"pairs": len(self.pairs)} if self.pairs is not None else {})
+
     def files(self) -> list[str]:
-        names = [f"{self.name}.{name}.npy" for name in _ARRAYS] + [f"{self.name}.terms.json"]
+        arrays = (*_ARRAYS, *_PAIR_ARRAYS) if self.codes is not None else _ARRAYS
+        names = [f"{self.name}.{name}.npy" for name in arrays] + [f"{self.name}.terms.json"]
         return names + ([self.deleted_file] if self.deleted_file else [])
 
     @classmethod
     def load(cls, folder: Path, entry: dict) -> Segment:
+        """The segment ``entry`` names, memory-mapped; its pair files are read when the
+        entry lists them (``pairs``: how many), and their shapes checked."""
         name = entry["name"]
+        keys = (*_ARRAYS, *_PAIR_ARRAYS) if "pairs" in entry else _ARRAYS
         arrays = {
-            key: np.load(folder / f"{name}.{key}.npy", mmap_mode="r", allow_pickle=False)
-            for key in _ARRAYS
+            key: _plain(np.load(folder / f"{name}.{key}.npy", mmap_mode="r", allow_pickle=False))
+            for key in keys
         }
         terms = json.loads((folder / f"{name}.terms.json").read_text())
         deleted_file = entry.get("deleted")
@@ -107,7 +138,72 @@ class Segment:
             if deleted_file
             else np.zeros(0, np.int32)
         )
-        return cls(name, terms, **arrays, deleted=deleted, deleted_file=deleted_file, on_disk=True)
+        segment = cls(
+            name, terms, **arrays, deleted=deleted, deleted_file=deleted_file, on_disk=True
+        )
+        segment.check_shapes(entry)
+        return segment
+
+    def check_shapes(self, entry: dict) -> None:
+        """Raise ValueError if the arrays cannot be one segment's (cheap checks only)."""
+        postings = len(self.rows)
+        problems = [
+            len(self.indptr) != len(self.terms) + 1,
+            len(self.tfs) != postings,
+            len(self.lengths) != len(self.ids),
+            len(self.indptr) > 0 and int(self.indptr[-1]) != postings,
+        ]
+        if self.codes is not None:
+            problems += [
+                len(self.codes) != postings,
+                self.pairs.ndim != 2 or self.pairs.shape != (entry["pairs"], 2),
+            ]
+        if any(problems):
+            raise ValueError(f"segment {self.name}: its arrays do not match each other")
+
+
+def _plain(array: np.ndarray) -> np.ndarray:
+    """A memory-mapped array as a plain ndarray over the same mapping (``np.memmap``'s
+    own slicing costs microseconds a call, several per query term)."""
+    return array.view(np.ndarray)
+
+
+def pair_codes(
+    tfs: np.ndarray, rows: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(each posting's number of its (tf, row length) pair, the distinct pairs in order).
+
+    Postings are coded ``_PAIR_BLOCK`` at a time, so coding a segment holds a few bytes a
+    posting beyond the segment itself."""
+    if not len(tfs):
+        return np.zeros(0, np.uint16), np.zeros((0, 2), np.int32)
+    width = int(lengths.max()) + 1
+    span = (int(tfs.max()) + 1) * width
+    blocks = range(0, len(tfs), _PAIR_BLOCK)
+
+    def keys(start: int) -> np.ndarray:
+        stop = start + _PAIR_BLOCK
+        tf = np.asarray(tfs[start:stop], dtype=np.int64)
+        return tf * width + np.asarray(lengths)[rows[start:stop]]
+
+    if span <= _DENSE_PAIR_KEYS:
+        seen = np.zeros(span, dtype=bool)
+        for start in blocks:
+            seen[keys(start)] = True
+        present = np.flatnonzero(seen)
+        number = np.zeros(span, dtype=np.int64)
+        number[present] = np.arange(len(present))
+    else:
+        present = np.unique(np.concatenate([np.unique(keys(start)) for start in blocks]))
+        number = None
+    dtype = np.uint16 if len(present) <= 1 << 16 else np.int32
+    codes = np.empty(len(tfs), dtype=dtype)
+    for start in blocks:
+        block = keys(start)
+        found = number[block] if number is not None else np.searchsorted(present, block)
+        codes[start : start + len(block)] = found
+    pairs = np.stack([present // width, present % width], axis=1).astype(np.int32)
+    return codes, pairs
 
 
 class SegmentBuilder:
@@ -252,6 +348,11 @@ class SparseIndex:
             for s, live in zip(self.segments, lives, strict=True)
         )
         self.avgdl = total / len(self.row_ids) if len(self.row_ids) else 0.0
+        # Each segment's pairs weighted once for this average length (None: no pair files).
+        self._pair_weights = [
+            None if s.pairs is None else self._weight(s.pairs[:, 0], s.pairs[:, 1])
+            for s in self.segments
+        ]
 
     @classmethod
     def build(
@@ -271,9 +372,7 @@ class SparseIndex:
         for segment in self.segments:
             if not segment.on_disk:
                 segment.save(folder)
-        entries = [
-            {"name": s.name, "rows": len(s), "deleted": s.deleted_file} for s in self.segments
-        ]
+        entries = [segment.entry() for segment in self.segments]
         listing = {"next": self.next_name, "segments": entries}
         (folder / SEGMENTS_FILE).write_text(json.dumps(listing, indent=1))
         (folder / PARAMS_FILE).write_text(json.dumps(self.params))
@@ -302,31 +401,47 @@ class SparseIndex:
         n = len(self.row_ids)
         if not n:
             return np.zeros(0, dtype=np.float32)
-        k1, b, method = self.params["k1"], self.params["b"], self.params["method"]
         total = np.zeros(int(self.offsets[-1]), dtype=np.float64)
         for term in tokenize(query, self.params, self.stopwords):  # a repeated term counts again
-            found = []
-            for segment, live, offset in zip(
-                self.segments, self._lives, self.offsets[:-1], strict=True
-            ):
-                hit = segment.postings(term)
-                if hit is not None:
-                    rows, tfs = hit
-                    if live is not None:
-                        keep = live[rows]
-                        rows, tfs = rows[keep], tfs[keep]
-                    found.append((segment, rows, tfs, offset))
-            df = sum(len(rows) for _, rows, _, _ in found)
+            found = [
+                (at, span)
+                for at, segment in enumerate(self.segments)
+                if (span := segment.span(term)) is not None
+            ]
+            df = sum(self._live_postings(at, span) for at, span in found)
             if not df:
                 continue
-            idf = _idf(method, df, n)
-            for segment, rows, tfs, offset in found:
-                tf = tfs.astype(np.float64)
-                norm = k1 * ((1 - b) + b * segment.lengths[rows] / self.avgdl)
-                weight = (tf * (k1 + 1) if method == "atire" else tf) / (tf + norm)
-                total[rows + offset] += idf * weight  # rows of one term are distinct
+            idf = _idf(self.params["method"], df, n)
+            for at, (start, end) in found:
+                rows = self.segments[at].rows[start:end]
+                in_segment = total[self.offsets[at] : self.offsets[at + 1]]
+                np.add.at(in_segment, rows, self._contributions(at, idf, start, end))
         scores = (total if self._live_rows is None else total[self._live_rows]).astype(np.float32)
         return scores * mask if mask is not None else scores
+
+    def _live_postings(self, at: int, span: tuple[int, int]) -> int:
+        """How many of the postings in ``span`` of segment ``at`` are in live rows."""
+        start, end = span
+        live = self._lives[at]
+        if live is None:
+            return end - start
+        return int(np.count_nonzero(live[self.segments[at].rows[start:end]]))
+
+    def _contributions(self, at: int, idf: float, start: int, end: int) -> np.ndarray:
+        """``idf`` times the term weight of postings ``start:end`` of segment ``at``
+        (deleted rows too: the caller drops them with the row)."""
+        segment, weights = self.segments[at], self._pair_weights[at]
+        if weights is not None:
+            return np.take(idf * weights, segment.codes[start:end])
+        tfs = segment.tfs[start:end]
+        return idf * self._weight(tfs, segment.lengths[segment.rows[start:end]])
+
+    def _weight(self, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """BM25's term weight of term frequencies ``tfs`` in rows of ``lengths`` tokens."""
+        k1, b = self.params["k1"], self.params["b"]
+        tf = np.asarray(tfs, dtype=np.float64)
+        norm = k1 * ((1 - b) + b * lengths / self.avgdl)
+        return (tf * (k1 + 1) if self.params["method"] == "atire" else tf) / (tf + norm)
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None):
         return _top(self.row_ids, self.scores(query, mask), n)
@@ -399,9 +514,12 @@ class SparseWriter:
             self.params = old.params
             self.segments = old.segments
             self.next_name = old.next_name
-            for segment in self.segments:
+            for at, segment in enumerate(self.segments):
                 for name in segment.files():
                     shutil.copyfile(previous / name, folder / name)
+                if segment.codes is None:  # written before pair files: given them now
+                    segment.save_pairs(folder)
+                    self.segments[at] = Segment.load(folder, segment.entry())
         else:
             self.params = dict(params or DEFAULT_PARAMS)
             self.segments, self.next_name = [], 1
@@ -439,7 +557,7 @@ class SparseWriter:
     def _saved(self, segment: Segment) -> Segment:
         """``segment`` written, and mapped back from its files instead of held in memory."""
         segment.save(self.folder)
-        return Segment.load(self.folder, {"name": segment.name})
+        return Segment.load(self.folder, segment.entry())
 
     def _apply_deletions(self) -> None:
         for at, rows in sorted(self._deleted.items()):

@@ -23,6 +23,8 @@ GENERATION_FILES = (
     "sparse/seg-000002.tfs.npy",
     "sparse/seg-000002.ids.npy",
     "sparse/seg-000002.lengths.npy",
+    "sparse/seg-000002.codes.npy",
+    "sparse/seg-000002.pairs.npy",
     "sparse/ragcli_params.json",
     "sparse/stopwords.json",
 )

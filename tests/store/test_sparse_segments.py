@@ -5,6 +5,7 @@ migrated by the next ingest."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import bm25s
@@ -199,3 +200,86 @@ def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_pa
     for query in QUERIES:
         np.testing.assert_allclose(migrated.scores(query), full.scores(query), atol=1e-6)
     assert len(before[0])
+
+
+def strip_pair_files(folder: Path) -> None:
+    """Make ``folder``'s segments what ragcli wrote before pair files existed."""
+    for path in [*folder.glob("*.codes.npy"), *folder.glob("*.pairs.npy")]:
+        path.unlink()
+    listing = json.loads((folder / "segments.json").read_text())
+    for entry in listing["segments"]:
+        del entry["pairs"]
+    (folder / "segments.json").write_text(json.dumps(listing))
+
+
+@pytest.mark.parametrize("method", sparse.METHODS)
+def test_pair_weights_score_exactly_as_weights_per_posting(tmp_path, monkeypatch, method):
+    texts = corpus()
+    monkeypatch.setattr(sparse, "FLUSH_ROWS", 500)
+    params = {**sparse.DEFAULT_PARAMS, "method": method}
+    writer = SparseWriter(tmp_path / "g1", None, params)
+    for chunk_id, text in enumerate(texts):
+        writer.add(chunk_id, text)
+    writer.remove(range(0, len(texts), 9))  # deletions in flushed segments
+    writer.finish().save(tmp_path / "g1")
+    with_pairs = SparseIndex.load(tmp_path / "g1")
+    assert len(with_pairs.segments) > 1 and any(len(s.deleted) for s in with_pairs.segments)
+    assert all(s.codes is not None for s in with_pairs.segments)
+    shutil.copytree(tmp_path / "g1", tmp_path / "old")
+    strip_pair_files(tmp_path / "old")
+    per_posting = SparseIndex.load(tmp_path / "old")
+    assert all(s.codes is None for s in per_posting.segments)
+    for query in QUERIES:
+        np.testing.assert_array_equal(with_pairs.scores(query), per_posting.scores(query))
+
+
+def test_segments_without_pair_files_gain_them_at_the_next_ingest(tmp_path, monkeypatch):
+    texts = corpus()
+    monkeypatch.setattr(sparse, "FLUSH_ROWS", 400)
+    first = SparseWriter(tmp_path / "g1", None)
+    for chunk_id in range(1000):
+        first.add(chunk_id, texts[chunk_id])
+    first.finish().save(tmp_path / "g1")
+    strip_pair_files(tmp_path / "g1")
+    second = SparseWriter(tmp_path / "g2", tmp_path / "g1")
+    second.remove(range(0, 1000, 5))
+    for chunk_id in range(1000, len(texts)):
+        second.add(chunk_id, texts[chunk_id])
+    second.finish().save(tmp_path / "g2")
+    loaded = SparseIndex.load(tmp_path / "g2")
+    entries = json.loads((tmp_path / "g2" / "segments.json").read_text())["segments"]
+    assert all("pairs" in entry for entry in entries)
+    assert all((tmp_path / "g2" / f"{e['name']}.codes.npy").is_file() for e in entries)
+    assert all(s.codes is not None for s in loaded.segments)
+    assert not list((tmp_path / "g1").glob("*.codes.npy"))  # the previous one untouched
+    kept = [i for i in range(len(texts)) if i >= 1000 or i % 5]
+    full = SparseIndex.build(kept, [texts[i] for i in kept])
+    assert loaded.row_ids.tolist() == kept
+    for query in QUERIES:
+        np.testing.assert_allclose(loaded.scores(query), full.scores(query), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dense_keys", [True, False], ids=["table of keys", "np.unique"])
+def test_pair_codes_give_back_each_postings_tf_and_length(monkeypatch, dense_keys):
+    monkeypatch.setattr(sparse, "_PAIR_BLOCK", 1000)  # several blocks
+    if not dense_keys:
+        monkeypatch.setattr(sparse, "_DENSE_PAIR_KEYS", 0)
+    texts = corpus()
+    segment = SparseIndex.build(range(len(texts)), texts).segments[0]
+    codes, pairs = sparse.pair_codes(segment.tfs, segment.rows, segment.lengths)
+    assert len(segment.tfs) > 3 * 1000 and codes.dtype == np.uint16
+    assert len(np.unique(pairs, axis=0)) == len(pairs)
+    np.testing.assert_array_equal(pairs[codes, 0], segment.tfs)
+    np.testing.assert_array_equal(pairs[codes, 1], segment.lengths[segment.rows])
+
+
+def test_a_pair_file_of_the_wrong_shape_is_refused(tmp_path):
+    texts = corpus()[:200]
+    writer = SparseWriter(tmp_path / "g1", None)
+    for chunk_id, text in enumerate(texts):
+        writer.add(chunk_id, text)
+    writer.finish().save(tmp_path / "g1")
+    codes = tmp_path / "g1" / "seg-000001.codes.npy"
+    np.save(codes, np.load(codes)[:-1], allow_pickle=False)
+    with pytest.raises(ValueError, match="seg-000001"):
+        SparseIndex.load(tmp_path / "g1")

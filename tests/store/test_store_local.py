@@ -103,7 +103,7 @@ def test_sparse_round_trips_through_disk_without_pickle(tmp_path):
     sparse.save(tmp_path / "sparse")
     names = sorted(p.name for p in (tmp_path / "sparse").iterdir())
     assert all(name.endswith((".npy", ".json")) for name in names)
-    assert npy_files_load_without_pickle(tmp_path / "sparse") == 5  # one segment
+    assert npy_files_load_without_pickle(tmp_path / "sparse") == 7  # one segment, pairs too
     assert json.loads((tmp_path / "sparse" / "ragcli_params.json").read_text()) == OKAPI
     loaded = SparseIndex.load(tmp_path / "sparse")
     assert loaded.params == OKAPI
