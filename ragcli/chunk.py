@@ -6,8 +6,12 @@ truncated when it is embedded (all-MiniLM-L6-v2 reads at most 256 word pieces in
 ``doc.text[chunk.start:chunk.end] == chunk.text``.
 
 Only the ``tokenizers`` library is used (no transformers, no torch), so chunking starts
-fast. Texts are tokenised in batches with ``encode_batch``; the token offsets map token
-windows back to character spans.
+fast. Sections are tokenised in batches with ``encode_batch`` (at most ``_BATCH_SECTIONS``
+sections or ``_BATCH_CHARS`` characters at a time, even within one document); the token
+offsets map token windows back to character spans. A section longer than
+``piece_chars`` (64 Ki characters) is tokenised a few pieces at a time as the windows
+move along it, each piece checked against the next (``_PieceTokens``), so a large file
+is never held as one token sequence: the chunks are the same as if it were.
 
 How a section is cut: a window of ``chunk_size`` tokens ends at the best boundary found
 in its last 30% (paragraph break > line break > sentence end > whitespace > punctuation
