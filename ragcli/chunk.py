@@ -317,12 +317,21 @@ class _Tokens:
 class _Piece:
     """One piece of a long section, tokenised: the tokens before its cut, and those of
     the margin after it, which the next piece (starting at the cut) must give again.
-    Tokens are (start, end, same word as the token before), relative to the section."""
+    Offsets are relative to the section; word ids are the piece's own."""
 
     begin: int  # where the piece's text begins, in the document's text
-    tokens: list[tuple[int, int, bool]]
-    margin: list[tuple[int, int, bool]]
+    offsets: list[tuple[int, int]]
+    words: list[int | None]
+    margin: list[tuple[int, int, bool]]  # (start, end, same word as the token before)
     last: bool  # the section's final piece
+
+    def head(self, n: int) -> list[tuple[int, int, bool]]:
+        """The first ``n`` tokens in the margin's form."""
+        words = self.words
+        return [
+            (start, end, i > 0 and words[i] is not None and words[i] == words[i - 1])
+            for i, (start, end) in enumerate(self.offsets[:n])
+        ]
 
 
 class _PieceTokens(_Tokens):
@@ -362,7 +371,7 @@ class _PieceTokens(_Tokens):
                 self._take(piece)
             elif after is None:
                 self.held = piece
-            elif after.tokens[: len(_compared(piece.margin))] != _compared(piece.margin):
+            elif after.head(len(_compared(piece.margin))) != _compared(piece.margin):
                 self._tokenise_rest(piece.begin)
                 break
             else:
@@ -396,27 +405,41 @@ class _PieceTokens(_Tokens):
 
     def _piece(self, bound: tuple[int, int, int], encoding: Encoding) -> _Piece:
         begin, cut, _ = bound
-        tokens = _shifted(encoding, begin - self.origin)
-        keep = len(tokens)
-        while keep and tokens[keep - 1][0] >= cut - self.origin:
+        offsets, words = encoding.offsets, encoding.word_ids
+        shift, cut = begin - self.origin, cut - begin  # cut: relative to the piece
+        keep = len(offsets)
+        while keep and offsets[keep - 1][0] >= cut:
             keep -= 1
-        margin = tokens[keep:]
-        if keep and tokens[keep - 1][1] > cut - self.origin:  # a token across the cut,
+        margin = [
+            (
+                start + shift,
+                end + shift,
+                i > 0 and words[i] is not None and words[i] == words[i - 1],
+            )
+            for i, (start, end) in enumerate(offsets[keep:], keep)
+        ]
+        if keep and offsets[keep - 1][1] > cut:  # a token across the cut,
             margin.insert(0, (-1, -1, False))  # which no next piece gives again
-        return _Piece(begin, tokens[:keep], margin, cut >= self.stop)
+        kept = [(start + shift, end + shift) for start, end in offsets[:keep]]
+        return _Piece(begin, kept, words[:keep], margin, cut >= self.stop - begin)
 
     def _take(self, piece: _Piece) -> None:
-        word = self.next_word - 1
-        for start, end, same_word in piece.tokens:
-            word += not same_word
-            self.offsets.append((start, end))
-            self.words.append(word)
-        self.next_word = word + 1
+        words, base = piece.words, self.next_word
+        if None in words:
+            present = [w for w in words if w is not None]
+            self.words.extend(None if w is None else w + base for w in words)
+        else:
+            present = words
+            self.words.extend([w + base for w in words])
+        self.offsets.extend(piece.offsets)
+        self.next_word = base + 1 + max(present, default=-1)
 
     def _tokenise_rest(self, begin: int) -> None:
         """The section from ``begin`` on in one piece (the pieces disagreed after it)."""
         encoding = self.tokenizer.encode(self.text[begin : self.stop], add_special_tokens=False)
-        self._take(_Piece(begin, _shifted(encoding, begin - self.origin), [], True))
+        shift = begin - self.origin
+        offsets = [(start + shift, end + shift) for start, end in encoding.offsets]
+        self._take(_Piece(begin, offsets, encoding.word_ids, [], True))
         self.held = None
         self.next_piece = self.stop
 
@@ -426,15 +449,6 @@ class _PieceTokens(_Tokens):
             del self.offsets[:drop]
             del self.words[:drop]
             self.first = i
-
-
-def _shifted(encoding: Encoding, shift: int) -> list[tuple[int, int, bool]]:
-    """(start + shift, end + shift, same word as the token before) of every token."""
-    words = encoding.word_ids
-    return [
-        (start + shift, end + shift, i > 0 and words[i] is not None and words[i] == words[i - 1])
-        for i, (start, end) in enumerate(encoding.offsets)
-    ]
 
 
 def _compared(margin: list[tuple[int, int, bool]]) -> list[tuple[int, int, bool]]:
