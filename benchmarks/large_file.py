@@ -1,14 +1,16 @@
 """One large file through load + chunk, and through a whole ingest: wall time, peak memory.
 
-    python benchmarks/large_file.py [--sizes 23,100] [--formats txt,md,py,jsonl]
+    python benchmarks/large_file.py [--sizes 23,100] [--formats txt,md,py,jsonl,html]
                                     [--steps chunk,ingest] [--keep DIR]
 
-The files are made from real text: SciFact abstracts (../shared/data/scifact, title and
-abstract) concatenated as paragraphs, over and over in a shuffled order until the size
-(MB, 10^6 bytes) is reached. Formats: ``txt`` (paragraphs), ``md`` (each abstract under
-a ``##`` heading of its title, a ``#`` part heading every 100), ``py`` (each abstract as
-the docstring of a function, wrapped at 88 columns) and ``jsonl`` (one BEIR record per
-abstract). Each (format, size, step) runs in a fresh process:
+The files are made from real text: SciFact abstracts (/work/shared/data/scifact, title
+and abstract; env RAG_BENCH_CORPUS for another corpus.jsonl) concatenated as paragraphs,
+over and over in a shuffled order until the size (MB, 10^6 bytes) is reached. Formats:
+``txt`` (paragraphs), ``md`` (each abstract under a ``##`` heading of its title, a ``#``
+part heading every 100), ``py`` (each abstract as the docstring of a function, wrapped
+at 80 columns), ``jsonl`` (one BEIR record per abstract) and ``html`` (``<h2>`` title
+and ``<p>`` abstract, an ``<h1>`` every 100). Each (format, size, step) runs in a fresh
+process:
 
 * ``chunk``: ``ragcli.load.load_file`` then ``ragcli.chunk.Chunker`` built as the ingest
   pipeline builds it (the model's tokenizer, the default chunk size and overlap), the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import os
 import random
@@ -40,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CORPUS = Path(os.environ.get("RAG_BENCH_CORPUS", "/work/shared/data/scifact/beir/corpus.jsonl"))
-FORMATS = ("txt", "md", "py", "jsonl")
+FORMATS = ("txt", "md", "py", "jsonl", "html")
 
 
 def vm_mib(field: str) -> float:
@@ -71,6 +74,9 @@ def render(fmt: str, number: int, title: str, body: str) -> str:
         lines = textwrap.wrap(body, 80)
         doc = "\n    ".join([title, "", *lines])
         return f'def abstract_{number}():\n    """{doc}\n    """\n    return {number}\n\n\n'
+    if fmt == "html":
+        part = f"<h1>Part {number // 100 + 1}</h1>\n" if number % 100 == 0 else ""
+        return f"{part}<h2>{html.escape(title)}</h2>\n<p>{html.escape(body)}</p>\n"
     record = {"_id": f"a{number}", "title": title, "text": body}
     return json.dumps(record, ensure_ascii=False) + "\n"
 
