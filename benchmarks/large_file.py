@@ -119,6 +119,7 @@ def digest_chunks(chunks, docs) -> str:
 def chunk_step(path: Path) -> dict:
     from ragcli.chunk import Chunker
     from ragcli.config import Settings
+    from ragcli.errors import LoadError
     from ragcli.load import load_file
     from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
 
@@ -131,7 +132,10 @@ def chunk_step(path: Path) -> dict:
     )
     before = vm_mib("VmRSS")
     started = time.perf_counter()
-    docs = load_file(path, path.parent)
+    try:
+        docs = load_file(path, path.parent)
+    except LoadError as err:  # over the format's size limit
+        return {"skipped": str(err), "peak_mib": round(vm_mib("VmHWM"))}
     loaded = time.perf_counter()
     chunks = chunker.chunk_many(docs)
     done = time.perf_counter()
