@@ -9,7 +9,7 @@ Only the ``tokenizers`` library is used (no transformers, no torch), so chunking
 fast. Sections are tokenised in batches with ``encode_batch`` (at most ``_BATCH_SECTIONS``
 sections or ``_BATCH_CHARS`` characters at a time, even within one document); the token
 offsets map token windows back to character spans. A section longer than
-``piece_chars`` (64 Ki characters) is tokenised a few pieces at a time as the windows
+``piece_chars`` (65,536 characters) is tokenised a few pieces at a time as the windows
 move along it, each piece checked against the next (``_PieceTokens``), so a large file
 is never held as one token sequence: the chunks are the same as if it were.
 
