@@ -65,7 +65,11 @@ _WHITESPACE = re.compile(r"\s")
 
 
 class Chunker:
-    """Cuts documents into chunks of at most ``chunk_size`` word pieces."""
+    """Cuts documents into chunks of at most ``chunk_size`` word pieces.
+
+    ``piece_chars`` only bounds memory: sections longer than that are tokenised in
+    pieces of about that many characters, and the chunks are the same.
+    """
 
     def __init__(
         self,
