@@ -6,8 +6,12 @@ truncated when it is embedded (all-MiniLM-L6-v2 reads at most 256 word pieces in
 ``doc.text[chunk.start:chunk.end] == chunk.text``.
 
 Only the ``tokenizers`` library is used (no transformers, no torch), so chunking starts
-fast. Texts are tokenised in batches with ``encode_batch``; the token offsets map token
-windows back to character spans.
+fast. Sections are tokenised in batches with ``encode_batch`` (at most ``_BATCH_SECTIONS``
+sections or ``_BATCH_CHARS`` characters at a time, even within one document); the token
+offsets map token windows back to character spans. A section longer than
+``piece_chars`` (65,536 characters) is tokenised a few pieces at a time as the windows
+move along it, each piece checked against the next (``_PieceTokens``), so a large file
+is never held as one token sequence: the chunks are the same as if it were.
 
 How a section is cut: a window of ``chunk_size`` tokens ends at the best boundary found
 in its last 30% (paragraph break > line break > sentence end > whitespace > punctuation
@@ -19,9 +23,9 @@ start. Chunks never cross a ``Section``.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ragcli.errors import UsageError
@@ -53,9 +57,19 @@ _SEARCH_FRACTION = 0.3
 _BATCH_SECTIONS = 512
 _BATCH_CHARS = 2_000_000
 
+# Sections longer than this many characters are tokenised in pieces of about this size,
+# a few pieces per encode_batch call, so no section's tokens are ever held whole.
+PIECE_CHARS = 65_536
+_PIECES_PER_CALL = 4
+_WHITESPACE = re.compile(r"\s")
+
 
 class Chunker:
-    """Cuts documents into chunks of at most ``chunk_size`` word pieces."""
+    """Cuts documents into chunks of at most ``chunk_size`` word pieces.
+
+    ``piece_chars`` only bounds memory: sections longer than that are tokenised in
+    pieces of about that many characters, and the chunks are the same.
+    """
 
     def __init__(
         self,
@@ -63,6 +77,7 @@ class Chunker:
         chunk_size: int = 200,
         overlap: int = 32,
         max_tokens: int | None = None,
+        piece_chars: int = PIECE_CHARS,
     ) -> None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise UsageError(f"chunk size must be a positive number of tokens, got {chunk_size!r}")
@@ -82,6 +97,7 @@ class Chunker:
         self.chunk_size = chunk_size
         self.overlap = overlap
         self.max_tokens = max_tokens
+        self.piece_chars = max(128, piece_chars)  # twice the shortest margin
         # The first token index (relative to the window start) a cut may be placed at.
         self._search_from = max(1, chunk_size - int(chunk_size * _SEARCH_FRACTION))
 
@@ -95,107 +111,175 @@ class Chunker:
 
     def iter_chunks(self, docs: Iterable[Document]) -> Iterator[Chunk]:
         """Like :meth:`chunk_many` but yields chunks as each batch is tokenised."""
-        pending: list[tuple[Document, list[Section]]] = []
-        texts: list[str] = []
+        batch: list[tuple[_DocChunks, Section, str]] = []
         n_chars = 0
         for doc in docs:
-            sections = _sections(doc)
-            pending.append((doc, sections))
-            for section in sections:
-                texts.append(_slice(doc.text, section.start, section.end))
-                n_chars += section.end - section.start
-            if len(texts) >= _BATCH_SECTIONS or n_chars >= _BATCH_CHARS:
-                yield from self._flush(pending, texts)
-                pending, texts, n_chars = [], [], 0
-        if pending:
-            yield from self._flush(pending, texts)
+            state = _DocChunks(doc)
+            for section in _sections(doc):
+                length = section.end - section.start
+                if length > self.piece_chars:
+                    yield from self._flush(batch)
+                    batch, n_chars = [], 0
+                    tokens = _PieceTokens(self.tokenizer, doc.text, section, self.piece_chars)
+                    yield from self._section_chunks(state, section, tokens)
+                    continue
+                batch.append((state, section, _slice(doc.text, section.start, section.end)))
+                n_chars += length
+                if len(batch) >= _BATCH_SECTIONS or n_chars >= _BATCH_CHARS:
+                    yield from self._flush(batch)
+                    batch, n_chars = [], 0
+        yield from self._flush(batch)
 
     # -- internals ---------------------------------------------------------------------
 
-    def _flush(
-        self, pending: list[tuple[Document, list[Section]]], texts: list[str]
-    ) -> Iterator[Chunk]:
-        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
-        index = 0
-        for doc, sections in pending:
-            line_starts = _line_starts(doc.text) if doc.line_numbers else None
-            ordinal = 0
-            for section in sections:
-                encoding = encodings[index]
-                text = texts[index]
-                index += 1
-                for start, end, n_tokens in self._windows(text, encoding):
-                    char_start = section.start + start
-                    char_end = section.start + end
-                    location = section.location
-                    if line_starts is not None:
-                        location = replace(
-                            location,
-                            line_start=bisect_right(line_starts, char_start),
-                            line_end=bisect_right(line_starts, char_end - 1),
-                        )
-                    yield Chunk(
-                        doc_id=doc.doc_id,
-                        source=doc.source,
-                        title=doc.title,
-                        text=doc.text[char_start:char_end],
-                        location=location,
-                        start=char_start,
-                        end=char_end,
-                        ordinal=ordinal,
-                        n_tokens=n_tokens,
-                    )
-                    ordinal += 1
+    def _flush(self, batch: list[tuple[_DocChunks, Section, str]]) -> Iterator[Chunk]:
+        """The chunks of sections short enough to tokenise whole, in one encode_batch."""
+        if not batch:
+            return
+        texts = [text for _, _, text in batch]
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        for (state, section, text), encoding in zip(batch, encodings, strict=True):
+            tokens = _Tokens(text, 0, encoding.offsets, encoding.word_ids)
+            yield from self._section_chunks(state, section, tokens)
 
-    def _windows(self, text: str, encoding: Encoding) -> Iterator[tuple[int, int, int]]:
-        """(char start, char end, token count) of each chunk of one section's text."""
-        offsets = encoding.offsets
-        n = len(offsets)
-        if n == 0:
+    def _section_chunks(
+        self, state: _DocChunks, section: Section, tokens: _Tokens
+    ) -> Iterator[Chunk]:
+        for start, end, n_tokens in self._windows(tokens):
+            yield state.chunk(section, section.start + start, section.start + end, n_tokens)
+
+    def _windows(self, tokens: _Tokens) -> Iterator[tuple[int, int, int]]:
+        """(char start, char end, token count) of each chunk of one section, relative to
+        the section's start. Only tokens from the current window start on are needed, so
+        a section tokenised piece by piece is never held whole."""
+        if not tokens.has(0):
             return
         size = self.chunk_size
-        if n <= size:
-            start, end = offsets[0][0], offsets[-1][1]
+        if not tokens.has(size):  # the whole section fits in one chunk
+            start, end = tokens.start(0), tokens.end(tokens.count - 1)
             if end > start:
-                yield start, end, n
+                yield start, end, tokens.count
             return
-        cuts = _Boundaries(text, offsets, encoding.word_ids)
         s = 0
         while True:
-            if n - s <= size:
-                yield offsets[s][0], offsets[n - 1][1], n - s
+            if not tokens.has(s + size):
+                n = tokens.count
+                yield tokens.start(s), tokens.end(n - 1), n - s
                 return
-            cut = cuts.best_cut(s + self._search_from, s + size)
-            yield offsets[s][0], offsets[cut - 1][1], cut - s
-            s = cut if self.overlap == 0 else cuts.next_start(s, cut, self.overlap)
+            cut = tokens.best_cut(s + self._search_from, s + size)
+            yield tokens.start(s), tokens.end(cut - 1), cut - s
+            s = cut if self.overlap == 0 else tokens.next_start(s, cut, self.overlap)
+            tokens.release(s)
 
 
-class _Boundaries:
-    """Where one section's token sequence may be cut, and how well."""
+class _DocChunks:
+    """Builds one document's chunks in order: ordinals and line ranges."""
 
-    def __init__(self, text: str, offsets: list[tuple[int, int]], words: list[int | None]):
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.ordinal = 0
+        self.lines = _LineCounter(doc.text) if doc.line_numbers else None
+
+    def chunk(self, section: Section, start: int, end: int, n_tokens: int) -> Chunk:
+        doc, location = self.doc, section.location
+        if self.lines is not None:
+            first = self.lines.line_at(start)
+            location = replace(location, line_start=first, line_end=self.lines.line_at(end - 1))
+        chunk = Chunk(
+            doc_id=doc.doc_id,
+            source=doc.source,
+            title=doc.title,
+            text=doc.text[start:end],
+            location=location,
+            start=start,
+            end=end,
+            ordinal=self.ordinal,
+            n_tokens=n_tokens,
+        )
+        self.ordinal += 1
+        return chunk
+
+
+class _LineCounter:
+    """The 1-based line of a character offset, counted on from the last offset asked
+    about: chunks come in text order, so each count covers a chunk and its overlap
+    rather than the whole text (and no list of every line start is kept)."""
+
+    def __init__(self, text: str) -> None:
         self.text = text
+        self.offset = 0
+        self.line = 1
+
+    def line_at(self, offset: int) -> int:
+        if offset >= self.offset:
+            self.line += self.text.count("\n", self.offset, offset)
+        else:
+            self.line -= self.text.count("\n", offset, self.offset)
+        self.offset = offset
+        return self.line
+
+
+class _Tokens:
+    """The tokens of one section, and where the sequence may be cut and how well.
+
+    ``offsets`` are character offsets relative to the section's start, whose text is
+    ``text[origin:]``; ``offsets[0]`` is token ``first`` of the section (``first`` grows
+    when a piece-wise section drops tokens it no longer needs). ``words`` are the
+    tokenizer's word ids: two neighbours with the same id are pieces of one word.
+    """
+
+    def __init__(
+        self, text: str, origin: int, offsets: list[tuple[int, int]], words: list[int | None]
+    ) -> None:
+        self.text = text
+        self.origin = origin
         self.offsets = offsets
         self.words = words
+        self.first = 0
+
+    @property
+    def count(self) -> int:
+        """Tokens so far (all of them once ``has`` has answered False)."""
+        return self.first + len(self.offsets)
+
+    def has(self, i: int) -> bool:
+        """Whether the section has a token ``i`` (tokenising further if need be)."""
+        while i >= self.count:
+            if not self._more():
+                return False
+        return True
+
+    def _more(self) -> bool:
+        return False  # a whole section is tokenised at once
+
+    def release(self, i: int) -> None:
+        """Tokens before ``i`` will not be asked about again."""
+
+    def start(self, i: int) -> int:
+        return self.offsets[i - self.first][0]
+
+    def end(self, i: int) -> int:
+        return self.offsets[i - self.first][1]
 
     def score(self, i: int) -> int:
         """Strength of a cut between token i-1 and token i (0 < i < n)."""
-        words, text = self.words, self.text
-        if words[i] is not None and words[i] == words[i - 1]:
+        j = i - self.first
+        words, text, origin = self.words, self.text, self.origin
+        if words[j] is not None and words[j] == words[j - 1]:
             return _MID_WORD
-        a = self.offsets[i - 1][1]
-        b = self.offsets[i][0]
+        a = self.offsets[j - 1][1]
+        b = self.offsets[j][0]
         if b <= a:
-            return _SENTENCE if text[a - 1] in _CJK_SENTENCE_END else _PUNCT
-        breaks = text.count("\n", a, b)
+            return _SENTENCE if text[origin + a - 1] in _CJK_SENTENCE_END else _PUNCT
+        breaks = text.count("\n", origin + a, origin + b)
         if breaks >= 2:
             return _PARAGRAPH
         if breaks == 1:
             return _LINE
-        last = text[a - 1]
+        last = text[origin + a - 1]
         if last in _SENTENCE_END or last in _CJK_SENTENCE_END:
             return _SENTENCE
-        if last in _CLOSERS and a >= 2 and text[a - 2] in _SENTENCE_END:
+        if last in _CLOSERS and a >= 2 and text[origin + a - 2] in _SENTENCE_END:
             return _SENTENCE
         return _SPACE
 
@@ -206,7 +290,8 @@ class _Boundaries:
         the cut stays at ``hi``, the window end.
         """
         # The strongest boundary the area can hold: stop at the first (latest) one.
-        breaks = self.text.count("\n", self.offsets[lo - 1][1], self.offsets[hi][0])
+        origin = self.origin
+        breaks = self.text.count("\n", origin + self.end(lo - 1), origin + self.start(hi))
         top = _PARAGRAPH if breaks >= 2 else _LINE if breaks else _SENTENCE
         cut, best = hi, -1
         for i in range(hi, lo - 1, -1):
@@ -232,6 +317,150 @@ class _Boundaries:
         return target
 
 
+@dataclass
+class _Piece:
+    """One piece of a long section, tokenised: the tokens before its cut, and those of
+    the margin after it, which the next piece (starting at the cut) must give again.
+    Offsets are relative to the section; word ids are the piece's own."""
+
+    begin: int  # where the piece's text begins, in the document's text
+    offsets: list[tuple[int, int]]
+    words: list[int | None]
+    margin: list[tuple[int, int, bool]]  # (start, end, same word as the token before)
+    last: bool  # the section's final piece
+
+    def head(self, n: int) -> list[tuple[int, int, bool]]:
+        """The first ``n`` tokens in the margin's form."""
+        words = self.words
+        return [
+            (start, end, i > 0 and words[i] is not None and words[i] == words[i - 1])
+            for i, (start, end) in enumerate(self.offsets[:n])
+        ]
+
+
+class _PieceTokens(_Tokens):
+    """A long section tokenised piece by piece, about ``piece_chars`` characters each,
+    as the windows move on; tokens behind the current window are dropped.
+
+    A piece ends at a line break (else a space) and runs on for a margin; the next piece
+    starts at that break. The tokens are those of the whole section when the tokenizer
+    does not look across the break, which holds for word-piece tokenizers (they split
+    at whitespace first). That is checked: the next piece must give the margin's tokens
+    again, with the same offsets and word grouping (so no word spans the break). Where
+    it does not, the rest of the section is tokenised in one go, as a short one is.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, text: str, section: Section, piece_chars: int):
+        super().__init__(text, section.start, [], [])
+        self.tokenizer = tokenizer
+        self.stop = section.end
+        self.next_piece = section.start  # where the next untokenised piece begins
+        self.piece_chars = piece_chars
+        self.margin_chars = max(64, piece_chars // 32)
+        self.held: _Piece | None = None  # the newest piece, until the next one checks it
+        self.next_word = 0  # each piece's word ids go on from the last piece's
+
+    def _more(self) -> bool:
+        if self.next_piece >= self.stop:
+            return False
+        bounds = self._bounds()
+        texts = [self.text[begin:end] for begin, _, end in bounds]
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        pieces = [self._piece(bound, enc) for bound, enc in zip(bounds, encodings, strict=True)]
+        if self.held is not None:
+            pieces.insert(0, self.held)
+        self.held = None
+        for piece, after in zip(pieces, [*pieces[1:], None], strict=True):
+            if piece.last:
+                self._take(piece)
+            elif after is None:
+                self.held = piece
+            elif after.head(len(_compared(piece.margin))) != _compared(piece.margin):
+                self._tokenise_rest(piece.begin)
+                break
+            else:
+                self._take(piece)
+        return True
+
+    def _bounds(self) -> list[tuple[int, int, int]]:
+        """(begin, cut, margin end) of the next few pieces, as character offsets."""
+        bounds = []
+        begin = self.next_piece
+        while begin < self.stop and len(bounds) < _PIECES_PER_CALL:
+            cut = self._break_after(begin + self.piece_chars)
+            end = cut if cut >= self.stop else self._break_after(cut + self.margin_chars)
+            bounds.append((begin, cut, end))
+            begin = cut
+        self.next_piece = begin
+        return bounds
+
+    def _break_after(self, at: int) -> int:
+        """The first line break at or after ``at`` within a piece's length, else the
+        first space, else any whitespace; the section's end when there is none."""
+        if at >= self.stop:
+            return self.stop
+        limit = min(self.stop, at + self.piece_chars)
+        for mark in ("\n", " "):
+            found = self.text.find(mark, at, limit)
+            if found != -1:
+                return found
+        space = _WHITESPACE.search(self.text, at, limit)
+        return space.start() if space else self.stop
+
+    def _piece(self, bound: tuple[int, int, int], encoding: Encoding) -> _Piece:
+        begin, cut, _ = bound
+        offsets, words = encoding.offsets, encoding.word_ids
+        shift, cut = begin - self.origin, cut - begin  # cut: relative to the piece
+        keep = len(offsets)
+        while keep and offsets[keep - 1][0] >= cut:
+            keep -= 1
+        margin = [
+            (
+                start + shift,
+                end + shift,
+                i > 0 and words[i] is not None and words[i] == words[i - 1],
+            )
+            for i, (start, end) in enumerate(offsets[keep:], keep)
+        ]
+        if keep and offsets[keep - 1][1] > cut:  # a token across the cut,
+            margin.insert(0, (-1, -1, False))  # which no next piece gives again
+        kept = [(start + shift, end + shift) for start, end in offsets[:keep]]
+        return _Piece(begin, kept, words[:keep], margin, cut >= self.stop - begin)
+
+    def _take(self, piece: _Piece) -> None:
+        words, base = piece.words, self.next_word
+        if None in words:
+            present = [w for w in words if w is not None]
+            self.words.extend(None if w is None else w + base for w in words)
+        else:
+            present = words
+            self.words.extend([w + base for w in words])
+        self.offsets.extend(piece.offsets)
+        self.next_word = base + 1 + max(present, default=-1)
+
+    def _tokenise_rest(self, begin: int) -> None:
+        """The section from ``begin`` on in one piece (the pieces disagreed after it)."""
+        encoding = self.tokenizer.encode(self.text[begin : self.stop], add_special_tokens=False)
+        shift = begin - self.origin
+        offsets = [(start + shift, end + shift) for start, end in encoding.offsets]
+        self._take(_Piece(begin, offsets, encoding.word_ids, [], True))
+        self.held = None
+        self.next_piece = self.stop
+
+    def release(self, i: int) -> None:
+        drop = i - self.first
+        if drop > 4096 and 2 * drop > len(self.offsets):
+            del self.offsets[:drop]
+            del self.words[:drop]
+            self.first = i
+
+
+def _compared(margin: list[tuple[int, int, bool]]) -> list[tuple[int, int, bool]]:
+    """The margin tokens the next piece must give again: all but the last two, whose
+    right context the margin's end cut short."""
+    return margin[:-2] if len(margin) > 2 else margin[:1]
+
+
 def _sections(doc: Document) -> list[Section]:
     """The document's sections clipped to its text; the whole text when it has none."""
     length = len(doc.text)
@@ -252,14 +481,3 @@ def _sections(doc: Document) -> list[Section]:
 
 def _slice(text: str, start: int, end: int) -> str:
     return text if start == 0 and end == len(text) else text[start:end]
-
-
-def _line_starts(text: str) -> list[int]:
-    """Character offset where each line begins; line ``k`` (1-based) starts at ``[k-1]``."""
-    starts = [0]
-    find = text.find
-    pos = find("\n")
-    while pos != -1:
-        starts.append(pos + 1)
-        pos = find("\n", pos + 1)
-    return starts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcli.load._common import read_text, relative_id
+from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
 from ragcli.types import Document, Section
 
 LANGUAGES: dict[str, str] = {
@@ -92,7 +92,7 @@ def language_of(path: Path) -> str | None:
 
 
 def load_code(path: Path, root: Path) -> list[Document]:
-    text = read_text(path)
+    text = read_text(path, MAX_PLAIN_TEXT_BYTES)
     doc_id = relative_id(path, root)
     return [
         Document(

@@ -12,11 +12,13 @@ outside every section, and its ``title:`` is used as the document title.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import read_text, relative_id
+from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
 from ragcli.load.clean import clean_heading_text
 from ragcli.types import Document, Location, Section
 
@@ -29,6 +31,7 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _NOT_PARAGRAPH = re.compile(r"^\s*(?:[-*+>|]|\d+[.)]\s|#|<|`{3}|~{3})")
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$")
 _FRONT_MATTER_TITLE = re.compile(r"""^title:\s*(["']?)(.+?)\1\s*$""")
+_NON_SPACE = re.compile(r"\S")  # exactly what str.strip() keeps
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,36 @@ class _Heading:
     text: str
 
 
-def _lines(text: str, start: int = 0) -> list[tuple[int, str]]:
-    """(offset, line without newline) for each line from ``start``."""
-    out = []
+def _lines(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(offset, line without newline) for each line from ``start``, one at a time (a
+    list of every line would be another copy of a large file)."""
     offset = start
-    for line in text[start:].split("\n"):  # not splitlines(): only "\n" ends a line here
-        out.append((offset, line))
-        offset += len(line) + 1
-    return out
+    find = text.find
+    while True:  # not splitlines(): only "\n" ends a line here
+        end = find("\n", offset)
+        if end == -1:
+            yield offset, text[offset:]
+            return
+        yield offset, text[offset:end]
+        offset = end + 1
+
+
+def _with_previous(
+    lines: Iterator[tuple[int, str]],
+) -> Iterator[tuple[tuple[int, str], tuple[int, str] | None, bool]]:
+    """Each line with the line before it (None for the first), and whether the line
+    two back is blank or absent."""
+    previous = None
+    two_back_blank = True
+    for line in lines:
+        yield line, previous, two_back_blank
+        two_back_blank = previous is None or not previous[1].strip()
+        previous = line
+
+
+def _has_text(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is not blank (without copying it)."""
+    return _NON_SPACE.search(text, start, end) is not None
 
 
 def _front_matter(text: str) -> tuple[int, str | None]:
@@ -54,7 +79,7 @@ def _front_matter(text: str) -> tuple[int, str | None]:
     if not text.startswith("---\n"):
         return 0, None
     title = None
-    for offset, line in _lines(text, 4)[:500]:
+    for offset, line in islice(_lines(text, 4), 500):
         if _FRONT_MATTER_END.match(line):
             return offset + len(line) + 1, title
         found = _FRONT_MATTER_TITLE.match(line)
@@ -66,9 +91,8 @@ def _front_matter(text: str) -> tuple[int, str | None]:
 def _headings(text: str, start: int) -> list[_Heading]:
     headings: list[_Heading] = []
     fence: tuple[str, int] | None = None  # (fence char, fence length) while inside one
-    lines = _lines(text, start)
     prev_blank = True
-    for i, (offset, line) in enumerate(lines):
+    for (offset, line), previous, two_back_blank in _with_previous(_lines(text, start)):
         end = offset + len(line) + 1
         if fence is not None:
             stripped = line.strip()
@@ -96,12 +120,11 @@ def _headings(text: str, start: int) -> list[_Heading]:
             prev_blank = False
             continue
         setext = _SETEXT.match(line)
-        if setext and i > 0 and prev_blank is False:
-            prev_offset, prev_line = lines[i - 1]
-            before_blank = i == 1 or not lines[i - 2][1].strip()
+        if setext and previous is not None and prev_blank is False:
+            prev_offset, prev_line = previous
             already_heading = headings and headings[-1].start == prev_offset
             if (
-                before_blank
+                two_back_blank
                 and not already_heading
                 and prev_line.strip()
                 and not _NOT_PARAGRAPH.match(prev_line)
@@ -132,11 +155,11 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
 
     sections: list[Section] = []
     if not headings:
-        if text[body_start:].strip():
+        if _has_text(text, body_start, len(text)):
             sections.append(Section(body_start, len(text)))
         return sections, title
 
-    if text[body_start : headings[0].start].strip():
+    if _has_text(text, body_start, headings[0].start):
         sections.append(Section(body_start, headings[0].start))
     stack: list[_Heading] = []
     pending: int | None = None  # start of heading-only sections waiting to be merged
@@ -146,7 +169,7 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
         stack.append(heading)
         end = headings[i + 1].start if i + 1 < len(headings) else len(text)
         start = heading.start if pending is None else pending
-        if not text[heading.body : end].strip() and i + 1 < len(headings):
+        if not _has_text(text, heading.body, end) and i + 1 < len(headings):
             pending = start
             continue
         pending = None
@@ -155,7 +178,7 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
 
 
 def load_markdown(path: Path, root: Path) -> list[Document]:
-    text = read_text(path)
+    text = read_text(path, MAX_PLAIN_TEXT_BYTES)
     sections, title = parse_markdown(text)
     if not sections:
         raise LoadError("no text outside the front matter")

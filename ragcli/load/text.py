@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragcli.load._common import read_text, relative_id
+from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
 from ragcli.types import Document, Section
 
 EXTENSIONS = (".txt", ".text", ".rst", ".log")
@@ -30,7 +30,7 @@ def rst_title(text: str) -> str | None:
 
 
 def load_text(path: Path, root: Path) -> list[Document]:
-    text = read_text(path)
+    text = read_text(path, MAX_PLAIN_TEXT_BYTES)
     title = (rst_title(text) if path.suffix.lower() == ".rst" else None) or path.stem
     doc_id = relative_id(path, root)
     return [
