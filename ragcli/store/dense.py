@@ -11,18 +11,19 @@ The index type follows the index size (docs/index-format.md, "Dense index types"
   clusters (the square root of the size, trained with k-means on a sample) and a query
   scans the ``IVF_NPROBE`` clusters nearest to it, so it reads about ``IVF_NPROBE /
   nlist`` of the vectors (about a fifth at 1M chunks). Ids are stored in the lists and a
-  hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are removed
-  in place and read back by id.
+  hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are read
+  back by id.
 
 A flat index is edited in place. An IVF index is rewritten on every change, keeping its
 clusters: the previous index is memory-mapped (its lists released as they are copied),
 and the new one's lists are each allocated once at their final size and filled list by
-list, so the ingest holds one index, not two, and no list grows by reallocation (which
-cost up to 1.5x the index at 1M chunks). It is retrained (its clusters learnt again)
-only when it crosses the threshold or when its size has changed enough that its number
-of clusters is off by more than a factor of two. Indexes written
-by earlier versions above the threshold are HNSW (``IndexIDMap2(IndexHNSWFlat)``); they
-are still searched, and the next ingest that changes them rebuilds them as IVF.
+list, so the ingest holds one index, not two, and no list grows by reallocation (at 1M
+chunks growing the lists cost 0.4 GiB building and 1.1 GiB adding 10,000 vectors:
+benchmarks/dense_memory.py). It is retrained (its clusters learnt again) only when it
+crosses the threshold or when its size has changed enough that its number of clusters is
+off by more than a factor of two. Indexes written by earlier versions above the
+threshold are HNSW (``IndexIDMap2(IndexHNSWFlat)``); they are still searched, and the
+next ingest that changes them rebuilds them as IVF.
 
 benchmarks/scale.py measured the choice (docs/design.md, "Speed").
 """
@@ -144,7 +145,7 @@ def _fill_lists(index, placed: Callable[[], Iterator], placed_sizes: np.ndarray,
     would. Each list is allocated once at its final size, then written in place."""
     import faiss
 
-    assignments = [_assign(index, vectors) for _, vectors in new()]
+    assignments = [_assign(index, vectors) for _, vectors in new()]  # 4 bytes a row
     sizes = placed_sizes.astype(np.int64, copy=True)
     for lists in assignments:
         sizes += np.bincount(lists, minlength=index.nlist)
@@ -181,8 +182,8 @@ def _assign(index, vectors: np.ndarray) -> np.ndarray:
     """The nearest cluster of each vector, as ``IndexIVF.add_with_ids`` finds it."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if not len(vectors):
-        return np.zeros(0, dtype=np.int64)
-    return index.quantizer.assign(vectors, 1).ravel().astype(np.int64, copy=False)
+        return np.zeros(0, dtype=np.int32)
+    return index.quantizer.assign(vectors, 1).ravel().astype(np.int32)
 
 
 def _gather(batches: Iterator[tuple[np.ndarray, np.ndarray]], rows, dimension: int) -> np.ndarray:
