@@ -417,6 +417,7 @@ class LocalWriter:
         freed before the rest of the commit, which so never holds it in memory."""
         from ragcli.store import dense
 
+        dense.trim_heap()
         dense_index = None
         if self._live is not None:
             with reading(self._live / DENSE_FILE):
