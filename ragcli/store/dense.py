@@ -18,7 +18,7 @@ A flat index is edited in place. An IVF index is rewritten on every change, keep
 clusters: the previous index is memory-mapped (its lists released as they are copied),
 and the new one's lists are each allocated once at their final size and filled list by
 list, so the ingest holds one index, not two, and no list grows by reallocation (at 1M
-chunks growing the lists cost 0.4 GiB building and 1.1 GiB adding 10,000 vectors:
+chunks growing the lists cost 0.4 GiB building and 1.1-1.2 GiB adding 10,000 vectors:
 benchmarks/dense_memory.py). It is retrained (its clusters learnt again) only when it
 crosses the threshold or when its size has changed enough that its number of clusters is
 off by more than a factor of two. Indexes written by earlier versions above the
