@@ -519,19 +519,53 @@ def corpus_folder(folder: Path, n_chunks: int, n_files: int) -> tuple[Path, Path
     return corpus, extra
 
 
+def phase_peaks():
+    """Peak VmRSS per phase of an ingest: its progress stages, then the commit's dense
+    write and the rest of the commit (``LocalWriter`` wrapped to name them)."""
+    from dense_memory import PhasePeaks
+
+    from ragcli.store.local import LocalWriter
+
+    peaks = PhasePeaks()
+    commit, write_dense = LocalWriter.commit, LocalWriter._write_dense
+
+    def named(phase, method, after=None):
+        def wrapper(self, *args, **kwargs):
+            peaks.phase = phase
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                peaks.phase = after or peaks.phase
+
+        return wrapper
+
+    LocalWriter.commit = named("commit (other)", commit)
+    LocalWriter._write_dense = named("commit (dense)", write_dense, "commit (other)")
+    return peaks, lambda stage, done, total: setattr(peaks, "phase", stage)
+
+
 def ingest_folder(folder: Path, index_dir: Path, corpus: Path) -> dict:
     """Runs in its own process: ingest ``corpus`` into ``index_dir`` (new or not)."""
     from ragcli.index import Index
     from ragcli.ingest import ingest
 
     index = Index(index_dir, base_dir=folder)
+    peaks, progress = phase_peaks()
     started = time.perf_counter()
     encoder = HashEncoder()
-    report = ingest(index_dir, [corpus], index.settings, base_dir=folder, encoder=encoder)
+    report = ingest(
+        index_dir,
+        [corpus],
+        index.settings,
+        base_dir=folder,
+        encoder=encoder,
+        progress=progress,
+    )
     return {
         "encoded_chunks": encoder.encoded,
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_mib": round(peak_mib()),
+        "phase_peak_mib": peaks.report(),
         "stages_s": {k: round(v, 1) for k, v in report.timings.items()},
         "chunks": report.chunks,
         "chunks_added": report.chunks_added,

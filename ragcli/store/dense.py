@@ -11,14 +11,19 @@ The index type follows the index size (docs/index-format.md, "Dense index types"
   clusters (the square root of the size, trained with k-means on a sample) and a query
   scans the ``IVF_NPROBE`` clusters nearest to it, so it reads about ``IVF_NPROBE /
   nlist`` of the vectors (about a fifth at 1M chunks). Ids are stored in the lists and a
-  hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are removed
-  in place and read back by id.
+  hash table maps each id to its vector (``DirectMap.Hashtable``), so vectors are read
+  back by id.
 
-An IVF index is edited in place (removals and additions) like a flat one; it is
-retrained (rebuilt) only when it crosses the threshold or when its size has changed
-enough that its number of clusters is off by more than a factor of two. Indexes written
-by earlier versions above the threshold are HNSW (``IndexIDMap2(IndexHNSWFlat)``); they
-are still searched, and the next ingest that changes them rebuilds them as IVF.
+A flat index is edited in place. An IVF index is rewritten on every change, keeping its
+clusters: the previous index is memory-mapped (its lists released as they are copied),
+and the new one's lists are each allocated once at their final size and filled list by
+list, so the ingest holds one index, not two, and no list grows by reallocation (at 1M
+chunks growing the lists cost 0.4 GiB building and 1.1-1.2 GiB adding 10,000 vectors:
+benchmarks/dense_memory.py). It is retrained (its clusters learnt again) only when it
+crosses the threshold or when its size has changed enough that its number of clusters is
+off by more than a factor of two. Indexes written by earlier versions above the
+threshold are HNSW (``IndexIDMap2(IndexHNSWFlat)``); they are still searched, and the
+next ingest that changes them rebuilds them as IVF.
 
 benchmarks/scale.py measured the choice (docs/design.md, "Speed").
 """
@@ -32,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 DENSE_FILE = "dense.faiss"
-BATCH_ROWS = 65_536  # vectors read back or added at a time (96 MiB at 384 dimensions)
+BATCH_ROWS = 16_384  # vectors read back or added at a time (24 MiB at 384 dimensions)
 # What a rebuild reads: () -> (chunk ids, vectors) batches, the same sequence each call.
 Batches = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
 
@@ -53,6 +58,7 @@ IVF_TRAIN_ITERATIONS = 10
 # A filtered search on a legacy HNSW index scores the allowed chunks exactly when there
 # are at most this many of them (HNSW with a restrictive filter can miss matches).
 EXACT_FILTER_MAX = 50_000
+FAULT_AROUND = 1 << 20  # bytes released behind a mapped list once it is read (see _lists)
 
 FLAT = "IndexIDMap2(IndexFlatIP)"
 IVF = "IndexIVFFlat"
@@ -116,10 +122,68 @@ def build_batches(kind: str, dimension: int, batches: Batches, n_total: int, nli
         rows = np.random.default_rng(0).choice(n_total, nlist * IVF_TRAIN_PER_LIST, replace=False)
         rows = np.sort(rows)
     index.train(_gather(batches(), rows, dimension))
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
     index.nprobe = IVF_NPROBE
-    _add_all(index, batches())
+    _fill_lists(index, lambda: iter(()), np.zeros(nlist, dtype=np.int64), batches)
     return index
+
+
+def _same_clusters(index):
+    """An empty IVF index with ``index``'s trained clusters."""
+    import faiss
+
+    quantizer = faiss.IndexFlatIP(index.d)
+    quantizer.add(index.quantizer.reconstruct_n(0, index.nlist))
+    fresh = faiss.IndexIVFFlat(quantizer, index.d, index.nlist, faiss.METRIC_INNER_PRODUCT)
+    fresh.nprobe = IVF_NPROBE
+    return fresh
+
+
+def _fill_lists(index, placed: Callable[[], Iterator], placed_sizes: np.ndarray, new: Batches):
+    """Fill the empty, trained IVF ``index``: ``placed()`` yields (list number, ids,
+    vectors) already in their clusters, ``placed_sizes`` rows per list; ``new()`` yields
+    (ids, vectors) batches, each assigned to its nearest cluster as ``add_with_ids``
+    would. Each list is allocated once at its final size, then written in place."""
+    import faiss
+
+    assignments = [_assign(index, vectors) for _, vectors in new()]  # 4 bytes a row
+    sizes = placed_sizes.astype(np.int64, copy=True)
+    for lists in assignments:
+        sizes += np.bincount(lists, minlength=index.nlist)
+    invlists = faiss.downcast_InvertedLists(index.invlists)
+    for number in np.flatnonzero(sizes):
+        invlists.resize(int(number), int(sizes[number]))
+    filled = np.zeros(index.nlist, dtype=np.int64)
+
+    def put(number: int, ids: np.ndarray, vectors: np.ndarray) -> None:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        codes = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint8)
+        offset = int(filled[number])
+        invlists.update_entries(
+            number, offset, len(ids), faiss.swig_ptr(ids), faiss.swig_ptr(codes)
+        )
+        filled[number] += len(ids)
+
+    for number, ids, vectors in placed():
+        if len(ids):
+            put(int(number), ids, vectors)
+    for (ids, vectors), lists in zip(new(), assignments, strict=True):
+        order = np.argsort(lists, kind="stable")  # arrival order kept within a list
+        starts = np.flatnonzero(np.diff(lists[order], prepend=-1))
+        for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+            rows = order[start:stop]
+            put(int(lists[rows[0]]), ids[rows], vectors[rows])
+    if not np.array_equal(filled, sizes):
+        raise RuntimeError("dense index: the vectors changed while the index was written")
+    index.ntotal = int(sizes.sum())
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+
+def _assign(index, vectors: np.ndarray) -> np.ndarray:
+    """The nearest cluster of each vector, as ``IndexIVF.add_with_ids`` finds it."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if not len(vectors):
+        return np.zeros(0, dtype=np.int32)
+    return index.quantizer.assign(vectors, 1).ravel().astype(np.int32)
 
 
 def _gather(batches: Iterator[tuple[np.ndarray, np.ndarray]], rows, dimension: int) -> np.ndarray:
@@ -156,6 +220,17 @@ def kind_of(index) -> str:
     return HNSW if isinstance(_inner(index), faiss.IndexHNSW) else FLAT
 
 
+def is_ivf_file(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"Iw"  # FAISS's IVF fourccs: IwFl, IwPQ, ...
+
+
+def read_for_update(path: Path):
+    """The live index an ingest changes: an IVF index memory-mapped (it is copied list
+    by list into a new one, never edited), a flat or HNSW one read into memory."""
+    return read_index(path, mmap=is_ivf_file(path))
+
+
 def read_index(path: Path, mmap: bool = False):
     """Read an index; ``mmap`` maps the stored vectors instead of reading them, read-only
     (FAISS's ``IO_FLAG_MMAP_IFC`` for flat and HNSW storage, ``IO_FLAG_MMAP`` for IVF
@@ -164,8 +239,7 @@ def read_index(path: Path, mmap: bool = False):
 
     flags = 0
     if mmap:
-        with open(path, "rb") as handle:
-            ivf = handle.read(2) == b"Iw"  # FAISS's IVF fourccs: IwFl, IwPQ, ...
+        ivf = is_ivf_file(path)
         # The two flags cannot be combined: IO_FLAG_MMAP_IFC reads through a mapped
         # reader, and IO_FLAG_MMAP maps the inverted lists only from a plain file reader.
         flags = (faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC) | faiss.IO_FLAG_READ_ONLY
@@ -203,8 +277,10 @@ def remove(index, chunk_ids: np.ndarray) -> int:
     return int(index.remove_ids(faiss.IDSelectorBatch(chunk_ids)))
 
 
-def _lists(index):
-    """(ids, vectors) of each non-empty inverted list of an IVF index."""
+def _lists(index, with_vectors: bool = True):
+    """(list number, ids, vectors or None) of each non-empty inverted list of an IVF
+    index. Lists mapped from a file are released from memory once copied, so reading a
+    mapped index end to end does not keep it all resident."""
     import faiss
 
     invlists = faiss.downcast_InvertedLists(index.invlists)
@@ -213,23 +289,64 @@ def _lists(index):
         if not size:
             continue
         ids = np.zeros(size, dtype=np.int64)
-        codes = np.zeros((size, index.d), dtype=np.float32)
+        codes = np.zeros((size, index.d), dtype=np.float32) if with_vectors else None
         id_ptr = invlists.get_ids(number)
-        code_ptr = invlists.get_codes(number)
+        code_ptr = invlists.get_codes(number) if with_vectors else None
         try:
             faiss.memcpy(faiss.swig_ptr(ids), id_ptr, ids.nbytes)
-            faiss.memcpy(faiss.swig_ptr(codes), code_ptr, codes.nbytes)
+            if codes is not None:
+                faiss.memcpy(faiss.swig_ptr(codes), code_ptr, codes.nbytes)
         finally:
             invlists.release_ids(number, id_ptr)
-            invlists.release_codes(number, code_ptr)
-        yield ids, codes
+            if code_ptr is not None:
+                invlists.release_codes(number, code_ptr)
+        if isinstance(invlists, faiss.OnDiskInvertedLists):
+            _release_mapped(invlists, number)
+        yield number, ids, codes
+
+
+def _release_mapped(invlists, number: int) -> None:
+    """Drop list ``number``'s pages of a read-only file mapping from this process (they
+    stay in the page cache; touching them again reads them back). Without this, a
+    mapped index read end to end counts whole in the process's resident memory. The
+    range starts ``FAULT_AROUND`` before the list: a page fault also maps the cached
+    pages around it (Linux's fault-around, 64 KiB by default), some of them behind."""
+    entry = invlists.lists.at(number)
+    start = int(entry.offset)
+    end = start + int(entry.capacity) * (int(invlists.code_size) + 8)  # codes, then ids
+    first = max(0, start - FAULT_AROUND)
+    _madvise_dontneed(int(invlists.ptr) + first, end - first)
+
+
+def trim_heap() -> None:
+    """Give the C allocator's free memory back to the system (glibc's ``malloc_trim``;
+    nothing elsewhere). Called before the index, an ingest's largest allocation, is
+    built, so memory that earlier stages freed but the allocator kept does not stay
+    resident beside it."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(ctypes.c_size_t(0))
+
+
+def _madvise_dontneed(start: int, length: int) -> None:
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    first = start // page * page
+    size = -(-(start + length) // page) * page - first
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(size), 4)  # MADV_DONTNEED
 
 
 def stored_ids(index) -> np.ndarray:
     import faiss
 
     if kind_of(index) == IVF:
-        parts = [ids for ids, _ in _lists(index)]
+        parts = [ids for _, ids, _ in _lists(index, with_vectors=False)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
 
@@ -239,7 +356,7 @@ def stored_vectors(index) -> np.ndarray:
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
     if kind_of(index) == IVF:
-        return np.concatenate([vectors for _, vectors in _lists(index)])
+        return np.concatenate([vectors for _, _, vectors in _lists(index)])
     return _inner(index).reconstruct_n(0, index.ntotal)
 
 
@@ -248,7 +365,7 @@ def _stored(index) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros((0, index.d), dtype=np.float32)
     if kind_of(index) == IVF:
         parts = list(_lists(index))
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
     return stored_ids(index), stored_vectors(index)
 
 
@@ -275,21 +392,25 @@ def update_batches(
 
     ``index`` may be None (a new index); ``new()`` yields the added (ids, vectors) in
     batches, ``n_new`` rows in all. The result's type is ``kind_for`` its size. A flat
-    or IVF index of the right type is edited in place; the index is rebuilt, batch by
-    batch, from its stored vectors and the new ones when its type changes, when an IVF
-    index needs retraining, and when anything is removed from a (legacy) HNSW index.
+    index of the right type is edited in place; an IVF one is copied, list by list, into
+    a new index with the same clusters (``index`` itself is only read, so it may be
+    memory-mapped: :func:`read_for_update`). The index is rebuilt, batch by batch, from
+    its stored vectors and the new ones when its type changes, when an IVF index needs
+    retraining, and when anything is removed from a (legacy) HNSW index.
     """
     removed_ids = np.asarray(removed_ids, dtype=np.int64)
     if index is None:
         index = new_index(dimension, FLAT)
     current = kind_of(index)
     if current == IVF:
-        n_removed = remove(index, removed_ids)
-        n_after = index.ntotal + n_new
+        kept = _kept_sizes(index, removed_ids)
+        n_removed = int(index.ntotal - kept.sum())
+        n_after = int(kept.sum()) + n_new
         if kind_for(n_after) == IVF and not _needs_retraining(index, n_after):
-            _add_all(index, new())
-            return index, n_removed
-        gone = np.zeros(0, dtype=np.int64)
+            edited = _same_clusters(index)
+            _fill_lists(edited, lambda: _stored_lists(index, removed_ids), kept, new)
+            return edited, n_removed
+        gone = removed_ids
     else:
         old_ids = stored_ids(index) if index.ntotal else np.zeros(0, dtype=np.int64)
         n_removed = int(np.isin(old_ids, removed_ids).sum()) if len(removed_ids) else 0
@@ -308,12 +429,29 @@ def update_batches(
     return build_batches(kind_for(n_after), index.d, every, n_after), n_removed
 
 
+def _kept_sizes(index, gone: np.ndarray) -> np.ndarray:
+    """Per inverted list of an IVF index, how many of its vectors are not in ``gone``."""
+    sizes = np.zeros(index.nlist, dtype=np.int64)
+    for number, ids, _ in _lists(index, with_vectors=False):
+        sizes[number] = len(ids) - (int(np.isin(ids, gone).sum()) if len(gone) else 0)
+    return sizes
+
+
+def _stored_lists(index, gone: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(list number, ids, vectors) of an IVF index's lists, without ids in ``gone``."""
+    for number, ids, vectors in _lists(index):
+        if len(gone):
+            keep = ~np.isin(ids, gone)
+            ids, vectors = ids[keep], vectors[keep]
+        yield number, ids, vectors
+
+
 def _stored_batches(index, gone: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The index's (ids, vectors) in batches of ``BATCH_ROWS``, without ids in ``gone``."""
     if index.ntotal == 0:
         return
     if kind_of(index) == IVF:
-        pieces = _lists(index)
+        pieces = ((ids, vectors) for _, ids, vectors in _lists(index))
     else:
         ids, inner = stored_ids(index), _inner(index)
         pieces = (

@@ -387,7 +387,7 @@ class LocalWriter:
     def commit(self, manifest: dict[str, Any]) -> int:
         catalog = self._writable()
         with self._writing():
-            dense_index = self._write_dense(manifest)
+            dimension, dense_kind = self._write_dense(manifest)
             catalog.commit()
             self._sparse.finish().save(self._tmp / SPARSE_DIR)
             self._stage.discard()
@@ -400,8 +400,8 @@ class LocalWriter:
                 self._tmp,
                 {
                     **manifest,
-                    "dimension": int(dense_index.d),
-                    "dense_index": _dense_kind(dense_index),
+                    "dimension": dimension,
+                    "dense_index": dense_kind,
                     "counts": counts,
                     "next_chunk_id": counter,
                 },
@@ -412,13 +412,16 @@ class LocalWriter:
         self.manifest = read_manifest(final)
         return self.generation
 
-    def _write_dense(self, manifest: dict[str, Any]):
+    def _write_dense(self, manifest: dict[str, Any]) -> tuple[int, str]:
+        """Write the next dense index: (its dimension, its manifest type name). It is
+        freed before the rest of the commit, which so never holds it in memory."""
         from ragcli.store import dense
 
+        dense.trim_heap()
         dense_index = None
         if self._live is not None:
             with reading(self._live / DENSE_FILE):
-                dense_index = dense.read_index(self._live / DENSE_FILE)
+                dense_index = dense.read_for_update(self._live / DENSE_FILE)
         if dense_index is not None:
             dimension = dense_index.d
         else:
@@ -432,7 +435,7 @@ class LocalWriter:
             dense_index, dimension, removed, stage.batches, len(stage)
         )
         dense.write_index(dense_index, self._tmp / DENSE_FILE)
-        return dense_index
+        return int(dense_index.d), dense.kind_of(dense_index)
 
 
 class VectorStage:
@@ -478,12 +481,6 @@ class VectorStage:
         import shutil
 
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _dense_kind(index) -> str:
-    from ragcli.store import dense
-
-    return dense.kind_of(index)
 
 
 def _named_manifest(index_dir: Path) -> dict[str, Any] | None:
