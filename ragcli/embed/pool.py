@@ -159,9 +159,10 @@ class EncoderPool:
                 continue
             try:
                 job.done(start, worker.encode(texts))
-            except RagError as err:
-                self._failure = err
-                job.fail(err)
+            except Exception as err:  # noqa: BLE001 - the waiting caller must hear of it
+                failure = err if isinstance(err, RagError) else RagError(_one_line(err))
+                self._failure = failure
+                job.fail(failure)
 
     def close(self) -> None:
         """Stop the workers (at once: pieces not yet sent are dropped)."""
