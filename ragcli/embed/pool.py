@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ragcli.errors import RagError
@@ -46,6 +47,7 @@ PIECE_TEXTS = 32  # texts sent to a worker at a time
 POOL_MIN_TEXTS = 256  # a first submission smaller than this is embedded in process
 MAX_AUTO_WORKERS = 8  # more CPUs than this: each worker gets several threads
 _HEADER = struct.Struct("<Q")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ragcli/
 Progress = Callable[[int], None]
 
 
@@ -222,11 +224,15 @@ class _Worker:
 
     def __init__(self, folder: str, variant: str, threads: int):
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+        folder = str(Path(folder).resolve())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ragcli.embed.pool", folder, variant, str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            # `-m` puts the working directory first on sys.path: run where this ragcli
+            # is, so a folder named ragcli where the user works is not imported instead.
+            cwd=_PACKAGE_ROOT,
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -201,3 +201,15 @@ def test_a_worker_that_cannot_load_the_model_says_why_in_one_line(encoder, tmp_p
     message = str(failed.value)
     assert message.startswith(f"an embedding worker failed: {broken}: ")
     assert "\n" not in message
+
+
+def test_workers_run_this_ragcli_whatever_folder_the_user_works_in(encoder, tmp_path, monkeypatch):
+    impostor = tmp_path / "ragcli" / "embed"
+    impostor.mkdir(parents=True)
+    for folder in (impostor.parent, impostor):
+        (folder / "__init__.py").write_text("")
+    (impostor / "pool.py").write_text("raise SystemExit('the wrong ragcli')\n")
+    monkeypatch.chdir(tmp_path)
+    with EncoderPool(encoder, 1, min_texts=0) as pool:
+        got = pool.encode(texts(3))
+    np.testing.assert_array_equal(got, encoder.encode(texts(3)))
