@@ -34,7 +34,6 @@ import json
 import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -44,16 +43,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scale import peak_mib, rss_mib, worker_json  # noqa: E402
+
 CORPUS = Path(os.environ.get("RAG_BENCH_CORPUS", "/work/shared/data/scifact/beir/corpus.jsonl"))
 FORMATS = ("txt", "md", "py", "jsonl", "html")
-
-
-def vm_mib(field: str) -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def cpu_s() -> float:
@@ -125,25 +118,18 @@ def digest_chunks(chunks, docs) -> str:
 
 
 def chunk_step(path: Path) -> dict:
-    from ragcli.chunk import Chunker
+    from ragcli.chunk import chunker_for
     from ragcli.config import Settings
     from ragcli.errors import LoadError
     from ragcli.load import load_file
-    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
 
-    settings = Settings()
-    chunker = Chunker(
-        load_tokenizer(settings.embed_model),
-        chunk_size=settings.chunk_size,
-        overlap=settings.chunk_overlap,
-        max_tokens=model_max_tokens(resolve_model_path(settings.embed_model)),
-    )
-    before = vm_mib("VmRSS")
+    chunker = chunker_for(Settings())
+    before = rss_mib()
     started, cpu = time.perf_counter(), cpu_s()
     try:
         docs = load_file(path, path.parent)
     except LoadError as err:  # over the format's size limit
-        return {"skipped": str(err), "peak_mib": round(vm_mib("VmHWM"))}
+        return {"skipped": str(err), "peak_mib": round(peak_mib())}
     loaded = time.perf_counter()
     chunks = chunker.chunk_many(docs)
     done = time.perf_counter()
@@ -153,7 +139,7 @@ def chunk_step(path: Path) -> dict:
         "chunk_s": round(done - loaded, 2),
         "wall_s": round(done - started, 2),
         "cpu_s": round(cpu_s() - cpu, 2),
-        "peak_mib": round(vm_mib("VmHWM")),
+        "peak_mib": round(peak_mib()),
         "text_mib": round(sum(sys.getsizeof(doc.text) for doc in docs) / 2**20, 1),
         "documents": len(docs),
         "chunks": len(chunks),
@@ -170,7 +156,7 @@ def ingest_step(path: Path) -> dict:
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         index_dir = Path(scratch) / ".rag"
         index = Index(index_dir, base_dir=path.parent)
-        before = vm_mib("VmRSS")
+        before = rss_mib()
         started, cpu = time.perf_counter(), cpu_s()
         report = ingest(
             index_dir, [path], index.settings, base_dir=path.parent, encoder=HashEncoder()
@@ -180,7 +166,7 @@ def ingest_step(path: Path) -> dict:
         "rss_before_mib": round(before),
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
-        "peak_mib": round(vm_mib("VmHWM")),
+        "peak_mib": round(peak_mib()),
         "stages_s": {k: round(v, 2) for k, v in report.timings.items()},
         "chunks": report.chunks,
         "skipped": report.skipped,
@@ -189,13 +175,7 @@ def ingest_step(path: Path) -> dict:
 
 def run(step: str, path: Path) -> dict:
     argv = [sys.executable, __file__, "--worker", step, "--file", str(path)]
-    load_before = os.getloadavg()
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"{step} {path.name} failed:\n{done.stderr[-3000:]}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    out["load_average_1_5_15"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
-    return out
+    return worker_json(argv, f"{step} {path.name}")
 
 
 def main() -> None:

@@ -35,19 +35,12 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "cranfield" / "beir" / "corpu
 
 def chunk_texts(corpus: Path, limit: int | None) -> list[str]:
     """The texts ingest would embed for ``corpus``: loaded, chunked, title first."""
-    from ragcli.chunk import Chunker
+    from ragcli.chunk import chunker_for
     from ragcli.config import Settings
     from ragcli.load import load_file
     from ragcli.text import index_text
-    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
 
-    settings = Settings()
-    chunker = Chunker(
-        load_tokenizer(settings.embed_model),
-        chunk_size=settings.chunk_size,
-        overlap=settings.chunk_overlap,
-        max_tokens=model_max_tokens(resolve_model_path(settings.embed_model)),
-    )
+    chunker = chunker_for(Settings())
     chunks = chunker.chunk_many(load_file(corpus, corpus.parent))
     texts = [index_text(chunk.title, chunk.text) for chunk in chunks]
     return texts[:limit] if limit else texts

@@ -577,10 +577,16 @@ def ingest_folder(folder: Path, index_dir: Path, corpus: Path) -> dict:
 def ingest_step(args, step: str, index_dir: Path, corpus: Path) -> dict:
     argv = [sys.executable, __file__, "--worker", step, "--keep", str(args.keep)]
     argv += ["--index-dir", str(index_dir), "--corpus", str(corpus)]
+    return worker_json(argv, step)
+
+
+def worker_json(argv: list[str], what: str) -> dict:
+    """Run a worker process; its last stdout line (JSON), with the load averages (1, 5,
+    15 min) before and after it."""
     load_before = os.getloadavg()
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode:
-        sys.exit(f"{step} failed:\n{done.stderr[-3000:]}")
+        sys.exit(f"{what} failed:\n{done.stderr[-3000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["load_average_1_5_15"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     return out

@@ -35,6 +35,8 @@ from ragcli.weights import unbounded_tokenizer
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
 
+    from ragcli.config import Settings
+
 # The model adds [CLS] and [SEP] around every input.
 SPECIAL_TOKENS = 2
 
@@ -62,6 +64,19 @@ _BATCH_CHARS = 2_000_000
 PIECE_CHARS = 65_536
 _PIECES_PER_CALL = 4
 _WHITESPACE = re.compile(r"\s")
+
+
+def chunker_for(settings: Settings) -> Chunker:
+    """The chunker ingest uses: the embedding model's tokenizer, the settings' chunk size
+    and overlap, checked against what the model reads."""
+    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
+
+    return Chunker(
+        load_tokenizer(settings.embed_model),
+        chunk_size=settings.chunk_size,
+        overlap=settings.chunk_overlap,
+        max_tokens=model_max_tokens(resolve_model_path(settings.embed_model)),
+    )
 
 
 class Chunker:

@@ -220,16 +220,9 @@ class _Pipeline:
     @property
     def chunker(self):
         if self._chunker is None:
-            from ragcli.chunk import Chunker
-            from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
+            from ragcli.chunk import chunker_for
 
-            tokenizer = load_tokenizer(self.settings.embed_model)
-            self._chunker = Chunker(
-                tokenizer,
-                chunk_size=self.settings.chunk_size,
-                overlap=self.settings.chunk_overlap,
-                max_tokens=model_max_tokens(resolve_model_path(self.settings.embed_model)),
-            )
+            self._chunker = chunker_for(self.settings)
         return self._chunker
 
 

@@ -30,6 +30,7 @@ benchmarks/scale.py measured the choice (docs/design.md, "Speed").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -327,7 +328,7 @@ def trim_heap() -> None:
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(ctypes.c_size_t(0))
+        _libc().malloc_trim(ctypes.c_size_t(0))
 
 
 def _madvise_dontneed(start: int, length: int) -> None:
@@ -337,9 +338,17 @@ def _madvise_dontneed(start: int, length: int) -> None:
     page = mmap.PAGESIZE
     first = start // page * page
     size = -(-(start + length) // page) * page - first
+    _libc().madvise(ctypes.c_void_p(first), ctypes.c_size_t(size), 4)  # MADV_DONTNEED
+
+
+@functools.cache
+def _libc():
+    """The C library this process runs with (called once per inverted list copied)."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(size), 4)  # MADV_DONTNEED
+    return libc
 
 
 def stored_ids(index) -> np.ndarray:
