@@ -130,6 +130,35 @@ def default_of(setting: str) -> str:
     return str(getattr(Settings, setting))
 
 
+EmbedModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed-model",
+        help="Embedding model (new index or --rebuild): Hugging Face name or folder.",
+        show_default=default_of("embed_model"),
+    ),
+]
+# `--model` named the embedding model in ingest and eval before --embed-model; it still
+# works there (hidden) so scripts do not break, while --model means the language model in
+# ask, chat and generate.
+OldEmbedModelOpt = Annotated[
+    str | None, typer.Option("--model", hidden=True, help="Deprecated: --embed-model.")
+]
+
+
+def embed_model_flag(embed_model: str | None, old: str | None) -> str | None:
+    """The embedding model given by ``--embed-model``, or by the deprecated ``--model``
+    (with a one-line note on stderr)."""
+    from ragcli.errors import UsageError, warn
+
+    if old is None:
+        return embed_model
+    if embed_model is not None and embed_model != old:
+        raise UsageError("give the embedding model once, with --embed-model")
+    warn("--model is deprecated here; use --embed-model (the embedding model)")
+    return old
+
+
 def search_option(name: str) -> Any:
     """The typer option of a declared search option (``ragcli.types.SearchOptions``): its
     flags, help and default as --help shows it; None when the user does not give it."""
