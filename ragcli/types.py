@@ -208,7 +208,9 @@ class SearchOptions:
     (``SEARCH_OPTIONS``); a new option is one more field here."""
 
     k: int = search_option(5, "Number of results.", ("-k", "--top-k"), low=1)
-    mode: str = search_option("hybrid", "hybrid (dense + BM25), dense or sparse.", ("--mode",))
+    mode: str = search_option(
+        "hybrid", "hybrid (dense + BM25), dense (meaning) or sparse (exact words).", ("--mode",)
+    )
     alpha: float = search_option(
         0.75,  # chosen by measurement (docs/retrieval.md); adaptive fusion shifts it per query
         "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
