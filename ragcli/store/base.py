@@ -101,6 +101,12 @@ class StoreReader(Protocol):
         """Top ``n`` chunks with a BM25 score > 0: (int64 ids, float32 scores), best first."""
         ...
 
+    def sparse_ceiling(self, query: str) -> float:
+        """The most BM25 any chunk could score for ``query`` (the sum of its terms'
+        idf; a store that cannot tell gives its best score for the query), 0 when no
+        term occurs: the ``linear`` fusion's scale, the same for every k and filter."""
+        ...
+
     def dense_scores(self, chunk_ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Cosine of each given chunk's stored vector with ``vector`` (same order)."""
         ...
