@@ -49,17 +49,19 @@ def collection_name(folder: Path) -> str:
 
 
 def eval_index_dir(corpus_path: Path, settings: Settings, root: Path, name: str) -> Path:
-    """``root/<name>-<hash>``: the hash covers the corpus file and the ingest settings."""
+    """``root/<name>-<hash>``: the hash covers the corpus file and the ingest settings
+    that need new vectors (not the BM25 params: an ingest rebuilds that side in place)."""
     from ragcli.ingest import expected_manifest
 
     corpus_path = corpus_path.resolve()
     stat = corpus_path.stat()
+    ingest = {key: value for key, value in expected_manifest(settings).items() if key != "bm25"}
     key = json.dumps(
         {
             "corpus": str(corpus_path),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "ingest": expected_manifest(settings),
+            "ingest": ingest,
         },
         sort_keys=True,
     )

@@ -134,6 +134,33 @@ def test_hybrid_top_n_is_a_prefix_of_any_larger_k(index, fusion):
 
 
 @pytest.mark.slow
+def test_linear_ranks_the_whole_index_even_when_the_pools_are_too_shallow(index, monkeypatch):
+    """With pools of k chunks (no floor) the k-th best fused chunk is often not provably
+    above every chunk outside them: the lists are deepened until it is, so the hits are
+    the top of the blend over every chunk of the index."""
+    import numpy as np
+
+    from ragcli import retrieve
+    from ragcli.retrieve import linear, query_alpha
+
+    monkeypatch.setattr(retrieve, "POOL_FLOOR", 1)
+    store = index.store
+    every = np.asarray(sorted(store.catalog.chunks(range(10_000))), dtype=np.int64)
+    for query in QUERIES:
+        vector = index.query_encoder.encode_query(query)
+        fused = linear(
+            store.dense_scores(every, vector).astype(np.float64),
+            store.sparse_scores(every, query).astype(np.float64),
+            query_alpha(query, index.settings.search_params()),
+            store.sparse_ceiling(query),
+        )
+        expected = every[np.lexsort((every, -fused))].tolist()
+        for k in (1, 2, 5, 20, 60):
+            hits = index.search(query, k=k, pool_factor=1, rerank=False)
+            assert [h.chunk.chunk_id for h in hits] == expected[:k], (query, k)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
 def test_one_side_top_n_is_a_prefix_of_any_larger_k(index, mode):
     ks = [1, 5, 40, 200]
