@@ -98,7 +98,7 @@ SweepPoolFactorOpt = Annotated[
     str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
 ]
 SweepFusionOpt = Annotated[
-    str | None, _sweep_option("Fusion: minmax,zscore,dbsf,rrf,adaptive.", "--fusion")
+    str | None, _sweep_option("Fusion: linear,adaptive,minmax,zscore,dbsf,rrf.", "--fusion")
 ]
 SweepRerankOpt = Annotated[
     str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
