@@ -62,9 +62,30 @@ def test_read_questions_all_forms(tmp_path: Path) -> None:
     assert qset.has_relevance and qset.has_answers and len(qset) == 4
 
 
+def test_read_questions_answer_string_and_kind(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "one", "answer": "2678400", "kind": "identifier"},
+            {"question": "both", "answers": ["a", "b"], "answer": "b", "kind": " howto "},
+            {"question": "new", "answers": ["a"], "answer": "c"},
+            {"question": "off topic", "answer": "", "answers": [], "kind": "offtopic"},
+        ],
+    )
+    one, both, new, off = read_questions(path).questions
+    assert one.answers == ["2678400"] and one.kind == "identifier"
+    assert both.answers == ["a", "b"] and both.kind == "howto"  # each answer once
+    assert new.answers == ["a", "c"] and new.kind is None
+    assert off.answers == [] and off.kind == "offtopic"  # "" is no answer, not an error
+    assert one.to_dict()["kind"] == "identifier"
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
+        ('{"question": "q", "answer": 42}', "'answer' must be a string, got a number"),
+        ('{"question": "q", "answer": ["x"]}', "'answer' must be a string, got a list"),
+        ('{"question": "q", "kind": 3}', "'kind' must be a string, got a number"),
         ('{"question": "ok"', "malformed JSON"),
         ('["a list"]', "expected a JSON object, got a list"),
         ('{"id": "x"}', "missing 'question'"),
