@@ -65,14 +65,18 @@ from ragcli.types import SearchParams  # noqa: E402
 
 MODES = ("sparse", "dense", "hybrid")
 SKIPPED_NAMES = {"questions.jsonl"}
-FILE_EXTENSIONS = ["py", "rst", "md", "txt", "toml", "json", "jsonl", "yaml", "yml", "cfg", "ini", "html", "htm", "js", "ts", "css", "sh", "bat", "c", "h", "cpp", "hpp", "rs", "go", "java", "rb", "php", "sql", "xml", "csv", "tsv", "ipynb", "pyi", "in", "lock"]
+# the extensions a file name or path ends with, as a regex alternation
+FILE_EXTENSIONS = (
+    "py|rst|md|txt|toml|json|jsonl|yaml|yml|cfg|ini|html|htm|js|ts|css|sh|bat|c|h|cpp|hpp|"
+    "rs|go|java|rb|php|sql|xml|csv|tsv|ipynb|pyi|in|lock"
+)
 KINDS = ("flag", "path", "filename", "dotted", "constant", "snake", "camel", "digits")
 MAX_CHARS = 80
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+|www\.\S+")
 # A maximal run of name characters, or a --flag.
 _RUN = re.compile(r"(?<![\w-])--[a-zA-Z][\w-]*[a-zA-Z0-9]|[\w][\w./-]*[\w]")
-_EXT = "|".join(FILE_EXTENSIONS)
+_EXT = FILE_EXTENSIONS
 _PATTERNS = {
     "flag": re.compile(r"--[a-zA-Z][a-zA-Z0-9]*(?:-[a-zA-Z0-9]+)*"),
     "path": re.compile(rf"[\w.-]+(?:/[\w.-]+)+\.(?:{_EXT})"),
