@@ -18,6 +18,11 @@ what the raw file has: markup, includes); those dropped are counted. Files named
 ``questions.jsonl`` and anything under ``.rag`` are left out. Sampling is seeded and
 stratified: the kinds of name take turns, each in its own shuffled order.
 
+``--headings`` adds section headings of two or more words as a kind of query
+(``heading``): the heading paths the index stores for each chunk, as the loaders
+rendered them; relevant = the files with that heading (compared without case), kept
+when 1 to ``--max-files`` files have it.
+
 ``--questions FILE`` takes the queries from a question file instead (``rag eval``'s
 JSONL; relevant paths resolve as ``rag eval`` resolves them) and reports per ``kind``.
 
@@ -37,6 +42,11 @@ each ``--config NAME:key=value,...``: keys are settings (``Settings``) or search
 parameters (``SearchParams``), e.g. ``--config rrf:mode=hybrid,fusion=rrf,alpha=0.5``
 or ``--config hybrid:alpha=0.5`` (a NAME that is a mode sets the mode; the row is then
 labelled with the whole spec). ``rerank=on`` turns the cross-encoder on.
+
+``--baseline OLD.json`` compares with an earlier ``--json`` report of the same queries
+(the same folder, seed and options; the index rebuilt or the code changed): each
+configuration and k present in both, hit@1 before and after, and the queries won and
+lost. The JSON report keeps each query's rank (the first relevant file's, null if none).
 """
 
 from __future__ import annotations
@@ -71,6 +81,7 @@ FILE_EXTENSIONS = (
     "rs|go|java|rb|php|sql|xml|csv|tsv|ipynb|pyi|in|lock"
 )
 KINDS = ("flag", "path", "filename", "dotted", "constant", "snake", "camel", "digits")
+HEADING = "heading"
 MAX_CHARS = 80
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+|www\.\S+")
@@ -138,6 +149,7 @@ class CorpusFile:
     path: str  # absolute
     raw: str  # the file's text (the indexed text if the file is not UTF-8 text)
     indexed: str  # the text of its chunks in the index
+    headings: set[str] = field(default_factory=set)  # the headings of its chunks
 
 
 def read_raw(path: str) -> str | None:
@@ -153,19 +165,24 @@ def read_raw(path: str) -> str | None:
         return None
 
 
-def indexed_texts(index: Any) -> dict[str, str]:
-    """``{absolute file: its chunks' text}`` from the local store's catalog."""
+def indexed_texts(index: Any) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """``{absolute file: its chunks' text}`` and ``{absolute file: its chunks' headings}``
+    from the local store's catalog."""
     store = index.store
     catalog = getattr(store, "catalog", None)
     if catalog is None:
         raise SystemExit("known_items.py: only local indexes are supported (no catalog)")
     texts: dict[str, list[str]] = {}
+    headings: dict[str, set[str]] = {}
     rows = catalog.db.execute(
-        "SELECT d.file, c.text FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.chunk_id"
+        "SELECT d.file, c.text, c.heading FROM chunks c JOIN documents d USING (doc_id) "
+        "ORDER BY c.chunk_id"
     )
-    for file, text in rows:
+    for file, text, heading in rows:
         texts.setdefault(file, []).append(text)
-    return {file: "\n".join(parts) for file, parts in texts.items()}
+        if heading:
+            headings.setdefault(file, set()).update(json.loads(heading))
+    return {file: "\n".join(parts) for file, parts in texts.items()}, headings
 
 
 def skipped_file(path: str) -> bool:
@@ -175,7 +192,7 @@ def skipped_file(path: str) -> bool:
 
 def corpus_files(index: Any) -> list[CorpusFile]:
     """The indexed files, sorted by source (questions files and .rag left out)."""
-    indexed = indexed_texts(index)
+    indexed, headings = indexed_texts(index)
     sources: dict[str, str] = {}
     for doc in index.store.documents():
         sources.setdefault(doc.file, doc.source)
@@ -184,7 +201,8 @@ def corpus_files(index: Any) -> list[CorpusFile]:
         if skipped_file(path):
             continue
         text = indexed.get(path, "")
-        files.append(CorpusFile(source, path, read_raw(path) or text, text))
+        raw = read_raw(path) or text
+        files.append(CorpusFile(source, path, raw, text, headings.get(path, set())))
     return files
 
 
@@ -216,14 +234,31 @@ def _named_files(name: str, kind: str, files: Sequence[CorpusFile]) -> set[str]:
     return {f.source for f in files if f.path.replace(os.sep, "/").endswith(tail)}
 
 
+def _heading_candidates(files: Sequence[CorpusFile], min_chars: int) -> dict[str, set[str]]:
+    """``{heading: the sources that have it}`` for headings of two or more words."""
+    by_text: dict[str, set[str]] = {}
+    shown: dict[str, str] = {}
+    for file in files:
+        for heading in file.headings:
+            text = " ".join(heading.split())
+            if len(text) < min_chars or len(text.split()) < 2:
+                continue
+            key = text.casefold()
+            shown.setdefault(key, text)
+            by_text.setdefault(key, set()).add(file.source)
+    return {shown[key]: sources for key, sources in by_text.items()}
+
+
 def known_item_queries(
     files: Sequence[CorpusFile],
     n: int = 150,
     seed: int = 21,
     max_files: int = 3,
     min_chars: int = 6,
+    headings: bool = False,
 ) -> tuple[list[Query], Sampling]:
-    """Up to ``n`` names that occur in 1..``max_files`` files (see the module docstring)."""
+    """Up to ``n`` names that occur in 1..``max_files`` files (see the module docstring),
+    and with ``headings`` section headings that as many files have."""
     seen_in: dict[str, set[int]] = {}
     kinds: dict[str, str] = {}
     for number, file in enumerate(files):
@@ -231,23 +266,32 @@ def known_item_queries(
             seen_in.setdefault(name, set()).add(number)
             kinds[name] = kind
     sampling = Sampling()
-    by_kind: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    order = (*KINDS, HEADING) if headings else KINDS
+    by_kind: dict[str, list[str]] = {kind: [] for kind in order}
     for name in sorted(seen_in):
         if len(seen_in[name]) <= max_files:  # as a whole run; checked exactly below
             by_kind[kinds[name]].append(name)
+    heading_files = _heading_candidates(files, min_chars) if headings else {}
+    if headings:
+        by_kind[HEADING] = sorted(
+            h for h, found in heading_files.items() if len(found) <= max_files
+        )
     rng = random.Random(seed)
-    for kind in KINDS:
+    for kind in order:
         rng.shuffle(by_kind[kind])
         sampling.candidates[kind] = len(by_kind[kind])
     queries: list[Query] = []
-    cursors = {kind: 0 for kind in KINDS}
-    while len(queries) < n and any(cursors[k] < len(by_kind[k]) for k in KINDS):
-        for kind in KINDS:
+    cursors = {kind: 0 for kind in order}
+    while len(queries) < n and any(cursors[k] < len(by_kind[k]) for k in order):
+        for kind in order:
             if len(queries) >= n or cursors[kind] >= len(by_kind[kind]):
                 continue
             name = by_kind[kind][cursors[kind]]
             cursors[kind] += 1
-            query = _checked(name, kind, files, max_files, sampling)
+            if kind == HEADING:
+                query: Query | None = Query("", name, kind, set(heading_files[name]))
+            else:
+                query = _checked(name, kind, files, max_files, sampling)
             if query is not None:
                 query.id = f"{kind}-{len(queries) + 1:03d}"
                 queries.append(query)
@@ -255,7 +299,11 @@ def known_item_queries(
 
 
 def _checked(
-    name: str, kind: str, files: Sequence[CorpusFile], max_files: int, sampling: Sampling
+    name: str,
+    kind: str,
+    files: Sequence[CorpusFile],
+    max_files: int,
+    sampling: Sampling,
 ) -> Query | None:
     pattern = occurrence(name)
     relevant = {f.source for f in files if occurs_in(name, f.raw, pattern)}
@@ -367,8 +415,12 @@ def ranked_sources(hits: Iterable[Any]) -> list[str]:
     return ranked
 
 
+def first_relevant(ranked: Sequence[str], relevant: set[str]) -> int | None:
+    return next((i + 1 for i, source in enumerate(ranked) if source in relevant), None)
+
+
 def score(ranked: Sequence[str], relevant: set[str], k: int) -> dict[str, float | None]:
-    rank = next((i + 1 for i, source in enumerate(ranked) if source in relevant), None)
+    rank = first_relevant(ranked, relevant)
     return {
         "hit@1": float(rank == 1),
         "hit@5": float(rank is not None and rank <= 5) if k >= 5 else None,
@@ -387,10 +439,12 @@ def mean_of(values: Sequence[dict[str, float | None]]) -> dict[str, float | None
 def run_config(index: Any, queries: Sequence[Query], config: Config, k: int) -> dict[str, Any]:
     params = config.params(index.settings, k)
     per_query: dict[str, dict[str, float | None]] = {}
+    ranks: dict[str, int | None] = {}
     started = time.perf_counter()
     for query in queries:
-        hits = index.search(query.text, params=params)
-        per_query[query.id] = score(ranked_sources(hits), query.relevant, k)
+        ranked = ranked_sources(index.search(query.text, params=params))
+        per_query[query.id] = score(ranked, query.relevant, k)
+        ranks[query.id] = first_relevant(ranked, query.relevant)
     seconds = time.perf_counter() - started
     by_kind: dict[str, Any] = {}
     for kind in dict.fromkeys(q.kind for q in queries):
@@ -403,6 +457,7 @@ def run_config(index: Any, queries: Sequence[Query], config: Config, k: int) -> 
         **mean_of(list(per_query.values())),
         "by_kind": by_kind,
         "missed_at_1": [q.id for q in queries if not per_query[q.id]["hit@1"]],
+        "ranks": ranks,
         "ms_per_query": round(1000 * seconds / max(1, len(queries)), 1),
     }
 
@@ -481,6 +536,36 @@ def table(report: dict[str, Any], by_kind: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare(report: dict[str, Any], baseline: dict[str, Any], shown: int = 8) -> str:
+    """hit@1 of each configuration and k in both reports, and the queries won and lost."""
+    old_queries = {q["id"]: q["query"] for q in baseline["queries"]}
+    new_queries = {q["id"]: q["query"] for q in report["queries"]}
+    if old_queries != new_queries:
+        return "baseline: not the same queries (folder, seed or options differ); no comparison\n"
+    old_rows = {(r["config"], r["k"]): r for r in baseline["results"]}
+    lines = [
+        f"against {baseline.get('index', '?')}:",
+        f"{'config':<28} {'k':>3} {'before':>7} {'after':>7}",
+    ]
+    for row in report["results"]:
+        old = old_rows.get((row["config"], row["k"]))
+        if old is None:
+            continue
+        lost = [i for i in row["missed_at_1"] if i not in old["missed_at_1"]]
+        won = [i for i in old["missed_at_1"] if i not in row["missed_at_1"]]
+        lines.append(
+            f"{row['config']:<28} {row['k']:>3} {_cell(old['hit@1']):>7} {_cell(row['hit@1']):>7}"
+            f"  won {len(won)}: {_names(won, new_queries, shown)}"
+            f"  lost {len(lost)}: {_names(lost, new_queries, shown)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _names(ids: Sequence[str], texts: dict[str, str], shown: int) -> str:
+    names = ", ".join(texts[i] for i in ids[:shown])
+    return names + (", ..." if len(ids) > shown else "")
+
+
 def save_queries(path: Path, queries: Sequence[Query], files: Sequence[CorpusFile]) -> None:
     """The queries as a ``rag eval`` question file, relevant paths relative to it."""
     where = {f.source: f.path for f in files}
@@ -488,7 +573,12 @@ def save_queries(path: Path, queries: Sequence[Query], files: Sequence[CorpusFil
     with path.open("w", encoding="utf-8") as out:
         for q in queries:
             relevant = {os.path.relpath(where[s], base): 1 for s in sorted(q.relevant)}
-            record = {"id": q.id, "question": q.text, "relevant": relevant, "kind": q.kind}
+            record = {
+                "id": q.id,
+                "question": q.text,
+                "relevant": relevant,
+                "kind": q.kind,
+            }
             out.write(json.dumps(record) + "\n")
 
 
@@ -514,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=Path, help="queries from a rag eval question file")
     parser.add_argument("--save-queries", type=Path, help="write the queries as JSONL")
     parser.add_argument("--by-kind", action="store_true", help="also a table per kind")
+    parser.add_argument("--headings", action="store_true", help="also section headings")
+    parser.add_argument("--baseline", type=Path, help="an earlier --json report to compare")
     parser.add_argument("--json", nargs="?", const="-", help="JSON report to a file or -")
     args = parser.parse_args(argv)
 
@@ -530,7 +622,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra["unknown_relevant"] = unknown
     else:
         queries, sampling = known_item_queries(
-            files, args.queries, args.seed, args.max_files, args.min_chars
+            files,
+            args.queries,
+            args.seed,
+            args.max_files,
+            args.min_chars,
+            args.headings,
         )
         what = f"known items of {args.folder or index.base_dir} (seed {args.seed})"
         extra["sampling"] = dataclasses.asdict(sampling)
@@ -548,7 +645,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "configs": {c.name: c.overrides for c in configs},
         "results": results,
         "queries": [
-            {"id": q.id, "query": q.text, "kind": q.kind, "relevant": sorted(q.relevant)}
+            {
+                "id": q.id,
+                "query": q.text,
+                "kind": q.kind,
+                "relevant": sorted(q.relevant),
+            }
             for q in queries
         ],
         "loadavg": {"before": load_before, "after": loadavg()},
@@ -561,6 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     sys.stdout.write(table(report, args.by_kind or bool(args.questions)))
+    if args.baseline:
+        sys.stdout.write(compare(report, json.loads(args.baseline.read_text(encoding="utf-8"))))
     print(f"loadavg before: {load_before}; after: {report['loadavg']['after']}")
     return 0
 

@@ -162,3 +162,48 @@ def test_run_on_a_small_folder(tmp_path, embed_model_path, capsys):
     assert ki.main(["--index", str(index), "--questions", str(saved), "--k", "5"]) == 0
     printed = capsys.readouterr().out
     assert "hit@1 by kind" in printed and "constant" in printed
+
+
+def test_headings_are_queries_when_asked():
+    files = [
+        _file("a.md", "text", indexed="text"),
+        _file("b.md", "text"),
+        _file("c.md", "text"),
+    ]
+    files[0].headings = {"Deploying to Production", "Setup"}
+    files[1].headings = {"deploying  to production", "Error Handlers"}
+    files[2].headings = {"Error Handlers", "Debug Mode"}
+    queries, _ = ki.known_item_queries(files, n=10, seed=3, max_files=1, headings=True)
+    # one word is too short; the two shared ones are in more than --max-files files
+    assert {(q.text, q.kind) for q in queries} == {("Debug Mode", "heading")}
+    queries, _ = ki.known_item_queries(files, n=10, seed=3, max_files=2, headings=True)
+    by_text = {q.text: q.relevant for q in queries}
+    assert by_text["Deploying to Production"] == {"a.md", "b.md"}  # compared without case
+    assert by_text["Error Handlers"] == {"b.md", "c.md"}
+    assert ki.known_item_queries(files, n=10, seed=3, max_files=2)[0] == []  # not by default
+
+
+def _report(hits: dict[str, bool], index: str = "x") -> dict:
+    return {
+        "index": index,
+        "queries": [{"id": i, "query": f"q_{i}"} for i in hits],
+        "results": [
+            {
+                "config": "sparse",
+                "k": 5,
+                "hit@1": sum(hits.values()) / len(hits),
+                "missed_at_1": [i for i, hit in hits.items() if not hit],
+            }
+        ],
+    }
+
+
+def test_compare_with_a_baseline_names_the_queries_won_and_lost():
+    before = _report({"a": True, "b": False, "c": False})
+    after = _report({"a": False, "b": True, "c": True})
+    text = ki.compare(after, before)
+    (line,) = [row for row in text.splitlines() if row.startswith("sparse")]
+    assert line.split()[:4] == ["sparse", "5", "0.333", "0.667"]
+    assert "won 2: q_b, q_c" in line and "lost 1: q_a" in line
+    other = _report({"z": True})
+    assert "not the same queries" in ki.compare(after, other)

@@ -96,9 +96,9 @@ def test_relevant_paths_are_relative_to_the_question_file(layout, monkeypatch):
     assert problem["line"] == 4 and "'docs/missing.md'" in problem["message"]
 
 
-def _eval_copy(layout, tmp_path, ingest: str, extra: str | None = None):
+def _eval_copy(layout, tmp_path, *ingest: str, extra: str | None = None):
     """Questions read from the original folder, the index built elsewhere from a copy of
-    it (``ingest``: the part of the copy ingested; ``extra``: one more copy of
+    it (``ingest``: the parts of the copy ingested; ``extra``: one more copy of
     glaciers.md at that path)."""
     copy = tmp_path / "copy"
     shutil.copytree(layout["questions"].parent, copy)
@@ -106,7 +106,7 @@ def _eval_copy(layout, tmp_path, ingest: str, extra: str | None = None):
         (copy / extra).parent.mkdir(parents=True)
         shutil.copy(copy / "docs" / "glaciers.md", copy / extra)
     index = Index(tmp_path / "elsewhere" / ".rag" / "default")
-    index.ingest([copy / ingest])
+    index.ingest([copy / part for part in ingest])
     options = EvalOptions(sweep=dict(SPARSE))
     report = run_eval(layout["questions"], index=index.path, options=options, cwd=tmp_path)
     return copy, report
@@ -125,6 +125,14 @@ def test_relevant_paths_match_the_one_file_ending_with_them(layout, tmp_path, mo
     copy, report = _eval_copy(layout, tmp_path, "docs")  # docs/ is the ingested folder
     assert report["questions"]["id-2"]["relevant"] == {str(copy / "docs" / "volcanoes.md"): 1}
     assert report["rows"][0]["by_kind"]["identifier"]["mean"]["hit@1"] == 1.0
+
+
+def test_relevant_paths_ending_two_files_match_neither(layout, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAG_INDEX", raising=False)
+    copy, report = _eval_copy(layout, tmp_path, "docs", "old/docs", extra="old/docs/glaciers.md")
+    assert report["questions"]["id-1"]["relevant"] == {}  # copy/docs/ or copy/old/docs/?
+    assert report["questions"]["id-2"]["relevant"] == {str(copy / "docs" / "volcanoes.md"): 1}
+    assert any("'docs/glaciers.md'" in p["message"] for p in report["problems"])
 
 
 def test_no_relevant_path_resolving_is_still_a_usage_error(layout, tmp_path):
@@ -201,3 +209,18 @@ def test_cli_eval_of_a_folder_ingested_from_outside(layout, monkeypatch, tmp_pat
     report = json.loads(result.stdout)
     assert report["rows"][0]["by_kind"]["identifier"]["mean"]["hit@1"] == 1.0
     assert report["questions"]["id-1"]["kind"] == "identifier"
+
+
+def test_relevant_paths_resolve_against_the_question_file_folder_first(layout, monkeypatch):
+    """A question file in a subfolder naming `../docs/...`: only its own folder resolves it
+    (the ingested folder does not, and a path with `..` is never matched by its ending)."""
+    monkeypatch.delenv("RAG_INDEX", raising=False)
+    sub = layout["questions"].parent / "eval"
+    sub.mkdir(exist_ok=True)
+    questions = sub / "questions.jsonl"
+    line = {"question": "FROBNICATE_LIMIT", "relevant": ["../docs/glaciers.md"], "kind": "x"}
+    questions.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    report = run_eval(questions, options=EvalOptions(sweep=dict(SPARSE)), cwd=layout["project"])
+    glaciers = str(layout["questions"].parent / "docs" / "glaciers.md")
+    assert report["questions"]["1"]["relevant"] == {glaciers: 1}
+    assert report["rows"][0]["mean"]["hit@1"] == 1.0
