@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
+from ragcli.cli.evaluate import print_rich
 from ragcli.errors import UsageError
 from ragcli.evaluate import EvalOptions, plain_table, render_html, run_eval
 from ragcli.index import Index
@@ -163,6 +164,20 @@ def test_metrics_per_kind(layout, monkeypatch):
     assert kind_lines[1].split()[5] == "1.000"  # hit@1, after mode and alpha ("-")
     assert [line.split()[0] for line in kind_lines[1:]] == ["identifier"] * 2 + ["howto"] * 2
     assert "By kind of question" in render_html(report)
+
+
+def test_terminal_table_has_the_kinds_as_written(layout, monkeypatch, capsys):
+    """The rich table shows a kind as the file spells it, markup and all."""
+    monkeypatch.delenv("RAG_INDEX", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    questions = layout["root"] / "marked.jsonl"
+    line = {"question": "FROBNICATE_LIMIT", "relevant": ["docs/glaciers.md"], "kind": "[bold]id"}
+    questions.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    report = run_eval(questions, options=EvalOptions(sweep=dict(SPARSE)), cwd=layout["project"])
+    print_rich(report)
+    shown = capsys.readouterr().out
+    assert "by kind" in shown
+    assert "[bold]id" in shown
 
 
 def test_a_set_without_kinds_has_no_kind_table(layout, tmp_path, monkeypatch):
