@@ -34,7 +34,10 @@ With ``--index``, FOLDER may be left out: the indexed files are the corpus.
 Each configuration is searched in-process (``ragcli.Index.search``) once per ``k`` with
 ``-k`` = k chunks, as ``rag search -k`` would, and the hits are rolled up into files in
 rank order: hit@1 (a relevant file first), hit@5 (one in the first five files; k >= 5)
-and MRR (1 / rank of the first relevant file, 0 if none in the k chunks). Query vectors
+and MRR (1 / rank of the first relevant file, 0 if none in the k chunks). ``prefix`` is
+the share of queries whose k hits are the first k hits of the largest k asked for (the
+same chunks in the same order), ``scores`` the share where their scores are the same
+too: both 1.000 when the ranking does not depend on k. Query vectors
 are embedded once and reused by every configuration and k.
 
 Configurations: ``--modes`` (each a mode with the index's settings, reranking off), plus
@@ -440,11 +443,14 @@ def run_config(index: Any, queries: Sequence[Query], config: Config, k: int) -> 
     params = config.params(index.settings, k)
     per_query: dict[str, dict[str, float | None]] = {}
     ranks: dict[str, int | None] = {}
+    lists: dict[str, list[tuple[int | None, float]]] = {}
     started = time.perf_counter()
     for query in queries:
-        ranked = ranked_sources(index.search(query.text, params=params))
+        hits = index.search(query.text, params=params)
+        ranked = ranked_sources(hits)
         per_query[query.id] = score(ranked, query.relevant, k)
         ranks[query.id] = first_relevant(ranked, query.relevant)
+        lists[query.id] = [(hit.chunk.chunk_id, hit.score) for hit in hits]
     seconds = time.perf_counter() - started
     by_kind: dict[str, Any] = {}
     for kind in dict.fromkeys(q.kind for q in queries):
@@ -458,8 +464,42 @@ def run_config(index: Any, queries: Sequence[Query], config: Config, k: int) -> 
         "by_kind": by_kind,
         "missed_at_1": [q.id for q in queries if not per_query[q.id]["hit@1"]],
         "ranks": ranks,
+        "hits": lists,  # (chunk id, score) in rank order; for prefix_agreement, not saved
         "ms_per_query": round(1000 * seconds / max(1, len(queries)), 1),
     }
+
+
+def prefix_agreement(results: list[dict[str, Any]]) -> None:
+    """Mark each row with the share of queries whose hits at this k are the first hits at
+    the largest k of the same configuration: ``prefix`` the same chunks in the same
+    order, ``same_scores`` also with the same scores (to 1e-6); "the same ranking at any
+    k" is 1.000 for both. None for the largest k itself."""
+    largest: dict[str, dict[str, Any]] = {}
+    for row in results:
+        if row["config"] not in largest or row["k"] > largest[row["config"]]["k"]:
+            largest[row["config"]] = row
+    for row in results:
+        top = largest[row["config"]]
+        row["prefix"] = row["same_scores"] = None
+        if top is not row and row["hits"]:
+            pairs = [(hits, top["hits"][qid]) for qid, hits in row["hits"].items()]
+            row["prefix"] = _share(_is_prefix(a, b, scores=False) for a, b in pairs)
+            row["same_scores"] = _share(_is_prefix(a, b, scores=True) for a, b in pairs)
+    for row in results:
+        row.pop("hits")
+
+
+def _share(flags: Iterable[bool]) -> float:
+    values = list(flags)
+    return round(sum(values) / len(values), 4)
+
+
+def _is_prefix(short: list[tuple[Any, float]], long: list[tuple[Any, float]], scores: bool) -> bool:
+    head = long[: len(short)]
+    return len(head) == len(short) and all(
+        a[0] == b[0] and (not scores or abs(a[1] - b[1]) <= 1e-6)
+        for a, b in zip(short, head, strict=True)
+    )
 
 
 # ----------------------------------------------------------------------------- index
@@ -512,12 +552,13 @@ def table(report: dict[str, Any], by_kind: bool) -> str:
     lines = [
         f"{report['what']}: {report['n_queries']} queries, {report['n_files']} files, "
         f"index {report['index']}",
-        f"{'config':<28} {'k':>3} {'hit@1':>6} {'hit@5':>6} {'mrr':>6}",
+        f"{'config':<28} {'k':>3} {'hit@1':>6} {'hit@5':>6} {'mrr':>6} {'prefix':>6} {'scores':>6}",
     ]
     for row in report["results"]:
         lines.append(
             f"{row['config']:<28} {row['k']:>3} {_cell(row['hit@1']):>6} "
-            f"{_cell(row['hit@5']):>6} {_cell(row['mrr']):>6}"
+            f"{_cell(row['hit@5']):>6} {_cell(row['mrr']):>6} {_cell(row.get('prefix')):>6} "
+            f"{_cell(row.get('same_scores')):>6}"
         )
     if by_kind:
         ks = list(dict.fromkeys(row["k"] for row in report["results"]))
@@ -637,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("no queries")
     share_query_vectors(index, queries, configs)
     results = [run_config(index, queries, c, k) for c in configs for k in ks]
+    prefix_agreement(results)
     report = {
         "what": what,
         "index": str(index.path),

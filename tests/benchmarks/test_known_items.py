@@ -207,3 +207,16 @@ def test_compare_with_a_baseline_names_the_queries_won_and_lost():
     assert "won 2: q_b, q_c" in line and "lost 1: q_a" in line
     other = _report({"z": True})
     assert "not the same queries" in ki.compare(after, other)
+
+
+def test_prefix_agreement_needs_the_same_chunks_and_scores():
+    def row(k, hits):
+        return {"config": "hybrid", "k": k, "hits": hits}
+
+    big = row(10, {"a": [(1, 2.0), (2, 1.0)], "b": [(3, 2.0), (4, 1.0)], "c": [(5, 1.0)]})
+    small = row(1, {"a": [(1, 2.0)], "b": [(4, 2.0)], "c": [(5, 1.5)]})  # b: other chunk
+    results = [small, big]  # c: same chunk, another score
+    ki.prefix_agreement(results)
+    assert small["prefix"] == 0.6667 and small["same_scores"] == 0.3333
+    assert big["prefix"] is None and big["same_scores"] is None
+    assert "hits" not in small and "hits" not in big
