@@ -3,12 +3,14 @@
     python benchmarks/known_items.py FOLDER [--index DIR] [--work DIR]
         [--queries 150] [--seed 21] [--max-files 3] [--min-chars 6] [--k 1,5,10]
         [--modes sparse,dense,hybrid] [--config NAME:key=value,...]...
-        [--questions FILE] [--save-queries FILE] [--by-kind] [--json [OUT]]
+        [--headings] [--questions FILE] [--save-queries FILE] [--by-kind]
+        [--baseline OLD.json] [--json [OUT]]
 
 The queries are the names people and coding agents type: dotted names
 (``app.config.from_prefixed_env``), ``snake_case``, ``camelCase``/``PascalCase``, names
 with digits (``NPY201``, ``tutorial001``), ``--long-flags``, ``CONFIG_KEYS``, file names
-and paths, of ``--min-chars`` or more characters, that occur in 1 to ``--max-files`` of
+and paths, of ``--min-chars`` or more characters (a flag's dashes not counted; runs of
+hex digits such as hashes and colours left out), that occur in 1 to ``--max-files`` of
 the indexed files. A name occurs in a file where its exact text stands in the raw file
 with no word character or hyphen on either side (``dtype.fields`` occurs in
 ``np.dtype.fields``, ``--color`` does not occur in ``--color-mode``); the relevant files
