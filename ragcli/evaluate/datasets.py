@@ -511,8 +511,9 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
 
     Reads ``queries.jsonl`` and ``qrels/<split>.tsv``, streams ``corpus.jsonl`` for its
     ids only (the text is left to the ingest pipeline), and, if present, reads
-    ``questions.jsonl`` (``{"id", "question", "answers", "relevant"}``) to attach gold
-    answers. Only queries with at least one relevant document in the split are kept.
+    ``questions.jsonl`` (``{"id", "question", "answers", "answer", "relevant", "kind"}``)
+    to attach gold answers and kinds. Only queries with at least one relevant document in
+    the split are kept.
     qrels lines naming an unknown query or document are dropped, counted in ``skipped``
     and listed in ``problems``; it is an error only if no judged query is left.
     """
@@ -560,7 +561,8 @@ def _attach_answers(
     skipped: dict[str, int],
     problems: list[Problem],
 ) -> None:
-    """Copy gold answers from a BEIR ``questions.jsonl`` onto the judged questions.
+    """Copy gold answers (and kinds) from a BEIR ``questions.jsonl`` onto the judged
+    questions.
 
     The qrels stay authoritative for relevance; a ``relevant`` list that disagrees with
     them is reported as a problem. Entries for queries not judged in this split are
@@ -574,6 +576,7 @@ def _attach_answers(
             _bump(skipped, "qa_without_qrels")
             continue
         question.answers = entry.answers
+        question.kind = entry.kind
         if entry.relevant and set(entry.relevant) != qrels_docs.get(entry.id, set()):
             problems.append(
                 Problem(

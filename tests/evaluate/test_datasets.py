@@ -211,6 +211,16 @@ def copy_mini(tmp_path: Path) -> Path:
     return folder
 
 
+def test_read_beir_questions_file_gives_answer_strings_and_kinds(tmp_path: Path) -> None:
+    folder = copy_mini(tmp_path)
+    write_jsonl(
+        folder / "questions.jsonl",
+        [{"id": "q1", "question": "x", "answer": "most of the day", "kind": "howto"}],
+    )
+    first = read_beir(folder).questions[0]
+    assert (first.id, first.answers, first.kind) == ("q1", ["most of the day"], "howto")
+
+
 def test_read_beir_nothing_left_is_fatal(tmp_path: Path) -> None:
     folder = copy_mini(tmp_path)
     (folder / "qrels" / "test.tsv").write_text(
