@@ -6,11 +6,14 @@ documents, gold answers):
 * :func:`read_questions` reads a JSONL file, one question per line::
 
       {"id": "q1", "question": "...", "relevant": ["a.md", "b.md"], "answers": ["42"]}
-      {"question": "...", "relevant": {"doc-7": 2, "doc-9": 1}}
+      {"question": "...", "relevant": {"doc-7": 2, "doc-9": 1}, "kind": "howto"}
+      {"question": "...", "relevant": ["docs/config.rst"], "answer": "2678400"}
 
   ``question`` is required; ``id`` defaults to the 1-based line number; ``relevant`` is a
   list of document ids (grade 1 each) or an object ``{doc id: grade}`` (integer grade,
-  > 0 = relevant, higher = more relevant); ``answers`` is a list of gold answer strings.
+  > 0 = relevant, higher = more relevant); ``answers`` is a list of gold answer strings
+  and ``answer`` one more gold answer (a string; ``""`` = none); ``kind`` an optional
+  label (``identifier``, ``howto``, ...) that ``rag eval`` reports metrics by.
 
 * :func:`read_beir` reads a BEIR folder: ``corpus.jsonl``, ``queries.jsonl``,
   ``qrels/<split>.tsv`` and, for QA sets, ``questions.jsonl`` (gold answers).
@@ -56,6 +59,7 @@ class Question:
     text: str
     relevant: dict[str, int] = field(default_factory=dict)
     answers: list[str] = field(default_factory=list)
+    kind: str | None = None  # a label the report groups by ("identifier", "howto", ...)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,7 @@ class Question:
             "question": self.text,
             "relevant": dict(self.relevant),
             "answers": list(self.answers),
+            "kind": self.kind,
         }
 
 
@@ -248,6 +253,29 @@ def _parse_answers(value: Any, where: str) -> list[str]:
     return answers
 
 
+def _parse_answer(value: Any, where: str) -> list[str]:
+    """The single gold answer of ``answer``: a string; empty means none (off-topic)."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: 'answer' must be a string, got {_json_type(value)}")
+    return [value] if value.strip() else []
+
+
+def _gold_answers(record: dict[str, Any], where: str) -> list[str]:
+    """``answers`` and ``answer`` together, each answer once, in that order."""
+    answers = _parse_answers(record.get("answers"), where)
+    return list(dict.fromkeys([*answers, *_parse_answer(record.get("answer"), where)]))
+
+
+def _parse_kind(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: 'kind' must be a string, got {_json_type(value)}")
+    return value.strip() or None
+
+
 def _parse_question_records(
     path: Path, skipped: dict[str, int], *, question_key: str = "question", id_key: str = "id"
 ) -> list[tuple[int, Question]]:
@@ -272,7 +300,8 @@ def _parse_question_records(
             id=qid,
             text=text.strip(),
             relevant=_parse_relevant(record.get("relevant"), where, skipped),
-            answers=_parse_answers(record.get("answers"), where),
+            answers=_gold_answers(record, where),
+            kind=_parse_kind(record.get("kind"), where),
         )
         out.append((lineno, question))
     return out
@@ -482,8 +511,9 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
 
     Reads ``queries.jsonl`` and ``qrels/<split>.tsv``, streams ``corpus.jsonl`` for its
     ids only (the text is left to the ingest pipeline), and, if present, reads
-    ``questions.jsonl`` (``{"id", "question", "answers", "relevant"}``) to attach gold
-    answers. Only queries with at least one relevant document in the split are kept.
+    ``questions.jsonl`` (``{"id", "question", "answers", "answer", "relevant", "kind"}``)
+    to attach gold answers and kinds. Only queries with at least one relevant document in
+    the split are kept.
     qrels lines naming an unknown query or document are dropped, counted in ``skipped``
     and listed in ``problems``; it is an error only if no judged query is left.
     """
@@ -531,7 +561,8 @@ def _attach_answers(
     skipped: dict[str, int],
     problems: list[Problem],
 ) -> None:
-    """Copy gold answers from a BEIR ``questions.jsonl`` onto the judged questions.
+    """Copy gold answers (and kinds) from a BEIR ``questions.jsonl`` onto the judged
+    questions.
 
     The qrels stay authoritative for relevance; a ``relevant`` list that disagrees with
     them is reported as a problem. Entries for queries not judged in this split are
@@ -545,6 +576,7 @@ def _attach_answers(
             _bump(skipped, "qa_without_qrels")
             continue
         question.answers = entry.answers
+        question.kind = entry.kind
         if entry.relevant and set(entry.relevant) != qrels_docs.get(entry.id, set()):
             problems.append(
                 Problem(
