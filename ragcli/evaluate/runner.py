@@ -12,7 +12,11 @@ Two inputs (see :mod:`ragcli.evaluate.datasets`):
   are unchanged. A ``chunk_size`` sweep gets one index per value.
 * a JSONL question set (``questions=``) against an existing index (the located
   ``.rag`` index unless ``index=`` is given). Its relevant ids may be document ids or
-  source paths: a hit matches on either ``chunk.doc_id`` or ``chunk.source``.
+  source paths: a hit matches on either ``chunk.doc_id`` or ``chunk.source``. Any other
+  id is read as a file path, resolved against the question file's folder, then the
+  ingested folders, then the one indexed file whose path ends with it
+  (``Target.source_of``), and replaced by that file's source. Questions may carry a
+  ``kind``: each row is also scored per kind (``by_kind``).
 
 Retrieval is scored per document (:func:`ragcli.evaluate.metrics.score_retrieval`): each
 search fetches ``k * chunk_factor`` chunks (``chunk_factor`` = the index's chunks per
@@ -176,9 +180,9 @@ def _check_relevant_ids(
     qset: QuestionSet, target: Target, skipped: dict[str, int], problems: list[Problem]
 ) -> None:
     """Name each relevant id the way the index does (see ``Target.source_of``): a document
-    id or source as it is, a path relative to the question file's folder or to an
-    ingested folder as the source of that file. Ids that name nothing indexed are
-    dropped and reported."""
+    id or source as it is; a path (relative to the question file's folder, to an ingested
+    folder, or the ending of one indexed file's path) as the source of that file. Ids
+    that name nothing indexed are dropped and reported."""
     lines = _question_lines(qset.path)
     question_dir = qset.path.resolve().parent
     had_relevance = qset.has_relevance
