@@ -304,10 +304,10 @@ class _Sides:
 
 
 def linear(dense: np.ndarray, sparse: np.ndarray, alpha: float, ceiling: float) -> np.ndarray:
-    """``alpha * cosine + (1 - alpha) * BM25 / ceiling``, where the ceiling is the most
-    BM25 any chunk could score for the query (the sum of its terms' idf): the BM25 part
-    is the share of the query's term weight a chunk holds, the same whatever k, the
-    pools or a filter."""
+    """``alpha * cosine + (1 - alpha) * BM25 / ceiling``, where the ceiling is the
+    query's whole term weight (``StoreReader.sparse_ceiling``): the BM25 part is the
+    share of the query's term weight a chunk holds, the same whatever k, the pools or a
+    filter."""
     share = sparse / ceiling if ceiling > 0 else np.zeros_like(sparse)
     return alpha * dense + (1 - alpha) * share
 

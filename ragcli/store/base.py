@@ -102,9 +102,9 @@ class StoreReader(Protocol):
         ...
 
     def sparse_ceiling(self, query: str) -> float:
-        """The most BM25 any chunk could score for ``query`` (the sum of its terms'
-        idf; a store that cannot tell gives its best score for the query), 0 when no
-        term occurs: the ``linear`` fusion's scale, the same for every k and filter."""
+        """The query's whole BM25 term weight (the sum of its terms' idf, words no
+        chunk holds included; a store that cannot tell gives its best score for the
+        query): the ``linear`` fusion's scale, the same for every k and filter."""
         ...
 
     def dense_scores(self, chunk_ids: np.ndarray, vector: np.ndarray) -> np.ndarray:

@@ -420,16 +420,18 @@ class SparseIndex:
         return scores * mask if mask is not None else scores
 
     def ceiling(self, query: str) -> float:
-        """The most any chunk could score for ``query``: each term's idf times its
-        weight's limit (1, or k1 + 1 for atire) as its frequency grows, summed."""
+        """The query's whole term weight: each term's idf times its weight's limit (1, or
+        k1 + 1 for atire) as its frequency grows, summed, a term no chunk holds counted at
+        the idf of a term in none (atire: of one), so a chunk's score over the ceiling is
+        the share of the query it holds, words the index lacks included."""
         n = len(self.row_ids)
-        limit = self.params["k1"] + 1 if self.params["method"] == "atire" else 1.0
+        method = self.params["method"]
+        limit = self.params["k1"] + 1 if method == "atire" else 1.0
         total = 0.0
         for term in tokenize(query, self.params, self.stopwords):
             spans = [(at, span) for at, s in enumerate(self.segments) if (span := s.span(term))]
             df = sum(self._live_postings(at, span) for at, span in spans)
-            if df:
-                total += _idf(self.params["method"], df, n) * limit
+            total += _idf(method, max(df, 1 if method == "atire" else 0), max(n, 1)) * limit
         return total
 
     def _live_postings(self, at: int, span: tuple[int, int]) -> int:

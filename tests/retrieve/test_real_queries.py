@@ -258,3 +258,13 @@ def test_an_index_with_the_older_analysis_is_searched_with_it_then_reanalysed(
 
 def _live(index_dir: Path) -> Path:
     return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+def test_words_the_index_lacks_count_in_the_query_weight(examples_project):
+    """`moon` is in no chunk of the example corpus: a chunk holding only `land` (on
+    deforestation) holds half the query's weight, not all of it, and the Apollo program
+    comes first, as the README's worked session shows."""
+    index = Index(examples_project / ".rag" / "default")
+    assert index.store.sparse_ceiling("moon landing") > index.store.sparse_ceiling("landing")
+    hits = index.search("moon landing", k=2, rerank=False)
+    assert hits[0].chunk.source.endswith("apollo_program.html")
