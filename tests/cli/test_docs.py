@@ -148,3 +148,16 @@ def test_every_path_in_the_design_stage_table_exists():
                 if not (repo / folder / name).exists():
                     missing.append(folder + name)
     assert missing == []
+
+
+def test_every_test_file_the_docs_and_docstrings_cite_exists():
+    repo = DOCS.parents[1]
+    citing = [*repo.joinpath("docs").glob("*.md"), repo / "README.md"]
+    citing += sorted(repo.joinpath("ragcli").rglob("*.py"))
+    missing = [
+        f"{path.relative_to(repo)}: {cited}"
+        for path in citing
+        for cited in sorted(set(re.findall(r"tests/[\w/]+\.py", path.read_text())))
+        if not (repo / cited).is_file()
+    ]
+    assert missing == []
