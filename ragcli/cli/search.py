@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, BinaryIO
 
 import typer
 
@@ -15,7 +15,7 @@ from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
 from ragcli.errors import UsageError, require_utf8
-from ragcli.text import snippet
+from ragcli.types import result_record
 
 QueryArg = Annotated[
     str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)
@@ -92,18 +92,6 @@ def show_results(query: str, hits: list, params, json_out: bool) -> None:
         render.search_rich(query, hits)
     else:
         render.search_plain(query, hits)
-
-
-def result_record(query: str, hits: list, params) -> dict[str, Any]:
-    """The documented JSON shape of one query's results (docs/commands.md)."""
-    return {
-        "query": query,
-        **params.describe(),
-        "reranked": any(hit.rerank is not None for hit in hits),
-        "results": [
-            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
-        ],
-    }
 
 
 def read_query(query: str) -> str:

@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "text": {"errors"},
     "weights": {"errors"},
-    "types": {"errors", "weights"},  # the default model names in the option table
+    "types": {"errors", "weights", "text"},  # default model names; snippets in results
     "config": {"errors", "types", "weights", "text"},
     "store": GROUND,
     # the stages: plain data in, plain data out
