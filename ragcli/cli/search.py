@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import typer
 from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import UsageError, require_utf8
+from ragcli.errors import BadJsonLine, UsageError, json_object, require_utf8
 from ragcli.types import result_record
 
 QueryArg = Annotated[
@@ -145,9 +144,9 @@ def read_batch(path: Path) -> Iterator[tuple[str | None, str]]:
                 continue
             if line.startswith("{"):
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UsageError(f"{path}: line {number}: invalid JSON ({err.msg})") from None
+                    record = json_object(line)
+                except BadJsonLine as err:
+                    raise UsageError(f"{path}: line {number}: {err}") from None
                 text = record.get("query") or record.get("question") or record.get("text")
                 if not isinstance(text, str) or not text.strip():
                     raise UsageError(f"{path}: line {number}: no 'query' text")

@@ -65,7 +65,7 @@ def test_read_questions_all_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"question": "ok"', "malformed JSON"),
+        ('{"question": "ok"', "invalid JSON (Expecting"),
         ('["a list"]', "expected a JSON object, got a list"),
         ('{"id": "x"}', "missing 'question'"),
         ('{"question": "   "}', "'question' is empty"),
