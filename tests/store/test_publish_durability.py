@@ -17,11 +17,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
+from helpers_ingest import add_made_up_file
 
-from ragcli.store.catalog import FileRecord
 from ragcli.store.local import LocalWriter
-from ragcli.types import Chunk, Document, Location
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _events: list[tuple] | None = None  # filled while a trace is on
@@ -66,19 +64,9 @@ def _tracing(monkeypatch) -> Iterator[list[tuple]]:
             _events = None
 
 
-def _add_file(writer: LocalWriter, n: int) -> None:
-    name = f"f{n}.txt"
-    text = f"file number {n} about rivers"
-    doc = Document(doc_id=name, source=name, kind="text", title=name, text=text)
-    chunk = Chunk(name, name, name, text, Location(), 0, len(text), 0, 3, chunk_id=n)
-    vector = np.random.default_rng(n).normal(size=(1, 8)).astype(np.float32)
-    record = FileRecord(f"/p/{name}", name, f"{n:064d}", len(text), n)
-    writer.add_file(record, [(doc, [chunk])], vector / np.linalg.norm(vector), "now")
-
-
 def _commit(index_dir: Path, n: int) -> None:
     with LocalWriter(index_dir) as writer:
-        _add_file(writer, n)
+        add_made_up_file(writer, n, f"file number {n} about rivers")
         writer.commit({"dimension": 8})
 
 
