@@ -313,3 +313,18 @@ class SearchParams(SearchOptions):
             "alpha": self.alpha if hybrid else None,
             "fusion": self.fusion if hybrid else None,
         }
+
+
+def result_record(query: str, hits: list[Hit], params: SearchParams) -> dict[str, Any]:
+    """One query's results as `rag search --json` and the served search give them
+    (docs/commands.md): the options, whether reranked, each hit with its snippet."""
+    from ragcli.text import snippet
+
+    return {
+        "query": query,
+        **params.describe(),
+        "reranked": any(hit.rerank is not None for hit in hits),
+        "results": [
+            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
+        ],
+    }

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragcli.errors import UsageError
+from ragcli.errors import BadJsonLine, UsageError, json_object, json_type
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
@@ -175,32 +175,16 @@ def _iter_jsonl(path: Path, skipped: dict[str, int]) -> Iterator[tuple[int, dict
             _bump(skipped, "blank_lines")
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{path}:{lineno}: malformed JSON: {err.msg}") from None
-        if not isinstance(record, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {_json_type(record)}")
+            record = json_object(line)
+        except BadJsonLine as err:
+            raise UsageError(f"{path}:{lineno}: {err}") from None
         yield lineno, record
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _as_id(value: Any, where: str, what: str) -> str:
     """An id given as a non-empty string or an integer (JSON writers use both)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise UsageError(f"{where}: {what} must be a string or an integer, got {_json_type(value)}")
+        raise UsageError(f"{where}: {what} must be a string or an integer, got {json_type(value)}")
     text = str(value).strip()
     if not text:
         raise UsageError(f"{where}: {what} is empty")
@@ -234,7 +218,7 @@ def _parse_relevant(value: Any, where: str, skipped: dict[str, int]) -> dict[str
         return relevant
     raise UsageError(
         f"{where}: 'relevant' must be a list of document ids or an object "
-        f"{{doc id: grade}}, got {_json_type(value)}"
+        f"{{doc id: grade}}, got {json_type(value)}"
     )
 
 
@@ -242,11 +226,11 @@ def _parse_answers(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise UsageError(f"{where}: 'answers' must be a list of strings, got {_json_type(value)}")
+        raise UsageError(f"{where}: 'answers' must be a list of strings, got {json_type(value)}")
     answers = []
     for i, answer in enumerate(value):
         if not isinstance(answer, str):
-            raise UsageError(f"{where}: answers[{i}] must be a string, got {_json_type(answer)}")
+            raise UsageError(f"{where}: answers[{i}] must be a string, got {json_type(answer)}")
         if not answer.strip():
             raise UsageError(f"{where}: answers[{i}] is empty")
         answers.append(answer)
@@ -288,7 +272,7 @@ def _parse_question_records(
         if text is None:
             raise UsageError(f"{where}: missing '{question_key}'")
         if not isinstance(text, str):
-            raise UsageError(f"{where}: '{question_key}' must be a string, got {_json_type(text)}")
+            raise UsageError(f"{where}: '{question_key}' must be a string, got {json_type(text)}")
         if not text.strip():
             raise UsageError(f"{where}: '{question_key}' is empty")
         raw_id = record.get(id_key)
@@ -356,7 +340,7 @@ def _read_queries(path: Path, skipped: dict[str, int]) -> dict[str, tuple[int, s
         qid = _as_id(record["_id"], where, "'_id'")
         text = record.get("text")
         if not isinstance(text, str):
-            what = "missing 'text'" if text is None else f"'text' is {_json_type(text)}"
+            what = "missing 'text'" if text is None else f"'text' is {json_type(text)}"
             raise UsageError(f"{where}: {what}, expected a string")
         if qid in queries:
             first = queries[qid][0]

@@ -86,7 +86,7 @@ def test_read_questions_answer_string_and_kind(tmp_path: Path) -> None:
         ('{"question": "q", "answer": 42}', "'answer' must be a string, got a number"),
         ('{"question": "q", "answer": ["x"]}', "'answer' must be a string, got a list"),
         ('{"question": "q", "kind": 3}', "'kind' must be a string, got a number"),
-        ('{"question": "ok"', "malformed JSON"),
+        ('{"question": "ok"', "invalid JSON (Expecting"),
         ('["a list"]', "expected a JSON object, got a list"),
         ('{"id": "x"}', "missing 'question'"),
         ('{"question": "   "}', "'question' is empty"),

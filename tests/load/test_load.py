@@ -488,7 +488,7 @@ def test_jsonl_beir_and_alternative_layouts(tmp_path):
     ("line", "reason"),
     [
         ('{"_id": "x", "text": "unterminated', "line 2: invalid JSON"),
-        ('["a", "list"]', "line 2: expected a JSON object"),
+        ('["a", "list"]', "line 2: expected a JSON object, got a list"),
         ('{"title": "no id", "text": "t"}', "line 2: no id field"),
         ('{"_id": "x"}', "line 2: no text field"),
         ('{"_id": "a", "text": "again"}', "line 2: duplicate id 'a' (first on line 1)"),
