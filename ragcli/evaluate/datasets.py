@@ -242,7 +242,7 @@ def _parse_answer(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, str):
-        raise UsageError(f"{where}: 'answer' must be a string, got {_json_type(value)}")
+        raise UsageError(f"{where}: 'answer' must be a string, got {json_type(value)}")
     return [value] if value.strip() else []
 
 
@@ -256,7 +256,7 @@ def _parse_kind(value: Any, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise UsageError(f"{where}: 'kind' must be a string, got {_json_type(value)}")
+        raise UsageError(f"{where}: 'kind' must be a string, got {json_type(value)}")
     return value.strip() or None
 
 
