@@ -78,7 +78,11 @@ def summary(rows: list[dict]) -> dict:
     offtopic = [r for r in rows if not r["answers"]]
 
     def share(part: list[dict], key: str) -> str:
-        return f"{sum(r[key] for r in part) / len(part):.3f} ({sum(r[key] for r in part)}/{len(part)})" if part else "-"
+        return (
+            f"{sum(r[key] for r in part) / len(part):.3f} ({sum(r[key] for r in part)}/{len(part)})"
+            if part
+            else "-"
+        )
 
     return {
         "contains": share(answerable, "contains"),

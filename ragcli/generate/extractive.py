@@ -75,19 +75,31 @@ _QUESTION_TYPES = (
         re.compile(r"\bhow (many|much|long|old|far|large|big)\b|\bwhat (number|percentage)\b"),
     ),
     ("name", re.compile(r"\bwho\b|\bwhom\b")),
+    (
+        "identifier",
+        re.compile(
+            r"\b(which|what)( \w+)? (parameter|argument|method|function|attribute|setting|"
+            r"class|option|keyword|decorator|header|field|object|command|package|module)s?\b"
+        ),
+    ),
 )
+_IDENTIFIER = re.compile(r"`[^`]+`|\b\w+_\w+\b|\b[a-z]+[A-Z]\w*|\b[A-Z][a-z]+[A-Z]\w*|\w+\(")
 
 
 def question_type(question: str) -> str | None:
-    """ "date", "number" or "name" when the question asks for one, else None."""
+    """ "date", "number", "name" or "identifier" (which parameter, method, setting...)
+    when the question asks for one, else None."""
     q = question.lower()
     return next((kind for kind, pattern in _QUESTION_TYPES if pattern.search(q)), None)
 
 
 def _answer_type_bonus(question: str):
-    pattern = {"date": _YEAR_OR_DATE, "number": _NUMBER, "name": _NAME}.get(
-        question_type(question) or ""
-    )
+    pattern = {
+        "date": _YEAR_OR_DATE,
+        "number": _NUMBER,
+        "name": _NAME,
+        "identifier": _IDENTIFIER,
+    }.get(question_type(question) or "")
     if pattern is None:
         return lambda sentence: 0.0
     return lambda sentence: TYPE_BONUS if pattern.search(sentence) else 0.0
@@ -208,10 +220,13 @@ class ScoredPassage:
     score: float
     lexical: float  # share of the question's term weight the passage (or its heading) holds
     cosine: float | None  # the embedding model's cosine with the question, if it ran
+    matched: int = 0  # distinct question terms in the passage itself
 
 
 def _heading_of(item: Any) -> str:
-    location = getattr(item, "location", None) or getattr(getattr(item, "chunk", None), "location", None)
+    location = getattr(item, "location", None) or getattr(
+        getattr(item, "chunk", None), "location", None
+    )
     heading = getattr(location, "heading", None) or ()
     return heading[-1] if heading else ""
 
@@ -219,13 +234,12 @@ def _heading_of(item: Any) -> str:
 def _source_passages(sources: Sequence[Any]) -> list[tuple[int, Passage]]:
     """Every quotable passage of every source once (overlapping chunks repeat text)."""
     found: list[tuple[int, Passage]] = []
-    seen: set[str] = set()
     for index, item in enumerate(sources):
         n = getattr(item, "n", None) or index + 1
         for passage in passages(_text_of(item), _heading_of(item)):
-            if passage.text in seen:
-                continue
-            seen.add(passage.text)
+            if any(passage.text in kept.text for _, kept in found):
+                continue  # the same passage, or a piece of it, from an overlapping chunk
+            found = [(m, kept) for m, kept in found if kept.text not in passage.text]
             found.append((n, passage))
     return found
 
@@ -278,8 +292,11 @@ def score_passages(
         cosine = cosines[k] if cosines is not None else None
         score = LEXICAL_WEIGHT * lexical + COSINE_WEIGHT * (cosine or 0.0)
         score += bonus(passage.text) * TYPE_BONUS_SHARE
-        scored.append(ScoredPassage(n, passage, score / (1 + 0.05 * (n - 1)), lexical, cosine))
-    scored.sort(key=lambda s: (-round(s.score, 9), len(s.passage.text), s.n))
+        final = score / (1 + 0.05 * (n - 1))
+        scored.append(ScoredPassage(n, passage, final, lexical, cosine, len(in_text)))
+    order = {id(s): k for k, s in enumerate(scored)}
+    # among equal scores the earlier passage: the first under a heading describes it
+    scored.sort(key=lambda s: (-round(s.score, 9), order[id(s)]))
     return scored
 
 
@@ -302,8 +319,11 @@ def _embedding_text(passage: Passage) -> str:
 
 
 def answers(ranked: list[ScoredPassage], max_passages: int = MAX_SENTENCES) -> list[ScoredPassage]:
-    """The passages to quote: the best, and runners-up that score near it (a passage
-    inside one already quoted, or holding one, is not quoted again)."""
+    """The passages to quote: the best, and runners-up that score within
+    ``RUNNER_UP_SHARE`` of it and hold as many of the question's words, or one fewer when
+    the best holds three or more (a passage on
+    another subject that shares one rare word is not evidence); a passage inside one
+    already quoted, or holding one, is not quoted again."""
     if not ranked or not _answers_at_all(ranked[0]):
         return []
     best = ranked[0]
@@ -311,8 +331,8 @@ def answers(ranked: list[ScoredPassage], max_passages: int = MAX_SENTENCES) -> l
     for candidate in ranked[1:]:
         if len(kept) >= max_passages or candidate.score < RUNNER_UP_SHARE * best.score:
             break
-        if candidate.lexical < best.lexical * RUNNER_UP_SHARE:
-            continue
+        if candidate.matched < min(best.matched, max(2, best.matched - 1)):
+            continue  # on another subject: it shares fewer of the question's words
         if any(_overlaps(candidate.passage.text, k.passage.text) for k in kept):
             continue
         kept.append(candidate)

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_FENCE_INFO = re.compile(r"^\s*(`{3,}|~{3,})\s*\S")
+_INCLUDE = re.compile(r"^\s*(\{\*.*\*\}|-{2}8<-{2}.*)\s*$")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
 _SETEXT_RULE = re.compile(r"^\s*(=+|-+|~+|\^+|\*+)\s*$")
 _ITEM = re.compile(r"^(\s*)(?:[-*+\u2022]|\d{1,3}[.)])\s+(?=\S)")
@@ -116,6 +118,12 @@ def _blocks(text: str) -> list[_Block]:
             blocks.append(_Block(_paragraph_kind(paragraph), list(paragraph)))
             paragraph.clear()
 
+    fences = [k for k, line in enumerate(lines) if _FENCE.match(line)]
+    if len(fences) % 2 and not _FENCE_INFO.match(lines[fences[0]]):
+        # The chunk starts inside a fenced block: what comes before its bare closing
+        # fence is code, and that fence opens nothing.
+        blocks.append(_Block("code", lines[: fences[0]]))
+        i = fences[0] + 1
     while i < len(lines):
         line = lines[i]
         fence = _FENCE.match(line)
@@ -131,6 +139,8 @@ def _blocks(text: str) -> list[_Block]:
             continue
         if not line.strip():
             flush()
+        elif _INCLUDE.match(line):
+            flush()  # an include directive the loader did not expand: not text to quote
         elif _MD_HEADING.match(line):
             flush()
             blocks.append(_Block("heading", [line.strip().lstrip("#")]))
@@ -284,6 +294,8 @@ def _code_text(lines: list[str]) -> str:
 
 def _rows(lines: list[str]) -> list[str]:
     rows = []
+    if len(lines) > 1 and _TABLE_RULE.match(lines[1]):
+        lines = lines[2:]  # a Markdown table's header row names columns, not an entry
     for line in lines:
         if _TABLE_RULE.match(line):
             continue
