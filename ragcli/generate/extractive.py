@@ -272,7 +272,7 @@ def score_passages(
     words = [set(answer_terms(p.text)) for _, p in found]
     context = [set(answer_terms(p.context)) for _, p in found]
     df: dict[str, int] = {}
-    for text_words, context_words in zip(words, context):
+    for text_words, context_words in zip(words, context, strict=True):
         for word in (text_words | context_words) & q_terms:
             df[word] = df.get(word, 0) + 1
     total = len(found)

@@ -33,16 +33,15 @@ def answer(question: str, *texts: str, encoder=None) -> str:
     return extractive_answer(prompt, encoder=encoder).split("\n\n(No language model")[0]
 
 
-BROADCASTING = """Broadcasting rules
-
-When operating on two arrays, NumPy compares their shapes element-wise. Two dimensions are compatible when:
-
-- they are equal, or
-
-- one of them is 1.
-
-If these conditions are not met, an exception is thrown. For more details, see broadcasting-reference.
-"""
+BROADCASTING = (
+    "Broadcasting rules\n\n"
+    "When operating on two arrays, NumPy compares their shapes element-wise. "
+    "Two dimensions are compatible when:\n\n"
+    "- they are equal, or\n\n"
+    "- one of them is 1.\n\n"
+    "If these conditions are not met, an exception is thrown. "
+    "For more details, see broadcasting-reference.\n"
+)
 
 
 def test_a_lead_in_is_quoted_with_the_list_it_introduces_whole():
