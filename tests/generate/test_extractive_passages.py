@@ -40,7 +40,7 @@ BROADCASTING = (
     "- they are equal, or\n\n"
     "- one of them is 1.\n\n"
     "If these conditions are not met, an exception is thrown. "
-    "For more details, see broadcasting-reference.\n"
+    "For more details on compatible dimensions, see broadcasting-reference.\n"
 )
 
 
@@ -65,9 +65,8 @@ def test_a_lead_in_cut_off_by_the_chunk_end_is_never_quoted():
 
 
 def test_no_answering_sentence_is_said_plainly_with_the_citation():
-    text = answer(
-        "What does intent(hide) do?", "Signature files\n\nFor more details, see signature-file."
-    )
+    stub = "Signature files\n\nFor more details on intent(hide), see signature-file."
+    text = answer("What does intent(hide) do?", stub)
     assert text == NO_SENTENCE.format(where="1.rst")
     assert "[1]" in text
 
