@@ -15,6 +15,13 @@ quoted once.
 
 ``extract_answer`` returns the single best sentence: a short-answer baseline for
 SQuAD/XQuAD-style evaluation (EM/F1).
+
+``extractive_answer`` (what ``rag ask`` prints without a model) quotes passages instead
+of bare sentences (``passages.py``: a lead-in with its list or code block, list items,
+code blocks, rows naming a question term; never headings, cut lead-ins or
+cross-reference stubs), ranked by ``score_passages``: the same IDF-weighted question
+words, plus the cosine with the question under the search's embedding model when one is
+given. With no passage that answers, it says so and cites the best source.
 """
 
 from __future__ import annotations
