@@ -55,6 +55,8 @@ TYPE_BONUS_SHARE = 0.2  # the answer-type bonus in a passage's score
 MIN_LEXICAL = 0.3  # a passage below both bars does not answer
 MIN_COSINE = 0.3
 EMBED_CHARS = 600
+CODE_BONUS = 0.3  # a "how do I" question is often answered by a command or code
+_HOWTO = re.compile(r"^\s*how (do|can|should|would) (i|you|we)\b|\bhow to\b", re.IGNORECASE)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n\s*\n|\n(?=\s*[-*\u2022]\s)")
@@ -287,6 +289,7 @@ def score_passages(
     weight = sum(idf.values()) or 1.0
     cosines = _cosines(question, [p for _, p in found], encoder)
     bonus = _answer_type_bonus(question)
+    howto = bool(_HOWTO.search(question))
     scored = []
     for k, (n, passage) in enumerate(found):
         in_text = words[k] & q_terms
@@ -299,12 +302,20 @@ def score_passages(
         cosine = cosines[k] if cosines is not None else None
         score = LEXICAL_WEIGHT * lexical + COSINE_WEIGHT * (cosine or 0.0)
         score += bonus(passage.text) * TYPE_BONUS_SHARE
+        if howto and _shows_code(passage):
+            score += CODE_BONUS
         final = score / (1 + 0.05 * (n - 1))
         scored.append(ScoredPassage(n, passage, final, lexical, cosine, len(in_text)))
     order = {id(s): k for k, s in enumerate(scored)}
     # among equal scores the earlier passage: the first under a heading describes it
     scored.sort(key=lambda s: (-round(s.score, 9), order[id(s)]))
     return scored
+
+
+def _shows_code(passage: Passage) -> bool:
+    if passage.kind == "lead":  # a lead-in with code, not with a list ("  - item")
+        return not passage.text.partition("\n")[2].startswith("  - ")
+    return passage.kind == "code"
 
 
 def _cosines(question: str, found: list[Passage], encoder: Any) -> list[float] | None:

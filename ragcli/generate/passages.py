@@ -141,7 +141,7 @@ def _blocks(text: str) -> list[_Block]:
             flush()
         elif _INCLUDE.match(line):
             flush()  # an include directive the loader did not expand: not text to quote
-        elif _MD_HEADING.match(line):
+        elif _MD_HEADING.match(line) and _stands_alone(lines, i):
             flush()
             blocks.append(_Block("heading", [line.strip().lstrip("#")]))
         elif _SETEXT_RULE.match(line) and len(paragraph) == 1:
@@ -162,6 +162,12 @@ def _blocks(text: str) -> list[_Block]:
         i += 1
     flush()
     return blocks
+
+
+def _stands_alone(lines: list[str], i: int) -> bool:
+    """A ``#`` line with a blank line (or nothing) after it is a Markdown heading; one
+    with text right under it is a comment in code (rendered reST keeps no fences)."""
+    return i + 1 >= len(lines) or not lines[i + 1].strip()
 
 
 def _last_was_list(lines: list[str], i: int) -> bool:

@@ -175,3 +175,22 @@ def test_ask_ranks_passages_with_the_index_embedding_model(examples_project: Pat
 
     assert _with_search_model(backend, index, settings).encoder() is index.query_encoder
     assert _with_search_model(backend, index, sparse).encoder is None
+
+
+def test_a_how_to_question_gets_the_command_and_a_comment_in_code_is_not_a_heading():
+    chunk = (
+        "Running\n\n"
+        "The only required argument to Gunicorn tells it how to load your Flask application.\n\n"
+        "# equivalent to 'from hello import app'\n$ gunicorn -w 4 'hello:app'\n\n"
+        "It can also be a function call if you're using the app factory pattern."
+    )
+    found = passages(chunk)
+    assert ("code", "# equivalent to 'from hello import app'\n$ gunicorn -w 4 'hello:app'") in [
+        (p.kind, p.text) for p in found
+    ]
+    text = answer("How do I run a Flask app with Gunicorn using four worker processes?", chunk)
+    assert text.splitlines()[:3] == [
+        "- Code [1]:",
+        "    # equivalent to 'from hello import app'",
+        "    $ gunicorn -w 4 'hello:app'",
+    ]
