@@ -135,8 +135,11 @@ def ingest(
             return run.keep_live(manifest)
         run.remove_gone(plan, known)
         checkpoint = run.open_checkpoint(plan, known)
+        from ragcli.load.includes import include_roots
+
         try:
-            run.embed_and_write(plan, known, checkpoint)
+            with include_roots(roots):  # pages may carry code from files in these roots
+                run.embed_and_write(plan, known, checkpoint)
         except KeyboardInterrupt:
             raise checkpoint.interrupted(run.report.index) from None
         finally:

@@ -6,16 +6,23 @@ sees: no ``=====`` underlines, no directive markup, Sphinx roles as their text
 ``~`` it is ``flask.Config.from_prefixed_env``, ``:ref:`title <label>``` is ``title``).
 Sphinx directives docutils does not know are read by one generic directive: code
 blocks keep their code, ``versionadded`` and friends become a sentence, object
-descriptions (``.. function:: f(x)``) keep their signature and text, and bookkeeping
-(``toctree``, ``index``, ``highlight``, ``autofunction``) is dropped. docutils reports
-nothing (its messages would go to stderr), never reads other files (``include``) and
+descriptions (``.. function:: f(x)``, ``autofunction``, ``automodule``, ``autoclass``)
+keep their signature or name and text, ``currentmodule``/``module`` their module name,
+an ``autosummary`` its entries as a list of names, ``literalinclude`` the code of the
+file it names when that file is inside the ingested folders (``includes``), and
+bookkeeping (``toctree``, ``index``, ``highlight``) is dropped. docutils reports nothing
+(its messages would go to stderr), never reads other files itself (``include``) and
 never passes raw markup through.
+
+Each block keeps its line range in the file (``line_map``): chunks carry the file's
+lines, so ``rag get FILE:LINE:COUNT`` opens the source where a hit is.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from contextvars import ContextVar
 from pathlib import Path
 
 from ragcli.errors import LoadError
@@ -39,9 +46,6 @@ _BOOKKEEPING = frozenset(
         "toctree",
         "index",
         "highlight",
-        "currentmodule",
-        "module",
-        "literalinclude",
         "tabularcolumns",
         "sectionauthor",
         "moduleauthor",
@@ -49,7 +53,6 @@ _BOOKKEEPING = frozenset(
         "testsetup",
         "testcleanup",
         "default-domain",
-        "autosummary",
         "graphviz",
         "digraph",
         "inheritance-diagram",
@@ -143,8 +146,12 @@ def _generic_directive():
             name = self.name.rsplit(":", 1)[-1]
             # A Sphinx signature may continue on the next line after a backslash.
             argument = " ".join(_CONTINUATION.sub(" ", " ".join(self.arguments)).split())
-            if name in _BOOKKEEPING or name.startswith("auto"):
+            if name in _BOOKKEEPING:
                 return []
+            if name == "literalinclude":
+                return self.included(argument)
+            if name == "autosummary":
+                return self.summary_list()
             if name in _CODE:
                 code = "\n".join(self.content)
                 block = nodes.literal_block(code, code)
@@ -162,6 +169,41 @@ def _generic_directive():
                 )
             self.state.nested_parse(self.content, self.content_offset, container)
             return [container]
+
+        def included(self, argument: str):
+            """The code of the file a ``literalinclude`` names (``includes`` bounds)."""
+            from ragcli.load.includes import read_include, resolve_include, select_lines
+
+            page = _PAGE.get()
+            path = resolve_include(page[0], argument, page[1]) if page else None
+            text = read_include(path) if path is not None else None
+            if text is None:
+                return []
+            text = _between(text, self.options.get("start-after"), self.options.get("end-before"))
+            text = select_lines(text, str(self.options.get("lines") or "")).strip("\n")
+            if not text.strip():
+                return []
+            block = nodes.literal_block(text, text)
+            block.line = self.lineno
+            block["ragcli_included"] = True  # its lines are another file's
+            return [block]
+
+        def summary_list(self):
+            """An ``autosummary``'s entries as a list of names (``~`` dropped)."""
+            names = [
+                (line.strip().lstrip("~"), self.content.offset(i) + 1)
+                for i, line in enumerate(self.content)
+            ]
+            names = [(n, line) for n, line in names if n and not n.startswith((":", ".."))]
+            if not names:
+                return []
+            entries = nodes.bullet_list()
+            for name, line in names:
+                entry = nodes.paragraph(text=name)
+                entry.line = line
+                entries += nodes.list_item("", entry)
+            entries.line = self.lineno
+            return [entries]
 
         def version_note(self, name: str, argument: str):
             """ "Changed in version 3.9: <the explanation, its roles rendered>"."""
@@ -183,6 +225,19 @@ def _generic_directive():
             return paragraph
 
     return SphinxDirective
+
+
+def _between(text: str, after: str | None, before: str | None) -> str:
+    """``literalinclude``'s ``:start-after:`` and ``:end-before:``."""
+    if after and after in text:
+        text = text.split(after, 1)[1]
+    if before and before in text:
+        text = text.split(before, 1)[0]
+    return text
+
+
+# The page being parsed and the root it is loaded against, for literalinclude.
+_PAGE: ContextVar[tuple[Path, Path] | None] = ContextVar("rst_page", default=None)
 
 
 def _doctree(source: str):
@@ -354,14 +409,16 @@ def _literal_lines(node) -> int:
     from docutils import nodes
 
     if isinstance(node, (nodes.literal_block, nodes.doctest_block, nodes.line_block)):
-        return len(node.astext().strip("\n").splitlines())
+        # included code stands on its directive's line
+        return 1 if node.get("ragcli_included") else len(node.astext().strip("\n").splitlines())
     return 0
 
 
 def _start_line(node, lines: list[str], floor: int) -> int:
     from docutils import nodes
 
-    if isinstance(node, (nodes.literal_block, nodes.doctest_block, nodes.line_block)):
+    literal = (nodes.literal_block, nodes.doctest_block, nodes.line_block)
+    if isinstance(node, literal) and not node.get("ragcli_included"):
         found = _find_line(node.astext(), lines, floor)
         if found is not None:
             return found
@@ -397,10 +454,13 @@ def _find_line(text: str, lines: list[str], floor: int) -> int | None:
 
 def load_rst(path: Path, root: Path) -> list[Document]:
     source = read_text(path)
+    token = _PAGE.set((path, root))
     try:
         blocks, ranges = rst_blocks_with_lines(source)
     except Exception as err:  # docutils can still raise on pathological input
         raise LoadError(f"reStructuredText could not be parsed ({type(err).__name__})") from None
+    finally:
+        _PAGE.reset(token)
     documents = document(
         path, root, blocks, kind="rst", title=None, empty="no text in the reStructuredText"
     )
