@@ -112,6 +112,10 @@ class Index:
         report.seconds += setup  # the wait the user saw includes preparing the model
         report.timings["model"] = report.timings.get("model", 0.0) + setup
         self._close_store()
+        if self.store_uri is None:
+            from ragcli.ingest.skipped import record_skipped
+
+            record_skipped(self.path, report.skipped)
         self._check_corpus_language(report.chunks_added)
         if report.chunks:
             from ragcli.embed import export_for_queries
@@ -327,6 +331,23 @@ class Index:
             "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
             "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
         }
+
+    def file_list(self) -> dict[str, Any]:
+        """``{"indexed": [{"path", "kinds", "documents"}], "skipped": [{"path", "reason"}]
+        or None}``: the indexed files from the store, the skipped ones as the last
+        ingest recorded them (None: not recorded, e.g. a Milvus store)."""
+        from ragcli.ingest.skipped import load_skipped
+
+        by_file: dict[str, dict[str, Any]] = {}
+        for info in self.fresh_store().documents():
+            entry = by_file.setdefault(
+                info.source, {"path": info.source, "kinds": [], "documents": 0}
+            )
+            entry["documents"] += 1
+            if info.kind not in entry["kinds"]:
+                entry["kinds"].append(info.kind)
+        skipped = load_skipped(self.path) if self.store_uri is None else None
+        return {"indexed": sorted(by_file.values(), key=lambda e: e["path"]), "skipped": skipped}
 
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its

@@ -121,6 +121,14 @@ def ingest_summary(report: Any) -> None:
         f"index has {data['documents']} documents, {data['chunks']} chunks "
         f"({data['seconds']:.1f} s)\n"
     )
+    if data["skipped"] and _nothing_changed(counts):
+        # The same files as last time: one line, not the list again.
+        n = len(data["skipped"])
+        sys.stderr.write(
+            f"rag: {n} {'file' if n == 1 else 'files'} skipped, as before "
+            "(rag status --files lists them with the reason)\n"
+        )
+        return
     not_indexed: dict[str, int] = {}
     for skip in data["skipped"]:
         reason = skip["reason"]
@@ -140,6 +148,27 @@ def ingest_summary(report: Any) -> None:
 
 
 _UNSUPPORTED = "unsupported type"
+
+
+def _nothing_changed(counts: dict[str, int]) -> bool:
+    return counts["unchanged"] > 0 and not (
+        counts["added"] or counts["updated"] or counts["removed"]
+    )
+
+
+def file_list(files: dict[str, Any]) -> None:
+    """`rag status --files`: one line per indexed file, then per skipped file."""
+    lines = []
+    for entry in files.get("indexed", []):
+        kinds = ",".join(entry["kinds"])
+        many = f", {entry['documents']} documents" if entry["documents"] > 1 else ""
+        lines.append(f"indexed  {entry['path']}  ({kinds}{many})")
+    skipped = files.get("skipped")
+    for entry in skipped or []:
+        lines.append(f"skipped  {entry['path']}  {errors.message_line(entry['reason'])}")
+    if skipped is None:
+        lines.append("skipped  (not recorded for this index: run rag ingest again)")
+    sys.stdout.write("".join(errors.printable(line) + "\n" for line in lines))
 
 
 def status_summary(info: dict[str, Any]) -> None:
