@@ -94,8 +94,13 @@ class Index:
         exists = not rebuild and self.exists()
         manifest = self.store.manifest if exists else None
         started = time.perf_counter()
+        preparing = progress is not None and self._model_to_prepare(manifest)
+        if preparing:
+            progress("prepare", 0, None)
         encoder = self._ingest_encoder(manifest)  # a first run exports the ONNX model here
         setup = time.perf_counter() - started
+        if preparing:
+            progress("prepare", 1, 1)
         report = ingest(
             self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
@@ -153,6 +158,30 @@ class Index:
 
             return replace(self.settings, ocr=True)
         return self.settings
+
+    def _model_to_prepare(self, manifest=None) -> bool:
+        """Whether this ingest first exports the embedding model to ONNX for this
+        machine (once per model and machine, in the user's cache)."""
+        import importlib.util
+
+        from ragcli.embed.factory import AUTO, DEFAULT_BACKEND, EMBED_BACKENDS
+
+        settings = self.settings
+        if settings.engine != "local" or importlib.util.find_spec("onnxruntime") is None:
+            return False
+        backend = settings.embed_backend
+        if backend == AUTO:
+            variant = (manifest or {}).get("embed_variant") or EMBED_BACKENDS[DEFAULT_BACKEND]
+        else:
+            variant = EMBED_BACKENDS.get(backend, "float")
+        if backend == "torch" or (backend == AUTO and variant == "float" and manifest):
+            return False
+        from ragcli.embed import onnx_cache_dir
+        from ragcli.embed.onnx import is_exported
+        from ragcli.weights import canonical_name
+
+        model = canonical_name(settings.embed_model)
+        return not is_exported(onnx_cache_dir(model), model, variant)
 
     def _ingest_encoder(self, manifest=None):
         from ragcli.embed import ingest_encoder

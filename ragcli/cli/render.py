@@ -72,33 +72,81 @@ class _NoProgress:
         return None
 
 
+STAGE_LABELS = {
+    "prepare": "Preparing the embedding model for this machine (once, about 30 s)",
+    "load": "Loading files",
+    "chunk": "Splitting documents",
+    "embed": "Embedding chunks",
+    "write": "Writing the index",
+}
+IDLE_SECONDS = 3.0  # a bar not moved for this long shows no ETA (another stage works)
+
+
+def _progress_columns():
+    """Description, bar, count ("n/m", or "n" while the total is not known), elapsed and
+    ETA, both labelled; the ETA is only shown while the bar moves and its total is known."""
+    import time
+
+    from rich.progress import BarColumn, ProgressColumn, SpinnerColumn
+    from rich.text import Text
+
+    def clock(seconds: float) -> str:
+        seconds = int(seconds)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    class Count(ProgressColumn):
+        def render(self, task):
+            if task.total is None:
+                return Text(f"{int(task.completed)}" if task.fields.get("counted") else "")
+            return Text(f"{int(task.completed)}/{int(task.total)}")
+
+    class Times(ProgressColumn):
+        def render(self, task):
+            elapsed = f"elapsed {clock(task.elapsed or 0)}"
+            if task.finished:
+                return Text(f"{elapsed}  done")
+            moved = task.fields.get("moved")
+            idle = moved is None or time.monotonic() - moved > IDLE_SECONDS
+            remaining = task.time_remaining
+            if task.total is None or idle or remaining is None:
+                return Text(f"{elapsed}  ETA -")
+            return Text(f"{elapsed}  ETA {clock(remaining)}")
+
+    return (
+        SpinnerColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(),
+        Count(),
+        Times(),
+    )
+
+
 class _RichProgress:
     """A rich progress bar on stderr; the callback is ``progress(stage, done, total)``."""
 
     def __enter__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        import time
+
+        from rich.progress import Progress
 
         self._bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            *_progress_columns(),
             console=console(stderr=True),
             transient=True,
+            speed_estimate_period=15,
         )
         self._bar.__enter__()
         self._tasks: dict[str, Any] = {}
-        labels = {
-            "load": "Loading files",
-            "chunk": "Splitting documents",
-            "embed": "Embedding chunks",
-            "write": "Writing the index",
-        }
 
-        def update(stage: str, done: int, total: int) -> None:
+        def update(stage: str, done: int, total: int | None) -> None:
+            label = STAGE_LABELS.get(stage, stage)
             if stage not in self._tasks:
-                self._tasks[stage] = self._bar.add_task(labels.get(stage, stage), total=total)
-            self._bar.update(self._tasks[stage], completed=done, total=total)
+                self._tasks[stage] = self._bar.add_task(
+                    label, total=total, counted=stage != "prepare"
+                )
+            self._bar.update(
+                self._tasks[stage], completed=done, total=total, moved=time.monotonic()
+            )
 
         return update
 
@@ -119,7 +167,7 @@ def ingest_summary(report: Any) -> None:
         f"{counts['added']} added, {counts['updated']} updated, {counts['removed']} removed, "
         f"{counts['unchanged']} unchanged, {counts['skipped']} skipped; "
         f"index has {data['documents']} documents, {data['chunks']} chunks "
-        f"({data['seconds']:.1f} s)\n"
+        f"({_seconds(data)})\n"
     )
     if data["skipped"] and _nothing_changed(counts):
         # The same files as last time: one line, not the list again.
@@ -148,6 +196,17 @@ def ingest_summary(report: Any) -> None:
 
 
 _UNSUPPORTED = "unsupported type"
+PREPARED_SECONDS = 2.0  # model time above this was a first run's preparation, said apart
+
+
+def _seconds(data: dict[str, Any]) -> str:
+    """The wait, said to be the whole of it, and how much of it preparing the model took
+    when that was the long part (a first run's ONNX export)."""
+    said = f"{data['seconds']:.1f} s in all"
+    model = (data.get("timings") or {}).get("model", 0.0)
+    if model >= PREPARED_SECONDS:
+        said += f", {model:.0f} s of it preparing the embedding model"
+    return said
 
 
 def _nothing_changed(counts: dict[str, int]) -> bool:
