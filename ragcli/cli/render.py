@@ -79,7 +79,16 @@ STAGE_LABELS = {
     "embed": "Embedding chunks",
     "write": "Writing the index",
 }
-IDLE_SECONDS = 3.0  # a bar not moved for this long shows no ETA (another stage works)
+IDLE_SECONDS = 5.0  # a bar not moved for this long (or 3 of its usual steps) has no ETA
+
+
+def _idle(fields: dict[str, Any], now: float) -> bool:
+    """Whether a bar has stopped moving (another stage works): no ETA is shown for it."""
+    last, first, moves = fields.get("moved"), fields.get("first_moved"), fields.get("moves", 0)
+    if last is None:
+        return True
+    step = (last - first) / (moves - 1) if first is not None and moves > 1 else 0.0
+    return now - last > max(IDLE_SECONDS, 3 * step)
 
 
 def _progress_columns():
@@ -102,11 +111,10 @@ def _progress_columns():
 
     class Times(ProgressColumn):
         def render(self, task):
+            if task.finished:  # the time it took, no longer counting
+                return Text(f"done in {clock(task.finished_time or task.elapsed or 0)}")
             elapsed = f"elapsed {clock(task.elapsed or 0)}"
-            if task.finished:
-                return Text(f"{elapsed}  done")
-            moved = task.fields.get("moved")
-            idle = moved is None or time.monotonic() - moved > IDLE_SECONDS
+            idle = _idle(task.fields, time.monotonic())
             remaining = task.time_remaining
             if task.total is None or idle or remaining is None:
                 return Text(f"{elapsed}  ETA -")
@@ -115,7 +123,7 @@ def _progress_columns():
     return (
         SpinnerColumn(),
         "[progress.description]{task.description}",
-        BarColumn(),
+        BarColumn(bar_width=30),
         Count(),
         Times(),
     )
@@ -138,15 +146,21 @@ class _RichProgress:
         self._bar.__enter__()
         self._tasks: dict[str, Any] = {}
 
+        moves: dict[str, tuple[float, int]] = {}
+
         def update(stage: str, done: int, total: int | None) -> None:
             label = STAGE_LABELS.get(stage, stage)
+            now = time.monotonic()
             if stage not in self._tasks:
                 self._tasks[stage] = self._bar.add_task(
                     label, total=total, counted=stage != "prepare"
                 )
+            first, count = moves.get(stage, (now, 0))
+            moves[stage] = (first, count + 1)
             self._bar.update(
-                self._tasks[stage], completed=done, total=total, moved=time.monotonic()
-            )
+                self._tasks[stage], completed=done, total=total,
+                moved=now, first_moved=first, moves=count + 1,
+            )  # fmt: skip
 
         return update
 
