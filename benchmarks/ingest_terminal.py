@@ -39,7 +39,11 @@ def run(
     work = Path(tempfile.mkdtemp(prefix="rag-terminal-"))
     session = f"rag-terminal-{os.getpid()}"
     done = work / "exit-code"
-    env = {"PYTHONPATH": str(REPO), "RAG_RERANK": "false"}
+    # The tmux server may have been started by another process: its environment is not
+    # this one, so what the run needs is passed on the command line.
+    passed = ("HOME", "XDG_CACHE_HOME", "HF_HOME", "HF_HUB_OFFLINE", "RAG_CACHE_DIR")
+    env = {key: os.environ[key] for key in passed if key in os.environ}
+    env.update(PYTHONPATH=str(REPO), RAG_RERANK="false", COLUMNS=str(width), LINES="12")
     if first_run:
         env["RAG_CACHE_DIR"] = str(work / "cache")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
