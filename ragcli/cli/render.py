@@ -73,7 +73,7 @@ class _NoProgress:
 
 
 STAGE_LABELS = {
-    "prepare": "Preparing the embedding model for this machine (once, about 30 s)",
+    "prepare": "Preparing the model (once per machine, ~30 s)",
     "load": "Loading files",
     "chunk": "Splitting documents",
     "embed": "Embedding chunks",
@@ -105,8 +105,10 @@ def _progress_columns():
 
     class Count(ProgressColumn):
         def render(self, task):
+            if not task.fields.get("counted"):
+                return Text("")
             if task.total is None:
-                return Text(f"{int(task.completed)}" if task.fields.get("counted") else "")
+                return Text(f"{int(task.completed)}")
             return Text(f"{int(task.completed)}/{int(task.total)}")
 
     class Times(ProgressColumn):
