@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def capture(session: str) -> str:
-    result = subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
-    )
+def capture(session: str, history: bool = False) -> str:
+    """The pane as shown; with ``history`` its scrollback too (the last frame)."""
+    command = ["tmux", "capture-pane", "-p", "-t", session] + (["-S", "-"] if history else [])
+    result = subprocess.run(command, capture_output=True, text=True)
     return "\n".join(line.rstrip() for line in result.stdout.rstrip("\n").splitlines())
 
 
@@ -65,7 +65,7 @@ def run(
                 frames.append((time.monotonic() - started, frame))
             if done.exists():
                 time.sleep(0.3)
-                frame = capture(session)
+                frame = capture(session, history=True)
                 if frames[-1][1] != frame:
                     frames.append((time.monotonic() - started, frame))
                 return frames, int(done.read_text().strip() or 1)
