@@ -24,6 +24,7 @@ start. Chunks never cross a ``Section``.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -194,10 +195,15 @@ class _DocChunks:
         self.doc = doc
         self.ordinal = 0
         self.lines = _LineCounter(doc.text) if doc.line_numbers else None
+        self.mapped = [offset for offset, _, _ in doc.line_map] if doc.line_map else None
 
     def chunk(self, section: Section, start: int, end: int, n_tokens: int) -> Chunk:
         doc, location = self.doc, section.location
-        if self.lines is not None:
+        if self.mapped is not None and doc.line_map:
+            first = doc.line_map[max(0, bisect_right(self.mapped, start) - 1)][1]
+            last = doc.line_map[max(0, bisect_right(self.mapped, end - 1) - 1)][2]
+            location = replace(location, line_start=first, line_end=max(first, last))
+        elif self.lines is not None:
             first = self.lines.line_at(start)
             location = replace(location, line_start=first, line_end=self.lines.line_at(end - 1))
         chunk = Chunk(

@@ -13,7 +13,8 @@ JSON API's ``GET /get`` call. A spec names indexed documents only:
 Nothing outside the index is ever read: a spec is matched against the index's own list of
 documents, never opened as a path. The text served is the indexed text. For text,
 Markdown and code the file itself is read when its content still has the SHA-256 the
-index recorded (exact lines and whitespace); otherwise (the file changed, went away,
+index recorded (exact lines and whitespace; for reST too, whose hits carry the file's
+line ranges though the indexed text is the rendered page); otherwise (the file changed, went away,
 or was swapped for a symlink elsewhere) the text is rebuilt from the indexed chunks,
 and ``origin`` says which. Every result is bounded by ``max_bytes``.
 """
@@ -34,7 +35,8 @@ DEFAULT_MAX_BYTES = 100_000  # one `get`
 DEFAULT_MULTI_MAX_BYTES = 20_000  # each document of a `multi_get`
 HARD_MAX_BYTES = 2_000_000  # no request gets more, whatever it asks for
 MAX_DOCUMENTS = 100  # documents one multi_get returns at most
-LINE_KINDS = frozenset({"text", "markdown", "code"})  # file lines are the indexed lines
+# Kinds whose hits carry the file's own line ranges, so a range is served from the file.
+LINE_KINDS = frozenset({"text", "markdown", "code", "rst"})
 SLIDE_KINDS = frozenset({"pptx", "odp"})  # served by slide, as a PDF is by page
 _RANGE = re.compile(r"^(?P<target>.+?):(?P<start>\d+)(?::(?P<count>\d+))?$")
 _GLOB_CHARS = frozenset("*?[")

@@ -94,8 +94,13 @@ class Index:
         exists = not rebuild and self.exists()
         manifest = self.store.manifest if exists else None
         started = time.perf_counter()
+        preparing = progress is not None and self._model_to_prepare(manifest)
+        if preparing:
+            progress("prepare", 0, None)
         encoder = self._ingest_encoder(manifest)  # a first run exports the ONNX model here
         setup = time.perf_counter() - started
+        if preparing:
+            progress("prepare", 1, 1)
         report = ingest(
             self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
@@ -112,6 +117,10 @@ class Index:
         report.seconds += setup  # the wait the user saw includes preparing the model
         report.timings["model"] = report.timings.get("model", 0.0) + setup
         self._close_store()
+        if self.store_uri is None:
+            from ragcli.ingest.skipped import record_skipped
+
+            record_skipped(self.path, report.skipped)
         self._check_corpus_language(report.chunks_added)
         if report.chunks:
             from ragcli.embed import export_for_queries
@@ -149,6 +158,30 @@ class Index:
 
             return replace(self.settings, ocr=True)
         return self.settings
+
+    def _model_to_prepare(self, manifest=None) -> bool:
+        """Whether this ingest first exports the embedding model to ONNX for this
+        machine (once per model and machine, in the user's cache)."""
+        import importlib.util
+
+        from ragcli.embed.factory import AUTO, DEFAULT_BACKEND, EMBED_BACKENDS
+
+        settings = self.settings
+        if settings.engine != "local" or importlib.util.find_spec("onnxruntime") is None:
+            return False
+        backend = settings.embed_backend
+        if backend == AUTO:
+            variant = (manifest or {}).get("embed_variant") or EMBED_BACKENDS[DEFAULT_BACKEND]
+        else:
+            variant = EMBED_BACKENDS.get(backend, "float")
+        if backend == "torch" or (backend == AUTO and variant == "float" and manifest):
+            return False
+        from ragcli.embed import onnx_cache_dir
+        from ragcli.embed.onnx import is_exported
+        from ragcli.weights import canonical_name
+
+        model = canonical_name(settings.embed_model)
+        return not is_exported(onnx_cache_dir(model), model, variant)
 
     def _ingest_encoder(self, manifest=None):
         from ragcli.embed import ingest_encoder
@@ -320,6 +353,23 @@ class Index:
             "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
             "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
         }
+
+    def file_list(self) -> dict[str, Any]:
+        """``{"indexed": [{"path", "kinds", "documents"}], "skipped": [{"path", "reason"}]
+        or None}``: the indexed files from the store, the skipped ones as the last
+        ingest recorded them (None: not recorded, e.g. a Milvus store)."""
+        from ragcli.ingest.skipped import load_skipped
+
+        by_file: dict[str, dict[str, Any]] = {}
+        for info in self.fresh_store().documents():
+            entry = by_file.setdefault(
+                info.source, {"path": info.source, "kinds": [], "documents": 0}
+            )
+            entry["documents"] += 1
+            if info.kind not in entry["kinds"]:
+                entry["kinds"].append(info.kind)
+        skipped = load_skipped(self.path) if self.store_uri is None else None
+        return {"indexed": sorted(by_file.values(), key=lambda e: e["path"]), "skipped": skipped}
 
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its

@@ -114,6 +114,9 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     line_numbers: bool = False  # chunks carry line ranges (text and source code)
+    # Where the text is not the file's (rendered reST, included code): for each block,
+    # (offset in ``text``, first file line, last file line), offsets ascending.
+    line_map: list[tuple[int, int, int]] | None = None
 
 
 @dataclass

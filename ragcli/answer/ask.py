@@ -317,6 +317,17 @@ def abstention(
     )
 
 
+def _with_search_model(backend: Backend, index: Any, settings: Settings) -> Backend:
+    """The extractive backend ranks passages with the embedding model the search loaded
+    (not in sparse mode, which loads none)."""
+    if backend.name != "extractive" or settings.mode == "sparse":
+        return backend
+    with_encoder = getattr(backend, "with_encoder", None)
+    if with_encoder is None or getattr(index, "query_encoder", None) is None:
+        return backend
+    return with_encoder(lambda: index.query_encoder)
+
+
 def answer_from_hits(
     index: Any,
     question: str,
@@ -339,6 +350,7 @@ def answer_from_hits(
     # The extractive backend scores sentences against the prompt's question, so it gets
     # the standalone query; a model gets the user's words and the conversation.
     asked = query if backend.name == "extractive" else question
+    backend = _with_search_model(backend, index, settings)
     prompt = make_prompt(asked, hits, settings, history, template)
     answer = run_prompt(backend, prompt, cache_for(index, cache), on_delta)
     generated = time.perf_counter() - start

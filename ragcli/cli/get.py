@@ -9,6 +9,7 @@ import typer
 
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import TARGET, Flags, JsonOpt, uses
+from ragcli.documents import LINE_KINDS
 
 SpecsArg = Annotated[
     list[str],
@@ -73,6 +74,13 @@ def get(
 def _write(document, line_numbers: bool, header: bool) -> None:
     if header:
         sys.stdout.write(f"==> {document.source}{_range_label(document)} <==\n")
+    if document.origin == "index" and document.kind in LINE_KINDS:
+        from ragcli.cli import render
+
+        render.warn(
+            f"{document.source}: the file changed or is gone since it was indexed, so this "
+            "is the indexed text, whose lines may not be the file's (rag ingest to refresh)"
+        )
     text = document.numbered() if line_numbers else document.text
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     if document.truncated:

@@ -159,10 +159,26 @@ CheckOpt = Annotated[
 ]
 
 
+FilesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--files",
+        help="List every indexed file (kind, documents) and every file the last ingest "
+        "skipped, with the reason.",
+    ),
+]
+
+
 @app.command()
 @handles_errors
 @uses(TARGET)
-def status(json_out: JsonOpt = False, check: CheckOpt = False, *, target: Flags) -> None:
+def status(
+    json_out: JsonOpt = False,
+    check: CheckOpt = False,
+    files: FilesOpt = False,
+    *,
+    target: Flags,
+) -> None:
     """What is in the index: files, chunks, model, sizes, last ingest."""
     from ragcli.cli import render
     from ragcli.serve.daemon import status_with_servers
@@ -178,10 +194,14 @@ def status(json_out: JsonOpt = False, check: CheckOpt = False, *, target: Flags)
     info = status_with_servers(idx)
     if verdict is not None:
         info["check"] = verdict
+    if files:
+        info["files"] = idx.file_list()
     if json_out:
         render.print_json(info)
         return
     render.status_summary(info)
+    if files:
+        render.file_list(info["files"])
     if verdict is not None:
         typer.echo(f"check       ok: {_checked(verdict)}")
 

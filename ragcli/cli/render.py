@@ -72,33 +72,97 @@ class _NoProgress:
         return None
 
 
+STAGE_LABELS = {
+    "prepare": "Preparing the model (once per machine, ~30 s)",
+    "load": "Loading files",
+    "chunk": "Splitting documents",
+    "embed": "Embedding chunks",
+    "write": "Writing the index",
+}
+IDLE_SECONDS = 5.0  # a bar not moved for this long (or 3 of its usual steps) has no ETA
+
+
+def _idle(fields: dict[str, Any], now: float) -> bool:
+    """Whether a bar has stopped moving (another stage works): no ETA is shown for it."""
+    last, first, moves = fields.get("moved"), fields.get("first_moved"), fields.get("moves", 0)
+    if last is None:
+        return True
+    step = (last - first) / (moves - 1) if first is not None and moves > 1 else 0.0
+    return now - last > max(IDLE_SECONDS, 3 * step)
+
+
+def _progress_columns():
+    """Description, bar, count ("n/m", or "n" while the total is not known), elapsed and
+    ETA, both labelled; the ETA is only shown while the bar moves and its total is known."""
+    import time
+
+    from rich.progress import BarColumn, ProgressColumn, SpinnerColumn
+    from rich.text import Text
+
+    def clock(seconds: float) -> str:
+        seconds = int(seconds)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    class Count(ProgressColumn):
+        def render(self, task):
+            if not task.fields.get("counted"):
+                return Text("")
+            if task.total is None:
+                return Text(f"{int(task.completed)}")
+            return Text(f"{int(task.completed)}/{int(task.total)}")
+
+    class Times(ProgressColumn):
+        def render(self, task):
+            if task.finished:  # the time it took, no longer counting
+                return Text(f"done in {clock(task.finished_time or task.elapsed or 0)}")
+            elapsed = f"elapsed {clock(task.elapsed or 0)}"
+            idle = _idle(task.fields, time.monotonic())
+            remaining = task.time_remaining
+            if task.total is None or idle or remaining is None:
+                return Text(f"{elapsed}  ETA -")
+            return Text(f"{elapsed}  ETA {clock(remaining)}")
+
+    return (
+        SpinnerColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(bar_width=30),
+        Count(),
+        Times(),
+    )
+
+
 class _RichProgress:
     """A rich progress bar on stderr; the callback is ``progress(stage, done, total)``."""
 
     def __enter__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        import time
+
+        from rich.progress import Progress
 
         self._bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            *_progress_columns(),
             console=console(stderr=True),
             transient=True,
+            speed_estimate_period=15,
         )
         self._bar.__enter__()
         self._tasks: dict[str, Any] = {}
-        labels = {
-            "load": "Loading files",
-            "chunk": "Splitting documents",
-            "embed": "Embedding chunks",
-            "write": "Writing the index",
-        }
 
-        def update(stage: str, done: int, total: int) -> None:
+        moves: dict[str, tuple[float, int]] = {}
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            label = STAGE_LABELS.get(stage, stage)
+            now = time.monotonic()
             if stage not in self._tasks:
-                self._tasks[stage] = self._bar.add_task(labels.get(stage, stage), total=total)
-            self._bar.update(self._tasks[stage], completed=done, total=total)
+                self._tasks[stage] = self._bar.add_task(
+                    label, total=total, counted=stage != "prepare"
+                )
+            first, count = moves.get(stage, (now, 0))
+            moves[stage] = (first, count + 1)
+            self._bar.update(
+                self._tasks[stage], completed=done, total=total,
+                moved=now, first_moved=first, moves=count + 1,
+            )  # fmt: skip
 
         return update
 
@@ -119,8 +183,16 @@ def ingest_summary(report: Any) -> None:
         f"{counts['added']} added, {counts['updated']} updated, {counts['removed']} removed, "
         f"{counts['unchanged']} unchanged, {counts['skipped']} skipped; "
         f"index has {data['documents']} documents, {data['chunks']} chunks "
-        f"({data['seconds']:.1f} s)\n"
+        f"({_seconds(data)})\n"
     )
+    if data["skipped"] and _nothing_changed(counts):
+        # The same files as last time: one line, not the list again.
+        n = len(data["skipped"])
+        sys.stderr.write(
+            f"rag: {n} {'file' if n == 1 else 'files'} skipped, as before "
+            "(rag status --files lists them with the reason)\n"
+        )
+        return
     not_indexed: dict[str, int] = {}
     for skip in data["skipped"]:
         reason = skip["reason"]
@@ -140,6 +212,38 @@ def ingest_summary(report: Any) -> None:
 
 
 _UNSUPPORTED = "unsupported type"
+PREPARED_SECONDS = 2.0  # model time above this was a first run's preparation, said apart
+
+
+def _seconds(data: dict[str, Any]) -> str:
+    """The wait, said to be the whole of it, and how much of it preparing the model took
+    when that was the long part (a first run's ONNX export)."""
+    said = f"{data['seconds']:.1f} s in all"
+    model = (data.get("timings") or {}).get("model", 0.0)
+    if model >= PREPARED_SECONDS:
+        said += f", {model:.0f} s of it preparing the embedding model"
+    return said
+
+
+def _nothing_changed(counts: dict[str, int]) -> bool:
+    return counts["unchanged"] > 0 and not (
+        counts["added"] or counts["updated"] or counts["removed"]
+    )
+
+
+def file_list(files: dict[str, Any]) -> None:
+    """`rag status --files`: one line per indexed file, then per skipped file."""
+    lines = []
+    for entry in files.get("indexed", []):
+        kinds = ",".join(entry["kinds"])
+        many = f", {entry['documents']} documents" if entry["documents"] > 1 else ""
+        lines.append(f"indexed  {entry['path']}  ({kinds}{many})")
+    skipped = files.get("skipped")
+    for entry in skipped or []:
+        lines.append(f"skipped  {entry['path']}  {errors.message_line(entry['reason'])}")
+    if skipped is None:
+        lines.append("skipped  (not recorded for this index: run rag ingest again)")
+    sys.stdout.write("".join(errors.printable(line) + "\n" for line in lines))
 
 
 def status_summary(info: dict[str, Any]) -> None:

@@ -28,8 +28,10 @@ from ragcli.text import index_text
 from ragcli.types import Chunk, Document
 
 # progress(stage, done, total): stage is "load", "chunk" (files split), "embed" or
-# "write".
-Progress = Callable[[str, int, int], None]
+# "write" ("prepare" for the model, from Index.ingest). total is None while it is not
+# known yet: embedding and writing start before every file is loaded, so their totals
+# are only known once loading is done (a count without a total until then).
+Progress = Callable[[str, int, int | None], None]
 
 Loaded = list[tuple[FileRecord, list[Document]]]
 # Chunks embedded and written at a time: a few MiB of text and vectors, and what an
@@ -137,8 +139,11 @@ def ingest(
             return run.keep_live(manifest)
         run.remove_gone(plan, known)
         checkpoint = run.open_checkpoint(plan, known)
+        from ragcli.load.includes import include_roots
+
         try:
-            run.embed_and_write(plan, known, checkpoint)
+            with include_roots(roots):  # pages may carry code from files in these roots
+                run.embed_and_write(plan, known, checkpoint)
         except KeyboardInterrupt:
             raise checkpoint.interrupted(run.report.index) from None
         finally:
@@ -257,6 +262,7 @@ class _Run:
         self.dimension: int | None = None
         self.wrote = False  # a file removed or added: the run commits
         self.embedded = self.files_written = 0
+        self.loaded_all = False  # every changed file loaded: the later totals are known
 
     def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
         """The settings with ``embed_backend = auto`` made concrete for this index."""
@@ -337,6 +343,7 @@ class _Run:
             if len(pending.chunks) >= BATCH_CHUNKS:
                 yield pending
                 pending = Batch(pending.number + 1, [], {}, [])
+        self.loaded_all = True
         if pending.loaded:
             yield pending
 
@@ -444,7 +451,7 @@ class _Run:
 
         def reporter(n: int) -> None:
             self.embedded += n
-            progress("embed", self.embedded, self.report.chunks_added)
+            progress("embed", self.embedded, self.report.chunks_added if self.loaded_all else None)
 
         return reporter
 
@@ -462,9 +469,8 @@ class _Run:
             self.files_written += 1
             self.wrote = True
             if self.progress:
-                self.progress(
-                    "write", self.files_written, len(self.report.added) + len(self.report.updated)
-                )
+                files = len(self.report.added) + len(self.report.updated)
+                self.progress("write", self.files_written, files if self.loaded_all else None)
         self._tick("write", tick)
 
     def commit(self, plan: Plan, manifest: dict[str, Any] | None, roots: Sequence[Path]) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ragcli.errors import LoadError
 from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
 from ragcli.load.clean import clean_heading_text
+from ragcli.load.includes import expand_markdown
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".md", ".markdown", ".mdown", ".mkd")
@@ -178,7 +179,10 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
 
 
 def load_markdown(path: Path, root: Path) -> list[Document]:
-    text = read_text(path, MAX_PLAIN_TEXT_BYTES)
+    source = read_text(path, MAX_PLAIN_TEXT_BYTES)
+    # Included code (MkDocs snippets, FastAPI's {* path *}) joins the page's text; the
+    # line map then gives chunks the file's lines (an include maps to its own line).
+    text, line_map = expand_markdown(source, path, root)
     sections, title = parse_markdown(text)
     if not sections:
         raise LoadError("no text outside the front matter")
@@ -192,9 +196,11 @@ def load_markdown(path: Path, root: Path) -> list[Document]:
             text=text,
             sections=sections,
             metadata={
-                "lines": text.count("\n") + (not text.endswith("\n")),
+                "lines": source.count("\n") + (not source.endswith("\n")),
                 "sections": len(sections),
+                **({"includes": True} if line_map else {}),
             },
-            line_numbers=True,
+            line_numbers=line_map is None,
+            line_map=line_map,
         )
     ]

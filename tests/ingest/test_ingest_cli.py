@@ -164,8 +164,9 @@ def test_incremental_summary_text_and_json(project):
     text = rag("ingest", "docs")
     assert text.exit_code == 0
     assert text.stdout.startswith("0 added, 0 updated, 0 removed, 3 unchanged, 1 skipped;")
+    # nothing changed: the skipped file is not listed again, one line says where it is
     assert text.stderr.strip().splitlines() == [
-        "rag: skipped docs/noise.txt: binary data, not text"
+        "rag: 1 file skipped, as before (rag status --files lists them with the reason)"
     ]
     assert check_consistent(index_dir) == {"files": 3, "documents": 3, "chunks": 3}
 

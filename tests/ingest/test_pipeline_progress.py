@@ -53,3 +53,34 @@ def test_the_reported_time_includes_preparing_the_model(tmp_path, monkeypatch, o
     report = index.ingest([tmp_path / "docs"])
     assert report.timings["model"] > 0
     assert report.seconds >= report.timings["model"] + report.timings["embed"]
+
+
+def test_totals_are_only_given_once_known_and_never_change(tmp_path, monkeypatch, onnx_export_dir):
+    # Embedding starts while files are still loading (one batch per 8 chunks here): its
+    # total, and the writer's, are None until every file is loaded, then fixed
+    import ragcli.ingest.run as run
+
+    monkeypatch.setattr(run, "BATCH_CHUNKS", 8)
+    clean_env(monkeypatch, tmp_path)
+    write_corpus(tmp_path / "docs")
+    settings = Settings(rerank=False, embed_batch_size=4, chunk_size=48, chunk_overlap=8)
+    events: list[tuple[str, int, int | None]] = []
+    index = Index(tmp_path / ".rag" / "default", settings=settings, base_dir=tmp_path)
+    report = index.ingest([tmp_path / "docs"], progress=lambda *e: events.append(e))
+    for stage, final in (("embed", report.chunks_added), ("write", len(report.added))):
+        totals = [total for name, _, total in events if name == stage]
+        assert None in totals  # a count alone while loading goes on
+        assert {t for t in totals if t is not None} == {final}
+        assert totals.index(final) > totals.index(None)
+        assert all(t == final for t in totals[totals.index(final) :])
+
+
+def test_a_bar_without_a_move_for_three_of_its_steps_is_idle():
+    from ragcli.cli.render import IDLE_SECONDS, _idle
+
+    assert _idle({}, 100.0)  # never moved
+    steady = {"first_moved": 0.0, "moved": 10.0, "moves": 11}  # a step a second
+    assert not _idle(steady, 10.0 + IDLE_SECONDS - 0.1)
+    assert _idle(steady, 10.0 + IDLE_SECONDS + 0.1)
+    slow = {"first_moved": 0.0, "moved": 40.0, "moves": 5}  # a step every 10 s
+    assert not _idle(slow, 65.0) and _idle(slow, 71.0)

@@ -1,0 +1,69 @@
+"""Progress a person can trust, read off a real terminal: `rag ingest` under tmux
+(benchmarks/ingest_terminal.py), its bars labelled, its totals fixed once shown, and a
+summary that says what its seconds are."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragcli.config import Settings
+from ragcli.index import Index
+
+REPO = Path(__file__).resolve().parents[2]
+BAR = re.compile(
+    r"^.\s(?P<label>[A-Z][a-z ]+?)\s+\S*\s+(?P<done>\d+)(?:/(?P<total>\d+))?\s+(?P<times>.*)$"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+def test_ingest_progress_in_a_real_terminal(tmp_path, onnx_export_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(40):
+        paragraphs = (f"Note {i}.{p}: pump {p} of station {i} was serviced." for p in range(60))
+        (docs / f"note_{i:02d}.txt").write_text("\n\n".join(paragraphs) + "\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "ingest_terminal.py"), str(docs),
+         "--every", "0.3", "--width", "120"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    bars = [m for m in map(BAR.match, lines) if m]
+    labels = {m["label"] for m in bars}
+    assert {"Loading files", "Splitting documents", "Embedding chunks"} <= labels
+    # elapsed and ETA are labelled; a finished bar says how long it took (a frame may
+    # catch a line half redrawn, so its end may be missing)
+    times = re.compile(r"(elapsed \d:\d\d:\d\d(  ETA( -| \d:\d\d:\d\d)?)?|done in \d:\d\d:\d\d)")
+    for bar in bars:
+        assert times.fullmatch(bar["times"].strip()), bar.group(0)
+    eta = re.compile(r"elapsed \d:\d\d:\d\d  ETA \d:\d\d:\d\d$")
+    assert any(eta.search(m.group(0)) for m in bars), result.stdout[-4000:]
+    assert any(m["times"].startswith("done in") for m in bars)
+    totals: dict[str, set[str]] = {}
+    for bar in bars:
+        if bar["total"]:
+            totals.setdefault(bar["label"], set()).add(bar["total"])
+    assert all(len(seen) == 1 for seen in totals.values()), totals  # a total never changes
+    assert re.search(r"index has 40 documents, \d+ chunks \(\d+\.\d s in all\)", result.stdout)
+
+
+def test_model_preparation_is_announced_only_when_the_model_is_not_ready(
+    tmp_path, monkeypatch, onnx_export_dir
+):
+    index = Index(tmp_path / ".rag" / "default", settings=Settings(rerank=False), base_dir=tmp_path)
+    assert index._model_to_prepare() is False  # the run's cache holds the export
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "empty-cache"))
+    assert index._model_to_prepare() is True  # a first run on this machine
+    torch = Index(
+        tmp_path / ".rag" / "t", settings=Settings(rerank=False, embed_backend="torch"),
+        base_dir=tmp_path,
+    )  # fmt: skip
+    assert torch._model_to_prepare() is False
