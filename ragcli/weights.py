@@ -185,7 +185,7 @@ def hub_reachable(timeout: float = 1.5) -> bool:
         return False
 
 
-def load_sentence_transformers(class_name: str, name: str, what: str):
+def load_sentence_transformers(class_name: str, name: str, what: str, device: str = "cpu"):
     """Load a ``SentenceTransformer`` or ``CrossEncoder`` by name: local folder or cache
     first, the hub only if it is reachable.
 
@@ -202,9 +202,9 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
     cache = {} if is_local else {"cache_folder": str(hf_hub_cache())}
     try:
         return (
-            cls(path, device="cpu", local_files_only=True, **cache)
+            cls(path, device=device, local_files_only=True, **cache)
             if not is_local
-            else cls(path, device="cpu")
+            else cls(path, device=device)
         )
     except Exception as err:  # noqa: BLE001  (any failure here means "not usable offline")
         if is_local:
@@ -215,7 +215,7 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
             "cannot be reached"
         )
     try:
-        return cls(path, device="cpu", **cache)
+        return cls(path, device=device, **cache)
     except Exception as err:  # noqa: BLE001
         raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
 

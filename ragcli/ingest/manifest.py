@@ -8,6 +8,7 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.embed import embed_variant
+from ragcli.embed.spec import MANIFEST_KEYS, new_index_spec
 from ragcli.errors import IndexStateError
 
 
@@ -25,6 +26,8 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
         "tokenizer": model,
         "bm25": DEFAULT_PARAMS,
+        # the prompts and Matryoshka dimensions, only when there are any (ragcli.embed.spec)
+        **new_index_spec(settings).manifest_fields(),
         # OCR stays on for an index built with it (Index.ingest), so its images stay
         **({"ocr": True} if settings.ocr else {}),
     }
@@ -41,6 +44,10 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Pa
             found[key] = canonical_name(found[key])
     wanted.setdefault("embed_variant", "float")
     found.setdefault("embed_variant", "float")
+    for key in MANIFEST_KEYS:  # absent = no prompt, the model's own dimensions
+        absent = None if key == "dimensions" else ""
+        wanted.setdefault(key, absent)
+        found.setdefault(key, absent)
     differences = [
         f"{key} {found.get(key)!r} (asked for {value!r})"
         for key, value in wanted.items()

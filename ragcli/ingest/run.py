@@ -245,14 +245,18 @@ class _Run:
         self.embedded = self.files_written = 0
 
     def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
-        """The settings with ``embed_backend = auto`` made concrete for this index."""
+        """The settings with ``embed_backend = auto`` made concrete for this index, and
+        unset prompts and dimensions those of the index (a new one: the model's)."""
         from dataclasses import replace
 
         from ragcli.embed import resolve_backend
+        from ragcli.embed.spec import index_spec, settings_with_spec
         from ragcli.errors import warn
 
         backend = resolve_backend(self.settings, manifest, warn)
-        self.settings = self.pipeline.settings = replace(self.settings, embed_backend=backend)
+        settings = replace(self.settings, embed_backend=backend)
+        settings = settings_with_spec(settings, index_spec(settings, manifest))
+        self.settings = self.pipeline.settings = settings
         return self.settings
 
     def _tick(self, stage: str, since: float) -> None:
@@ -418,7 +422,11 @@ class _Run:
         vectors = done[0] if len(done) == 1 else np.concatenate(done)
         dimension = self.dimension or self.writer.dimension
         if dimension and vectors.shape[1] != dimension:
-            message = f"{self.report.index}: embedding dimension changed; use --rebuild"
+            message = (
+                f"{self.report.index}: the index holds {dimension}-dimensional vectors but "
+                f"{self.settings.embed_model} made {vectors.shape[1]}-dimensional ones; "
+                "use --rebuild"
+            )
             raise IndexStateError(message)
         self.dimension = int(vectors.shape[1])
         return vectors
