@@ -68,14 +68,16 @@ _WHITESPACE = re.compile(r"\s")
 
 def chunker_for(settings: Settings) -> Chunker:
     """The chunker ingest uses: the embedding model's tokenizer, the settings' chunk size
-    and overlap, checked against what the model reads."""
-    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
+    and overlap, checked against what the model reads beside its document prompt."""
+    from ragcli.embed.spec import chunk_token_limit, chunking_model
+    from ragcli.weights import load_tokenizer
 
+    tokenizer = load_tokenizer(chunking_model(settings))
     return Chunker(
-        load_tokenizer(settings.embed_model),
+        tokenizer,
         chunk_size=settings.chunk_size,
         overlap=settings.chunk_overlap,
-        max_tokens=model_max_tokens(resolve_model_path(settings.embed_model)),
+        max_tokens=chunk_token_limit(settings, tokenizer),
     )
 
 

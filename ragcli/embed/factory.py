@@ -5,7 +5,9 @@ Backends (``embed_backend``) and the vectors they make: ``torch`` (sentence-tran
 in this process or, with ``engine = "ray"``, on Ray actors), ``onnx`` (the same vectors
 from ONNX Runtime), ``onnx-int8`` (int8 vectors, a different index) and
 ``onnx-int8-fused`` (int8 over ONNX Runtime's fused transformer graph: the default for a
-new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"). Queries are
+new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"), and the served
+ones, ``ollama`` and ``openai`` (``ragcli.embed.served``: the vectors of that server's
+model, a variant of their own). Queries are
 embedded as the index's chunks were: with ONNX Runtime when the model is exported (no
 torch import), else with sentence-transformers. Importing this module imports no backend.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 from ragcli.config import Settings, cache_dir
 from ragcli.embed.base import Encoder
+from ragcli.embed.device import check_device
 from ragcli.embed.spec import EmbedSpec, check_query_spec, index_spec, new_index_spec
 from ragcli.errors import RagError, UsageError
 
@@ -27,12 +30,21 @@ EMBED_BACKENDS = {
     "onnx": "float",
     "onnx-int8": "int8",
     "onnx-int8-fused": "int8-fused",
+    "ollama": "ollama",
+    "openai": "openai",
 }
+SERVED_VARIANTS = ("ollama", "openai")
 # ``auto``: a new index gets DEFAULT_BACKEND; an existing one keeps the backend of its
 # own vectors (float indexes of older versions go on with torch).
 AUTO = "auto"
 DEFAULT_BACKEND = "onnx-int8-fused"
-_BACKEND_OF_VARIANT = {"float": "torch", "int8": "onnx-int8", "int8-fused": "onnx-int8-fused"}
+_BACKEND_OF_VARIANT = {
+    "float": "torch",
+    "int8": "onnx-int8",
+    "int8-fused": "onnx-int8-fused",
+    "ollama": "ollama",
+    "openai": "openai",
+}
 
 Warn = Callable[[str], None]
 
@@ -99,6 +111,7 @@ def ingest_encoder(
     back to other vectors). Every encoder applies the index's prompts and dimensions
     (``ragcli.embed.spec``).
     """
+    check_device(settings.device)
     if manifest and _other_model(manifest, settings):
         # The run refuses these settings (ingest.manifest.check_compatible) before it
         # embeds anything: make no export for a model the index does not use.
@@ -106,6 +119,10 @@ def ingest_encoder(
     spec = index_spec(settings, manifest)
     backend = resolve_backend(settings, manifest, warn)
     variant = embed_variant(backend)
+    if backend in SERVED_VARIANTS:
+        if settings.engine != "local":
+            raise UsageError(f"--engine {settings.engine} embeds with torch only")
+        return served_encoder(backend, settings, spec, manifest)
     if backend != "torch":
         if settings.engine != "local":
             raise UsageError(f"--engine {settings.engine} embeds with torch only")
@@ -155,6 +172,25 @@ def _onnx_ingest_encoder(
     return encoder
 
 
+def served_encoder(
+    backend: str, settings: Settings, spec: EmbedSpec, manifest: Mapping[str, Any] | None
+) -> Encoder:
+    """The encoder of an embedding server: ``embed_base_url`` from the settings, else the
+    one the index was built with, else the backend's usual address."""
+    from ragcli.embed.served import CONCURRENCY, ServedEncoder
+
+    manifest = manifest or {}
+    return ServedEncoder(
+        backend,
+        manifest.get("embed_model") or settings.embed_model,
+        settings.embed_base_url or manifest.get("embed_base_url"),
+        spec=spec,
+        batch_size=settings.embed_batch_size,
+        concurrency=settings.embed_workers or CONCURRENCY,
+        expected_dimension=manifest.get("dimension"),
+    )
+
+
 def torch_encoder(manifest: Mapping[str, Any], settings: Settings) -> Encoder:
     """The sentence-transformers encoder of the index's model, prompts and dimensions (the
     settings' for an index not made yet); the model is loaded on first use."""
@@ -185,8 +221,12 @@ def query_encoder(
     missing: this imports torch once); ``loaded``, a sentence-transformers encoder
     already in memory, is used instead for float vectors.
     """
+    check_device(settings.device)
     variant = manifest.get("embed_variant", "float")
     spec = index_spec(settings, manifest)
+    if variant in SERVED_VARIANTS:
+        check_query_spec(manifest, settings, None)
+        return served_encoder(variant, settings, spec, manifest)
     if loaded is not None and variant == "float":  # torch is loaded already
         check_query_spec(manifest, settings, loaded)
         return loaded
@@ -260,4 +300,6 @@ def export_for_queries(manifest: Mapping[str, Any], *, warn: Warn) -> bool:
 
     model = manifest["embed_model"]
     variant = manifest.get("embed_variant", "float")
+    if variant in SERVED_VARIANTS:  # the server embeds the queries too
+        return False
     return ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)

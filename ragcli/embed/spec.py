@@ -30,6 +30,7 @@ ST_CONFIG_FILE = "config_sentence_transformers.json"
 # The prompt names sentence-transformers' encode_document tries, in its order.
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 MANIFEST_KEYS = ("query_prompt", "document_prompt", "dimensions")
+SERVED_BACKENDS = ("ollama", "openai")  # embed_backend values computed by a server
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,34 @@ def index_spec(settings: Settings, manifest: Mapping[str, Any] | None) -> EmbedS
     if not manifest:
         return new_index_spec(settings)
     return EmbedSpec.from_manifest(manifest)
+
+
+def chunking_model(settings: Settings) -> str:
+    """The model whose tokenizer cuts the chunks: the embedding model, or for a served
+    model that is not a Hugging Face model on this machine (``nomic-embed-text``), the
+    default model's (packaged, so chunking works offline)."""
+    from ragcli.weights import DEFAULT_EMBED_MODEL, canonical_name, local_model
+
+    model = canonical_name(settings.embed_model)
+    if settings.embed_backend in SERVED_BACKENDS and not local_model(model).available:
+        return DEFAULT_EMBED_MODEL
+    return model
+
+
+def chunk_token_limit(settings: Settings, tokenizer) -> int | None:
+    """The most tokens a chunk may take, special tokens included: the model's
+    ``max_seq_length`` less the document prompt's tokens (the prompt is embedded with
+    each chunk). None when unknown (a served model: the server truncates)."""
+    from ragcli.weights import model_max_tokens, resolve_model_path
+
+    model = chunking_model(settings)
+    if model != settings.embed_model and settings.embed_backend in SERVED_BACKENDS:
+        return None
+    limit = model_max_tokens(resolve_model_path(model))
+    prompt = new_index_spec(settings).document_prompt
+    if limit is not None and prompt:
+        limit -= len(tokenizer.encode(prompt, add_special_tokens=False).ids)
+    return limit
 
 
 def settings_with_spec(settings: Settings, spec: EmbedSpec) -> Settings:

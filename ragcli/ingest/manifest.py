@@ -8,7 +8,7 @@ from typing import Any
 
 from ragcli.config import Settings
 from ragcli.embed import embed_variant
-from ragcli.embed.spec import MANIFEST_KEYS, new_index_spec
+from ragcli.embed.spec import MANIFEST_KEYS, chunking_model, new_index_spec
 from ragcli.errors import IndexStateError
 
 
@@ -24,13 +24,26 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
         **({"embed_variant": variant} if variant != "float" else {}),
         "embed_model": model,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
-        "tokenizer": model,
+        "tokenizer": canonical_name(chunking_model(settings)),
         "bm25": DEFAULT_PARAMS,
         # the prompts and Matryoshka dimensions, only when there are any (ragcli.embed.spec)
         **new_index_spec(settings).manifest_fields(),
         # OCR stays on for an index built with it (Index.ingest), so its images stay
         **({"ocr": True} if settings.ocr else {}),
+        **_server(settings, variant),
     }
+
+
+def _server(settings: Settings, variant: str) -> dict[str, Any]:
+    """Where a served index's vectors come from (no credentials: ``display_url``), so its
+    queries go there too unless ``embed_base_url`` says otherwise."""
+    from ragcli.embed import SERVED_VARIANTS
+
+    if variant not in SERVED_VARIANTS:
+        return {}
+    from ragcli.embed.served import default_base_url, display_url
+
+    return {"embed_base_url": display_url(settings.embed_base_url or default_base_url(variant))}
 
 
 def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Path | str) -> None:
@@ -38,6 +51,7 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Pa
 
     wanted = expected_manifest(settings)
     wanted.pop("ocr", None)  # OCR may be turned on for an existing index
+    wanted.pop("embed_base_url", None)  # the same model may be served from elsewhere
     found = dict(manifest)
     for key in ("embed_model", "tokenizer"):  # an alias names the same model
         if isinstance(found.get(key), str):

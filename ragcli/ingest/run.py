@@ -256,6 +256,8 @@ class _Run:
         backend = resolve_backend(self.settings, manifest, warn)
         settings = replace(self.settings, embed_backend=backend)
         settings = settings_with_spec(settings, index_spec(settings, manifest))
+        if manifest and not settings.embed_base_url and manifest.get("embed_base_url"):
+            settings = replace(settings, embed_base_url=manifest["embed_base_url"])
         self.settings = self.pipeline.settings = settings
         return self.settings
 
@@ -282,7 +284,7 @@ class _Run:
         folder = Path(index_dir) / CHECKPOINT_DIR if isinstance(index_dir, Path) else None
         key = run_key(
             {
-                "manifest": expected_manifest(self.settings),
+                "manifest": _vector_identity(expected_manifest(self.settings)),
                 "backend": [self.settings.embed_backend, getattr(self.settings, "engine", None)],
                 "encoder": type(self.pipeline.encoder).__name__,
                 "live": (self.writer.manifest or {}).get("generation"),
@@ -492,6 +494,12 @@ class _Run:
         report.seconds = time.perf_counter() - self.started
         report.timings = self.timings
         return report
+
+
+def _vector_identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What decides the vectors: the manifest less where a served model was reached (a
+    restarted server on another address makes the same vectors)."""
+    return {key: value for key, value in manifest.items() if key != "embed_base_url"}
 
 
 def _rows(part: np.ndarray | None, writer) -> np.ndarray:
