@@ -55,13 +55,13 @@ def onnx_providers(
 ) -> list[str]:
     """ONNX Runtime's execution providers for ``setting`` and the model ``variant``."""
     check_device(setting)
-    if setting == "cpu" or (setting == "auto" and variant != "float"):
+    if setting == "cpu" or (setting == "auto" and (variant != "float" or not gpu_present())):
         return [CPU_PROVIDER]
     if available is None:
         import onnxruntime
 
         available = onnxruntime.get_available_providers()
-    if CUDA_PROVIDER in available and (setting == "cuda" or gpu_present()):
+    if CUDA_PROVIDER in available:
         return [CUDA_PROVIDER, CPU_PROVIDER]
     if setting == "cuda":
         raise RagError(
