@@ -16,14 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import UsageError, require_utf8
-from ragcli.types import SearchFilter, SearchParams
-from ragcli.weights import DEFAULT_EMBED_MODEL, DEFAULT_RERANK_MODEL
+from ragcli.types import (  # noqa: F401 (SEARCH_FIELDS: re-exported)
+    SEARCH_FIELDS,
+    SEARCH_OPTIONS,
+    SearchFilter,
+    SearchOptions,
+    SearchParams,
+)
+from ragcli.weights import DEFAULT_EMBED_MODEL
 
 PROJECT_CONFIG_NAME = "ragcli.toml"
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(SearchOptions):
+    """Every setting: the search options (``SearchOptions``, declared in ragcli.types)
+    and the ingest and generation settings below."""
+
     # ingest
     embed_model: str = DEFAULT_EMBED_MODEL
     chunk_size: int = 200  # word pieces of the embedding model's tokenizer
@@ -51,18 +60,6 @@ class Settings:
     # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH
     store: str | None = None
     ocr: bool = False  # read scanned PDF pages and images of text (the ocr extra)
-    # search
-    k: int = 5
-    mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.75  # dense weight: 1 = pure dense, 0 = pure BM25 (docs/retrieval.md)
-    fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
-    pool_factor: int = 5  # each side returns pool_factor * k candidates before fusion
-    # None: rerank when the cross-encoder is already on this machine (ragcli.rerank)
-    rerank: bool | None = None
-    rerank_model: str = DEFAULT_RERANK_MODEL
-    rerank_depth: int = 20  # fused candidates the cross-encoder scores
-    # lowest raw cosine of a hit; None: search keeps all, ask uses its own bar (0.25)
-    min_score: float | None = None
     # generation
     llm: str | None = None  # claude | ollama | openai | extractive; None = auto
     llm_model: str | None = None
@@ -81,43 +78,33 @@ class Settings:
 
     def search_params(self, filters: SearchFilter | None = None) -> SearchParams:
         """The retrieval settings as one ``SearchParams`` value."""
-        return SearchParams(
-            k=self.k,
-            mode=self.mode,
-            alpha=self.alpha,
-            fusion=self.fusion,
-            pool_factor=self.pool_factor,
-            rerank=self.rerank,
-            rerank_model=self.rerank_model,
-            rerank_depth=self.rerank_depth,
-            min_score=self.min_score,
-            filters=filters or SearchFilter(),
-        )
+        options = {name: getattr(self, name) for name in SEARCH_FIELDS}
+        return SearchParams(**options, filters=filters or SearchFilter())
 
 
-SEARCH_FIELDS = tuple(f.name for f in fields(SearchParams) if f.name != "filters")
-
-
-# Allowed ranges of the numeric settings: (lowest, highest), None = unbounded.
+# Allowed ranges of the numeric settings: (lowest, highest), None = unbounded; the search
+# options' come from their declaration (ragcli.types.SearchOptions).
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "chunk_size": (1, None),
     "chunk_overlap": (0, None),
     "embed_batch_size": (1, None),
     "embed_workers": (0, None),
     "dimensions": (1, None),
-    "k": (1, None),
-    "alpha": (0.0, 1.0),
-    "pool_factor": (1, None),
-    "rerank_depth": (1, None),
-    "min_score": (-1.0, 1.0),  # a cosine
+    **{
+        option.name: (option.low, option.high)
+        for option in SEARCH_OPTIONS.values()
+        if (option.low, option.high) != (None, None)
+    },
     "temperature": (0.0, 2.0),
     "max_tokens": (1, None),
     "max_context_tokens": (1, None),
 }
-_FLAG_NAMES = {"k": "--top-k", "llm_model": "--model"}
+_FLAG_NAMES = {"llm_model": "--model"}
 
 
 def flag_name(key: str) -> str:
+    if key in SEARCH_OPTIONS:
+        return SEARCH_OPTIONS[key].flag
     return _FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 
 

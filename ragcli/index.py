@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.config import Settings, load_settings
-from ragcli.types import Hit, SearchFilter, SearchParams
+from ragcli.types import SEARCH_FIELDS, SEARCH_OPTIONS, Hit, SearchFilter, SearchParams
 
 # The search settings `rag status` reports (after config files, environment and flags).
-STATUS_SEARCH_KEYS = ("k", "mode", "alpha", "fusion", "pool_factor", "rerank_depth")
+STATUS_SEARCH_KEYS = tuple(name for name, option in SEARCH_OPTIONS.items() if option.status)
 
 
 class Index:
@@ -265,19 +265,11 @@ class Index:
         params: SearchParams | None = None,
     ) -> list[Hit]:
         """Top ``k`` chunks for ``query``: ``params`` whole, or unset options from the
-        settings."""
+        settings. The keywords are the search options (``ragcli.types.SearchOptions``)."""
         if params is None:
-            params = self.settings.with_overrides(
-                k=k,
-                mode=mode,
-                alpha=alpha,
-                fusion=fusion,
-                pool_factor=pool_factor,
-                rerank=rerank,
-                rerank_model=rerank_model,
-                rerank_depth=rerank_depth,
-                min_score=min_score,
-            ).search_params(filters)
+            given = locals()
+            options = {name: given[name] for name in SEARCH_FIELDS}
+            params = self.settings.with_overrides(**options).search_params(filters)
         from dataclasses import replace
 
         from ragcli import retrieve

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 # The analyser half of the BM25 settings (ragcli.store.sparse.DEFAULT_PARAMS adds the
 # scoring half); an index records both in its manifest.
-ANALYSER = {"stemmer": "english", "stopwords": "en"}
+ANALYSER = {"stemmer": "english", "stopwords": "en", "names": 1}
 
 _BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WORD_TOKEN = re.compile(r"\w+")
@@ -71,15 +71,114 @@ def stopword_list(name: str) -> frozenset[str]:
 def tokenize(
     text: str, params: dict | None = None, stopwords: frozenset[str] | None = None
 ) -> list[str]:
-    """Lowercased word tokens of two or more characters, stopwords out, Snowball-stemmed.
+    """The BM25 terms of ``text``: lowercased words of two or more characters, stopwords
+    out, Snowball-stemmed; with ``names`` on (the default analyser), code-like names are
+    also kept whole (see ``name_terms``).
 
     ``params`` names the ``stemmer`` and ``stopwords`` list (default ``ANALYSER``);
-    ``stopwords`` overrides the named list (an index's own saved list)."""
+    ``stopwords`` overrides the named list (an index's own saved list). An index records
+    the params it was built with, so it keeps being queried with its own analysis."""
     params = params or ANALYSER
     stop = stopwords if stopwords is not None else stopword_list(params.get("stopwords", ""))
-    words = [word for word in _BM25_TOKEN.findall(text.lower()) if word not in stop]
+    if params.get("names"):
+        words, exact = name_terms(text, stop)
+    else:
+        words, exact = [w for w in _BM25_TOKEN.findall(text.lower()) if w not in stop], []
     language = params.get("stemmer")
-    return stemmer(language).stemWords(words) if language and words else words
+    stemmed = stemmer(language).stemWords(words) if language and words else words
+    return stemmed + exact if exact else stemmed
+
+
+# Code-like names: a word, optionally a --flag, with its dotted, path or :: parts.
+_NAME = re.compile(r"(?:--?(?=[^\W\d_]))?\w+(?:(?:[./]|::|-)\w+)*")
+_NAME_SEPARATOR = re.compile(r"([./]|::|-)")
+# The pieces of one identifier: ``PyArray`` -> Py, Array; ``HTTPServer`` -> HTTP,
+# Server; ``int64`` -> int, 64; underscores split too.
+_SUBWORD = re.compile(
+    r"[^\W\d_]*?[a-z](?=[A-Z\d])"  # letters up to a lower-to-upper or letter-to-digit step
+    r"|[A-Z]+(?=[A-Z][a-z])"  # capitals before a capitalised word: HTTP in HTTPServer
+    r"|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+"
+)
+MAX_NAME_SEGMENTS = 8  # longer dotted names and paths add no runs of their segments
+MAX_RUN = 4  # segments in the longest run of a name kept as a term of its own
+
+
+def name_terms(text: str, stop: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(words to stem, exact terms) of ``text``. Prose words are what they always were.
+    A code-like name is kept whole and in parts: ``dtype.fields`` gives the exact term
+    ``dtype.fields`` and the words ``dtype`` and ``fields``; ``invalid_raise``,
+    ``PyArray_PromoteDType``, ``NPY201``, ``int64``, ``--long-flag``, ``CONFIG_KEY``,
+    ``docs/config.rst`` likewise, a dotted name or path also by each run of two to
+    ``MAX_RUN`` of its segments (``Flask.route`` in ``flask.Flask.route``). So a query
+    for a whole name prefers the chunks holding the whole name, and its parts still
+    match."""
+    words: list[str] = []
+    exact: list[str] = []
+    for found in _NAME.finditer(text):
+        token = found.group()
+        if token.isdigit() or (token.isalpha() and _is_plain(token)):
+            _plain_word(token, words, stop)
+        elif token[0] == "-":
+            _flag(token, words, exact, stop)
+        elif _NAME_SEPARATOR.search(token):
+            _compound(token, words, exact, stop)
+        else:
+            _identifier(token, words, exact, stop)
+    return words, exact
+
+
+def _plain_word(word: str, words: list[str], stop: frozenset[str]) -> None:
+    lower = word.lower()
+    if len(lower) > 1 and lower not in stop:
+        words.append(lower)
+
+
+def _identifier(token: str, words: list[str], exact: list[str], stop) -> None:
+    """One word with underscores, digits or inner capitals: whole, then its pieces (a
+    plain word is only its own word)."""
+    if _is_plain(token):
+        _plain_word(token, words, stop)
+        return
+    if len(token) > 1:
+        exact.append(token.lower())
+    for piece in _SUBWORD.findall(token):
+        _plain_word(piece, words, stop)
+
+
+def _is_plain(word: str) -> bool:
+    """A word as prose has it: digits, or letters with no capital after the first
+    (``tesla``, ``Tesla``, scripts without case) or all capitals (``NASA``)."""
+    if word.isdigit():
+        return True
+    return word.isalpha() and (word.isupper() or not any(c.isupper() for c in word[1:]))
+
+
+def _flag(token: str, words: list[str], exact: list[str], stop) -> None:
+    """``--long-flag`` whole, and its words."""
+    exact.append(token.lower())
+    for piece in token.lstrip("-").split("-"):
+        _identifier(piece, words, exact, stop)
+
+
+def _compound(token: str, words: list[str], exact: list[str], stop) -> None:
+    """A dotted name, path or hyphenated word. Hyphenated prose (``well-known``) and
+    numbers (``3.14``) stay their words as before; a name with a letter is also kept
+    whole and by its runs of segments."""
+    pieces = _NAME_SEPARATOR.split(token)  # segment, separator, segment, ...
+    segments = pieces[::2]
+    for segment in segments:
+        _identifier(segment, words, exact, stop)
+    separators = set(pieces[1::2])
+    if separators == {"-"} or len(token) < 4 or not any(c.isalpha() for c in token):
+        return
+    exact.append(token.lower())
+    if len(segments) > MAX_NAME_SEGMENTS:
+        return
+    for size in range(2, min(MAX_RUN, len(segments) - 1) + 1):
+        for start in range(len(segments) - size + 1):
+            run = "".join(pieces[2 * start : 2 * (start + size) - 1])
+            if len(run) > 3:
+                exact.append(run.lower())
 
 
 def stem_words(words: list[str]) -> list[str]:

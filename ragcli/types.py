@@ -6,8 +6,11 @@ CLI can render any of them as a table or as JSON (``to_dict``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from ragcli.weights import DEFAULT_RERANK_MODEL
 
 
 @dataclass(frozen=True)
@@ -177,20 +180,118 @@ class SearchFilter:
         return bool(self.paths or self.kinds or self.doc_ids)
 
 
+def search_option(
+    default: Any,
+    help: str,
+    flags: tuple[str, ...],
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    show_default: str | None = None,
+    status: bool = True,
+) -> Any:
+    """One search option's declaration, as a field of ``SearchOptions``: its default,
+    ``--help`` text, CLI flags (typer spelling, ``--rerank/--no-rerank``), allowed range,
+    the default as ``--help`` shows it when not the value itself, and whether
+    ``rag status`` lists it under ``search``."""
+    meta = {"help": help, "flags": flags, "low": low, "high": high}
+    meta |= {"show_default": show_default, "status": status}
+    return field(default=default, metadata={"search_option": meta})
+
+
 @dataclass(frozen=True)
-class SearchParams:
+class SearchOptions:
+    """Every search option, declared once: the name, type, default, range, help and flag
+    of each. ``Settings`` (config files, ``RAG_*``), ``SearchParams``, ``RANGES``, the CLI's
+    ``SEARCH`` bundle, the MCP/JSON search schema, ``rag status``, ``Index.search``'s
+    keywords and the table in docs/configuration.md all come from these fields
+    (``SEARCH_OPTIONS``); a new option is one more field here."""
+
+    k: int = search_option(5, "Number of results.", ("-k", "--top-k"), low=1)
+    mode: str = search_option(
+        "hybrid", "hybrid (dense + BM25), dense (meaning) or sparse (exact words).", ("--mode",)
+    )
+    alpha: float = search_option(
+        0.75,  # chosen by measurement (docs/retrieval.md); adaptive fusion shifts it per query
+        "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
+        ("--alpha",),
+        low=0.0,
+        high=1.0,
+    )
+    fusion: str = search_option(
+        "adaptive", "adaptive, minmax, zscore, dbsf or rrf (docs/retrieval.md).", ("--fusion",)
+    )
+    pool_factor: int = search_option(
+        5, "Candidates per side = pool factor * k.", ("--pool-factor",), low=1
+    )
+    # None: rerank when the cross-encoder is already on this machine (ragcli.rerank)
+    rerank: bool | None = search_option(
+        None,
+        "Rerank with a cross-encoder; --rerank fetches the model if it is not here.",
+        ("--rerank/--no-rerank",),
+        show_default="when the model is on this machine",
+        status=False,  # status shows it in its own "rerank" block
+    )
+    rerank_model: str = search_option(
+        DEFAULT_RERANK_MODEL, "Cross-encoder name or folder.", ("--rerank-model",), status=False
+    )
+    rerank_depth: int = search_option(
+        20, "Fused candidates the cross-encoder scores.", ("--rerank-depth",), low=1
+    )
+    # None: search keeps all hits, ask uses its own bar (answer.ANSWER_MIN_SCORE)
+    min_score: float | None = search_option(
+        None,
+        "Drop hits whose raw cosine with the query is below this (dense and hybrid).",
+        ("--min-score",),
+        low=-1.0,  # a cosine
+        high=1.0,
+        status=False,
+    )
+
+
+@dataclass(frozen=True)
+class SearchOption:
+    """One declared search option as its consumers read it (``SEARCH_OPTIONS``)."""
+
+    name: str
+    kind: Any  # the field's type, e.g. ``int`` or ``bool | None``
+    default: Any
+    help: str
+    flags: tuple[str, ...]
+    low: float | None
+    high: float | None
+    show_default: str | None
+    status: bool
+
+    @property
+    def flag(self) -> str:
+        """The long flag that names the option in messages: ``--top-k``, ``--rerank``."""
+        return self.flags[-1].split("/")[0]
+
+    @property
+    def default_text(self) -> str | None:
+        """The default as help texts show it; None when there is none to show."""
+        if self.show_default is not None:
+            return self.show_default
+        return None if self.default is None else str(self.default)
+
+
+def _declared_options() -> dict[str, SearchOption]:
+    hints = typing.get_type_hints(SearchOptions)
+    return {
+        f.name: SearchOption(f.name, hints[f.name], f.default, **f.metadata["search_option"])
+        for f in fields(SearchOptions)
+    }
+
+
+SEARCH_OPTIONS: dict[str, SearchOption] = _declared_options()
+SEARCH_FIELDS: tuple[str, ...] = tuple(SEARCH_OPTIONS)
+
+
+@dataclass(frozen=True)
+class SearchParams(SearchOptions):
     """Every option of one search, resolved (``Settings.search_params`` builds it)."""
 
-    k: int = 5
-    mode: str = "hybrid"  # dense | sparse | hybrid
-    alpha: float = 0.75  # dense weight in hybrid fusion (adaptive: before the per-query shift)
-    fusion: str = "adaptive"  # adaptive | minmax | zscore | dbsf | rrf
-    pool_factor: int = 5  # candidates per side = pool_factor * k
-    rerank: bool | None = True  # None: only if the model is on this machine
-    rerank_model: str = ""
-    rerank_depth: int = 20  # fused candidates the cross-encoder scores
-    # lowest raw cosine a hit may have (docs/retrieval.md, "Relevance"); None = keep all
-    min_score: float | None = None
     filters: SearchFilter = field(default_factory=SearchFilter)
 
     def describe(self) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def language_warning(what: str, language: str, model: str) -> str:
     return (
         f"{what} seems to be in {language}, but the embedding model {model} is English-only, so "
         f"dense search will match it poorly (BM25 still matches its words; a multilingual "
-        f"model such as {MULTILINGUAL_EXAMPLE} needs rag ingest --rebuild --model NAME)"
+        f"model such as {MULTILINGUAL_EXAMPLE} needs rag ingest --rebuild --embed-model NAME)"
     )
 
 

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import TARGET, Bundle, Flags, JsonOpt, uses
+from ragcli.cli.options import (
+    TARGET,
+    Bundle,
+    EmbedModelOpt,
+    Flags,
+    JsonOpt,
+    OldEmbedModelOpt,
+    embed_model_flag,
+    uses,
+)
 from ragcli.errors import RagError, UsageError
 
 MAX_PROBLEMS_SHOWN = 5
@@ -48,10 +57,6 @@ NoRerankOpt = Annotated[bool, typer.Option("--no-rerank", help="Same as --rerank
 ChunkOverlapOpt = Annotated[
     int | None,
     typer.Option("--chunk-overlap", help="Chunk overlap for eval indexes.", show_default=False),
-]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option("--model", help="Embedding model for eval indexes.", show_default=False),
 ]
 SortByOpt = Annotated[
     str | None,
@@ -127,7 +132,8 @@ def eval_command(
     metrics: MetricsOpt = None,
     no_rerank: NoRerankOpt = False,
     chunk_overlap: ChunkOverlapOpt = None,
-    model: ModelOpt = None,
+    embed_model: EmbedModelOpt = None,
+    model: OldEmbedModelOpt = None,
     sort_by: SortByOpt = None,
     answers: AnswersOpt = False,
     llm: LlmOpt = None,
@@ -167,7 +173,10 @@ def eval_command(
             split=split,
             **target,
             options=options,
-            settings_overrides={"embed_model": model, "chunk_overlap": chunk_overlap},
+            settings_overrides={
+                "embed_model": embed_model_flag(embed_model, model),
+                "chunk_overlap": chunk_overlap,
+            },
             progress=progress,
             ingest_progress=ingest_progress,
             warn=render.warn,

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from ragcli.cli.app import app, handles_errors
-from ragcli.cli.options import TARGET, Flags, JsonOpt, default_of, uses
+from ragcli.cli.options import (
+    TARGET,
+    EmbedModelOpt,
+    Flags,
+    JsonOpt,
+    OldEmbedModelOpt,
+    default_of,
+    embed_model_flag,
+    uses,
+)
 
 PathsArg = Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")]
 IncludeOpt = Annotated[
@@ -24,14 +33,6 @@ FollowLinksOpt = Annotated[
     bool,
     typer.Option(
         "--follow-links", help="Also follow symlinks that lead outside the given folders."
-    ),
-]
-EmbedModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="Embedding model (new index or --rebuild).",
-        show_default=default_of("embed_model"),
     ),
 ]
 ChunkSizeOpt = Annotated[
@@ -153,7 +154,8 @@ def ingest(
     exclude: ExcludeOpt = None,
     rebuild: RebuildOpt = False,
     follow_links: FollowLinksOpt = False,
-    model: EmbedModelOpt = None,
+    embed_model: EmbedModelOpt = None,
+    model: OldEmbedModelOpt = None,
     chunk_size: ChunkSizeOpt = None,
     chunk_overlap: ChunkOverlapOpt = None,
     embed_backend: EmbedBackendOpt = None,
@@ -175,7 +177,7 @@ def ingest(
 
     idx = target.open_index(create=True)
     idx.settings = idx.settings.with_overrides(
-        embed_model=model,
+        embed_model=embed_model_flag(embed_model, model),
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
         embed_backend=embed_backend,

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import wraps
 from typing import Annotated, Any
 
 import typer
+
+from ragcli.types import SEARCH_FIELDS
 
 IndexOpt = Annotated[
     str | None,
@@ -72,10 +74,15 @@ class Flags(dict):
     """The values of one bundle's options as the user gave them (None when not given)."""
 
     def overrides(self) -> dict[str, Any]:
-        """The values that are settings (``Settings.with_overrides`` keywords)."""
+        """The values that are settings (``Settings.with_overrides`` keywords): the search
+        options under their own names, ``--model`` as ``llm_model``; filters and the
+        index's location are not settings."""
+        from ragcli.config import Settings
+
         renamed = {"model": "llm_model"}
-        skip = {"path_filter", "kind", "doc", "no_cache", "timeout", "index", "name", "store"}
-        return {renamed.get(k, k): v for k, v in self.items() if k not in skip}
+        skip = {"index", "name", "store"}
+        known = {f.name for f in fields(Settings)} - skip
+        return {renamed.get(k, k): v for k, v in self.items() if renamed.get(k, k) in known}
 
     def search_filter(self):
         return search_filter(self.get("path_filter"), self.get("kind"), self.get("doc"))
@@ -123,71 +130,47 @@ def default_of(setting: str) -> str:
     return str(getattr(Settings, setting))
 
 
-# Retrieval options shared by `rag ask`, `rag generate` and `rag chat` (the same flags as
-# `rag search`), and the generation options they add.
-KOpt = Annotated[
-    int | None,
-    typer.Option("-k", "--top-k", help="Number of results.", show_default=default_of("k")),
-]
-ModeOpt = Annotated[
-    str | None,
-    typer.Option("--mode", help="hybrid, dense or sparse.", show_default=default_of("mode")),
-]
-AlphaOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--alpha",
-        help="Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
-        show_default=default_of("alpha"),
-    ),
-]
-FusionOpt = Annotated[
+EmbedModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--fusion",
-        help="adaptive, minmax, zscore, dbsf or rrf (docs/retrieval.md).",
-        show_default=default_of("fusion"),
+        "--embed-model",
+        help="Embedding model (new index or --rebuild): Hugging Face name or folder.",
+        show_default=default_of("embed_model"),
     ),
 ]
-PoolFactorOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--pool-factor",
-        help="Candidates per side = pool factor * k.",
-        show_default=default_of("pool_factor"),
-    ),
+# `--model` named the embedding model in ingest and eval before --embed-model; it still
+# works there (hidden) so scripts do not break, while --model means the language model in
+# ask, chat and generate.
+OldEmbedModelOpt = Annotated[
+    str | None, typer.Option("--model", hidden=True, help="Deprecated: --embed-model.")
 ]
-RerankOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--rerank/--no-rerank",
-        help="Rerank with a cross-encoder; --rerank fetches the model if it is not here.",
-        show_default="when the model is on this machine",
-    ),
-]
-RerankModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--rerank-model",
-        help="Cross-encoder name or folder.",
-        show_default=default_of("rerank_model"),
-    ),
-]
-RerankDepthOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--rerank-depth",
-        help="Fused candidates to rerank.",
-        show_default=default_of("rerank_depth"),
-    ),
-]
-MinScoreOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--min-score",
-        help="Drop hits whose raw cosine with the query is below this (dense and hybrid).",
-    ),
-]
+
+
+def embed_model_flag(embed_model: str | None, old: str | None) -> str | None:
+    """The embedding model given by ``--embed-model``, or by the deprecated ``--model``
+    (with a one-line note on stderr)."""
+    from ragcli.errors import UsageError, warn
+
+    if old is None:
+        return embed_model
+    if embed_model is not None and embed_model != old:
+        raise UsageError("give the embedding model once, with --embed-model")
+    warn("--model is deprecated here; use --embed-model (the embedding model)")
+    return old
+
+
+def search_option(name: str) -> Any:
+    """The typer option of a declared search option (``ragcli.types.SearchOptions``): its
+    flags, help and default as --help shows it; None when the user does not give it."""
+    from ragcli.types import SEARCH_OPTIONS
+
+    option = SEARCH_OPTIONS[name]
+    shown: str | bool = option.default_text if option.default_text is not None else False
+    flag = typer.Option(*option.flags, help=option.help, show_default=shown)
+    return Annotated[option.kind | None, flag]
+
+
+# The search filters (a SearchFilter, not settings), in the SEARCH bundle after the options.
 FilterOpt = Annotated[
     list[str] | None,
     typer.Option("--filter", help="Only sources matching this glob (repeatable)."),
@@ -285,15 +268,7 @@ TARGET = Bundle(
 SEARCH = Bundle(
     "search",
     (
-        ("k", KOpt, None),
-        ("mode", ModeOpt, None),
-        ("alpha", AlphaOpt, None),
-        ("fusion", FusionOpt, None),
-        ("pool_factor", PoolFactorOpt, None),
-        ("rerank", RerankOpt, None),
-        ("rerank_model", RerankModelOpt, None),
-        ("rerank_depth", RerankDepthOpt, None),
-        ("min_score", MinScoreOpt, None),
+        *((name, search_option(name), None) for name in SEARCH_FIELDS),
         ("path_filter", FilterOpt, None),
         ("kind", TypeOpt, None),
         ("doc", DocOpt, None),

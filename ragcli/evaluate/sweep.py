@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ragcli.config import Settings, check_range, flag_name
 from ragcli.errors import UsageError
 
 #: Options that can be swept, in the order the grid varies them (last fastest).
@@ -33,25 +35,28 @@ _BOOL_WORDS = {
 
 
 def _parse_value(option: str, flag: str, part: str) -> Any:
-    try:
-        if option == "alpha":
-            value: Any = float(part)
-            if not 0.0 <= value <= 1.0:
-                raise UsageError(f"{flag}: alpha must be between 0 and 1, got {part}")
-            return value
-        if option in ("k", "pool_factor", "chunk_size"):
-            value = int(part)
-            if value < 1:
-                raise UsageError(f"{flag}: must be a positive integer, got {part}")
-            return value
-    except ValueError:
-        kind = "a number" if option == "alpha" else "an integer"
-        raise UsageError(f"{flag}: {part!r} is not {kind}") from None
+    """One value of a swept setting, typed and range-checked as the setting declares."""
     if option == "rerank":
         if part.lower() not in _BOOL_WORDS:
             raise UsageError(f"{flag}: expected on or off, got {part!r}")
         return _BOOL_WORDS[part.lower()]
-    return part.lower()
+    kind = _setting_kind(option)
+    if kind is str:
+        return part.lower()
+    try:
+        value = kind(part)
+    except ValueError:
+        raise UsageError(f"{flag}: {part!r} is not {_KIND_WORDS[kind]}") from None
+    check_range(option, value, flag)
+    return value
+
+
+_KIND_WORDS = {int: "an integer", float: "a number"}
+
+
+def _setting_kind(option: str) -> type:
+    """``int``, ``float`` or ``str``: the type a setting is declared with."""
+    return typing.get_type_hints(Settings)[option]
 
 
 def _check_names(option: str, flag: str, values: list[Any]) -> None:
@@ -68,7 +73,7 @@ def parse_values(option: str, text: str) -> list[Any]:
     """A comma list for one sweep option, typed: ``parse_values("alpha", "0,0.5")``."""
     if option not in SWEEP_KEYS:
         raise UsageError(f"cannot sweep {option!r} (can sweep: {', '.join(SWEEP_KEYS)})")
-    flag = "--" + option.replace("_", "-")
+    flag = flag_name(option)
     parts = [part.strip() for part in str(text).split(",")]
     if not any(parts):
         raise UsageError(f"{flag}: no values")

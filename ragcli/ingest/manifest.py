@@ -52,6 +52,7 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Pa
     wanted = expected_manifest(settings)
     wanted.pop("ocr", None)  # OCR may be turned on for an existing index
     wanted.pop("embed_base_url", None)  # the same model may be served from elsewhere
+    wanted.pop("bm25", None)  # the store writer rebuilds or keeps its BM25 side itself
     found = dict(manifest)
     for key in ("embed_model", "tokenizer"):  # an alias names the same model
         if isinstance(found.get(key), str):

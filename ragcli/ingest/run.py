@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ragcli.config import Settings
-from ragcli.errors import IndexStateError, LoadError, RagError
+from ragcli.errors import IndexStateError, LoadError, RagError, warn
 from ragcli.ingest.manifest import check_compatible, expected_manifest
 from ragcli.ingest.plan import Change, Plan, display_path, plan_changes
 from ragcli.store.base import StoreWriter
@@ -129,7 +129,9 @@ def ingest(
         run.report.unchanged.extend(plan.unchanged)
         run.report.skipped.extend(plan.skipped)
         repairing = getattr(writer, "repairing", None)  # a damaged live generation
-        if not plan.changed and not plan.gone and manifest is not None and not repairing:
+        reanalysing = _reanalysing(manifest, writer)
+        unchanged = not plan.changed and not plan.gone
+        if unchanged and manifest is not None and not repairing and not reanalysing:
             # Files whose mtime alone changed are re-hashed next time: cheaper than
             # writing a whole generation to record new mtimes.
             return run.keep_live(manifest)
@@ -141,7 +143,7 @@ def ingest(
             raise checkpoint.interrupted(run.report.index) from None
         finally:
             run.pipeline.close()
-        if not run.wrote and manifest is not None and not repairing:
+        if not run.wrote and manifest is not None and not repairing and not reanalysing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
             return run.keep_live(manifest)
@@ -149,6 +151,18 @@ def ingest(
         checkpoint.discard()
         counts = writer.manifest["counts"]
     return run.finish(generation, counts)
+
+
+def _reanalysing(manifest: Mapping[str, Any] | None, writer: StoreWriter) -> bool:
+    """Whether the live BM25 side was built with other params than this ragcli's (an
+    older analyser): the writer rebuilds it from the stored chunks, without embedding."""
+    if manifest is None or manifest.get("bm25") == writer.bm25_params:
+        return False
+    warn(
+        "the index's BM25 side was built with an older text analysis; rebuilding it with "
+        "this version's (code names kept whole), from the stored chunks, no re-embedding"
+    )
+    return True
 
 
 def _discover_all(roots: Sequence[Path], include, exclude, follow_links: bool, ocr: bool):
@@ -473,6 +487,7 @@ class _Run:
         generation = writer.commit(
             {
                 **expected_manifest(self.settings),
+                "bm25": writer.bm25_params,
                 "dimension": int(dimension),
                 "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
                 "updated_at": self.now,

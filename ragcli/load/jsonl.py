@@ -2,10 +2,11 @@
 
 Each line is an object with an id (``_id``, ``id`` or ``doc_id``), a body (``text``,
 ``contents`` or ``body``) and optionally a ``title``. ``Document.text`` is the body only;
-the title goes to ``Document.title`` (the chunker/embedder decide whether to prepend
-it). Blank lines are skipped; anything else that is not a usable record raises
-``LoadError("line N: ...")`` so an evaluation corpus is never silently partial.
-Records with an empty body are kept (Cranfield has two), with no sections.
+the title goes to ``Document.title`` (``text.index_text`` puts it before every chunk).
+A record with a title and no body is its title (bibliographic collections have many:
+they must be found by their title). Blank lines are skipped; anything else that is not
+a usable record raises ``LoadError("line N: ...")`` so an evaluation corpus is never
+silently partial. Records with neither body nor title are kept, with no sections.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def _document(record: dict, lineno: int, source: str, seen: dict[str, int]) -> D
     if not isinstance(title, str):
         raise LoadError(f"line {lineno}: title must be a string")
 
+    title = title.strip()
+    if not text.strip():
+        text = title
     metadata: dict = {"line": lineno}
     extra = record.get("metadata")
     if isinstance(extra, dict) and extra:
@@ -112,7 +116,7 @@ def _document(record: dict, lineno: int, source: str, seen: dict[str, int]) -> D
     return Document(
         doc_id=doc_id,
         source=source,
-        title=title.strip(),
+        title=title,
         kind="jsonl",
         text=text,
         sections=[Section(0, len(text))] if text.strip() else [],

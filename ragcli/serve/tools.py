@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -72,20 +71,10 @@ Question = Annotated[str, Field(description="The question to answer.", min_lengt
                                 max_length=4000)]  # fmt: skip
 K = Annotated[int | None, Field(description="Number of results (default 5).", ge=1, le=MAX_K)]
 
-# The search tool takes every SearchParams field (config.SEARCH_FIELDS) but these, typed
-# from the dataclass and range-checked from config.RANGES, so a new field needs no change
-# here; a description or a tighter bound below is optional.
+# The search tool takes every declared search option (types.SEARCH_OPTIONS) but these,
+# typed, described and range-checked from the declaration, so a new option needs no change
+# here; a tighter bound below is optional.
 SERVER_ONLY = {"rerank_model"}  # a client may not make the server load a model of its choice
-DESCRIPTIONS = {
-    "k": "Number of results (default 5).",
-    "mode": "hybrid (default: dense + BM25), dense (meaning) or sparse (exact words).",
-    "alpha": "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
-    "fusion": "adaptive (default), minmax, zscore, dbsf or rrf (docs/retrieval.md).",
-    "pool_factor": "Candidates per side = pool factor * k.",
-    "rerank": "Rerank with the cross-encoder (default on when available).",
-    "rerank_depth": "Fused candidates the cross-encoder scores.",
-    "min_score": "Drop hits whose raw cosine with the query is below this (-1 to 1).",
-}
 LIMITS = {"k": MAX_K, "pool_factor": 20, "rerank_depth": 100}  # bounded work per request
 
 
@@ -212,22 +201,25 @@ SEARCH_DOC = (
 
 def search_options() -> dict[str, Any]:
     """``{name: annotated type}`` of each SearchParams field a client may set."""
-    from ragcli.config import RANGES, SEARCH_FIELDS
     from ragcli.retrieve import FUSIONS, MODES
-    from ragcli.types import SearchParams
+    from ragcli.types import SEARCH_OPTIONS
 
-    hints = typing.get_type_hints(SearchParams)
     choices = {"mode": MODES, "fusion": FUSIONS}
     options = {}
-    for name in SEARCH_FIELDS:
+    for name, option in SEARCH_OPTIONS.items():
         if name in SERVER_ONLY:
             continue
-        kind = Literal[choices[name]] if name in choices else hints[name]
-        low, high = RANGES.get(name, (None, None))
-        high = LIMITS.get(name, high)
-        description = DESCRIPTIONS.get(name, f"As `rag search --{name.replace('_', '-')}`.")
-        options[name] = Annotated[kind | None, Field(description=description, ge=low, le=high)]
+        kind = Literal[choices[name]] if name in choices else option.kind
+        high = LIMITS.get(name, option.high)
+        described = Field(description=described_option(option), ge=option.low, le=high)
+        options[name] = Annotated[kind | None, described]
     return options
+
+
+def described_option(option) -> str:
+    """A search option's help as the schema describes it, with its default."""
+    shown = option.default_text
+    return option.help if shown is None else f"{option.help} Default: {shown}."
 
 
 def search_params(settings, filters, options: dict[str, Any]):

@@ -137,6 +137,13 @@ class StoreWriter(Protocol):
 
     manifest: dict[str, Any] | None  # the live manifest, None for a new or rebuilt store
 
+    @property
+    def bm25_params(self) -> dict[str, Any]:
+        """The BM25 params (analyser included) the committed sparse side is built with:
+        a local store rebuilds its sidecar from the catalog when the live one was built
+        with others (no re-embedding); Milvus keeps its collection's own."""
+        ...
+
     def __enter__(self) -> StoreWriter: ...
 
     def __exit__(self, *exc) -> None:

@@ -324,18 +324,27 @@ class LocalWriter:
                 self._sparse = self._sparse_writer(self._catalog)
         return self._catalog
 
+    @property
+    def bm25_params(self) -> dict[str, Any]:
+        from ragcli.store.sparse import DEFAULT_PARAMS
+
+        return DEFAULT_PARAMS
+
     def _sparse_writer(self, catalog: Catalog):
         """The next BM25 sidecar: the live segments linked in, or (a new index, a
-        rebuild, a format-1 sidecar) built from the catalog's chunks."""
+        rebuild, a format-1 sidecar, one built with other BM25 params or analysis)
+        built from the catalog's chunks."""
         from ragcli.store.sparse import SparseWriter
         from ragcli.store.sparse_bm25s import is_legacy
         from ragcli.text import index_text
 
         previous = self._live / SPARSE_DIR if self._live is not None else None
-        legacy = previous is not None and is_legacy(previous)
+        stale = previous is not None and (
+            is_legacy(previous) or (self.manifest or {}).get("bm25") != self.bm25_params
+        )
         with reading(previous or self._tmp):
-            writer = SparseWriter(self._tmp / SPARSE_DIR, None if legacy else previous)
-        if legacy:
+            writer = SparseWriter(self._tmp / SPARSE_DIR, None if stale else previous)
+        if stale:
             for chunk_id, title, text in catalog.iter_chunk_texts():
                 writer.add(chunk_id, index_text(title, text))
             writer.flush()

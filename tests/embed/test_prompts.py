@@ -190,7 +190,7 @@ def test_rag_ingest_and_search_with_the_default_backend_and_workers(tmp_path, mo
     (root / "docs" / "records.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
     env = subprocess_env(tmp_path)
     done = run_rag(
-        ["ingest", "docs", "--model", model, "--embed-workers", "2", "--json"], root, env, 600
+        ["ingest", "docs", "--embed-model", model, "--embed-workers", "2", "--json"], root, env, 600
     )
     assert done.returncode == 0, done.stderr
     index = Index(root / ".rag" / "default", settings=Settings(rerank=False))

@@ -145,7 +145,7 @@ def test_rag_ingest_and_search_through_the_server_never_showing_the_key(tmp_path
     env = {**subprocess_env(tmp_path), "RAG_EMBED_API_KEY": KEY}
     with EmbeddingServer(kind, echo_key=True) as server:
         url = base_url(server)
-        args = ["ingest", "docs", "--embed-backend", kind, "--model", MODEL]
+        args = ["ingest", "docs", "--embed-backend", kind, "--embed-model", MODEL]
         done = run_rag([*args, "--embed-base-url", url, "--json"], root, env)
         assert done.returncode == 0, done.stderr
         (root / "ragcli.toml").unlink()  # queries take the prompt from the index
@@ -177,7 +177,7 @@ def test_a_500_three_times_is_one_error_line_naming_the_server(tmp_path, kind):
     env = subprocess_env(tmp_path)
     with EmbeddingServer(kind) as server:
         server.push(*[error(kind, 500, "model runner crashed")] * 3)
-        args = ["ingest", "docs", "--embed-backend", kind, "--model", MODEL]
+        args = ["ingest", "docs", "--embed-backend", kind, "--embed-model", MODEL]
         failed = run_rag([*args, "--embed-base-url", base_url(server)], root, env)
     assert failed.returncode != 0
     assert failed.stderr == (
@@ -195,7 +195,7 @@ def test_a_key_the_server_echoes_in_an_error_is_not_printed(tmp_path, kind):
     env = {**subprocess_env(tmp_path), "RAG_EMBED_API_KEY": KEY, "OPENAI_API_KEY": KEY + "x"}
     with EmbeddingServer(kind) as server:
         server.push(error(kind, 401, f"Incorrect API key provided: {KEY}"))
-        args = ["ingest", "docs", "--embed-backend", kind, "--model", MODEL]
+        args = ["ingest", "docs", "--embed-backend", kind, "--embed-model", MODEL]
         failed = run_rag([*args, "--embed-base-url", base_url(server)], root, env)
     assert failed.returncode != 0 and len(server.posts()) == 1  # a 401 is not retried
     assert failed.stderr.count("\n") == 1
@@ -209,13 +209,13 @@ def test_a_server_answering_another_dimension_is_one_error_line(tmp_path, kind):
     root = project(tmp_path / "p")
     env = subprocess_env(tmp_path)
     with EmbeddingServer(kind) as server:
-        args = ["ingest", "docs", "--embed-backend", kind, "--model", MODEL]
+        args = ["ingest", "docs", "--embed-backend", kind, "--embed-model", MODEL]
         assert run_rag([*args, "--embed-base-url", base_url(server)], root, env).returncode == 0
     with EmbeddingServer(kind, dimension=32) as other:  # the model changed behind its name
         env["RAG_EMBED_BASE_URL"] = base_url(other)
         found = run_rag(["search", "volcano", "--mode", "dense"], root, env)
         (root / "docs" / "tea.md").write_text("# Tea\n\nTea grows on hillsides.\n")
-        ingested = run_rag(["ingest", "docs", "--model", MODEL], root, env)
+        ingested = run_rag(["ingest", "docs", "--embed-model", MODEL], root, env)
     for failed in (found, ingested):
         assert failed.returncode != 0
         assert failed.stderr.count("\n") == 1, failed.stderr

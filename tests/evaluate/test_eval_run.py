@@ -247,7 +247,9 @@ def test_parse_values(option, text, expected):
     [
         ("alpha", "0,1.5", "between 0 and 1"),
         ("alpha", "x", "not a number"),
-        ("k", "0", "positive integer"),
+        ("k", "0", "--top-k: k = 0 is out of range; it must be at least 1"),
+        ("pool_factor", "1,0", "--pool-factor: pool_factor = 0 is out of range"),
+        ("chunk_size", "0", "--chunk-size: chunk_size = 0 is out of range"),
         ("rerank", "maybe", "on or off"),
         ("mode", "fuzzy", "unknown mode"),
         ("alpha", "0,,1", "empty value"),

@@ -170,12 +170,24 @@ def test_incremental_summary_text_and_json(project):
     assert check_consistent(index_dir) == {"files": 3, "documents": 3, "chunks": 3}
 
 
+def test_old_model_flag_still_names_the_embedding_model(project):
+    assert rag("ingest", "docs").exit_code == 0
+    same = rag("ingest", "docs", "--model", "sentence-transformers/all-MiniLM-L6-v2")
+    assert same.exit_code == 0, same.stderr
+    note = "rag: warning: --model is deprecated here; use --embed-model (the embedding model)"
+    assert same.stderr.splitlines() == [note]
+    other = rag("ingest", "docs", "--model", "acme/other-model")
+    assert other.exit_code != 0 and other.stderr.splitlines()[0] == note
+    assert other.stderr.splitlines()[1].startswith("rag: error: ")
+    assert "embed_model" in other.stderr.splitlines()[1]
+
+
 def test_settings_mismatch_is_refused_and_rebuild_rebuilds(project):
     assert rag("ingest", "docs").exit_code == 0
     index_dir = project / ".rag" / "default"
     refused = rag("ingest", "docs", "--chunk-size", "64")
     assert_one_line_error(refused, "different settings", "chunking", "--rebuild")
-    assert_one_line_error(rag("ingest", "docs", "--model", "acme/other-model"), "embed_model")
+    assert_one_line_error(rag("ingest", "docs", "--embed-model", "acme/other-model"), "embed_model")
     assert generations(index_dir) == ["gen-000001"]
 
     rebuilt = rag("ingest", "docs", "--chunk-size", "64", "--chunk-overlap", "8", "--rebuild")

@@ -64,8 +64,15 @@ def clip(text: str, limit: int = MAX_VARCHAR) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
 
 
-def bm25_terms(text: str) -> str:
-    return " ".join(tokenize(text))
+def bm25_terms(text: str, params: dict | None = None) -> str:
+    """``text`` as the space-separated terms Milvus's BM25 indexes, analysed with
+    ``params`` (a collection's own, from its manifest; default this ragcli's)."""
+    return " ".join(tokenize(text, params))
+
+
+def bm25_params(manifest: dict | None) -> dict:
+    """The BM25 params a collection was built with (this ragcli's for a new one)."""
+    return dict((manifest or {}).get("bm25") or DEFAULT_PARAMS)
 
 
 # --- the connection -------------------------------------------------------------------

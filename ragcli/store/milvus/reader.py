@@ -20,6 +20,7 @@ from ragcli.store.milvus.connection import (
     HNSW_EF,
     MAX_TOPK,
     Connection,
+    bm25_params,
     bm25_score,
     bm25_terms,
     empty_hits,
@@ -174,7 +175,7 @@ class MilvusStore:
     def sparse_search(
         self, query: str, n: int, restriction: Restriction | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        terms = bm25_terms(query)
+        terms = bm25_terms(query, bm25_params(self.manifest))
         if not terms or self._skip(n, restriction):
             return empty_hits()
         limit = min(n, MAX_TOPK)
@@ -196,7 +197,7 @@ class MilvusStore:
 
     def sparse_scores(self, chunk_ids: np.ndarray, query: str) -> np.ndarray:
         ids = [int(i) for i in chunk_ids]
-        terms = bm25_terms(query)
+        terms = bm25_terms(query, bm25_params(self.manifest))
         scores: dict[int, float] = {}
         if terms and self._has_chunks:
             for start in range(0, len(ids), BATCH):

@@ -19,6 +19,7 @@ from ragcli.store.milvus.connection import (
     HNSW,
     MAX_VARCHAR,
     Connection,
+    bm25_params,
     bm25_terms,
     clip,
     filter_string,
@@ -215,7 +216,7 @@ class MilvusWriter:
 
         self._prepare()
         rows = [
-            _chunk_row(chunk, doc, record.path, vector, index_text)
+            _chunk_row(chunk, doc, record.path, vector, index_text, self.bm25_params)
             for (doc, chunk), vector in zip(
                 ((doc, chunk) for doc, chunks in documents for chunk in chunks),
                 np.asarray(vectors, dtype=np.float32),
@@ -251,6 +252,11 @@ class MilvusWriter:
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         self._prepare()
         self.db.call("upsert", self.db.meta, [_file_row(record, ingested_at)])
+
+    @property
+    def bm25_params(self) -> dict[str, Any]:
+        """A collection keeps the analysis it was built with (its terms are stored)."""
+        return bm25_params(self.manifest)
 
     def commit(self, manifest: dict[str, Any]) -> int | None:
         self._prepare()
@@ -315,7 +321,7 @@ def _file_row(record: FileRecord, ingested_at: str) -> dict[str, Any]:
 
 
 def _chunk_row(
-    chunk: Chunk, doc: Document, path: str, vector: np.ndarray, index_text
+    chunk: Chunk, doc: Document, path: str, vector: np.ndarray, index_text, params: dict
 ) -> dict[str, Any]:
     if chunk.chunk_id is None:
         raise ValueError("chunks need ids before they are stored")
@@ -327,7 +333,7 @@ def _chunk_row(
         "kind": doc.kind,
         "title": clip(chunk.title),
         "text": clip(chunk.text),
-        "terms": clip(bm25_terms(index_text(chunk.title, chunk.text))),
+        "terms": clip(bm25_terms(index_text(chunk.title, chunk.text), params)),
         "location": chunk.location.to_dict(),
         "char_start": int(chunk.start),
         "char_end": int(chunk.end),
