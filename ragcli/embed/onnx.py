@@ -240,9 +240,13 @@ class OnnxEncoder:
         return self.spec.finish(self._encode(self.spec.documents(texts), progress))
 
     def encode_query(self, text: str) -> np.ndarray:
-        vector = self.spec.finish(self._encode([self.spec.query(text)]))[0]
-        check_dimension(len(vector), self.expected_dimension, self.model_name)
-        return vector
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries in one batch, with the query prompt (``encode`` is for documents)."""
+        vectors = self.spec.finish(self._encode([self.spec.query(text) for text in texts]))
+        check_dimension(vectors.shape[1], self.expected_dimension, self.model_name)
+        return vectors
 
     def _encode(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None

@@ -241,7 +241,11 @@ class RayEncoder:
         return self._encode(texts, self.spec.document_prompt, progress)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([text], self.spec.query_prompt)[0]
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries in one batch, with the query prompt (``encode`` is for documents)."""
+        return self._encode(texts, self.spec.query_prompt)
 
     def _encode(
         self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None = None

@@ -204,7 +204,11 @@ class ServedEncoder:
         return self._encode(self.spec.documents(texts), progress)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([self.spec.query(text)])[0]
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries in one batch, with the query prompt (``encode`` is for documents)."""
+        return self._encode([self.spec.query(text) for text in texts])
 
     def close(self) -> None:
         if self._client is not None:

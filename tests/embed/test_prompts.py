@@ -267,3 +267,40 @@ def test_an_index_built_without_prompts_keeps_working_as_built(
     query = reference.encode(QUERY, prompt="", normalize_embeddings=True)
     want = vectors[[hit.chunk.chunk_id for hit in hits]] @ query
     assert np.abs(np.array([hit.dense for hit in hits]) - want).max() <= 1e-3
+
+
+@pytest.mark.slow
+def test_eval_embeds_its_questions_in_a_batch_with_the_query_prompt(model, reference):
+    """``rag eval`` embeds all questions at once (QueryVectorCache.prime): as queries."""
+    from ragcli.embed import onnx_cache_dir, onnx_or_torch
+    from ragcli.evaluate.indexes import QueryVectorCache
+
+    spec = EmbedSpec(*model_prompts(model))
+    cache = QueryVectorCache(onnx_or_torch(model, onnx_cache_dir(model), spec=spec))
+    questions = [QUERY, "what is the black death?"]
+    assert cache.prime(questions) == 2
+    expected = reference.encode_query(questions, normalize_embeddings=True)
+    got = np.array([cache.encode_query(q) for q in questions])
+    assert cosines(got, expected).min() >= 0.999
+    assert cache.describe()["one_by_one"] == 0
+
+
+@pytest.mark.slow
+def test_rag_eval_beir_with_embed_model_builds_a_prompted_index(tmp_path, model):
+    """Trying a model is one command: its eval index records and applies its prompts."""
+    from ragcli.config import cache_dir
+
+    beir = Path(__file__).resolve().parents[1] / "data" / "eval" / "tiny_beir"
+    env = subprocess_env(tmp_path)
+    args = ["eval", "--beir", str(beir), "--embed-model", model, "--mode", "dense"]
+    done = run_rag([*args, "--no-rerank", "--json"], tmp_path, env, 600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["collection"]["name"] == "tiny_beir"
+    built = [
+        Index(folder, settings=Settings()).store.manifest
+        for folder in (cache_dir() / "eval").glob("tiny_beir-*")
+        if (folder / "CURRENT").exists()
+    ]
+    ours = [m for m in built if m.get("embed_model") == model]
+    assert len(ours) == 1
+    assert ours[0]["query_prompt"] == "query: " and ours[0]["document_prompt"] == "passage: "
