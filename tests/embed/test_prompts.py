@@ -141,6 +141,11 @@ def test_ingest_and_search_embed_as_encode_document_and_encode_query(
     searcher = Index(root / ".rag" / "default", settings=Settings(rerank=False))
     hits = searcher.search(QUERY, k=5, mode="dense")
     query = reference.encode_query(QUERY, normalize_embeddings=True)
+    if backend == "torch":  # the index's queries go to ONNX once exported: torch's own too
+        from ragcli.embed import torch_encoder
+
+        own = torch_encoder(index.store.manifest, Settings()).encode_query(QUERY)
+        assert float(own @ query) >= 0.999
     got = np.array([hit.dense for hit in hits])
     want = vectors[[hit.chunk.chunk_id for hit in hits]] @ query
     bare = vectors[[hit.chunk.chunk_id for hit in hits]] @ reference.encode(QUERY, prompt="")

@@ -267,8 +267,8 @@ def test_an_interrupted_ingest_resumes_and_a_later_one_sends_only_new_chunks(
 
         (root / "docs" / "note.md").write_text("# Note\n\nA short note on tea.\n")
         before = len(server.inputs())
-        settings = Settings(embed_model=MODEL, embed_base_url=base_url(server))  # backend: auto
-        again = Index(root / ".rag" / "default", settings=settings)
+        # backend auto and no address: both from the index, which keeps recording the address
+        again = Index(root / ".rag" / "default", settings=Settings(embed_model=MODEL))
         assert again.ingest([root / "docs"]).added == ["docs/note.md"]
         assert len(server.inputs()) - before == 1
         hits = again.search("tea note", k=1, mode="dense", rerank=False)
