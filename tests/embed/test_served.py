@@ -286,3 +286,17 @@ def test_served_indexes_refuse_a_query_prompt_they_were_not_built_with(tmp_path,
         other = Settings(query_prompt="query: ", embed_base_url=server.url, rerank=False)
         with pytest.raises(IndexStateError, match="query_prompt ''"):
             Index(root / ".rag" / "default", settings=other).search("volcano", mode="dense")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_key_comes_from_rag_embed_api_key_or_the_backends_own_variable(kind, monkeypatch):
+    monkeypatch.delenv("RAG_EMBED_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with EmbeddingServer(kind) as server:
+        ServedEncoder(kind, MODEL, base_url(server)).encode(["tea"])
+        monkeypatch.setenv("RAG_EMBED_API_KEY", KEY + "-rag")
+        ServedEncoder(kind, MODEL, base_url(server)).encode(["tea"])
+    sent = [r.headers.get("authorization") for r in server.posts()]
+    # OPENAI_API_KEY is OpenAI's; Ollama gets no key unless RAG_EMBED_API_KEY gives one
+    first = f"Bearer {KEY}" if kind == "openai" else None
+    assert sent == [first, f"Bearer {KEY}-rag"]
