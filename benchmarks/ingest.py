@@ -85,7 +85,7 @@ def measure(spec: str, corpus: Path, work: Path) -> dict:
     wall = time.perf_counter() - started
     cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())
     catalog = Index(folder, settings=settings, base_dir=corpus.parent).store.catalog
-    texts = [index_text(title, text) for _, title, text in catalog.iter_chunk_texts()]
+    texts = [index_text(title, text) for _, title, _, text in catalog.iter_chunk_texts()]
     alone = encoder_alone(parallel_encoder(encoder, worker_count(settings.embed_workers)), texts)
     return {
         "backend": spec,

@@ -8,8 +8,10 @@ message can neither forge another line (``\\n``) nor drive the terminal (ANSI es
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from typing import Any
 
 
 class RagError(Exception):
@@ -81,6 +83,38 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     for value in configured_secrets(secrets):
         text = text.replace(value, REDACTED)
     return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
+
+
+class BadJsonLine(ValueError):
+    """A JSON Lines record that is not a JSON object; ``str(err)`` says why."""
+
+
+def json_object(line: str) -> dict[str, Any]:
+    """One JSON Lines record, or ``BadJsonLine`` worded the same for every JSONL reader
+    (``invalid JSON (<why>)``, ``expected a JSON object, got a list``); the reader puts
+    the file and line in front."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise BadJsonLine(f"invalid JSON ({err.msg})") from None
+    if not isinstance(record, dict):
+        raise BadJsonLine(f"expected a JSON object, got {json_type(record)}")
+    return record
+
+
+def json_type(value: Any) -> str:
+    """``a list``, ``a string``, ``null``, ...: what a JSON value is, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def message_line(message: str) -> str:

@@ -255,6 +255,7 @@ class Index:
         *,
         mode: str | None = None,
         alpha: float | None = None,
+        name_alpha: float | None = None,
         fusion: str | None = None,
         pool_factor: int | None = None,
         rerank: bool | None = None,

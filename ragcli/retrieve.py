@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import UsageError
+from ragcli.text import holds_name
 from ragcli.types import Hit, SearchParams
 
 MODES = ("dense", "sparse", "hybrid")
-FUSIONS = ("tmm", "minmax", "zscore", "dbsf", "rrf", "adaptive")
+FUSIONS = ("linear", "minmax", "zscore", "dbsf", "rrf", "adaptive")
 RRF_K = 60
 POOL_FLOOR = 100  # candidates each side gives at least, whatever k
 ADAPTIVE_BETA = 0.05  # chosen with alpha 0.75 by benchmarks/fusion.py (docs/retrieval.md)
@@ -232,7 +233,7 @@ def pool_size(params: SearchParams) -> int:
     """Candidates each side returns: ``pool_factor * k`` but never fewer than
     ``POOL_FLOOR``, and enough for the reranker. The floor keeps the pools, and so the
     ranking and its scores, the same for every ``k`` up to ``POOL_FLOOR / pool_factor``
-    (the ``tmm`` fusion's ranking is the same at any ``k``: ``exact_fusion``)."""
+    (the ``linear`` fusion's ranking is the same at any ``k``: ``exact_fusion``)."""
     pool = max(params.k * params.pool_factor, params.k, POOL_FLOOR)
     return max(pool, params.rerank_depth) if params.rerank else pool
 
@@ -265,7 +266,7 @@ def candidates(
         return _single_side(dense_ids, dense_scores, "dense")
     if params.mode == "sparse":
         return _single_side(sparse_ids, sparse_scores, "sparse")
-    if params.fusion == "tmm":
+    if params.fusion == "linear":
         sides = _Sides(store, query, query_vector, restriction)
         listed = (dense_ids, dense_scores), (sparse_ids, sparse_scores)
         return exact_fusion(sides, *listed, params, pool)
@@ -283,9 +284,7 @@ def candidates(
 
 class _Sides:
     """One query's two sides over a store: each side's top ``n`` (searched again when a
-    deeper list is needed), any chunk's score on either side, and each side's best
-    score in the whole index (the ``tmm`` normalisers, the same with or without a
-    filter, so a filter does not change a hit's score)."""
+    deeper list is needed) and any chunk's score on either side."""
 
     def __init__(self, store, query: str, vector: np.ndarray, restriction):
         self.store, self.query, self.vector, self.restriction = store, query, vector, restriction
@@ -296,15 +295,6 @@ class _Sides:
     def sparse_top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return self.store.sparse_search(self.query, n, self.restriction)
 
-    def best(self, listed_dense: np.ndarray, listed_sparse: np.ndarray) -> tuple[float, float]:
-        """(best cosine, best BM25) over the whole index; the lists' heads when unfiltered."""
-        if self.restriction is not None:
-            _, listed_dense = self.store.dense_search(self.vector, 1)
-            _, listed_sparse = self.store.sparse_search(self.query, 1)
-        dense = float(listed_dense[0]) if len(listed_dense) else 1.0
-        sparse = float(listed_sparse[0]) if len(listed_sparse) else 0.0
-        return dense, sparse
-
     def scores(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not len(ids):
             return np.zeros(0), np.zeros(0)
@@ -313,34 +303,41 @@ class _Sides:
         return dense, sparse
 
 
-def tmm(dense: np.ndarray, sparse: np.ndarray, alpha: float, best: tuple[float, float]):
-    """Convex combination over theoretical min-max normalisation (Bruch et al., "An
-    Analysis of Fusion Functions for Hybrid Retrieval", 2023): the cosine from its least
-    possible value, -1, to the query's best cosine in the index, and BM25 from 0 to the
-    query's best BM25 in the index, so 1.0 is a chunk best on both sides. Neither
-    normaliser depends on k, the pools or a filter."""
-    best_dense, best_sparse = best
-    dense_part = (dense + 1.0) / max(best_dense + 1.0, 1e-9)
-    sparse_part = sparse / best_sparse if best_sparse > 0 else np.zeros_like(sparse)
-    return alpha * dense_part + (1 - alpha) * sparse_part
+def linear(dense: np.ndarray, sparse: np.ndarray, alpha: float, ceiling: float) -> np.ndarray:
+    """``alpha * cosine + (1 - alpha) * BM25 / ceiling``, where the ceiling is the
+    query's whole term weight (``StoreReader.sparse_ceiling``): the BM25 part is the
+    share of the query's term weight a chunk holds, the same whatever k, the pools or a
+    filter."""
+    share = sparse / ceiling if ceiling > 0 else np.zeros_like(sparse)
+    return alpha * dense + (1 - alpha) * share
+
+
+def query_alpha(query: str, params: SearchParams) -> float:
+    """The dense weight for this query: ``name_alpha`` when it holds a code-like name
+    (its exact words decide: a name the model never saw has no meaning to match), else
+    ``alpha``; alpha 0 and 1 stay the pure modes."""
+    if params.alpha in (0.0, 1.0) or not holds_name(query):
+        return params.alpha
+    return params.name_alpha
 
 
 def exact_fusion(
     sides: _Sides, dense_list, sparse_list, params: SearchParams, pool: int
 ) -> list[Candidate]:
-    """The fused top of the whole index, not of the pools: Fagin's threshold rule. A
-    chunk in neither list scores at most the fusion of the two lists' last scores; while
-    the ``k``-th best candidate is not above that bound, both lists are deepened. So the
-    top ``n`` of ``-k N`` are the top ``n`` of ``-k M`` for any M >= N, scores and all."""
-    best = sides.best(dense_list[1], sparse_list[1])
+    """The fused top of the whole index, not of the pools (Fagin's threshold rule): a
+    chunk in neither list scores at most the fusion of the two lists' last scores, and
+    while the ``k``-th best candidate is not above that bound both lists are deepened.
+    So the top ``n`` of ``-k N`` are the top ``n`` of ``-k M`` for any M >= N."""
+    ceiling = float(sides.store.sparse_ceiling(sides.query))
+    alpha = query_alpha(sides.query, params)
     while True:
         union = np.asarray(
             list(dict.fromkeys([*dense_list[0].tolist(), *sparse_list[0].tolist()])), np.int64
         )
         dense, sparse = sides.scores(union)
-        fused = tmm(dense, sparse, params.alpha, best)
+        fused = linear(dense, sparse, alpha, ceiling)
         order = np.lexsort((union, -fused))
-        bound = _unseen_bound(dense_list, sparse_list, pool, params.alpha, best)
+        bound = _unseen_bound(dense_list, sparse_list, pool, alpha, ceiling)
         enough = len(order) >= params.k and fused[order[params.k - 1]] > bound
         if enough or bound == -np.inf or pool >= sides.store.n_chunks:
             return [
@@ -351,13 +348,13 @@ def exact_fusion(
         dense_list, sparse_list = sides.dense_top(pool), sides.sparse_top(pool)
 
 
-def _unseen_bound(dense_list, sparse_list, pool: int, alpha: float, best) -> float:
+def _unseen_bound(dense_list, sparse_list, pool: int, alpha: float, ceiling: float) -> float:
     """The highest fused score a chunk in neither list could have: -inf once the dense
     list holds every chunk there is (it lists every chunk, with or without BM25)."""
     if len(dense_list[0]) < pool:
         return -np.inf
     last_sparse = float(sparse_list[1][-1]) if len(sparse_list[0]) >= pool else 0.0
-    last = tmm(np.asarray([float(dense_list[1][-1])]), np.asarray([last_sparse]), alpha, best)
+    last = linear(np.asarray([float(dense_list[1][-1])]), np.asarray([last_sparse]), alpha, ceiling)
     return float(last[0])
 
 

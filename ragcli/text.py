@@ -18,12 +18,13 @@ only when an index is built (a saved index carries its own list).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 # The analyser half of the BM25 settings (ragcli.store.sparse.DEFAULT_PARAMS adds the
 # scoring half); an index records both in its manifest.
-ANALYSER = {"stemmer": "english", "stopwords": "en", "names": 1}
+ANALYSER = {"stemmer": "english", "stopwords": "en", "names": 1, "headings": 1}
 
 _BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WORD_TOKEN = re.compile(r"\w+")
@@ -47,6 +48,18 @@ def index_text(title: str, text: str) -> str:
     if title and not text.startswith(title):
         return f"{title}\n{text}"
     return text
+
+
+def sparse_text(title: str, heading: Sequence[str], text: str) -> str:
+    """What BM25 indexes for a chunk: ``index_text`` with the chunk's heading path in
+    front when its text does not already open with it, so every chunk of a section
+    matches the section's name (measured on the shared documentation folders: FastAPI
+    identifier questions hit@1 0.6 -> 0.8; no change where there are no headings)."""
+    body = index_text(title, text)
+    path = " ".join(heading)
+    if path and path not in body[: len(path) + 200]:
+        return f"{path}\n{body}"
+    return body
 
 
 @lru_cache(maxsize=4)
@@ -125,6 +138,11 @@ def name_terms(text: str, stop: frozenset[str]) -> tuple[list[str], list[str]]:
         else:
             _identifier(token, words, exact, stop)
     return words, exact
+
+
+def holds_name(text: str) -> bool:
+    """Whether ``text`` holds a code-like name (``name_terms`` keeps one whole)."""
+    return bool(name_terms(text, frozenset())[1])
 
 
 def _plain_word(word: str, words: list[str], stop: frozenset[str]) -> None:

@@ -212,14 +212,24 @@ class SearchOptions:
         "hybrid", "hybrid (dense + BM25), dense (meaning) or sparse (exact words).", ("--mode",)
     )
     alpha: float = search_option(
-        0.75,  # chosen by measurement (docs/retrieval.md); adaptive fusion shifts it per query
+        0.5,  # chosen by measurement (docs/retrieval.md, "Defaults")
         "Dense weight in hybrid: 1 = dense only, 0 = BM25 only.",
         ("--alpha",),
         low=0.0,
         high=1.0,
     )
+    name_alpha: float = search_option(
+        0.3,  # chosen by measurement (docs/retrieval.md, "Names")
+        "Dense weight (linear fusion) for a query holding a code name (dtype.fields, "
+        "snake_case, CamelCase, NPY201, --flag, a path), where exact words decide.",
+        ("--name-alpha",),
+        low=0.0,
+        high=1.0,
+    )
     fusion: str = search_option(
-        "adaptive", "adaptive, minmax, zscore, dbsf or rrf (docs/retrieval.md).", ("--fusion",)
+        "linear",
+        "linear, adaptive, minmax, zscore, dbsf or rrf (docs/retrieval.md).",
+        ("--fusion",),
     )
     pool_factor: int = search_option(
         5, "Candidates per side = pool factor * k.", ("--pool-factor",), low=1
@@ -303,3 +313,18 @@ class SearchParams(SearchOptions):
             "alpha": self.alpha if hybrid else None,
             "fusion": self.fusion if hybrid else None,
         }
+
+
+def result_record(query: str, hits: list[Hit], params: SearchParams) -> dict[str, Any]:
+    """One query's results as `rag search --json` and the served search give them
+    (docs/commands.md): the options, whether reranked, each hit with its snippet."""
+    from ragcli.text import snippet
+
+    return {
+        "query": query,
+        **params.describe(),
+        "reranked": any(hit.rerank is not None for hit in hits),
+        "results": [
+            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
+        ],
+    }

@@ -194,3 +194,17 @@ def npy_files_load_without_pickle(folder: Path) -> int:
         assert array.dtype != object
         count += 1
     return count
+
+
+def add_made_up_file(writer, n: int, text: str) -> None:
+    """File ``f{n}.txt``: one document of one chunk (id ``n``) with a made-up unit
+    vector of 8 dimensions, added to a store writer."""
+    from ragcli.store.catalog import FileRecord
+    from ragcli.types import Chunk, Document, Location
+
+    name = f"f{n}.txt"
+    doc = Document(doc_id=name, source=name, kind="text", title=name, text=text)
+    chunk = Chunk(name, name, name, text, Location(), 0, len(text), 0, 3, chunk_id=n)
+    vector = np.random.default_rng(n).normal(size=(1, 8)).astype(np.float32)
+    record = FileRecord(f"/p/{name}", name, f"{n:064d}", len(text), n)
+    writer.add_file(record, [(doc, [chunk])], vector / np.linalg.norm(vector), "now")

@@ -3,7 +3,7 @@
 The commands parse arguments, call the library and render; no pipeline logic lives here.
 Command modules import only typer and ragcli's light modules at import time (the
 libraries a command needs are imported inside it), so registering every command costs
-little; tests/test_startup.py checks what `rag --help` and `rag search` import.
+little; tests/cli/test_startup.py checks what `rag --help` and `rag search` import.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def _pass_through_plain_values() -> None:
     coercion unchanged, so they are returned as they are; everything else (numbers,
     paths, parsers) still goes through typer. Required-ness and callbacks are applied
     as typer applies them.
-    tests/test_startup.py checks the two paths agree.
+    tests/cli/test_startup.py checks the two paths agree.
     """
     try:
         from typer.core import _TyperParameter

@@ -98,7 +98,7 @@ SweepPoolFactorOpt = Annotated[
     str | None, _sweep_option("Candidates per side = pool factor * k.", "--pool-factor")
 ]
 SweepFusionOpt = Annotated[
-    str | None, _sweep_option("Fusion: minmax,zscore,dbsf,rrf,adaptive.", "--fusion")
+    str | None, _sweep_option("Fusion: linear,adaptive,minmax,zscore,dbsf,rrf.", "--fusion")
 ]
 SweepRerankOpt = Annotated[
     str | None, _sweep_option("Cross-encoder reranking: on, off or on,off.", "--rerank")
@@ -306,3 +306,23 @@ def print_rich(result: dict[str, Any]) -> None:
     footer = table_footer(result)
     if footer:
         console.print(footer, style="dim")
+    _print_kinds(result, console)
+
+
+def _print_kinds(result: dict[str, Any], console: Any) -> None:
+    """Each row's metrics per kind of question, when the questions carry a kind."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ragcli.evaluate.report import kind_table_header, kind_table_rows, setting_columns
+
+    rows = kind_table_rows(result)
+    if not rows:
+        return
+    left = 3 + len(setting_columns(result))
+    table = Table(title="by kind", title_justify="left")
+    for i, name in enumerate(kind_table_header(result)):
+        table.add_column(name, justify="left" if i < left else "right")
+    for cells in rows:
+        table.add_row(*(escape(cell) for cell in cells))  # kinds come from the user's file
+    console.print(table)

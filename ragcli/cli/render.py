@@ -193,9 +193,14 @@ def _chunking(chunking: Any) -> str:
 
 def _bm25(bm25: dict[str, Any]) -> str:
     stemmer, stopwords = bm25.get("stemmer") or "no", bm25.get("stopwords") or "no"
+    extras = [
+        label
+        for key, label in (("names", "code names whole"), ("headings", "heading paths"))
+        if bm25.get(key)
+    ]
     return (
         f"{bm25.get('method')} k1 {bm25.get('k1')} b {bm25.get('b')}, {stemmer} stemmer, "
-        f"{stopwords} stopwords"
+        f"{stopwords} stopwords" + "".join(f", {extra}" for extra in extras)
     )
 
 

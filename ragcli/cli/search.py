@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, BinaryIO
 
 import typer
 
 from ragcli.cli import render
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import SEARCH, TARGET, Flags, JsonOpt, uses
-from ragcli.errors import UsageError, require_utf8
-from ragcli.text import snippet
+from ragcli.errors import BadJsonLine, UsageError, json_object, require_utf8
+from ragcli.types import result_record
 
 QueryArg = Annotated[
     str | None, typer.Argument(help="The query; '-' reads it from stdin.", show_default=False)
@@ -94,18 +93,6 @@ def show_results(query: str, hits: list, params, json_out: bool) -> None:
         render.search_plain(query, hits)
 
 
-def result_record(query: str, hits: list, params) -> dict[str, Any]:
-    """The documented JSON shape of one query's results (docs/commands.md)."""
-    return {
-        "query": query,
-        **params.describe(),
-        "reranked": any(hit.rerank is not None for hit in hits),
-        "results": [
-            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
-        ],
-    }
-
-
 def read_query(query: str) -> str:
     """The query argument, or stdin for '-', as valid UTF-8 text."""
     from ragcli.cli.ask import read_stdin_text
@@ -157,9 +144,9 @@ def read_batch(path: Path) -> Iterator[tuple[str | None, str]]:
                 continue
             if line.startswith("{"):
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UsageError(f"{path}: line {number}: invalid JSON ({err.msg})") from None
+                    record = json_object(line)
+                except BadJsonLine as err:
+                    raise UsageError(f"{path}: line {number}: {err}") from None
                 text = record.get("query") or record.get("question") or record.get("text")
                 if not isinstance(text, str) or not text.strip():
                     raise UsageError(f"{path}: line {number}: no 'query' text")

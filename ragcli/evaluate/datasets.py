@@ -6,11 +6,14 @@ documents, gold answers):
 * :func:`read_questions` reads a JSONL file, one question per line::
 
       {"id": "q1", "question": "...", "relevant": ["a.md", "b.md"], "answers": ["42"]}
-      {"question": "...", "relevant": {"doc-7": 2, "doc-9": 1}}
+      {"question": "...", "relevant": {"doc-7": 2, "doc-9": 1}, "kind": "howto"}
+      {"question": "...", "relevant": ["docs/config.rst"], "answer": "2678400"}
 
   ``question`` is required; ``id`` defaults to the 1-based line number; ``relevant`` is a
   list of document ids (grade 1 each) or an object ``{doc id: grade}`` (integer grade,
-  > 0 = relevant, higher = more relevant); ``answers`` is a list of gold answer strings.
+  > 0 = relevant, higher = more relevant); ``answers`` is a list of gold answer strings
+  and ``answer`` one more gold answer (a string; ``""`` = none); ``kind`` an optional
+  label (``identifier``, ``howto``, ...) that ``rag eval`` reports metrics by.
 
 * :func:`read_beir` reads a BEIR folder: ``corpus.jsonl``, ``queries.jsonl``,
   ``qrels/<split>.tsv`` and, for QA sets, ``questions.jsonl`` (gold answers).
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragcli.errors import UsageError
+from ragcli.errors import BadJsonLine, UsageError, json_object, json_type
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
@@ -56,6 +59,7 @@ class Question:
     text: str
     relevant: dict[str, int] = field(default_factory=dict)
     answers: list[str] = field(default_factory=list)
+    kind: str | None = None  # a label the report groups by ("identifier", "howto", ...)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +67,7 @@ class Question:
             "question": self.text,
             "relevant": dict(self.relevant),
             "answers": list(self.answers),
+            "kind": self.kind,
         }
 
 
@@ -170,32 +175,16 @@ def _iter_jsonl(path: Path, skipped: dict[str, int]) -> Iterator[tuple[int, dict
             _bump(skipped, "blank_lines")
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{path}:{lineno}: malformed JSON: {err.msg}") from None
-        if not isinstance(record, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {_json_type(record)}")
+            record = json_object(line)
+        except BadJsonLine as err:
+            raise UsageError(f"{path}:{lineno}: {err}") from None
         yield lineno, record
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _as_id(value: Any, where: str, what: str) -> str:
     """An id given as a non-empty string or an integer (JSON writers use both)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise UsageError(f"{where}: {what} must be a string or an integer, got {_json_type(value)}")
+        raise UsageError(f"{where}: {what} must be a string or an integer, got {json_type(value)}")
     text = str(value).strip()
     if not text:
         raise UsageError(f"{where}: {what} is empty")
@@ -229,7 +218,7 @@ def _parse_relevant(value: Any, where: str, skipped: dict[str, int]) -> dict[str
         return relevant
     raise UsageError(
         f"{where}: 'relevant' must be a list of document ids or an object "
-        f"{{doc id: grade}}, got {_json_type(value)}"
+        f"{{doc id: grade}}, got {json_type(value)}"
     )
 
 
@@ -237,15 +226,38 @@ def _parse_answers(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise UsageError(f"{where}: 'answers' must be a list of strings, got {_json_type(value)}")
+        raise UsageError(f"{where}: 'answers' must be a list of strings, got {json_type(value)}")
     answers = []
     for i, answer in enumerate(value):
         if not isinstance(answer, str):
-            raise UsageError(f"{where}: answers[{i}] must be a string, got {_json_type(answer)}")
+            raise UsageError(f"{where}: answers[{i}] must be a string, got {json_type(answer)}")
         if not answer.strip():
             raise UsageError(f"{where}: answers[{i}] is empty")
         answers.append(answer)
     return answers
+
+
+def _parse_answer(value: Any, where: str) -> list[str]:
+    """The single gold answer of ``answer``: a string; empty means none (off-topic)."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: 'answer' must be a string, got {json_type(value)}")
+    return [value] if value.strip() else []
+
+
+def _gold_answers(record: dict[str, Any], where: str) -> list[str]:
+    """``answers`` and ``answer`` together, each answer once, in that order."""
+    answers = _parse_answers(record.get("answers"), where)
+    return list(dict.fromkeys([*answers, *_parse_answer(record.get("answer"), where)]))
+
+
+def _parse_kind(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: 'kind' must be a string, got {json_type(value)}")
+    return value.strip() or None
 
 
 def _parse_question_records(
@@ -260,7 +272,7 @@ def _parse_question_records(
         if text is None:
             raise UsageError(f"{where}: missing '{question_key}'")
         if not isinstance(text, str):
-            raise UsageError(f"{where}: '{question_key}' must be a string, got {_json_type(text)}")
+            raise UsageError(f"{where}: '{question_key}' must be a string, got {json_type(text)}")
         if not text.strip():
             raise UsageError(f"{where}: '{question_key}' is empty")
         raw_id = record.get(id_key)
@@ -272,7 +284,8 @@ def _parse_question_records(
             id=qid,
             text=text.strip(),
             relevant=_parse_relevant(record.get("relevant"), where, skipped),
-            answers=_parse_answers(record.get("answers"), where),
+            answers=_gold_answers(record, where),
+            kind=_parse_kind(record.get("kind"), where),
         )
         out.append((lineno, question))
     return out
@@ -327,7 +340,7 @@ def _read_queries(path: Path, skipped: dict[str, int]) -> dict[str, tuple[int, s
         qid = _as_id(record["_id"], where, "'_id'")
         text = record.get("text")
         if not isinstance(text, str):
-            what = "missing 'text'" if text is None else f"'text' is {_json_type(text)}"
+            what = "missing 'text'" if text is None else f"'text' is {json_type(text)}"
             raise UsageError(f"{where}: {what}, expected a string")
         if qid in queries:
             first = queries[qid][0]
@@ -482,8 +495,9 @@ def read_beir(folder: str | Path, split: str = "test") -> BeirCollection:
 
     Reads ``queries.jsonl`` and ``qrels/<split>.tsv``, streams ``corpus.jsonl`` for its
     ids only (the text is left to the ingest pipeline), and, if present, reads
-    ``questions.jsonl`` (``{"id", "question", "answers", "relevant"}``) to attach gold
-    answers. Only queries with at least one relevant document in the split are kept.
+    ``questions.jsonl`` (``{"id", "question", "answers", "answer", "relevant", "kind"}``)
+    to attach gold answers and kinds. Only queries with at least one relevant document in
+    the split are kept.
     qrels lines naming an unknown query or document are dropped, counted in ``skipped``
     and listed in ``problems``; it is an error only if no judged query is left.
     """
@@ -531,7 +545,8 @@ def _attach_answers(
     skipped: dict[str, int],
     problems: list[Problem],
 ) -> None:
-    """Copy gold answers from a BEIR ``questions.jsonl`` onto the judged questions.
+    """Copy gold answers (and kinds) from a BEIR ``questions.jsonl`` onto the judged
+    questions.
 
     The qrels stay authoritative for relevance; a ``relevant`` list that disagrees with
     them is reported as a problem. Entries for queries not judged in this split are
@@ -545,6 +560,7 @@ def _attach_answers(
             _bump(skipped, "qa_without_qrels")
             continue
         question.answers = entry.answers
+        question.kind = entry.kind
         if entry.relevant and set(entry.relevant) != qrels_docs.get(entry.id, set()):
             problems.append(
                 Problem(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,17 +50,19 @@ def collection_name(folder: Path) -> str:
 
 
 def eval_index_dir(corpus_path: Path, settings: Settings, root: Path, name: str) -> Path:
-    """``root/<name>-<hash>``: the hash covers the corpus file and the ingest settings."""
+    """``root/<name>-<hash>``: the hash covers the corpus file and the ingest settings
+    that need new vectors (not the BM25 params: an ingest rebuilds that side in place)."""
     from ragcli.ingest import expected_manifest
 
     corpus_path = corpus_path.resolve()
     stat = corpus_path.stat()
+    ingest = {key: value for key, value in expected_manifest(settings).items() if key != "bm25"}
     key = json.dumps(
         {
             "corpus": str(corpus_path),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "ingest": expected_manifest(settings),
+            "ingest": ingest,
         },
         sort_keys=True,
     )
@@ -117,17 +120,56 @@ class Target:
     chunk_factor: int = MIN_CHUNK_FACTOR
     doc_ids: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)  # absolute file path -> its source
+    roots: list[Path] = field(default_factory=list)  # the folders and files ingested
+    _real: dict[str, str] | None = field(default=None, repr=False)
 
     def scan(self) -> None:
-        """Read the index's document ids and sources and its chunks per document."""
+        """Read the index's document ids, sources, files and ingest roots, and its chunks
+        per document."""
         store = self.index.store
         for doc in store.documents():
             self.doc_ids.add(doc.doc_id)
             self.sources.add(doc.source)
+            self.files.setdefault(doc.file, doc.source)
+        self.roots = [Path(root) for root in store.manifest.get("roots", [])]
         counts = store.counts()
         if counts["documents"]:
             ratio = math.ceil(counts["chunks"] / counts["documents"])
             self.chunk_factor = max(MIN_CHUNK_FACTOR, min(MAX_CHUNK_FACTOR, ratio))
+
+    def source_of(self, relevant: str, question_dir: Path) -> str | None:
+        """The index's name for a relevant id: the id itself when it is a document id or a
+        source; else the source of the indexed file it names as a path relative to the
+        question file's folder, or else to an ingested folder, or else the one indexed
+        file whose path ends with it; None when it names no indexed file (or several)."""
+        if relevant in self.doc_ids or relevant in self.sources:
+            return relevant
+        for base in (question_dir, *self.roots):
+            source = self._indexed_file(base / relevant)
+            if source is not None:
+                return source
+        return self._only_file_ending_with(relevant)
+
+    def _only_file_ending_with(self, relevant: str) -> str | None:
+        parts = Path(os.path.normpath(relevant)).parts
+        if not parts or Path(relevant).is_absolute() or ".." in parts:
+            return None
+        tail = os.sep + os.path.join(*parts)
+        found = {src for file, src in self.files.items() if file.endswith(tail)}
+        return found.pop() if len(found) == 1 else None
+
+    def _indexed_file(self, path: Path) -> str | None:
+        """The source of ``path`` if it is an indexed file (compared with links resolved)."""
+        source = self.files.get(os.path.normpath(path))
+        if source is None and self.files:
+            source = self._real_files().get(os.path.realpath(path))
+        return source
+
+    def _real_files(self) -> dict[str, str]:
+        if self._real is None:
+            self._real = {os.path.realpath(file): src for file, src in self.files.items()}
+        return self._real
 
     def info(self) -> dict[str, Any]:
         """The index's entry in the report's ``indexes``."""

@@ -170,6 +170,23 @@ def _table(report: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def _kind_table(report: dict[str, Any]) -> str:
+    rows = kind_table_rows(report)
+    if not rows:
+        return ""
+    left = 3 + len(setting_columns(report))
+
+    def cell(tag: str, i: int, text: str) -> str:
+        cls = ' class="s"' if i < left else ""
+        return f"<{tag}{cls}>{_esc(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(kind_table_header(report)))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(cells)) + "</tr>" for cells in rows
+    )
+    return f"<h2>By kind of question</h2><table><tr>{head}</tr>{body}</table>"
+
+
 def _hardest(report: dict[str, Any]) -> str:
     best = report.get("best")
     metric = report.get("sort_by")
@@ -225,7 +242,8 @@ def render_html(report: dict[str, Any]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{_esc(title)}</h1>{meta}<h2>Sweep</h2>{svg_chart(report)}"
-        f"<h2>Results</h2>{_table(report)}{_hardest(report)}</body></html>\n"
+        f"<h2>Results</h2>{_table(report)}{_kind_table(report)}{_hardest(report)}"
+        "</body></html>\n"
     )
 
 
@@ -274,8 +292,49 @@ def table_footer(report: dict[str, Any]) -> str:
     )
 
 
+def kind_table_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The per-kind table's cells (kind, n, row number, settings, metrics), grouped by
+    kind; [] when the questions carry no kind."""
+    keys = setting_columns(report)
+    metrics = metric_columns(report)
+    rows = []
+    for kind in report.get("kinds", []):
+        for n, row in enumerate(report["rows"]):
+            entry = row.get("by_kind", {}).get(kind)
+            if entry is None:
+                continue
+            rows.append(
+                [
+                    printable(kind),
+                    str(entry["n_queries"]),
+                    str(n + 1),
+                    *(setting_text(k, row["settings"]) for k in keys),
+                    *(value_text(entry["mean"].get(m)) for m in metrics),
+                ]
+            )
+    return rows
+
+
+def kind_table_header(report: dict[str, Any]) -> list[str]:
+    keys = setting_columns(report)
+    return ["kind", "n", "#", *(SETTING_LABELS[k] for k in keys), *metric_columns(report)]
+
+
+def _fixed_width(header: list[str], body: list[list[str]], left: int) -> list[str]:
+    """Columns padded to their widest cell; the first ``left`` columns flush left."""
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+        for cells in [header, *body]
+    ]
+
+
 def plain_table(report: dict[str, Any]) -> str:
-    """Fixed-width text for pipes and logs; the best row is marked with '*'."""
+    """Fixed-width text for pipes and logs; the best row is marked with '*'. Questions
+    with a ``kind`` get a second table: each row's metrics per kind."""
     keys = setting_columns(report)
     metrics = metric_columns(report)
     header = ["", "#", *(SETTING_LABELS[k] for k in keys), *metrics, "ms/q"]
@@ -289,16 +348,13 @@ def plain_table(report: dict[str, Any]) -> str:
         ]
         for n, row in enumerate(report["rows"])
     ]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = [table_header(report)]
-    for cells in [header, *body]:
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i < 2 + len(keys) else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-        )
+    lines = [table_header(report), *_fixed_width(header, body, 2 + len(keys))]
     footer = table_footer(report)
     if footer:
         lines.append(footer)
+    by_kind = kind_table_rows(report)
+    if by_kind:
+        lines.append("")
+        lines.append("by kind:")
+        lines.extend(_fixed_width(kind_table_header(report), by_kind, 3 + len(keys)))
     return "\n".join(lines) + "\n"

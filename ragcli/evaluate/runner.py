@@ -12,7 +12,11 @@ Two inputs (see :mod:`ragcli.evaluate.datasets`):
   are unchanged. A ``chunk_size`` sweep gets one index per value.
 * a JSONL question set (``questions=``) against an existing index (the located
   ``.rag`` index unless ``index=`` is given). Its relevant ids may be document ids or
-  source paths: a hit matches on either ``chunk.doc_id`` or ``chunk.source``.
+  source paths: a hit matches on either ``chunk.doc_id`` or ``chunk.source``. Any other
+  id is read as a file path, resolved against the question file's folder, then the
+  ingested folders, then the one indexed file whose path ends with it
+  (``Target.source_of``), and replaced by that file's source. Questions may carry a
+  ``kind``: each row is also scored per kind (``by_kind``).
 
 Retrieval is scored per document (:func:`ragcli.evaluate.metrics.score_retrieval`): each
 search fetches ``k * chunk_factor`` chunks (``chunk_factor`` = the index's chunks per
@@ -37,11 +41,13 @@ The report (:func:`run_eval`) is a plain JSON-ready dict::
      "sweep": {option: [values]}, "varied": [options with > 1 value],
      "rows": [{"settings": {chunk_size, mode, k, pool_factor, fusion, alpha, rerank},
                "fetch_chunks": int, "reranked": bool, "mean": {metric: value}, "n_queries": int,
+               "by_kind": {kind: {"n_queries": int, "mean": {metric: value or None}}},
                "empty": [qids], "per_query": {qid: {metric: value, "top": [doc ids],
                "answer": str, "em"/"f1"/"contains"/judged metrics}},
                "same_as": row number or None, "timings": {search_s, answer_s, ...},
                "best": bool}],
-     "best": row number, "questions": {qid: {question, relevant, answers}},
+     "best": row number, "kinds": [question kinds, first seen first; [] if none],
+     "questions": {qid: {question, relevant, answers, kind}},
      "skipped": {reason: count}, "problems": [{file, line, message}],
      "timings": {load_s, index_s, encode_queries_s, rows_s, total_s},
      "query_vectors": {embedded, reused, one_by_one} or None}
@@ -173,26 +179,31 @@ def _question_lines(path: Path) -> dict[str, int]:
 def _check_relevant_ids(
     qset: QuestionSet, target: Target, skipped: dict[str, int], problems: list[Problem]
 ) -> None:
-    """Drop relevant ids that are neither a doc id nor a source of the index."""
+    """Name each relevant id the way the index does (see ``Target.source_of``): a document
+    id or source as it is; a path (relative to the question file's folder, to an ingested
+    folder, or the ending of one indexed file's path) as the source of that file. Ids
+    that name nothing indexed are dropped and reported."""
     lines = _question_lines(qset.path)
+    question_dir = qset.path.resolve().parent
     had_relevance = qset.has_relevance
     for question in qset.questions:
-        unknown = [
-            doc
-            for doc in question.relevant
-            if doc not in target.doc_ids and doc not in target.sources
-        ]
-        for doc in unknown:
-            del question.relevant[doc]
+        resolved: dict[str, int] = {}
+        for doc, grade in question.relevant.items():
+            source = target.source_of(doc, question_dir)
+            if source is not None:
+                resolved[source] = max(grade, resolved.get(source, 0))
+                continue
             skipped["unknown_doc_ids"] = skipped.get("unknown_doc_ids", 0) + 1
             problems.append(
                 Problem(
                     str(qset.path),
                     lines.get(question.id, 0),
                     f"relevant id {doc!r} of question {question.id!r} is not a document id "
-                    "or source in the index",
+                    "or source in the index, nor the path of an indexed file relative to "
+                    f"{question_dir} or to an ingested folder",
                 )
             )
+        question.relevant = resolved
     if had_relevance and not qset.has_relevance:
         example = next(iter(sorted(target.sources or target.doc_ids)), None)
         hint = f" (the index has ids like {example!r})" if example else " (the index is empty)"
@@ -421,6 +432,33 @@ def _row_means(context: RowContext, tally: _RowTally) -> tuple[dict[str, float |
     return mean, empty
 
 
+NO_KIND = "(no kind)"
+
+
+def question_kinds(questions: Sequence[Question]) -> list[str]:
+    """The kinds of the questions, in order of first appearance; [] when none has one
+    (questions without a kind are grouped under :data:`NO_KIND` when others have one)."""
+    kinds = [q.kind or NO_KIND for q in questions]
+    return list(dict.fromkeys(kinds)) if any(q.kind for q in questions) else []
+
+
+def kind_means(
+    questions: Sequence[Question], per_query: dict[str, dict[str, Any]], metrics: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``{kind: {"n_queries": scored questions, "mean": {metric: value or None}}}``: each
+    metric's mean over the questions of that kind it was measured on; {} without kinds."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in question_kinds(questions):
+        values = [per_query.get(q.id, {}) for q in questions if (q.kind or NO_KIND) == kind]
+        mean: dict[str, float | None] = {}
+        for metric in metrics:
+            scored = [v[metric] for v in values if isinstance(v.get(metric), (int, float))]
+            mean[metric] = sum(scored) / len(scored) if scored else None
+        scored_any = [v for v in values if any(m in v for m in metrics)]
+        out[kind] = {"n_queries": len(scored_any), "mean": mean}
+    return out
+
+
 def run_row(
     target: Target, questions: list[Question], resolved: dict[str, Any], context: RowContext
 ) -> dict[str, Any]:
@@ -443,6 +481,7 @@ def run_row(
         "fetch_chunks": fetch,
         "reranked": tally.reranked,  # False with rerank on: the cross-encoder was unavailable
         "mean": mean,
+        "by_kind": kind_means(questions, tally.per_query, list(mean)),
         "n_queries": len(tally.run),
         "n_answered": len(tally.answer_scores),
         "empty": empty,
@@ -697,6 +736,7 @@ def _report(
         "varied": [key for key, values in run.sweep.items() if len(values) > 1],
         "rows": rows,
         "best": best,
+        "kinds": question_kinds(run.runnable()),
         "questions": {q.id: q.to_dict() for q in run.qset.questions},
         "skipped": run.skipped,
         "problems": [p.to_dict() for p in run.problems],

@@ -11,11 +11,10 @@ silently partial. Records with neither body nor title are kept, with no sections
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragcli.errors import LoadError
+from ragcli.errors import BadJsonLine, LoadError, json_object
 from ragcli.load._common import SNIFF_BYTES, looks_binary, os_reason, relative_id
 from ragcli.types import Document, Section
 
@@ -72,11 +71,9 @@ def iter_jsonl(path: Path, root: Path) -> Iterator[Document]:
             except UnicodeDecodeError:
                 raise LoadError(f"line {lineno}: not valid UTF-8") from None
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise LoadError(f"line {lineno}: invalid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise LoadError(f"line {lineno}: expected a JSON object")
+                record = json_object(line)
+            except BadJsonLine as err:
+                raise LoadError(f"line {lineno}: {err}") from None
             yield _document(record, lineno, source, seen)
     if not seen:
         raise LoadError("no records (only blank lines)")

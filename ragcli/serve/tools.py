@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from ragcli.errors import UsageError
-from ragcli.text import snippet
+from ragcli.types import result_record
 
 MAX_K = 100
 MAX_QUERY_CHARS = 4000
@@ -254,18 +254,6 @@ def validation_message(err: ValidationError) -> str:
         where = ".".join(str(part) for part in problem["loc"]) or "arguments"
         parts.append(f"{where}: {problem['msg']}")
     return "; ".join(parts)
-
-
-def result_record(query: str, hits: list, params) -> dict[str, Any]:
-    """The `rag search --json` record (docs/commands.md)."""
-    return {
-        "query": query,
-        **params.describe(),
-        "reranked": any(hit.rerank is not None for hit in hits),
-        "results": [
-            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
-        ],
-    }
 
 
 def language_model(settings):

@@ -101,6 +101,12 @@ class StoreReader(Protocol):
         """Top ``n`` chunks with a BM25 score > 0: (int64 ids, float32 scores), best first."""
         ...
 
+    def sparse_ceiling(self, query: str) -> float:
+        """The query's whole BM25 term weight (the sum of its terms' idf, words no
+        chunk holds included; a store that cannot tell gives its best score for the
+        query): the ``linear`` fusion's scale, the same for every k and filter."""
+        ...
+
     def dense_scores(self, chunk_ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Cosine of each given chunk's stored vector with ``vector`` (same order)."""
         ...

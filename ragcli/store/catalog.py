@@ -111,13 +111,14 @@ class Catalog:
                 found[row["chunk_id"]] = _chunk_from_row(row)
         return found
 
-    def iter_chunk_texts(self) -> Iterator[tuple[int, str, str]]:
-        """(chunk id, document title, chunk text) in chunk id order."""
+    def iter_chunk_texts(self) -> Iterator[tuple[int, str, tuple[str, ...], str]]:
+        """(chunk id, document title, heading path, chunk text) in chunk id order."""
         rows = self.db.execute(
-            "SELECT c.chunk_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) "
-            "ORDER BY c.chunk_id"
+            "SELECT c.chunk_id, d.title, c.heading, c.text FROM chunks c "
+            "JOIN documents d USING (doc_id) ORDER BY c.chunk_id"
         )
-        yield from rows
+        for chunk_id, title, heading, text in rows:
+            yield chunk_id, title, tuple(json.loads(heading)) if heading else (), text
 
     def documents(self) -> Iterator[sqlite3.Row]:
         yield from self.db.execute("SELECT doc_id, source, kind, title, file FROM documents")

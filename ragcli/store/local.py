@@ -146,12 +146,19 @@ class LocalStore:
         self._sparse_query, self._sparse_rows = query, row_scores
         return ids, scores
 
+    def sparse_ceiling(self, query):
+        with reading(self.generation_dir / SPARSE_DIR):
+            return self.sparse.ceiling(query)
+
     def dense_scores(self, chunk_ids, vector):
         from ragcli.store import dense
 
         index = self.dense
         with reading(self.generation_dir / DENSE_FILE):
-            return dense.vectors_for(index, np.asarray(chunk_ids, dtype=np.int64)) @ vector
+            vectors = dense.vectors_for(index, np.asarray(chunk_ids, dtype=np.int64))
+        # Row by row in one fixed order (a BLAS product's rounding depends on how many rows
+        # it is given), so a chunk's score is the same whatever else is scored with it.
+        return np.einsum("ij,j->i", vectors, np.asarray(vector, dtype=vectors.dtype))
 
     def sparse_scores(self, chunk_ids, query):
         sparse = self.sparse
@@ -336,7 +343,7 @@ class LocalWriter:
         built from the catalog's chunks."""
         from ragcli.store.sparse import SparseWriter
         from ragcli.store.sparse_bm25s import is_legacy
-        from ragcli.text import index_text
+        from ragcli.text import sparse_text
 
         previous = self._live / SPARSE_DIR if self._live is not None else None
         stale = previous is not None and (
@@ -345,8 +352,8 @@ class LocalWriter:
         with reading(previous or self._tmp):
             writer = SparseWriter(self._tmp / SPARSE_DIR, None if stale else previous)
         if stale:
-            for chunk_id, title, text in catalog.iter_chunk_texts():
-                writer.add(chunk_id, index_text(title, text))
+            for chunk_id, title, heading, text in catalog.iter_chunk_texts():
+                writer.add(chunk_id, sparse_text(title, heading, text))
             writer.flush()
         return writer
 
@@ -366,7 +373,7 @@ class LocalWriter:
         vectors: np.ndarray,
         ingested_at: str,
     ) -> None:
-        from ragcli.text import index_text
+        from ragcli.text import sparse_text
 
         catalog = self._writable()
         ids = []
@@ -375,7 +382,8 @@ class LocalWriter:
             for doc, chunks in documents:
                 catalog.add_document(doc, record.path, chunks)
                 for chunk in chunks:
-                    self._sparse.add(chunk.chunk_id, index_text(doc.title, chunk.text))
+                    text = sparse_text(doc.title, chunk.location.heading, chunk.text)
+                    self._sparse.add(chunk.chunk_id, text)
                     ids.append(chunk.chunk_id)
             if ids:
                 self._check_dimension(vectors)

@@ -419,6 +419,21 @@ class SparseIndex:
         scores = (total if self._live_rows is None else total[self._live_rows]).astype(np.float32)
         return scores * mask if mask is not None else scores
 
+    def ceiling(self, query: str) -> float:
+        """The query's whole term weight: each term's idf times its weight's limit (1, or
+        k1 + 1 for atire) as its frequency grows, summed, a term no chunk holds counted at
+        the idf of a term in none (atire: of one), so a chunk's score over the ceiling is
+        the share of the query it holds, words the index lacks included."""
+        n = len(self.row_ids)
+        method = self.params["method"]
+        limit = self.params["k1"] + 1 if method == "atire" else 1.0
+        total = 0.0
+        for term in tokenize(query, self.params, self.stopwords):
+            spans = [(at, span) for at, s in enumerate(self.segments) if (span := s.span(term))]
+            df = sum(self._live_postings(at, span) for at, span in spans)
+            total += _idf(method, max(df, 1 if method == "atire" else 0), max(n, 1)) * limit
+        return total
+
     def _live_postings(self, at: int, span: tuple[int, int]) -> int:
         """How many of the postings in ``span`` of segment ``at`` are in live rows."""
         start, end = span
@@ -474,6 +489,11 @@ class LegacySparseIndex:
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None):
         return _top(self.row_ids, self.scores(query, mask), n)
+
+    def ceiling(self, query: str) -> float:
+        """The best score of any chunk (the precomputed scores give no idf back)."""
+        scores = self.scores(query)
+        return float(scores.max()) if len(scores) else 0.0
 
 
 def _top(row_ids: np.ndarray, scores: np.ndarray, n: int):

@@ -72,10 +72,12 @@ def test_status_shows_the_settings_readably(project):
     assert result.exit_code == 0, result.output
     lines = {line[:12].strip(): line[12:] for line in result.stdout.splitlines()}
     assert lines["chunking"] == "200 tokens, 32 overlap"
-    assert lines["bm25"] == "lucene k1 0.9 b 0.4, english stemmer, en stopwords"
+    assert lines["bm25"] == (
+        "lucene k1 0.9 b 0.4, english stemmer, en stopwords, code names whole, heading paths"
+    )
     assert lines["search"] == (
-        f"k 5  mode hybrid  alpha {Settings.alpha}  fusion {Settings.fusion}  pool-factor 5"
-        "  rerank-depth 20"
+        f"k 5  mode hybrid  alpha {Settings.alpha}  name-alpha {Settings.name_alpha}"
+        f"  fusion {Settings.fusion}  pool-factor 5  rerank-depth 20"
     )
     assert lines["rerank"].startswith("off (rerank = false)  cross-encoder/ms-marco-MiniLM")
     info = json.loads(invoke("status", "--json").stdout)

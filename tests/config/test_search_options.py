@@ -34,6 +34,7 @@ def test_the_declaration_lists_the_search_options():
         "k",
         "mode",
         "alpha",
+        "name_alpha",
         "fusion",
         "pool_factor",
         "rerank",

@@ -62,10 +62,31 @@ def test_read_questions_all_forms(tmp_path: Path) -> None:
     assert qset.has_relevance and qset.has_answers and len(qset) == 4
 
 
+def test_read_questions_answer_string_and_kind(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "q.jsonl",
+        [
+            {"question": "one", "answer": "2678400", "kind": "identifier"},
+            {"question": "both", "answers": ["a", "b"], "answer": "b", "kind": " howto "},
+            {"question": "new", "answers": ["a"], "answer": "c"},
+            {"question": "off topic", "answer": "", "answers": [], "kind": "offtopic"},
+        ],
+    )
+    one, both, new, off = read_questions(path).questions
+    assert one.answers == ["2678400"] and one.kind == "identifier"
+    assert both.answers == ["a", "b"] and both.kind == "howto"  # each answer once
+    assert new.answers == ["a", "c"] and new.kind is None
+    assert off.answers == [] and off.kind == "offtopic"  # "" is no answer, not an error
+    assert one.to_dict()["kind"] == "identifier"
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"question": "ok"', "malformed JSON"),
+        ('{"question": "q", "answer": 42}', "'answer' must be a string, got a number"),
+        ('{"question": "q", "answer": ["x"]}', "'answer' must be a string, got a list"),
+        ('{"question": "q", "kind": 3}', "'kind' must be a string, got a number"),
+        ('{"question": "ok"', "invalid JSON (Expecting"),
         ('["a list"]', "expected a JSON object, got a list"),
         ('{"id": "x"}', "missing 'question'"),
         ('{"question": "   "}', "'question' is empty"),
@@ -188,6 +209,16 @@ def copy_mini(tmp_path: Path) -> Path:
     folder = tmp_path / "beir"
     shutil.copytree(MINI, folder)
     return folder
+
+
+def test_read_beir_questions_file_gives_answer_strings_and_kinds(tmp_path: Path) -> None:
+    folder = copy_mini(tmp_path)
+    write_jsonl(
+        folder / "questions.jsonl",
+        [{"id": "q1", "question": "x", "answer": "most of the day", "kind": "howto"}],
+    )
+    first = read_beir(folder).questions[0]
+    assert (first.id, first.answers, first.kind) == ("q1", ["most of the day"], "howto")
 
 
 def test_read_beir_nothing_left_is_fatal(tmp_path: Path) -> None:

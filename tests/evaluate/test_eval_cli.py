@@ -141,7 +141,7 @@ def test_question_set_against_the_located_index(project, monkeypatch, cache_home
 @pytest.mark.parametrize(
     ("args", "where"),
     [
-        (["bad/malformed.jsonl"], "malformed.jsonl:2: malformed JSON"),
+        (["bad/malformed.jsonl"], "malformed.jsonl:2: invalid JSON"),
         (["bad/empty.jsonl"], "empty.jsonl: no questions"),
         (["bad/unknown_ids.jsonl"], "unknown_ids.jsonl:1: relevant id 'rivers'"),
         (["--beir", "bad_beir"], "qrels/test.tsv:2: corpus id 'nope1' not in corpus.jsonl"),

@@ -22,6 +22,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
     "kills at each write/swap point": [
         (HARD + "test_index_faults", "test_a_kill_at_each_commit_step"),
         (HARD + "test_index_faults", "test_an_orphan_generation"),
+        ("tests.store.test_publish_durability", ""),
     ],
     "damaged index, other": [
         (HARD + "test_index_faults", "test_no_intact_generation"),

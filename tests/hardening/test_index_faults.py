@@ -20,8 +20,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from corruptions import cases
@@ -36,6 +39,7 @@ from helpers_ingest import (
 )
 from privileges import public_dir, unprivileged
 
+import ragcli
 from ragcli.config import Settings
 from ragcli.errors import IndexStateError, RagError
 from ragcli.index import Index
@@ -240,73 +244,132 @@ class Killed(BaseException):
     """Stands for SIGKILL: not an Exception, so nothing on the way catches it."""
 
 
-def _killed_at(point: str, monkeypatch) -> None:
+RAGCLI = Path(ragcli.__file__).parent
+
+
+def _killed_at(point: str, monkeypatch) -> list[str]:
     """Make the commit step ``point`` raise Killed, and skip every clean-up a killed
-    process would not run (the lock is still released, as the kernel does)."""
+    process would not run (the lock is still released, as the kernel does).
+
+    Returns where the step was killed (filled when it is): ``file:function`` of the
+    ragcli code that made the call. ``os.rename``, ``os.replace`` and
+    ``sqlite3.connect`` are process-wide (checkpoints, caches and readers call them
+    too), so those steps are killed only at the call whose paths are the step's own.
+    """
     import ragcli.store.generations as gens
-    import ragcli.store.verify as verify
     from ragcli.store import dense
     from ragcli.store.catalog import Catalog
     from ragcli.store.sparse import SparseIndex
 
-    def kill(*args, **kwargs):
+    where: list[str] = []
+
+    def die() -> NoReturn:
+        where.append(_ragcli_caller())
         raise Killed(point)
 
-    def after(original):
-        def step(*args, **kwargs):
-            original(*args, **kwargs)
-            raise Killed(point)
+    def kill(*args, **kwargs):
+        die()
 
-        return step
+    def at_rename(matches, done_first: bool):
+        """os.rename and os.replace, killed before (or after) the one matching call."""
 
-    real_rename, real_replace = os.rename, os.replace
-    steps = {
+        def wrap(original):
+            def rename(src, dst, *args, **kwargs):
+                if not matches(Path(src), Path(dst)):
+                    return original(src, dst, *args, **kwargs)
+                if done_first:
+                    original(src, dst, *args, **kwargs)
+                die()
+
+            return rename
+
+        monkeypatch.setattr(os, "rename", wrap(os.rename))
+        monkeypatch.setattr(os, "replace", wrap(os.replace))
+
+    def generation_made_complete(src: Path, dst: Path) -> bool:
+        return src.name.startswith("gen-") and src.name == dst.name + ".tmp"
+
+    def current_swapped(src: Path, dst: Path) -> bool:
+        return src.name == "CURRENT.tmp" and dst.name == "CURRENT"
+
+    def new_catalog_opened(original):
+        def connect(target, *args, **kwargs):
+            if str(target).endswith(".tmp/catalog.sqlite"):
+                die()
+            return original(target, *args, **kwargs)
+
+        return connect
+
+    patches = {
         "start generation": (local_store, "start_generation", kill),
-        "catalog copy": (local_store.sqlite3, "connect", kill),
+        "catalog copy": (sqlite3, "connect", new_catalog_opened(sqlite3.connect)),
         "dense write": (dense, "write_index", kill),
         "catalog commit": (Catalog, "commit", kill),
         "sparse save": (SparseIndex, "save", kill),
         "checksums": (gens, "write_checksums", kill),
         "fsync": (gens, "_fsync_tree", kill),
-        "rename generation": (gens.os, "rename", kill),
-        "renamed, CURRENT not replaced": (gens.os, "rename", after(real_rename)),
-        "replace CURRENT": (gens.os, "replace", kill),
-        "CURRENT replaced": (gens.os, "replace", after(real_replace)),
         "old generations removed": (gens, "remove_unreferenced", kill),
     }
-    module, name, replacement = steps[point]
-    if point == "catalog copy":
-        real_connect = local_store.sqlite3.connect
-
-        def replacement(target, *args, **kwargs):
-            if str(target).endswith(".tmp/catalog.sqlite"):
-                raise Killed(point)
-            return real_connect(target, *args, **kwargs)
-
-        module = local_store.sqlite3
-    monkeypatch.setattr(module, name, replacement)
-    del verify  # imported so the checksum step is the one publish_generation calls
+    renames = {
+        "rename generation": (generation_made_complete, False),
+        "renamed, CURRENT not replaced": (generation_made_complete, True),
+        "replace CURRENT": (current_swapped, False),
+        "CURRENT replaced": (current_swapped, True),
+    }
+    if point in renames:
+        at_rename(*renames[point])
+    else:
+        monkeypatch.setattr(*patches[point])
 
     def exit_as_killed(self, *exc):
         self._lock.__exit__(None, None, None)  # the kernel drops a dead process's flock
 
     monkeypatch.setattr(local_store.LocalWriter, "__exit__", exit_as_killed)
+    return where
 
 
-KILL_POINTS = [
-    "start generation",
-    "catalog copy",
-    "dense write",
-    "catalog commit",
-    "sparse save",
-    "checksums",
-    "fsync",
-    "rename generation",
-    "renamed, CURRENT not replaced",
-    "replace CURRENT",
-    "CURRENT replaced",
-    "old generations removed",
-]
+def _ragcli_caller() -> str:
+    """``store/local.py:commit``: the innermost ragcli function on the stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_relative_to(RAGCLI):
+            return f"{path.relative_to(RAGCLI).as_posix()}:{frame.f_code.co_name}"
+        frame = frame.f_back
+    return "outside ragcli"
+
+
+# The index folder after a kill at each point: (CURRENT, CURRENT.tmp, generation folders).
+NOT_STARTED = ("gen-000001", None, ["gen-000001"])
+BUILDING = ("gen-000001", None, ["gen-000001", "gen-000002.tmp"])
+COMPLETE_NOT_LIVE = ("gen-000001", None, ["gen-000001", "gen-000002"])
+POINTER_WRITTEN = ("gen-000001", "gen-000002", ["gen-000001", "gen-000002"])
+LIVE = ("gen-000002", None, ["gen-000001", "gen-000002"])
+
+# point -> (where the kill must happen, the index folder it must leave)
+KILL_POINTS = {
+    "start generation": ("store/local.py:_writable", NOT_STARTED),
+    "catalog copy": ("store/local.py:_writable", BUILDING),
+    "dense write": ("store/local.py:_write_dense", BUILDING),
+    "catalog commit": ("store/local.py:commit", BUILDING),
+    "sparse save": ("store/local.py:commit", BUILDING),
+    "checksums": ("store/generations.py:publish_generation", BUILDING),
+    "fsync": ("store/generations.py:publish_generation", BUILDING),
+    "rename generation": ("store/generations.py:publish_generation", BUILDING),
+    "renamed, CURRENT not replaced": (
+        "store/generations.py:publish_generation",
+        COMPLETE_NOT_LIVE,
+    ),
+    "replace CURRENT": ("store/generations.py:publish_generation", POINTER_WRITTEN),
+    "CURRENT replaced": ("store/generations.py:publish_generation", LIVE),
+    "old generations removed": ("store/generations.py:publish_generation", LIVE),
+}
+
+
+def _commit_state(index_dir: Path) -> tuple[str, str | None, list[str]]:
+    pointer = index_dir / "CURRENT.tmp"
+    written = pointer.read_text().strip() if pointer.exists() else None
+    return live_name(index_dir), written, generations(index_dir)
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
@@ -318,14 +381,15 @@ def test_a_kill_at_each_commit_step_leaves_a_working_index(point, tmp_path, monk
     before = answers(index_dir)
     second_docs(project)
     with monkeypatch.context() as patch:
-        _killed_at(point, patch)
+        where = _killed_at(point, patch)
         with pytest.raises(Killed):
             run_ingest(project)
-    published = point in ("CURRENT replaced", "old generations removed")
+    caller, state = KILL_POINTS[point]
+    assert where == [caller]  # killed at the step the point names, not elsewhere
+    assert _commit_state(index_dir) == state
     after_kill = answers(index_dir)
-    if not published:
+    if state != LIVE:
         assert after_kill == before
-        assert live_name(index_dir) == "gen-000001"
     check_consistent(index_dir)
     run_ingest(project)  # the next ingest finishes the job and cleans up
     clean = tmp_path / "clean"

@@ -478,9 +478,10 @@ def test_jsonl_beir_and_alternative_layouts(tmp_path):
     assert {d.source for d in docs} == {"beir/corpus.jsonl"}
     assert {d.kind for d in docs} == {"jsonl"}
     assert [d.title for d in docs] == ["First", "", "", "Empty body"]
-    assert [d.text for d in docs] == ["Body one.", "Body two.", "Body three.", ""]
+    # a title-only record is its title, so it can be found (issue 21)
+    assert [d.text for d in docs] == ["Body one.", "Body two.", "Body three.", "Empty body"]
     assert docs[0].sections[0].start == 0 and docs[0].sections[0].end == len("Body one.")
-    assert docs[3].sections == []  # kept (the corpus stays whole) but nothing to chunk
+    assert docs[3].sections[0].end == len("Empty body")
     assert [d.metadata["line"] for d in docs] == [1, 3, 5, 6]
 
 
@@ -488,7 +489,7 @@ def test_jsonl_beir_and_alternative_layouts(tmp_path):
     ("line", "reason"),
     [
         ('{"_id": "x", "text": "unterminated', "line 2: invalid JSON"),
-        ('["a", "list"]', "line 2: expected a JSON object"),
+        ('["a", "list"]', "line 2: expected a JSON object, got a list"),
         ('{"title": "no id", "text": "t"}', "line 2: no id field"),
         ('{"_id": "x"}', "line 2: no text field"),
         ('{"_id": "a", "text": "again"}', "line 2: duplicate id 'a' (first on line 1)"),

@@ -26,6 +26,14 @@ structured dtype lists its fields in order. See the fields of a dtype below.
 Use `np.cumsum` for running sums; the `invalid_raise` argument of genfromtxt decides
 whether a bad line raises. Migration rule NPY201 flags removed aliases.
 """
+GUIDE_DOC = """# Guide
+
+## Quasar tuning
+
+""" + " ".join(
+    f"Step {n}: turn the left knob until the needle rests, then note the reading."
+    for n in range(1, 12)
+)
 WHOLE_NAME_DOC = """# Record layout
 
 The attribute dtype.fields is a mapping or None.
@@ -44,6 +52,7 @@ def project(tmp_path_factory, embed_model_path) -> Path:
     shutil.copytree(EXAMPLES, root / "docs")
     (root / "docs" / "arrays.md").write_text(NAMES_DOC)
     (root / "docs" / "layout.md").write_text(WHOLE_NAME_DOC)
+    (root / "docs" / "guide.md").write_text(GUIDE_DOC)
     tesla = root / "docs" / "nikola_tesla.txt"
     tesla.write_text(tesla.read_text() + "\nThe frobnicate_widget setting was never his.\n")
     report = Index(root / ".rag" / "default", settings=SETTINGS).ingest([root / "docs"])
@@ -115,13 +124,40 @@ FILTERS = [None, SearchFilter(kinds=["markdown"]), SearchFilter(paths=["docs/*.t
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_hybrid_top_n_is_a_prefix_of_any_larger_k(index, fusion):
     """For every fusion, k up to the pool floor's reach gives the same ranking and the
-    same scores; tmm ranks the whole index, so it holds at every k."""
+    same scores; linear ranks the whole index, so it holds at every k."""
     reach = POOL_FLOOR // index.settings.pool_factor
-    ks = [1, 3, 8, reach] + ([45, 90, 200] if fusion == "tmm" else [])
+    ks = [1, 3, 8, reach] + ([45, 90, 200] if fusion == "linear" else [])
     for query, filters in itertools.product(QUERIES, FILTERS):
         runs = {k: _ranking(index, query, k, fusion=fusion, filters=filters) for k in ks}
         for small, large in itertools.combinations(ks, 2):
             assert runs[large][:small] == runs[small], (query, filters, small, large)
+
+
+@pytest.mark.slow
+def test_linear_ranks_the_whole_index_even_when_the_pools_are_too_shallow(index, monkeypatch):
+    """With pools of k chunks (no floor) the k-th best fused chunk is often not provably
+    above every chunk outside them: the lists are deepened until it is, so the hits are
+    the top of the blend over every chunk of the index."""
+    import numpy as np
+
+    from ragcli import retrieve
+    from ragcli.retrieve import linear, query_alpha
+
+    monkeypatch.setattr(retrieve, "POOL_FLOOR", 1)
+    store = index.store
+    every = np.asarray(sorted(store.catalog.chunks(range(10_000))), dtype=np.int64)
+    for query in QUERIES:
+        vector = index.query_encoder.encode_query(query)
+        fused = linear(
+            store.dense_scores(every, vector).astype(np.float64),
+            store.sparse_scores(every, query).astype(np.float64),
+            query_alpha(query, index.settings.search_params()),
+            store.sparse_ceiling(query),
+        )
+        expected = every[np.lexsort((every, -fused))].tolist()
+        for k in (1, 2, 5, 20, 60):
+            hits = index.search(query, k=k, pool_factor=1, rerank=False)
+            assert [h.chunk.chunk_id for h in hits] == expected[:k], (query, k)
 
 
 @pytest.mark.slow
@@ -134,20 +170,43 @@ def test_one_side_top_n_is_a_prefix_of_any_larger_k(index, mode):
             assert runs[large][:small] == runs[small], (query, filters, small, large)
 
 
-def test_tmm_scores_are_in_the_unit_interval_and_a_filter_does_not_change_them(index):
-    everything = {
-        h.chunk.chunk_id: h.score for h in index.search("energy", k=60, rerank=False, fusion="tmm")
-    }
-    assert all(0.0 <= score <= 1.0 for score in everything.values())
-    assert max(everything.values()) <= 1.0
+def test_linear_scores_are_the_formula_and_a_filter_does_not_change_them(index):
+    alpha = 0.5
+    ceiling = index.store.sparse_ceiling("energy")
+    assert ceiling > 0
+    everything = index.search("energy", k=60, rerank=False, fusion="linear", alpha=alpha)
+    for hit in everything:
+        assert hit.score == pytest.approx(alpha * hit.dense + (1 - alpha) * hit.sparse / ceiling)
+        assert hit.sparse < ceiling
+    scores = {hit.chunk.chunk_id: hit.score for hit in everything}
     filtered = index.search(
-        "energy", k=5, rerank=False, fusion="tmm", filters=SearchFilter(kinds=["html"])
+        "energy",
+        k=5,
+        rerank=False,
+        fusion="linear",
+        alpha=alpha,
+        filters=SearchFilter(kinds=["html"]),
     )
     assert filtered
     for hit in filtered:
-        assert hit.score > 0
-        if hit.chunk.chunk_id in everything:
-            assert hit.score == pytest.approx(everything[hit.chunk.chunk_id])
+        assert hit.chunk.source.endswith(".html")
+        if hit.chunk.chunk_id in scores:
+            assert hit.score == pytest.approx(scores[hit.chunk.chunk_id])
+
+
+def test_every_chunk_of_a_section_matches_the_section_heading(index):
+    from ragcli.text import sparse_text
+
+    assert sparse_text("Doc", ("Setup", "Install"), "pip install it").startswith("Setup Install")
+    assert sparse_text("Doc", ("Setup",), "Setup\nfirst words") == "Doc\nSetup\nfirst words"
+    section = [
+        hit
+        for hit in index.search("knob needle", k=50, mode="sparse", rerank=False)
+        if hit.chunk.source == "docs/guide.md"
+    ]
+    assert len(section) >= 3
+    by_heading = index.search("quasar tuning", k=len(section), mode="sparse", rerank=False)
+    assert {h.chunk.chunk_id for h in by_heading} == {h.chunk.chunk_id for h in section}
 
 
 def test_a_title_only_record_is_indexed_by_its_title(tmp_path, embed_model_path):
@@ -199,3 +258,13 @@ def test_an_index_with_the_older_analysis_is_searched_with_it_then_reanalysed(
 
 def _live(index_dir: Path) -> Path:
     return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+def test_words_the_index_lacks_count_in_the_query_weight(examples_project):
+    """`moon` is in no chunk of the example corpus: a chunk holding only `land` (on
+    deforestation) holds half the query's weight, not all of it, and the Apollo program
+    comes first, as the README's worked session shows."""
+    index = Index(examples_project / ".rag" / "default")
+    assert index.store.sparse_ceiling("moon landing") > index.store.sparse_ceiling("landing")
+    hits = index.search("moon landing", k=2, rerank=False)
+    assert hits[0].chunk.source.endswith("apollo_program.html")

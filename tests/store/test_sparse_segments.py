@@ -11,6 +11,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from helpers_ingest import add_made_up_file
 
 import ragcli.store.sparse as sparse
 from ragcli.store.sparse import SparseIndex, SparseWriter, merge_plan
@@ -145,18 +146,6 @@ def test_a_format_1_sidecar_is_read_and_migrated(tmp_path):
     assert migrated.row_ids.tolist() == old.row_ids.tolist()
 
 
-def _add(writer, n: int, text: str) -> None:
-    from ragcli.store.catalog import FileRecord
-    from ragcli.types import Chunk, Document, Location
-
-    name = f"f{n}.txt"
-    doc = Document(doc_id=name, source=name, kind="text", title=name, text=text)
-    chunk = Chunk(name, name, name, text, Location(), 0, len(text), 0, 3, chunk_id=n)
-    vector = np.random.default_rng(n).normal(size=(1, 8)).astype(np.float32)
-    record = FileRecord(f"/p/{name}", name, f"{n:064d}", len(text), n)
-    writer.add_file(record, [(doc, [chunk])], vector / np.linalg.norm(vector), "now")
-
-
 def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_path):
     from ragcli.store.generations import FORMAT_VERSION
     from ragcli.store.local import LocalStore, LocalWriter
@@ -167,7 +156,7 @@ def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_pa
     index_dir = tmp_path / "idx"
     with LocalWriter(index_dir) as writer:
         for n, text in enumerate(texts[:30]):
-            _add(writer, n, text)
+            add_made_up_file(writer, n, text)
         writer.commit({"dimension": 8})
     # Made into what ragcli wrote before segments: format 1, a bm25s sidecar.
     gen = index_dir / "gen-000001"
@@ -188,7 +177,7 @@ def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_pa
     with LocalWriter(index_dir) as writer:
         writer.remove_file("/p/f3.txt")
         for n, text in enumerate(texts[30:], 30):
-            _add(writer, n, text)
+            add_made_up_file(writer, n, text)
         writer.commit({"dimension": 8})
     gen = index_dir / "gen-000002"
     assert json.loads((gen / "manifest.json").read_text())["format_version"] == FORMAT_VERSION

@@ -181,6 +181,11 @@ class MilvusStore:
         limit = min(n, MAX_TOPK)
         return ranked(self._bm25_hits(terms, limit, self._expression(restriction)), limit)
 
+    def sparse_ceiling(self, query: str) -> float:
+        """Milvus scores BM25 itself and gives no idf back: its best score for the query."""
+        _, scores = self.sparse_search(query, 1)
+        return float(scores[0]) if len(scores) else 0.0
+
     def dense_scores(self, chunk_ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
         ids = [int(i) for i in chunk_ids]
         found: dict[int, np.ndarray] = {}

@@ -212,11 +212,11 @@ class MilvusWriter:
         vectors: np.ndarray,
         ingested_at: str,
     ) -> None:
-        from ragcli.text import index_text
+        from ragcli.text import sparse_text
 
         self._prepare()
         rows = [
-            _chunk_row(chunk, doc, record.path, vector, index_text, self.bm25_params)
+            _chunk_row(chunk, doc, record.path, vector, sparse_text, self.bm25_params)
             for (doc, chunk), vector in zip(
                 ((doc, chunk) for doc, chunks in documents for chunk in chunks),
                 np.asarray(vectors, dtype=np.float32),
@@ -321,7 +321,7 @@ def _file_row(record: FileRecord, ingested_at: str) -> dict[str, Any]:
 
 
 def _chunk_row(
-    chunk: Chunk, doc: Document, path: str, vector: np.ndarray, index_text, params: dict
+    chunk: Chunk, doc: Document, path: str, vector: np.ndarray, sparse_text, params: dict
 ) -> dict[str, Any]:
     if chunk.chunk_id is None:
         raise ValueError("chunks need ids before they are stored")
@@ -333,7 +333,9 @@ def _chunk_row(
         "kind": doc.kind,
         "title": clip(chunk.title),
         "text": clip(chunk.text),
-        "terms": clip(bm25_terms(index_text(chunk.title, chunk.text), params)),
+        "terms": clip(
+            bm25_terms(sparse_text(chunk.title, chunk.location.heading, chunk.text), params)
+        ),
         "location": chunk.location.to_dict(),
         "char_start": int(chunk.start),
         "char_end": int(chunk.end),
