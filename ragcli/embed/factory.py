@@ -24,6 +24,7 @@ from ragcli.embed.base import Encoder
 from ragcli.embed.device import check_device
 from ragcli.embed.spec import EmbedSpec, check_query_spec, index_spec, new_index_spec
 from ragcli.errors import RagError, UsageError
+from ragcli.weights import SERVED_BACKENDS
 
 EMBED_BACKENDS = {
     "torch": "float",
@@ -33,7 +34,7 @@ EMBED_BACKENDS = {
     "ollama": "ollama",
     "openai": "openai",
 }
-SERVED_VARIANTS = ("ollama", "openai")
+SERVED_VARIANTS = SERVED_BACKENDS  # the served backends name their own variants
 # ``auto``: a new index gets DEFAULT_BACKEND; an existing one keeps the backend of its
 # own vectors (float indexes of older versions go on with torch).
 AUTO = "auto"

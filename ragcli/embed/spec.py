@@ -5,8 +5,8 @@ Most current retrieval models expect a prompt before the text (e5: ``query: `` /
 ``passage: ``; nomic: ``search_query: `` / ``search_document: ``; bge: a query
 instruction). sentence-transformers keeps them in the model's
 ``config_sentence_transformers.json`` (``prompts``, ``default_prompt_name``) and applies
-them in ``encode_query`` / ``encode_document``; :func:`model_prompts` reads them the same
-way. The prompts an index was built with are recorded in its manifest
+them in ``encode_query`` / ``encode_document``; ``ragcli.weights.model_prompts`` reads
+them the same way. The prompts an index was built with are recorded in its manifest
 (``query_prompt``, ``document_prompt``; absent = none), and so is ``dimensions``, so
 its queries are always embedded as its documents were.
 """
@@ -16,21 +16,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragcli.errors import IndexStateError, UsageError
+from ragcli.weights import model_prompts
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ragcli.config import Settings
 
-ST_CONFIG_FILE = "config_sentence_transformers.json"
-# The prompt names sentence-transformers' encode_document tries, in its order.
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 MANIFEST_KEYS = ("query_prompt", "document_prompt", "dimensions")
-SERVED_BACKENDS = ("ollama", "openai")  # embed_backend values computed by a server
 
 
 @dataclass(frozen=True)
@@ -100,40 +96,6 @@ def truncate(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     return np.ascontiguousarray(cut / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def model_prompts(model_name: str) -> tuple[str, str]:
-    """The model's own ``(query prompt, document prompt)``, as sentence-transformers'
-    ``encode_query`` / ``encode_document`` choose them: the ``query`` prompt (the
-    ``document``, ``passage`` or ``corpus`` one for documents), else the prompt named by
-    ``default_prompt_name``, else none. ``("", "")`` when the config cannot be read."""
-    config = _st_config(model_name)
-    prompts = config.get("prompts")
-    if not isinstance(prompts, dict):
-        return "", ""
-    prompts = {str(k): v for k, v in prompts.items() if isinstance(v, str)}
-    default = prompts.get(str(config.get("default_prompt_name")), "")
-    query = prompts.get("query", default)
-    document = next((prompts[n] for n in DOCUMENT_PROMPT_NAMES if n in prompts), default)
-    return query, document
-
-
-def _st_config(model_name: str) -> dict:
-    from ragcli.weights import _hub_file, resolve_model_path
-
-    resolved = resolve_model_path(model_name)
-    if Path(resolved).is_dir():
-        path: Path | None = Path(resolved) / ST_CONFIG_FILE
-    elif "/" in resolved and not resolved.startswith((".", "/", "~")):
-        found = _hub_file(resolved, ST_CONFIG_FILE, required=False)
-        path = Path(found) if found else None
-    else:  # a served model's name (nomic-embed-text): no sentence-transformers config
-        path = None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path else {}
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def new_index_spec(settings: Settings) -> EmbedSpec:
     """The spec of a new index: the prompts the settings give (``query_prompt``,
     ``document_prompt``; an empty string is no prompt), else the model's own."""
@@ -151,34 +113,6 @@ def index_spec(settings: Settings, manifest: Mapping[str, Any] | None) -> EmbedS
     if not manifest:
         return new_index_spec(settings)
     return EmbedSpec.from_manifest(manifest)
-
-
-def chunking_model(settings: Settings) -> str:
-    """The model whose tokenizer cuts the chunks: the embedding model, or for a served
-    model that is not a Hugging Face model on this machine (``nomic-embed-text``), the
-    default model's (packaged, so chunking works offline)."""
-    from ragcli.weights import DEFAULT_EMBED_MODEL, canonical_name, local_model
-
-    model = canonical_name(settings.embed_model)
-    if settings.embed_backend in SERVED_BACKENDS and not local_model(model).available:
-        return DEFAULT_EMBED_MODEL
-    return model
-
-
-def chunk_token_limit(settings: Settings, tokenizer) -> int | None:
-    """The most tokens a chunk may take, special tokens included: the model's
-    ``max_seq_length`` less the document prompt's tokens (the prompt is embedded with
-    each chunk). None when unknown (a served model: the server truncates)."""
-    from ragcli.weights import model_max_tokens, resolve_model_path
-
-    model = chunking_model(settings)
-    if model != settings.embed_model and settings.embed_backend in SERVED_BACKENDS:
-        return None
-    limit = model_max_tokens(resolve_model_path(model))
-    prompt = new_index_spec(settings).document_prompt
-    if limit is not None and prompt:
-        limit -= len(tokenizer.encode(prompt, add_special_tokens=False).ids)
-    return limit
 
 
 def settings_with_spec(settings: Settings, spec: EmbedSpec) -> Settings:

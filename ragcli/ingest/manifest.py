@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ragcli.chunk import chunking_model
 from ragcli.config import Settings
 from ragcli.embed import embed_variant
-from ragcli.embed.spec import MANIFEST_KEYS, chunking_model, new_index_spec
+from ragcli.embed.spec import MANIFEST_KEYS, new_index_spec
 from ragcli.errors import IndexStateError
 
 
