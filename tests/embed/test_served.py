@@ -91,18 +91,22 @@ def test_batches_keep_order_split_on_413_and_stay_within_the_concurrency(kind):
         server.push(error(kind, 413, "request too large"))
         encoder = ServedEncoder(kind, MODEL, base_url(server), batch_size=8, concurrency=2)
         in_flight, most = [0], [0]
-        lock = threading.Lock()
+        changed = threading.Condition()
         answer = server.answer
 
         def slow_answer(path, record):  # the server's work, counted while it runs
-            with lock:
+            with changed:
                 in_flight[0] += 1
                 most[0] = max(most[0], in_flight[0])
+                changed.notify_all()
+                # hold each request until a second one is in (or 1 s): on a busy machine
+                # the client's threads would otherwise seldom overlap at all
+                changed.wait_for(lambda: in_flight[0] >= 2, timeout=1.0)
             time.sleep(0.05)
             try:
                 return answer(path, record)
             finally:
-                with lock:
+                with changed:
                     in_flight[0] -= 1
 
         server.answer = slow_answer
