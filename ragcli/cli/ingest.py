@@ -55,7 +55,9 @@ EmbedBackendOpt = Annotated[
         "--embed-backend",
         help="Embed with auto (default: onnx-int8-fused for a new index, an existing "
         "index's own backend), torch, onnx (same vectors as torch), onnx-int8 or "
-        "onnx-int8-fused (quantised, faster); env RAG_EMBED_BACKEND.",
+        "onnx-int8-fused (quantised, faster), or a server: ollama or openai (any "
+        "OpenAI-compatible /v1/embeddings; key from RAG_EMBED_API_KEY or OPENAI_API_KEY); "
+        "env RAG_EMBED_BACKEND.",
         show_default=False,
     ),
 ]
@@ -87,6 +89,53 @@ RayAddressOpt = Annotated[
 ]
 
 
+EmbedBaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embed-base-url",
+        help="Server of --embed-backend ollama/openai (default: OLLAMA_HOST or "
+        "http://127.0.0.1:11434; OPENAI_BASE_URL or https://api.openai.com/v1); "
+        "env RAG_EMBED_BASE_URL.",
+        show_default=False,
+    ),
+]
+QueryPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--query-prompt",
+        help="Put before each query (new index; default: the model's own, from its "
+        "sentence-transformers config; '' = none); env RAG_QUERY_PROMPT.",
+        show_default=False,
+    ),
+]
+DocumentPromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--document-prompt",
+        help="Put before each chunk (new index; default: the model's own; '' = none); "
+        "env RAG_DOCUMENT_PROMPT.",
+        show_default=False,
+    ),
+]
+DimensionsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--dimensions",
+        help="Cut vectors to this size, renormalised (Matryoshka models; new index); "
+        "env RAG_DIMENSIONS.",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto, cpu or cuda: where torch and ONNX Runtime embed; env RAG_DEVICE.",
+        show_default=default_of("device"),
+    ),
+]
+
+
 OcrOpt = Annotated[
     bool,
     typer.Option(
@@ -113,6 +162,11 @@ def ingest(
     embed_workers: EmbedWorkersOpt = None,
     engine: EngineOpt = None,
     ray_address: RayAddressOpt = None,
+    embed_base_url: EmbedBaseUrlOpt = None,
+    query_prompt: QueryPromptOpt = None,
+    document_prompt: DocumentPromptOpt = None,
+    dimensions: DimensionsOpt = None,
+    device: DeviceOpt = None,
     ocr: OcrOpt = False,
     json_out: JsonOpt = False,
     *,
@@ -130,6 +184,11 @@ def ingest(
         embed_workers=embed_workers,
         engine=engine,
         ray_address=ray_address,
+        embed_base_url=embed_base_url,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
+        dimensions=dimensions,
+        device=device,
         ocr=ocr or None,
     )
     with render.ingest_progress() as progress:

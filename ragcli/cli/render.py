@@ -258,6 +258,7 @@ def status_summary(info: dict[str, Any]) -> None:
         f"  chunks {counts.get('chunks', 0)}",
         f"kinds       {kinds or '-'}",
         f"model       {info.get('embed_model')} ({info.get('dimension')} dims)",
+        *([f"embedding   {_embedding(info['embedding'])}"] if info.get("embedding") else []),
         f"chunking    {_chunking(info.get('chunking'))}",
         *([f"bm25        {_bm25(info['bm25'])}"] if isinstance(info.get("bm25"), dict) else []),
         f"search      {_pairs(info.get('search'))}",
@@ -271,6 +272,21 @@ def status_summary(info: dict[str, Any]) -> None:
         ],
     ]
     sys.stdout.write("\n".join(errors.printable(line) for line in lines) + "\n")
+
+
+def _embedding(embedding: dict[str, Any]) -> str:
+    """``int8-fused, device cpu (no GPU found), query prompt 'query: '``."""
+    parts = [str(embedding.get("variant"))]
+    if "server" in embedding:
+        parts.append(f"server {embedding['server']}")
+    device = embedding.get("device")
+    if isinstance(device, dict):
+        onnx, torch = device.get("onnx"), device.get("torch")
+        parts.append(f"device {onnx}" if onnx == torch else f"device onnx {onnx}, torch {torch}")
+    for key in ("query_prompt", "document_prompt", "dimensions"):
+        if key in embedding:
+            parts.append(f"{key.replace('_', ' ')} {embedding[key]!r}")
+    return ", ".join(parts)
 
 
 def _chunking(chunking: Any) -> str:

@@ -2,9 +2,11 @@
 
 One :class:`Encoder` protocol (``base``), one module per backend
 (``sentence_transformer``: torch in this process; ``onnx``: ONNX Runtime, float or int8,
-with ``onnx_export`` making the exports; ``ray``: a pool of Ray actors) and one
-``factory`` that chooses between them. Importing this package imports no backend (and
-neither torch nor numpy): the backend classes are imported when first named.
+with ``onnx_export`` making the exports; ``ray``: a pool of Ray actors; ``served``: an
+Ollama or OpenAI-compatible server), ``spec`` (the prompts and Matryoshka dimensions every
+backend applies), ``device`` (CPU or GPU) and one ``factory`` that chooses between them.
+Importing this package imports no backend (and neither torch nor numpy): the backend
+classes are imported when first named.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ragcli.embed.factory import (
     AUTO,
     DEFAULT_BACKEND,
     EMBED_BACKENDS,
+    SERVED_VARIANTS,
     embed_variant,
     export_for_queries,
     ingest_encoder,
@@ -41,6 +44,7 @@ __all__ = [
     "AUTO",
     "DEFAULT_BACKEND",
     "EMBED_BACKENDS",
+    "SERVED_VARIANTS",
     "Encoder",
     "OnnxEncoder",
     "RayEncoder",

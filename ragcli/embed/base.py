@@ -32,4 +32,8 @@ class Encoder(Protocol):
         group of n texts."""
         ...
 
-    def encode_query(self, text: str) -> np.ndarray: ...
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query's embedding, with the query prompt (``encode`` gives documents the
+        document prompt; ``encode_queries``, where there is one, embeds queries in a
+        batch)."""
+        ...

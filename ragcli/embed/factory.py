@@ -5,7 +5,9 @@ Backends (``embed_backend``) and the vectors they make: ``torch`` (sentence-tran
 in this process or, with ``engine = "ray"``, on Ray actors), ``onnx`` (the same vectors
 from ONNX Runtime), ``onnx-int8`` (int8 vectors, a different index) and
 ``onnx-int8-fused`` (int8 over ONNX Runtime's fused transformer graph: the default for a
-new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"). Queries are
+new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"), and the served
+ones, ``ollama`` and ``openai`` (``ragcli.embed.served``: the vectors of that server's
+model, a variant of their own). Queries are
 embedded as the index's chunks were: with ONNX Runtime when the model is exported (no
 torch import), else with sentence-transformers. Importing this module imports no backend.
 """
@@ -19,19 +21,31 @@ from typing import Any
 
 from ragcli.config import Settings, cache_dir
 from ragcli.embed.base import Encoder
+from ragcli.embed.device import check_device
+from ragcli.embed.spec import EmbedSpec, check_query_spec, index_spec, new_index_spec
 from ragcli.errors import RagError, UsageError
+from ragcli.weights import SERVED_BACKENDS
 
 EMBED_BACKENDS = {
     "torch": "float",
     "onnx": "float",
     "onnx-int8": "int8",
     "onnx-int8-fused": "int8-fused",
+    "ollama": "ollama",
+    "openai": "openai",
 }
+SERVED_VARIANTS = SERVED_BACKENDS  # the served backends name their own variants
 # ``auto``: a new index gets DEFAULT_BACKEND; an existing one keeps the backend of its
 # own vectors (float indexes of older versions go on with torch).
 AUTO = "auto"
 DEFAULT_BACKEND = "onnx-int8-fused"
-_BACKEND_OF_VARIANT = {"float": "torch", "int8": "onnx-int8", "int8-fused": "onnx-int8-fused"}
+_BACKEND_OF_VARIANT = {
+    "float": "torch",
+    "int8": "onnx-int8",
+    "int8-fused": "onnx-int8-fused",
+    "ollama": "ollama",
+    "openai": "openai",
+}
 
 Warn = Callable[[str], None]
 
@@ -93,19 +107,27 @@ def ingest_encoder(
     (``auto`` resolved against ``manifest``, the index's, None for a new index).
 
     ``loaded`` is a sentence-transformers encoder already made for this model, reused
-    for a local torch ingest. An ONNX backend exports the model first if needed, and is
-    a RagError when that cannot be done (ingest never falls back to other vectors).
+    for a local torch ingest when it has the index's prompts. An ONNX backend exports the
+    model first if needed, and is a RagError when that cannot be done (ingest never falls
+    back to other vectors). Every encoder applies the index's prompts and dimensions
+    (``ragcli.embed.spec``).
     """
+    check_device(settings.device)
     if manifest and _other_model(manifest, settings):
         # The run refuses these settings (ingest.manifest.check_compatible) before it
         # embeds anything: make no export for a model the index does not use.
         return torch_encoder(manifest, settings)
+    spec = index_spec(settings, manifest)
     backend = resolve_backend(settings, manifest, warn)
     variant = embed_variant(backend)
+    if backend in SERVED_VARIANTS:
+        if settings.engine != "local":
+            raise UsageError(f"--engine {settings.engine} embeds with torch only")
+        return served_encoder(backend, settings, spec, manifest)
     if backend != "torch":
         if settings.engine != "local":
             raise UsageError(f"--engine {settings.engine} embeds with torch only")
-        return _onnx_ingest_encoder(settings, backend, variant, warn)
+        return _onnx_ingest_encoder(settings, backend, variant, warn, spec)
     if settings.engine == "ray":
         from ragcli.embed.ray import RayEncoder
 
@@ -114,10 +136,13 @@ def ingest_encoder(
             settings.embed_batch_size,
             address=settings.ray_address,
             warn=warn,
+            spec=spec,
         )
     if settings.engine != "local":
         raise UsageError(f"unknown engine {settings.engine!r}: choose local or ray")
-    return loaded if loaded is not None else torch_encoder({}, settings)
+    if loaded is not None and getattr(loaded, "spec", None) == spec:
+        return loaded
+    return _torch(settings.embed_model, settings, spec)
 
 
 def _other_model(manifest: Mapping[str, Any], settings: Settings) -> bool:
@@ -127,7 +152,9 @@ def _other_model(manifest: Mapping[str, Any], settings: Settings) -> bool:
     return bool(indexed) and canonical_name(indexed) != canonical_name(settings.embed_model)
 
 
-def _onnx_ingest_encoder(settings: Settings, backend: str, variant: str, warn: Warn) -> Encoder:
+def _onnx_ingest_encoder(
+    settings: Settings, backend: str, variant: str, warn: Warn, spec: EmbedSpec
+) -> Encoder:
     from ragcli.embed.onnx import OnnxEncoder
     from ragcli.weights import canonical_name
 
@@ -138,19 +165,46 @@ def _onnx_ingest_encoder(settings: Settings, backend: str, variant: str, warn: W
         variant=variant,
         batch_size=settings.embed_batch_size,
         warn=warn,
+        spec=spec,
+        device=settings.device,
     )
     if not isinstance(encoder, OnnxEncoder) or encoder.variant != variant:
         raise RagError(f"{model}: cannot make its {backend} encoder (see above)")
     return encoder
 
 
+def served_encoder(
+    backend: str, settings: Settings, spec: EmbedSpec, manifest: Mapping[str, Any] | None
+) -> Encoder:
+    """The encoder of an embedding server: ``embed_base_url`` from the settings, else the
+    one the index was built with, else the backend's usual address."""
+    from ragcli.embed.served import CONCURRENCY, ServedEncoder
+
+    manifest = manifest or {}
+    return ServedEncoder(
+        backend,
+        manifest.get("embed_model") or settings.embed_model,
+        settings.embed_base_url or manifest.get("embed_base_url"),
+        spec=spec,
+        batch_size=settings.embed_batch_size,
+        concurrency=settings.embed_workers or CONCURRENCY,
+        expected_dimension=manifest.get("dimension"),
+    )
+
+
 def torch_encoder(manifest: Mapping[str, Any], settings: Settings) -> Encoder:
-    """The sentence-transformers encoder of the index's model (the settings' model for an
-    index not made yet); the model is loaded on first use."""
+    """The sentence-transformers encoder of the index's model, prompts and dimensions (the
+    settings' for an index not made yet); the model is loaded on first use."""
+    model = manifest.get("embed_model") or settings.embed_model
+    return _torch(model, settings, index_spec(settings, manifest), manifest.get("dimension"))
+
+
+def _torch(model: str, settings: Settings, spec: EmbedSpec, dimension: int | None = None):
     from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
 
-    model = manifest.get("embed_model") or settings.embed_model
-    return SentenceTransformerEncoder(model, settings.embed_batch_size)
+    return SentenceTransformerEncoder(
+        model, settings.embed_batch_size, spec, settings.device, expected_dimension=dimension
+    )
 
 
 def query_encoder(
@@ -160,23 +214,36 @@ def query_encoder(
     warn: Warn,
     loaded: Encoder | None = None,
 ) -> Encoder:
-    """The encoder for an index's queries: they are embedded as its chunks were.
+    """The encoder for an index's queries: they are embedded as its chunks were, with
+    the manifest's query prompt and dimensions (a setting asking for others, or a
+    ``loaded`` encoder with others, is an IndexStateError: ``check_query_spec``).
 
     ONNX Runtime over the export of the manifest's model and variant (exported now if
     missing: this imports torch once); ``loaded``, a sentence-transformers encoder
     already in memory, is used instead for float vectors.
     """
+    check_device(settings.device)
     variant = manifest.get("embed_variant", "float")
+    spec = index_spec(settings, manifest)
+    if variant in SERVED_VARIANTS:
+        check_query_spec(manifest, settings, None)
+        return served_encoder(variant, settings, spec, manifest)
     if loaded is not None and variant == "float":  # torch is loaded already
+        check_query_spec(manifest, settings, loaded)
         return loaded
     model = manifest.get("embed_model") or settings.embed_model
-    return onnx_or_torch(
+    encoder = onnx_or_torch(
         model,
         onnx_cache_dir(model),
         variant=variant,
         batch_size=settings.embed_batch_size,
         warn=warn,
+        spec=spec,
+        device=settings.device,
+        expected_dimension=manifest.get("dimension"),
     )
+    check_query_spec(manifest, settings, encoder)
+    return encoder
 
 
 def onnx_or_torch(
@@ -187,14 +254,21 @@ def onnx_or_torch(
     export: bool = True,
     batch_size: int = 64,
     warn: Warn | None = None,
+    spec: EmbedSpec | None = None,
+    device: str = "auto",
+    expected_dimension: int | None = None,
 ) -> Encoder:
     """An :class:`~ragcli.embed.onnx.OnnxEncoder` over the export in ``folder`` when it is
     there (or, with ``export``, can be made now: this imports torch once), else the
     sentence-transformers encoder.
 
     ``variant`` is ``"float"`` (matches sentence-transformers) or ``"int8"``; when the
-    int8 model cannot be made, the float one is used if it is there.
+    int8 model cannot be made, the float one is used if it is there. ``spec``: the
+    prompts and dimensions (None: the model's own prompts, as for a new index).
     """
+    if spec is None:
+        spec = new_index_spec(Settings(embed_model=model_name))
+    options = {"spec": spec, "device": device, "expected_dimension": expected_dimension}
     import importlib.util
 
     from ragcli.embed.onnx import MODEL_FILES
@@ -212,12 +286,12 @@ def onnx_or_torch(
         else:
             usable = is_exported(folder, model_name, variant)
         if usable:
-            return OnnxEncoder(folder, variant, batch_size)
+            return OnnxEncoder(folder, variant, batch_size, **options)
         if variant != "float" and is_exported(folder, model_name, "float"):
-            return OnnxEncoder(folder, "float", batch_size)
+            return OnnxEncoder(folder, "float", batch_size, **options)
     from ragcli.embed.sentence_transformer import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder(model_name, batch_size)
+    return SentenceTransformerEncoder(model_name, batch_size, **options)
 
 
 def export_for_queries(manifest: Mapping[str, Any], *, warn: Warn) -> bool:
@@ -227,4 +301,6 @@ def export_for_queries(manifest: Mapping[str, Any], *, warn: Warn) -> bool:
 
     model = manifest["embed_model"]
     variant = manifest.get("embed_variant", "float")
+    if variant in SERVED_VARIANTS:  # the server embeds the queries too
+        return False
     return ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragcli.embed.spec import NO_SPEC, EmbedSpec, check_dimension
 from ragcli.errors import RagError
 from ragcli.weights import canonical_name, resolve_model_path
 
@@ -153,6 +154,9 @@ class OnnxEncoder:
 
     A :class:`ragcli.embed.base.Encoder` (also ``max_seq_length``, and ``load()``); uses
     only onnxruntime, tokenizers and numpy. The session is created on first use.
+    ``spec``'s prompts go before the texts (as sentence-transformers puts them: one string,
+    tokenised and truncated together) and its dimensions cut the vectors;
+    ``expected_dimension``, the index's, is checked against every query vector.
     """
 
     def __init__(
@@ -162,6 +166,9 @@ class OnnxEncoder:
         batch_size: int = 32,
         threads: int | None = None,
         _meta: dict | None = None,
+        spec: EmbedSpec = NO_SPEC,
+        device: str = "auto",
+        expected_dimension: int | None = None,
     ):
         self.folder = Path(folder)
         meta = _meta if _meta is not None else read_meta(self.folder)
@@ -175,7 +182,11 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.threads = threads or _default_threads()
         self.max_seq_length = int(meta["max_seq_length"])
-        self.dimension = int(meta["dimension"])
+        self.model_dimension = int(meta["dimension"])
+        self.spec = spec
+        self.dimension = spec.dimension_of(self.model_dimension)
+        self.device = device
+        self.expected_dimension = expected_dimension
         self.pooling = pooling_mode(meta["pooling"])
         if self.pooling not in POOLING_MODES:
             raise RagError(f"unsupported pooling mode {self.pooling!r}")
@@ -208,8 +219,11 @@ class OnnxEncoder:
         # Idle ORT threads must not spin: FAISS's OpenMP threads run right after a query
         # is embedded, and spinning ORT threads doubled dense search time on 2 cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        from ragcli.embed.device import onnx_providers
+
         path = self.folder / self.meta["files"][self.variant]["file"]
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        providers = onnx_providers(self.device, self.variant)
+        return ort.InferenceSession(str(path), options, providers=providers)
 
     def load(self) -> OnnxEncoder:
         """Create the tokenizer and session now (they are otherwise made on first use)."""
@@ -223,7 +237,21 @@ class OnnxEncoder:
     ) -> np.ndarray:
         """Embeddings of ``texts``, L2-normalised; ``progress(n)`` after each batch of n
         (so a progress bar has its first rate, and an ETA, after one batch)."""
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        return self.spec.finish(self._encode(self.spec.documents(texts), progress))
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries in one batch, with the query prompt (``encode`` is for documents)."""
+        vectors = self.spec.finish(self._encode([self.spec.query(text) for text in texts]))
+        check_dimension(vectors.shape[1], self.expected_dimension, self.model_name)
+        return vectors
+
+    def _encode(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.model_dimension), dtype=np.float32)
         group = self.batch_size * 16
         starts = list(range(0, len(texts), group))
         if len(starts) <= 1:  # one query, or a few texts: no thread
@@ -244,16 +272,13 @@ class OnnxEncoder:
                 out[start : start + len(encodings)] = self._run_group(encodings, progress)
         return out
 
-    def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
-
     def _tokenize(self, texts: Sequence[str]) -> list:
         return self.tokenizer.encode_batch(list(texts))
 
     def _run_group(self, encodings: list, progress=None) -> np.ndarray:
         # Longest first, as sentence-transformers does, so batches need little padding.
         order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
-        vectors = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        vectors = np.zeros((len(encodings), self.model_dimension), dtype=np.float32)
         for start in range(0, len(order), self.run_size):
             rows = order[start : start + self.run_size]
             vectors[rows] = self._run([encodings[i] for i in rows])

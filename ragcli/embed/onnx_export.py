@@ -388,8 +388,8 @@ def _torch_export(exporter: str, wrapper, args: tuple, input_names: list[str], p
 def _verify(st, folder: Path, meta: dict, variant: str) -> float:
     """Least cosine between ONNX and sentence-transformers on the probe texts."""
     texts = list(_PROBE_TEXTS)
-    expected = st.encode(
-        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    expected = st.encode(  # prompt "": no default prompt, as the raw ONNX model
+        texts, prompt="", normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
     got = OnnxEncoder(folder, variant, _meta=meta).encode(texts)
     worst = float(np.min(np.sum(expected * got, axis=1)))

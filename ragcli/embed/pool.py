@@ -8,11 +8,13 @@ threads embedded 68 (docs/benchmarks.md, "Both cores embedding"). The vectors ar
 same bit for bit: a text's vector does not depend on the thread count or on which
 worker embeds it.
 
-A worker is ``python -m ragcli.embed.pool FOLDER VARIANT THREADS``: a plain child process, not
-``multiprocessing``, so a user's script that ingests needs no ``__main__`` guard and
-nothing of the parent is inherited. It reads pickled lists of texts on stdin and writes
-pickled results on stdout, each message prefixed by its length. It ignores SIGINT (the
-parent handles Ctrl-C and closes the pool) and exits when its stdin closes, so a killed
+A worker is ``python -m ragcli.embed.pool FOLDER VARIANT THREADS SPEC``: a plain child
+process, not ``multiprocessing``, so a user's script that ingests needs no ``__main__``
+guard and nothing of the parent is inherited. ``SPEC`` is the encoder's prompts and
+dimensions (``ragcli.embed.spec``, as JSON), so a worker embeds documents exactly as the
+parent would. It reads pickled lists of texts on stdin and writes pickled results on
+stdout, each message prefixed by its length. It ignores SIGINT (the parent handles
+Ctrl-C and closes the pool) and exits when its stdin closes, so a killed
 parent leaves no workers behind.
 
 :class:`EncoderPool` is an :class:`ragcli.embed.base.Encoder` with ``submit``: the
@@ -101,6 +103,7 @@ class EncoderPool:
         self.encoder = encoder
         self.model_name = encoder.model_name
         self.variant = encoder.variant
+        self.spec = encoder.spec
         self.workers = workers
         self.min_texts = POOL_MIN_TEXTS if min_texts is None else min_texts
         self._work: queue.Queue = queue.Queue()
@@ -140,8 +143,9 @@ class EncoderPool:
             return
         folder, variant = str(self.encoder.folder), self.encoder.variant
         threads = max(1, cpu_count() // self.workers)
+        spec = self.encoder.spec.to_json()
         for number in range(self.workers):
-            worker = _Worker(folder, variant, threads)
+            worker = _Worker(folder, variant, threads, spec)
             self._processes.append(worker)
             thread = threading.Thread(
                 target=self._feed, args=(worker,), name=f"embed-worker-{number}", daemon=True
@@ -222,11 +226,11 @@ class _Job:
 class _Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, folder: str, variant: str, threads: int):
+    def __init__(self, folder: str, variant: str, threads: int, spec: str):
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
         folder = str(Path(folder).resolve())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ragcli.embed.pool", folder, variant, str(threads)],
+            [sys.executable, "-m", "ragcli.embed.pool", folder, variant, str(threads), spec],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -274,9 +278,10 @@ def _receive(stream: BinaryIO):
     return pickle.loads(data)
 
 
-def _serve(folder: str, variant: str, threads: int) -> None:
+def _serve(folder: str, variant: str, threads: int, spec_json: str) -> None:
     """The worker's loop: texts in, ("ok", vectors) or ("error", message) out."""
     from ragcli.embed.onnx import OnnxEncoder
+    from ragcli.embed.spec import EmbedSpec
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Replies go to the original stdout; anything a library prints goes to stderr.
@@ -284,7 +289,9 @@ def _serve(folder: str, variant: str, threads: int) -> None:
     os.dup2(2, 1)
     requests = sys.stdin.buffer
     try:
-        encoder, failure = OnnxEncoder(folder, variant, threads=threads).load(), None
+        spec = EmbedSpec.from_json(spec_json)
+        encoder = OnnxEncoder(folder, variant, threads=threads, spec=spec, device="cpu").load()
+        failure = None
     except Exception as err:  # noqa: BLE001 - told to the parent at its first request
         encoder, failure = None, f"{folder}: {_one_line(err)}"
     while True:
@@ -308,4 +315,4 @@ def _one_line(err: Exception) -> str:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    _serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])

@@ -71,6 +71,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ragcli.embed.spec import NO_SPEC, EmbedSpec
 from ragcli.errors import RagError, UsageError
 from ragcli.weights import canonical_name
 
@@ -148,10 +149,13 @@ class EmbedBatch:
     beside ragcli's one-line error.
     """
 
-    def __init__(self, model_name: str, batch_size: int, threads: int | None = None):
+    def __init__(
+        self, model_name: str, batch_size: int, threads: int | None = None, prompt: str = ""
+    ):
         from ragcli.weights import load_sentence_transformers
 
         self.batch_size = batch_size
+        self.prompt = prompt  # "" too: a model's default prompt must not apply unasked
         self.error: str | None = None
         if threads:
             import torch
@@ -169,6 +173,7 @@ class EmbedBatch:
             raise RagError(self.error)
         vectors = self.model.encode(
             list(batch["text"]),
+            prompt=self.prompt,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -184,7 +189,8 @@ class RayEncoder:
     ``"auto"``, ``"host:port"`` or ``"ray://host:port"`` connect to a cluster.
     ``actors``: how many model replicas (None: as many as fit, see :func:`plan_actors`);
     more than fit are lowered, and ``warn`` is told once. ``cpus_per_actor``: the CPUs
-    each actor reserves (torch in the actor uses that many threads).
+    each actor reserves (torch in the actor uses that many threads). ``spec``: the
+    prompts the actors put before the texts, and the dimensions vectors are cut to.
     """
 
     variant = "float"  # the same model as the sentence-transformers encoder
@@ -197,8 +203,10 @@ class RayEncoder:
         actors: int | None = None,
         cpus_per_actor: float = 1.0,
         warn: Callable[[str], None] = _no_warning,
+        spec: EmbedSpec = NO_SPEC,
     ):
         self.model_name = canonical_name(model_name)
+        self.spec = spec
         self.batch_size = batch_size
         self.address = address
         self.actors = actors
@@ -220,7 +228,7 @@ class RayEncoder:
         if self._dimension is None:
             from ragcli.embed.sentence_transformer import embedding_dimension
 
-            self._dimension = embedding_dimension(self._local_model)
+            self._dimension = self.spec.dimension_of(embedding_dimension(self._local_model))
         return self._dimension
 
     def encode(
@@ -230,18 +238,28 @@ class RayEncoder:
     ) -> np.ndarray:
         """Embeddings of ``texts``, L2-normalised float32, in input order; ``progress(n)``
         as each batch of n arrives from the cluster."""
+        return self._encode(texts, self.spec.document_prompt, progress)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries in one batch, with the query prompt (``encode`` is for documents)."""
+        return self._encode(texts, self.spec.query_prompt)
+
+    def _encode(
+        self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with ray_session(self.address):
-            vectors = assemble(len(texts), self._stream(texts, progress))
+            vectors = assemble(len(texts), self._stream(texts, progress, prompt))
+        vectors = self.spec.finish(vectors)
         self._dimension = int(vectors.shape[1])
         return vectors
 
-    def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
-
     def _stream(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None
+        self, texts: Sequence[str], progress: Callable[[int], None] | None, prompt: str = ""
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         import ray
 
@@ -253,6 +271,7 @@ class RayEncoder:
             fn_constructor_kwargs={
                 "model_name": self.model_name,
                 "batch_size": self.batch_size,
+                "prompt": prompt,
                 "threads": threads_per_actor(cluster_cpus, actors, self.cpus_per_actor),
             },
             compute=ray.data.ActorPoolStrategy(size=actors),

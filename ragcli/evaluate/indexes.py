@@ -99,7 +99,9 @@ class QueryVectorCache:
         """Embed the texts not cached yet in one batched call; returns how many."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if missing:
-            vectors = self._inner.encode(missing)
+            # queries, not documents: the query prompt (ragcli.embed.spec)
+            batch = getattr(self._inner, "encode_queries", None)
+            vectors = batch(missing) if batch else [self._inner.encode_query(t) for t in missing]
             for text, vector in zip(missing, vectors, strict=True):
                 self._vectors[text] = vector
         return len(missing)

@@ -265,14 +265,20 @@ class _Run:
         self.loaded_all = False  # every changed file loaded: the later totals are known
 
     def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
-        """The settings with ``embed_backend = auto`` made concrete for this index."""
+        """The settings with ``embed_backend = auto`` made concrete for this index, and
+        unset prompts and dimensions those of the index (a new one: the model's)."""
         from dataclasses import replace
 
         from ragcli.embed import resolve_backend
+        from ragcli.embed.spec import index_spec, settings_with_spec
         from ragcli.errors import warn
 
         backend = resolve_backend(self.settings, manifest, warn)
-        self.settings = self.pipeline.settings = replace(self.settings, embed_backend=backend)
+        settings = replace(self.settings, embed_backend=backend)
+        settings = settings_with_spec(settings, index_spec(settings, manifest))
+        if manifest and not settings.embed_base_url and manifest.get("embed_base_url"):
+            settings = replace(settings, embed_base_url=manifest["embed_base_url"])
+        self.settings = self.pipeline.settings = settings
         return self.settings
 
     def _tick(self, stage: str, since: float) -> None:
@@ -298,7 +304,7 @@ class _Run:
         folder = Path(index_dir) / CHECKPOINT_DIR if isinstance(index_dir, Path) else None
         key = run_key(
             {
-                "manifest": expected_manifest(self.settings),
+                "manifest": _vector_identity(expected_manifest(self.settings)),
                 "backend": [self.settings.embed_backend, getattr(self.settings, "engine", None)],
                 "encoder": type(self.pipeline.encoder).__name__,
                 "live": (self.writer.manifest or {}).get("generation"),
@@ -439,7 +445,11 @@ class _Run:
         vectors = done[0] if len(done) == 1 else np.concatenate(done)
         dimension = self.dimension or self.writer.dimension
         if dimension and vectors.shape[1] != dimension:
-            message = f"{self.report.index}: embedding dimension changed; use --rebuild"
+            message = (
+                f"{self.report.index}: the index holds {dimension}-dimensional vectors but "
+                f"{self.settings.embed_model} made {vectors.shape[1]}-dimensional ones; "
+                "use --rebuild"
+            )
             raise IndexStateError(message)
         self.dimension = int(vectors.shape[1])
         return vectors
@@ -505,6 +515,12 @@ class _Run:
         report.seconds = time.perf_counter() - self.started
         report.timings = self.timings
         return report
+
+
+def _vector_identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What decides the vectors: the manifest less where a served model was reached (a
+    restarted server on another address makes the same vectors)."""
+    return {key: value for key, value in manifest.items() if key != "embed_base_url"}
 
 
 def _rows(part: np.ndarray | None, writer) -> np.ndarray:
