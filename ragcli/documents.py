@@ -34,6 +34,7 @@ DEFAULT_MAX_BYTES = 100_000  # one `get`
 DEFAULT_MULTI_MAX_BYTES = 20_000  # each document of a `multi_get`
 HARD_MAX_BYTES = 2_000_000  # no request gets more, whatever it asks for
 MAX_DOCUMENTS = 100  # documents one multi_get returns at most
+MAX_SKIPPED = 20  # skipped specs listed at most; the rest are counted (``skipped_total``)
 LINE_KINDS = frozenset({"text", "markdown", "code"})  # file lines are the indexed lines
 SLIDE_KINDS = frozenset({"pptx", "odp"})  # served by slide, as a PDF is by page
 _RANGE = re.compile(r"^(?P<target>.+?):(?P<start>\d+)(?::(?P<count>\d+))?$")
@@ -372,12 +373,14 @@ def _chunk_text(store, doc, chunk, limit: int) -> DocumentText:
 @dataclass
 class MultiGet:
     documents: list[DocumentText]
-    skipped: list[dict[str, str]]  # {"spec": ..., "reason": ...}
+    skipped: list[dict[str, Any]]  # {"spec": ..., "reason": ...[, "count": n]}
+    skipped_total: int = 0  # specs and documents skipped, listed or not
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "documents": [doc.to_dict() for doc in self.documents],
             "skipped": self.skipped,
+            "skipped_total": self.skipped_total,
         }
 
 
@@ -390,15 +393,17 @@ def multi_get(
     cwd: Path | None = None,
 ) -> MultiGet:
     """Every document a glob or a list of specs names, each cut to ``max_bytes``; at most
-    ``max_documents`` (the rest are listed in ``skipped``). A spec that names nothing is
-    skipped with its reason, not an error, unless nothing at all was found."""
+    ``max_documents`` (the rest are summarised in ``skipped`` as one entry with their
+    count). A spec that names nothing is skipped with its reason, not an error, unless
+    nothing at all was found; at most ``MAX_SKIPPED`` skipped entries are listed."""
     specs = [specs] if isinstance(specs, str) else list(specs)
     if not specs:
         raise UsageError("give at least one path, glob, #DOC_ID or chunk id")
     limit = _bounded(max_bytes, DEFAULT_MULTI_MAX_BYTES)
     most = min(max_documents or MAX_DOCUMENTS, MAX_DOCUMENTS)
     found: list[DocumentText] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, Any]] = []
+    over: list[str] = []  # sources beyond ``most``
     seen: set[tuple[str, Any]] = set()
     for spec in specs:
         try:
@@ -412,7 +417,7 @@ def multi_get(
                 continue
             seen.add(key)
             if len(found) >= most:
-                skipped.append({"spec": doc.source, "reason": f"over {most} documents"})
+                over.append(doc.source)
                 continue
             if chunk is not None:
                 found.append(_chunk_text(store, doc, chunk, limit))
@@ -421,7 +426,12 @@ def multi_get(
     if not found:
         reasons = "; ".join(item["reason"] for item in skipped[:3])
         raise NotInIndex(reasons or "nothing in the index matched")
-    return MultiGet(found, skipped)
+    total = len(skipped) + len(over)
+    if over:
+        more = f" and {len(over) - 1} more" if len(over) > 1 else ""
+        reason = f"over {most} documents (max_documents)"
+        skipped.insert(0, {"spec": f"{over[0]}{more}", "reason": reason, "count": len(over)})
+    return MultiGet(found, skipped[:MAX_SKIPPED], total)
 
 
 def _expand(store, spec: str, cwd: Path | None) -> list:

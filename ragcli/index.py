@@ -326,7 +326,17 @@ class Index:
             "updated_at": manifest.get("updated_at"),
             "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
             "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
+            "freshness": self.freshness(),
         }
+
+    def freshness(self, wait: float | None = None) -> dict[str, Any]:
+        """How many indexed files changed, appeared or vanished in the ingested folders
+        since the generation this Index answers from (``ragcli.freshness``: sizes and
+        mtimes only, cached for a couple of seconds)."""
+        from ragcli import freshness
+
+        store = self.__dict__.get("store") or self.fresh_store()
+        return freshness.report(store, **({} if wait is None else {"wait": wait}))
 
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its

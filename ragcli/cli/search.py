@@ -62,7 +62,7 @@ def search(
 
         sys.stdout.write("".join(f"{path}\n" for path in hit_files(hits)))
     else:
-        show_results(query, hits, params, json_out)
+        show_results(query, hits, params, json_out, idx)
     if not hits:
         if not json_out and not files:
             render.warn("no results" if idx.store.n_chunks else "the index is empty")
@@ -75,7 +75,7 @@ def search_batch(idx, batch: Path, params, json_out: bool) -> bool:
     for query_id, text in read_batch(batch):
         hits = idx.search(text, params=params)
         found_any = found_any or bool(hits)
-        record = result_record(text, hits, params)
+        record = result_record(text, hits, params, idx.freshness())
         if query_id is not None:
             record = {"id": query_id, **record}
         if json_out or not render.is_terminal():
@@ -85,18 +85,29 @@ def search_batch(idx, batch: Path, params, json_out: bool) -> bool:
     return found_any
 
 
-def show_results(query: str, hits: list, params, json_out: bool) -> None:
+def show_results(query: str, hits: list, params, json_out: bool, idx) -> None:
+    freshness = idx.freshness()
     if json_out:
-        render.print_json(result_record(query, hits, params))
-    elif render.is_terminal():
+        render.print_json(result_record(query, hits, params, freshness))
+        return
+    if render.is_terminal():
         render.search_rich(query, hits)
     else:
         render.search_plain(query, hits)
+    from ragcli.freshness import summary
+
+    stale = summary(freshness)
+    if stale:
+        from ragcli.errors import warn
+
+        warn(f"the index is behind its folders ({stale}): run `rag ingest` to catch up")
 
 
-def result_record(query: str, hits: list, params) -> dict[str, Any]:
+def result_record(
+    query: str, hits: list, params, freshness: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The documented JSON shape of one query's results (docs/commands.md)."""
-    return {
+    record = {
         "query": query,
         **params.describe(),
         "reranked": any(hit.rerank is not None for hit in hits),
@@ -104,6 +115,9 @@ def result_record(query: str, hits: list, params) -> dict[str, Any]:
             {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
         ],
     }
+    if freshness is not None:
+        record["freshness"] = freshness
+    return record
 
 
 def read_query(query: str) -> str:
