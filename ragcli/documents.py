@@ -427,11 +427,12 @@ def multi_get(
         reasons = "; ".join(item["reason"] for item in skipped[:3])
         raise NotInIndex(reasons or "nothing in the index matched")
     total = len(skipped) + len(over)
+    listed = skipped[: MAX_SKIPPED - 1 if over else MAX_SKIPPED]
     if over:
         more = f" and {len(over) - 1} more" if len(over) > 1 else ""
-        reason = f"over {most} documents (max_documents)"
-        skipped.insert(0, {"spec": f"{over[0]}{more}", "reason": reason, "count": len(over)})
-    return MultiGet(found, skipped[:MAX_SKIPPED], total)
+        reason = f"over {most} documents"
+        listed.append({"spec": f"{over[0]}{more}", "reason": reason, "count": len(over)})
+    return MultiGet(found, listed, total)
 
 
 def _expand(store, spec: str, cwd: Path | None) -> list:
