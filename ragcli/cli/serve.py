@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -16,7 +17,9 @@ HostOpt = Annotated[
 ]
 PortOpt = Annotated[
     int | None,
-    typer.Option("--port", "-p", help="Port to listen on (default 8181); with --stop, which server."),
+    typer.Option(
+        "--port", "-p", help="Port to listen on (default 8181); with --stop, which server."
+    ),
 ]
 DEFAULT_PORT = 8181
 DaemonOpt = Annotated[
@@ -77,7 +80,8 @@ def watch(json_out: JsonOpt = False, *, target: Flags) -> None:
             for name in ("added", "updated", "removed")
             if getattr(report, name)
         )
-        _say(render, False, {}, f"generation {report.generation}: {counts} ({report.seconds:.2f} s)")
+        line = f"generation {report.generation}: {counts} ({report.seconds:.2f} s)"
+        _say(render, False, {}, line)
 
     def failed(message: str) -> None:
         _say(render, False, {}, message)
@@ -85,10 +89,8 @@ def watch(json_out: JsonOpt = False, *, target: Flags) -> None:
     watcher = Watcher(idx, on_ingest=ingested, on_error=failed)
     roots = ", ".join(str(root) for root in watcher.roots)
     _say(render, False, {}, f"watching {roots} for {idx.location}; Ctrl-C stops")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         watcher.run()
-    except KeyboardInterrupt:
-        pass
     _say(render, False, {}, "stopped watching")
 
 
@@ -145,9 +147,7 @@ def serve(
             f"serving {location} at {record['url']} (MCP {record['mcp']}); Ctrl-C stops",
         )
 
-    run.serve_http(
-        lambda: target.open_index(), host, port, replicas, on_ready=ready, watch=watch
-    )
+    run.serve_http(lambda: target.open_index(), host, port, replicas, on_ready=ready, watch=watch)
 
 
 def _forwarded(host: str, port: int, replicas: int | None, target: Flags) -> list[str]:

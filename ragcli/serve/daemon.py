@@ -70,7 +70,7 @@ def read_pid_file(path: Path) -> dict[str, Any] | None:
     """The record of a running server, or None (a stale or unreadable file is removed)."""
     try:
         record = json.loads(path.read_text())
-        pid = int(record["pid"])
+        int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not is_that_server(record):

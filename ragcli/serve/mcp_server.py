@@ -350,9 +350,7 @@ def build_server(tools: Tools) -> RagMCPServer:
             name=name,
             title=info["title"],
             description=info["description"],
-            annotations=ToolAnnotations(
-                title=info["title"], **info.get("annotations", READ_ONLY)
-            ),
+            annotations=ToolAnnotations(title=info["title"], **info.get("annotations", READ_ONLY)),
             structured_output=True,
         )
     return server

@@ -7,9 +7,9 @@ extra keys), so a new field never breaks a client that validates against these.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Required
 
-from typing_extensions import Required, TypedDict  # pydantic needs these on 3.11
+from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 
 class Scores(TypedDict, total=False):

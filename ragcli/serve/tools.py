@@ -31,6 +31,7 @@ Globs = Annotated[
     Field(description="Only sources matching one of these gitignore-style globs.", max_length=50),
 ]
 
+
 def _kinds() -> Any:
     """Every document kind the loaders make (``load.KINDS``), as an enumeration."""
     from ragcli.load import KINDS

@@ -80,7 +80,7 @@ def test_tools_have_titles_annotations_and_real_output_schemas(tools):
     kinds = search.input_schema["properties"]["type"]["anyOf"][0]["items"]["enum"]
     assert kinds == sorted(KINDS)
     assert "start=201" in by_name["get"].description  # how to page through a document
-    assert "mode=\"sparse\"" in search.description  # names vs questions
+    assert 'mode="sparse"' in search.description  # names vs questions
 
 
 def test_errors_are_one_line_without_library_urls(tools):

@@ -133,9 +133,8 @@ def test_stop_never_signals_a_process_that_reused_the_pid(project):
 
 
 def signal_server(pid: int) -> None:
+    import contextlib
     import os
 
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
