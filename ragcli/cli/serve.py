@@ -86,9 +86,11 @@ def watch(json_out: JsonOpt = False, *, target: Flags) -> None:
     def failed(message: str) -> None:
         _say(render, False, {}, message)
 
-    watcher = Watcher(idx, on_ingest=ingested, on_error=failed)
-    roots = ", ".join(str(root) for root in watcher.roots)
-    _say(render, False, {}, f"watching {roots} for {idx.location}; Ctrl-C stops")
+    def ready() -> None:
+        roots = ", ".join(str(root) for root in watcher.roots)
+        _say(render, False, {}, f"watching {roots} for {idx.location}; Ctrl-C stops")
+
+    watcher = Watcher(idx, on_ingest=ingested, on_error=failed, on_ready=ready)
     with contextlib.suppress(KeyboardInterrupt):
         watcher.run()
     _say(render, False, {}, "stopped watching")

@@ -29,7 +29,8 @@ class Watcher:
     """Keeps ``index`` (a ``ragcli.Index``) in step with its folders until ``stop()``.
 
     ``on_ingest(report)`` is called after each ingest that wrote a generation,
-    ``on_error(message)`` with one line when an ingest failed (the watcher goes on).
+    ``on_error(message)`` with one line when an ingest failed (the watcher goes on),
+    ``on_ready()`` once the folders are watched and the index has caught up.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class Watcher:
         debounce_ms: int = DEBOUNCE_MS,
         on_ingest: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ):
         self.index = index
         self.roots = roots or [Path(root) for root in index.store.manifest.get("roots", [])]
@@ -48,6 +50,7 @@ class Watcher:
         self.debounce_ms = debounce_ms
         self.on_ingest = on_ingest or (lambda report: None)
         self.on_error = on_error or (lambda message: log.warning("%s", message))
+        self.on_ready = on_ready or (lambda: None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ingests = 0
@@ -55,30 +58,33 @@ class Watcher:
 
     # running --------------------------------------------------------------------------
     def run(self) -> None:
-        """Watch in this thread until ``stop()``: a catch-up ingest first, then one per
-        burst of changes."""
+        """Watch in this thread until ``stop()``: once watching has begun, a catch-up
+        ingest (changes made while nothing watched), then one ingest per burst."""
         import watchfiles
 
-        self.ingest_now()
         existing = [str(root) for root in self.roots if root.exists()]
         if not existing:
             raise RagError(f"{self.index.location}: none of its folders exists any more")
-        ignore = _Ignore(self.index.path, existing)
         changes = watchfiles.watch(
             *existing,
-            watch_filter=ignore,
+            watch_filter=_Ignore(self.index.path, existing),
             debounce=self.debounce_ms,
             step=20,
             stop_event=self._stop,
-            rust_timeout=500,
-            yield_on_timeout=True,
+            rust_timeout=200,
+            yield_on_timeout=True,  # the first (empty) yield says watching has begun
             raise_interrupt=False,
         )
-        self.ready.set()
+        caught_up = False
         for batch in changes:
             if self._stop.is_set():
                 break
-            if batch:
+            if not caught_up:
+                caught_up = True
+                self.ingest_now()  # covers this batch too
+                self.ready.set()
+                self.on_ready()
+            elif batch:
                 log.info("%d change(s), e.g. %s", len(batch), next(iter(batch))[1])
                 self.ingest_now()
 
