@@ -23,6 +23,8 @@ from ragcli.errors import RagError
 
 DEBOUNCE_MS = 150  # a burst of saves closer than this is one ingest
 log = logging.getLogger("ragcli.watch")
+# watchfiles logs each batch at INFO and Ctrl-C at WARNING; our own lines say it better
+logging.getLogger("watchfiles").setLevel(logging.ERROR)
 
 
 class Watcher:

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow  # real embedding, file events, a `rag` process
 def project(tmp_path, monkeypatch):
     clean_env(monkeypatch, tmp_path)
     monkeypatch.setenv("RAG_RERANK", "false")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))  # the model export made below
     root = tmp_path / "project"
     write_files(root, {"docs/a.md": "# Alpha\n\nThe aardvark digs.\n",
                        "docs/b.md": "# Beta\n\nThe bittern booms.\n"})  # fmt: skip
@@ -35,7 +36,7 @@ def sources(root, query: str) -> set[str]:
     return {hit.chunk.source for hit in hits}
 
 
-def wait_for(condition, timeout: float = 60.0) -> None:
+def wait_for(condition, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -49,7 +50,7 @@ def test_watcher_follows_saves_additions_and_deletions(project):
     reports = []
     watcher = Watcher(Index(root / ".rag" / "default"), on_ingest=reports.append).start()
     try:
-        assert watcher.ready.wait(60)
+        assert watcher.ready.wait(180)
         (root / "docs" / "c.md").write_text("# Gamma\n\nThe axolotl regrows limbs.\n")
         wait_for(lambda: sources(root, "axolotl") == {"docs/c.md"})
         (root / "docs" / "a.md").write_text("# Alpha\n\nThe aardvark sleeps; axolotl too.\n")
@@ -76,5 +77,5 @@ def test_rag_watch_command(project):
         assert sources(root, "dugong") == {"docs/d.md"}
     finally:
         watching.send_signal(signal.SIGINT)
-        rest = watching.communicate(timeout=60)[1]
+        rest = watching.communicate(timeout=180)[1]
     assert watching.returncode == 0 and "stopped watching" in rest
