@@ -195,6 +195,8 @@ def status_text(record: dict[str, Any]) -> str:
 def ask_text(record: dict[str, Any]) -> str:
     sources = record.get("sources") or []
     listed = "\n".join(
-        f"[{n}] {source.get('source', '')}" for n, source in enumerate(sources[:LIST_ITEMS], 1)
+        f"[{source.get('n', n)}] {source.get('source', '')}"
+        + (f" · {where}" if (where := location_text(source)) else "")
+        for n, source in enumerate(sources[:LIST_ITEMS], 1)
     )
     return f"{record.get('answer', '')}\n\n{listed}".strip()
