@@ -338,6 +338,13 @@ class Index:
         store = self.__dict__.get("store") or self.fresh_store()
         return freshness.report(store, **({} if wait is None else {"wait": wait}))
 
+    def start_freshness_check(self) -> None:
+        """Begin ``freshness()``'s check in the background now, so a one-shot command
+        that reports it later (`rag search`) does not wait for it."""
+        from ragcli import freshness
+
+        freshness.report(self.fresh_store(), wait=0)
+
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its
         previous generation: ``{"ok", "problems": [one line each], "generation", ...}``."""

@@ -51,6 +51,8 @@ def search(
     if files and (json_out or batch is not None):
         raise UsageError("--files prints paths only: not with --json or --batch")
     idx = target.open_index()
+    if idx.exists():
+        idx.start_freshness_check()  # on the other core while the query is encoded
     params = idx.settings.with_overrides(**search.overrides()).search_params(search.search_filter())
     if batch is not None:
         found_any = search_batch(idx, batch, params, json_out)
