@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from ragcli.cli import app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
-COMMANDS = ["ingest", "status", "search", "get", "generate", "ask", "chat", "eval", "mcp", "serve"]
+COMMANDS = [
+    "ingest", "status", "search", "get", "generate", "ask", "chat", "eval", "mcp", "serve", "watch",
+]  # fmt: skip
 
 
 def options_of(command: str) -> set[str]:
