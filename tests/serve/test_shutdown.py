@@ -13,6 +13,13 @@ import pytest
 from helpers_ingest import clean_env, rag_command, run_rag, subprocess_env
 from helpers_serve import build_project
 
+
+def default_sigint() -> None:
+    """Ctrl-C reaches the child even when these tests run in a background job (where the
+    shell starts processes with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 pytestmark = pytest.mark.slow  # fresh `rag` processes
 ABORT = "terminate called"
 
@@ -73,7 +80,8 @@ def test_sigterm_stops_a_foreground_server_cleanly(project):
 def test_ctrl_c_right_after_start_up_is_one_line(project, after):
     root, env = project
     server = subprocess.Popen([*rag_command(), "serve", "--port", str(free_port())], cwd=root,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=default_sigint)  # fmt: skip
     time.sleep(after)
     server.send_signal(signal.SIGINT)
     _, errors = server.communicate(timeout=60)

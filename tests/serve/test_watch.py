@@ -13,6 +13,13 @@ from helpers_ingest import clean_env, rag_command, run_rag, subprocess_env, writ
 from ragcli.index import Index
 from ragcli.ingest.watch import Watcher
 
+
+def default_sigint() -> None:
+    """Ctrl-C reaches the child even when these tests run in a background job (where the
+    shell starts processes with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 pytestmark = pytest.mark.slow  # real embedding, file events, a `rag` process
 
 
@@ -66,8 +73,8 @@ def test_watcher_follows_saves_additions_and_deletions(project):
 
 def test_rag_watch_command(project):
     root, env = project
-    watching = subprocess.Popen([*rag_command(), "watch"], cwd=root, env=env,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+    watching = subprocess.Popen([*rag_command(), "watch"], cwd=root, env=env, text=True,
+                                stderr=subprocess.PIPE, preexec_fn=default_sigint)  # fmt: skip
     try:
         assert "watching" in watching.stderr.readline()
         time.sleep(1.0)
