@@ -35,6 +35,7 @@ DEFAULT_MAX_BYTES = 100_000  # one `get`
 DEFAULT_MULTI_MAX_BYTES = 20_000  # each document of a `multi_get`
 HARD_MAX_BYTES = 2_000_000  # no request gets more, whatever it asks for
 MAX_DOCUMENTS = 100  # documents one multi_get returns at most
+MAX_SKIPPED = 20  # skipped specs listed at most; the rest are counted (``skipped_total``)
 # Kinds whose hits carry the file's own line ranges, so a range is served from the file.
 LINE_KINDS = frozenset({"text", "markdown", "code", "rst"})
 SLIDE_KINDS = frozenset({"pptx", "odp"})  # served by slide, as a PDF is by page
@@ -374,12 +375,14 @@ def _chunk_text(store, doc, chunk, limit: int) -> DocumentText:
 @dataclass
 class MultiGet:
     documents: list[DocumentText]
-    skipped: list[dict[str, str]]  # {"spec": ..., "reason": ...}
+    skipped: list[dict[str, Any]]  # {"spec": ..., "reason": ...[, "count": n]}
+    skipped_total: int = 0  # specs and documents skipped, listed or not
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "documents": [doc.to_dict() for doc in self.documents],
             "skipped": self.skipped,
+            "skipped_total": self.skipped_total,
         }
 
 
@@ -392,15 +395,17 @@ def multi_get(
     cwd: Path | None = None,
 ) -> MultiGet:
     """Every document a glob or a list of specs names, each cut to ``max_bytes``; at most
-    ``max_documents`` (the rest are listed in ``skipped``). A spec that names nothing is
-    skipped with its reason, not an error, unless nothing at all was found."""
+    ``max_documents`` (the rest are summarised in ``skipped`` as one entry with their
+    count). A spec that names nothing is skipped with its reason, not an error, unless
+    nothing at all was found; at most ``MAX_SKIPPED`` skipped entries are listed."""
     specs = [specs] if isinstance(specs, str) else list(specs)
     if not specs:
         raise UsageError("give at least one path, glob, #DOC_ID or chunk id")
     limit = _bounded(max_bytes, DEFAULT_MULTI_MAX_BYTES)
     most = min(max_documents or MAX_DOCUMENTS, MAX_DOCUMENTS)
     found: list[DocumentText] = []
-    skipped: list[dict[str, str]] = []
+    skipped: list[dict[str, Any]] = []
+    over: list[str] = []  # sources beyond ``most``
     seen: set[tuple[str, Any]] = set()
     for spec in specs:
         try:
@@ -414,7 +419,7 @@ def multi_get(
                 continue
             seen.add(key)
             if len(found) >= most:
-                skipped.append({"spec": doc.source, "reason": f"over {most} documents"})
+                over.append(doc.source)
                 continue
             if chunk is not None:
                 found.append(_chunk_text(store, doc, chunk, limit))
@@ -423,7 +428,13 @@ def multi_get(
     if not found:
         reasons = "; ".join(item["reason"] for item in skipped[:3])
         raise NotInIndex(reasons or "nothing in the index matched")
-    return MultiGet(found, skipped)
+    total = len(skipped) + len(over)
+    listed = skipped[: MAX_SKIPPED - 1 if over else MAX_SKIPPED]
+    if over:
+        more = f" and {len(over) - 1} more" if len(over) > 1 else ""
+        reason = f"over {most} documents"
+        listed.append({"spec": f"{over[0]}{more}", "reason": reason, "count": len(over)})
+    return MultiGet(found, listed, total)
 
 
 def _expand(store, spec: str, cwd: Path | None) -> list:

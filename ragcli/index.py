@@ -353,6 +353,7 @@ class Index:
             "updated_at": manifest.get("updated_at"),
             "rerank": rerank_status(self.settings.rerank_model, self.settings.rerank),
             "search": {key: getattr(self.settings, key) for key in STATUS_SEARCH_KEYS},
+            "freshness": self.freshness(),
         }
 
     def file_list(self) -> dict[str, Any]:
@@ -392,6 +393,22 @@ class Index:
         else:
             info["device"] = describe(self.settings.device)
         return info
+
+    def freshness(self, wait: float | None = None) -> dict[str, Any]:
+        """How many indexed files changed, appeared or vanished in the ingested folders
+        since the generation this Index answers from (``ragcli.freshness``: sizes and
+        mtimes only, cached for a couple of seconds)."""
+        from ragcli import freshness
+
+        store = self.__dict__.get("store") or self.fresh_store()
+        return freshness.report(store, **({} if wait is None else {"wait": wait}))
+
+    def start_freshness_check(self) -> None:
+        """Begin ``freshness()``'s check in the background now, so a one-shot command
+        that reports it later (`rag search`) does not wait for it."""
+        from ragcli import freshness
+
+        freshness.report(self.fresh_store(), wait=0)
 
     def check(self) -> dict[str, Any]:
         """Verify every file of a local index (checksums, SQLite, FAISS, BM25) and its

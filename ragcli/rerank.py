@@ -48,6 +48,7 @@ class Rerankers:
         self.warn = warn
         self.load = load
         self._loaded: dict[str, Reranker | None] = {}
+        self.problems: dict[str, str] = {}  # why a model could not load, by name
 
     def get(self, model_name: str) -> Reranker | None:
         if model_name not in self._loaded:
@@ -56,6 +57,7 @@ class Rerankers:
             except RagError as err:
                 self.warn(f"{err}; results are not reranked")
                 self._loaded[model_name] = None
+                self.problems[model_name] = str(err)
         return self._loaded[model_name]
 
     def rerank(
@@ -72,6 +74,15 @@ class Rerankers:
             return hits if reranker is None else rerank_hits(reranker, query, hits)
 
         return step
+
+
+def unavailable(model_name: str) -> str | None:
+    """Why ``model_name`` cannot rerank here without fetching anything, or None when it
+    can. Only ``stat`` calls: neither torch nor the model is loaded."""
+    found = local_model(model_name)
+    if not found.available:
+        return f"the rerank model {model_name} is not on this machine ({found.where})"
+    return None
 
 
 def status(model_name: str, enabled: bool | None) -> dict[str, object]:

@@ -318,12 +318,15 @@ class SearchParams(SearchOptions):
         }
 
 
-def result_record(query: str, hits: list[Hit], params: SearchParams) -> dict[str, Any]:
+def result_record(
+    query: str, hits: list[Hit], params: SearchParams, freshness: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One query's results as `rag search --json` and the served search give them
-    (docs/commands.md): the options, whether reranked, each hit with its snippet."""
+    (docs/commands.md): the options, whether reranked, each hit with its snippet, and
+    how current the index is (``freshness``) when it was checked."""
     from ragcli.text import snippet
 
-    return {
+    record = {
         "query": query,
         **params.describe(),
         "reranked": any(hit.rerank is not None for hit in hits),
@@ -331,3 +334,6 @@ def result_record(query: str, hits: list[Hit], params: SearchParams) -> dict[str
             {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
         ],
     }
+    if freshness is not None:
+        record["freshness"] = freshness
+    return record

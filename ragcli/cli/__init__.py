@@ -11,18 +11,28 @@ from __future__ import annotations
 import os
 import sys
 
-from ragcli.cli import ask as _ask  # noqa: F401  (registers commands)
-from ragcli.cli import evaluate as _evaluate  # noqa: F401
-from ragcli.cli import get as _get  # noqa: F401
-from ragcli.cli import ingest as _ingest  # noqa: F401
-from ragcli.cli import search as _search  # noqa: F401
-from ragcli.cli import serve as _serve  # noqa: F401
-from ragcli.cli.app import app
+try:
+    from ragcli.cli import ask as _ask  # noqa: F401  (registers commands)
+    from ragcli.cli import evaluate as _evaluate  # noqa: F401
+    from ragcli.cli import get as _get  # noqa: F401
+    from ragcli.cli import ingest as _ingest  # noqa: F401
+    from ragcli.cli import search as _search  # noqa: F401
+    from ragcli.cli import serve as _serve  # noqa: F401
+    from ragcli.cli.app import app
+except KeyboardInterrupt:  # Ctrl-C while `rag` starts: one line, not a traceback
+    sys.stderr.write("rag: error: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 # Commands that write nothing but their output (on stdout/stderr): once they are done,
 # the process may end without tearing the interpreter down (see _exit_quickly). Help
 # (`rag`, `rag --help`, `rag COMMAND --help`) is such output too.
 QUICK_EXIT_COMMANDS = frozenset({"search", "get"})
+# Servers: besides the speed, skipping native teardown means a thread still inside ONNX
+# Runtime or FAISS (a warm-up cut short) cannot abort the exit ("terminate called without
+# an active exception", SIGABRT); they stop their own threads and remove their pid files
+# before returning.
+SERVER_COMMANDS = frozenset({"mcp", "serve", "watch"})
 _HELP = ("--help", "-h")
 
 
@@ -30,9 +40,14 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if _output_only(sys.argv[1:]):
+        args = sys.argv[1:]
+        if _output_only(args) or (args and args[0] in SERVER_COMMANDS):
             _exit_quickly(done.code)
         raise
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling began
+        sys.stderr.write("rag: error: interrupted\n")
+        _exit_quickly(130)
+        raise SystemExit(130) from None
 
 
 def _output_only(args: list[str]) -> bool:

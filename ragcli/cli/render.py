@@ -266,6 +266,7 @@ def status_summary(info: dict[str, Any]) -> None:
         *([f"size        {_human_bytes(info['total_bytes'])}"] if "total_bytes" in info else []),
         f"updated     {info.get('updated_at')}",
         f"roots       {', '.join(info.get('roots', [])) or '-'}",
+        *([f"fresh       {_fresh(info['freshness'])}"] if info.get("freshness") else []),
         *[
             f"server      {server['url']} (MCP {server['mcp']}, pid {server['pid']})"
             for server in info.get("servers", [])
@@ -287,6 +288,18 @@ def _embedding(embedding: dict[str, Any]) -> str:
         if key in embedding:
             parts.append(f"{key.replace('_', ' ')} {embedding[key]!r}")
     return ", ".join(parts)
+
+
+def _fresh(record: dict[str, Any]) -> str:
+    from ragcli.freshness import summary
+
+    if not record.get("checked"):
+        return f"not checked ({record.get('reason')})"
+    stale = summary(record)
+    if stale is None:
+        return "yes: no file changed, appeared or vanished in the roots"
+    examples = ", ".join(record.get("examples") or [])
+    return f"no: {stale} ({examples}); run `rag ingest` to catch up"
 
 
 def _chunking(chunking: Any) -> str:

@@ -50,6 +50,8 @@ def search(
     if files and (json_out or batch is not None):
         raise UsageError("--files prints paths only: not with --json or --batch")
     idx = target.open_index()
+    if idx.exists():
+        idx.start_freshness_check()  # on the other core while the query is encoded
     params = idx.settings.with_overrides(**search.overrides()).search_params(search.search_filter())
     if batch is not None:
         found_any = search_batch(idx, batch, params, json_out)
@@ -61,7 +63,7 @@ def search(
 
         sys.stdout.write("".join(f"{path}\n" for path in hit_files(hits)))
     else:
-        show_results(query, hits, params, json_out)
+        show_results(query, hits, params, json_out, idx)
     if not hits:
         if not json_out and not files:
             render.warn("no results" if idx.store.n_chunks else "the index is empty")
@@ -74,7 +76,7 @@ def search_batch(idx, batch: Path, params, json_out: bool) -> bool:
     for query_id, text in read_batch(batch):
         hits = idx.search(text, params=params)
         found_any = found_any or bool(hits)
-        record = result_record(text, hits, params)
+        record = result_record(text, hits, params, idx.freshness())
         if query_id is not None:
             record = {"id": query_id, **record}
         if json_out or not render.is_terminal():
@@ -84,13 +86,22 @@ def search_batch(idx, batch: Path, params, json_out: bool) -> bool:
     return found_any
 
 
-def show_results(query: str, hits: list, params, json_out: bool) -> None:
+def show_results(query: str, hits: list, params, json_out: bool, idx) -> None:
+    freshness = idx.freshness()
     if json_out:
-        render.print_json(result_record(query, hits, params))
-    elif render.is_terminal():
+        render.print_json(result_record(query, hits, params, freshness))
+        return
+    if render.is_terminal():
         render.search_rich(query, hits)
     else:
         render.search_plain(query, hits)
+    from ragcli.freshness import summary
+
+    stale = summary(freshness)
+    if stale:
+        from ragcli.errors import warn
+
+        warn(f"the index is behind its folders ({stale}): run `rag ingest` to catch up")
 
 
 def read_query(query: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -14,7 +15,13 @@ HostOpt = Annotated[
     str,
     typer.Option("--host", help="Address to bind; not loopback needs $RAG_SERVE_TOKEN."),
 ]
-PortOpt = Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port", "-p", help="Port to listen on (default 8181); with --stop, which server."
+    ),
+]
+DEFAULT_PORT = 8181
 DaemonOpt = Annotated[
     bool, typer.Option("--daemon", "-d", help="Run in the background (pid file, log file).")
 ]
@@ -22,6 +29,12 @@ StopOpt = Annotated[bool, typer.Option("--stop", help="Stop the background serve
 ReplicasOpt = Annotated[
     int | None,
     typer.Option("--replicas", help="Requests served at once (default: 2, or 1 on one core)."),
+]
+WatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--watch", help="Re-ingest the index's folders as files change (one ingest at a time)."
+    ),
 ]
 MISSING_MCP = "the MCP server needs the mcp package: pip install 'mcp>=2.3'"
 
@@ -36,13 +49,51 @@ def _require_mcp() -> None:
 @app.command("mcp")
 @handles_errors
 @uses(TARGET)
-def mcp_command(*, target: Flags) -> None:
+def mcp_command(watch: WatchOpt = False, *, target: Flags) -> None:
     """MCP over stdio: what Claude Code and Claude Desktop launch (README)."""
     _require_mcp()
     from ragcli.serve.run import serve_mcp_stdio
 
     target.open_index()  # a missing index is an error now, not inside the protocol
-    serve_mcp_stdio(lambda: target.open_index(), replicas=1)
+    serve_mcp_stdio(lambda: target.open_index(), replicas=1, watch=watch)
+
+
+@app.command()
+@handles_errors
+@uses(TARGET)
+def watch(json_out: JsonOpt = False, *, target: Flags) -> None:
+    """Keep the index in step with its folders: re-ingest changed files as they are saved
+    (Ctrl-C stops). One line per ingest; --json prints each ingest report."""
+    from ragcli.cli import render
+    from ragcli.ingest.watch import Watcher
+
+    idx = target.open_index()
+    if not idx.exists():
+        raise RagError(f"{idx.location}: no index here yet (run `rag ingest PATH` first)")
+
+    def ingested(report) -> None:
+        if json_out:
+            render.print_json(report.to_dict())
+            return
+        counts = ", ".join(
+            f"{len(getattr(report, name))} {name}"
+            for name in ("added", "updated", "removed")
+            if getattr(report, name)
+        )
+        line = f"generation {report.generation}: {counts} ({report.seconds:.2f} s)"
+        _say(render, False, {}, line)
+
+    def failed(message: str) -> None:
+        _say(render, False, {}, message)
+
+    def ready() -> None:
+        roots = ", ".join(str(root) for root in watcher.roots)
+        _say(render, False, {}, f"watching {roots} for {idx.location}; Ctrl-C stops")
+
+    watcher = Watcher(idx, on_ingest=ingested, on_error=failed, on_ready=ready)
+    with contextlib.suppress(KeyboardInterrupt):
+        watcher.run()
+    _say(render, False, {}, "stopped watching")
 
 
 @app.command()
@@ -50,10 +101,11 @@ def mcp_command(*, target: Flags) -> None:
 @uses(TARGET)
 def serve(
     host: HostOpt = "127.0.0.1",
-    port: PortOpt = 8181,
+    port: PortOpt = None,
     daemon: DaemonOpt = False,
     stop: StopOpt = False,
     replicas: ReplicasOpt = None,
+    watch: WatchOpt = False,
     json_out: JsonOpt = False,
     *,
     target: Flags,
@@ -65,7 +117,7 @@ def serve(
     if stop:
         from ragcli.serve.run import stop_server
 
-        record = stop_server(location, port)
+        record = stop_server(location, port)  # port None: the index's only server
         _say(
             render,
             json_out,
@@ -76,8 +128,9 @@ def serve(
     _require_mcp()
     from ragcli.serve import run
 
+    port = DEFAULT_PORT if port is None else port
     if daemon:
-        argv = _forwarded(host, port, replicas, target)
+        argv = _forwarded(host, port, replicas, target) + (["--watch"] if watch else [])
         record = run.start_daemon(argv, location, port)
         _say(
             render,
@@ -96,7 +149,7 @@ def serve(
             f"serving {location} at {record['url']} (MCP {record['mcp']}); Ctrl-C stops",
         )
 
-    run.serve_http(lambda: target.open_index(), host, port, replicas, on_ready=ready)
+    run.serve_http(lambda: target.open_index(), host, port, replicas, on_ready=ready, watch=watch)
 
 
 def _forwarded(host: str, port: int, replicas: int | None, target: Flags) -> list[str]:

@@ -9,9 +9,27 @@ generation (see ``ragcli.store.generations``); when nothing changed no generatio
 written at all.
 """
 
-from ragcli.embed import EMBED_BACKENDS, embed_variant
-from ragcli.ingest.manifest import check_compatible, expected_manifest
-from ragcli.ingest.run import IngestReport, Progress, ingest
+from importlib import import_module
+from typing import Any
+
+# Loaded when first used, so `ragcli.ingest.plan` (which the freshness check of every
+# `rag search` uses) does not bring in the whole ingest run and the embedding code.
+_WHERE = {
+    "EMBED_BACKENDS": "ragcli.embed",
+    "embed_variant": "ragcli.embed",
+    "check_compatible": "ragcli.ingest.manifest",
+    "expected_manifest": "ragcli.ingest.manifest",
+    "IngestReport": "ragcli.ingest.run",
+    "Progress": "ragcli.ingest.run",
+    "ingest": "ragcli.ingest.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ragcli.ingest' has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)
+
 
 __all__ = [
     "EMBED_BACKENDS",

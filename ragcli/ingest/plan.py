@@ -71,7 +71,7 @@ def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Pat
         previous = FileRecord(previous.path, previous.source, "", -1, -1)  # re-index it
     try:
         stat = path.stat()
-        if previous and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        if previous and same_stat(previous, stat):
             plan.unchanged.append(source)
             return
         digest = _sha256(path)
@@ -87,6 +87,64 @@ def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Pat
         plan.retouched.append(record)
     else:
         plan.changed.append(Change(path, record, previous is not None))
+
+
+def same_stat(record: FileRecord, stat: os.stat_result) -> bool:
+    """The file's size and mtime are those recorded: taken as unchanged, not re-read."""
+    return (record.size, record.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass
+class StatChanges:
+    """Known files whose size or mtime moved, files new under the roots, files gone:
+    what an ingest would look at (before hashing), from ``stat`` alone."""
+
+    changed: list[str] = field(default_factory=list)  # absolute paths
+    appeared: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+
+def stat_changes(
+    discoveries: Sequence,
+    known: Mapping[str, FileRecord],
+    roots: Sequence[Path],
+    since: float | None = None,
+) -> StatChanges:
+    """Compare ``discoveries`` with the ``known`` records by size and mtime only (a file
+    merely touched counts as changed; ``plan_changes`` would hash it and find it is not).
+
+    With ``since`` (when the last ingest started, epoch seconds) an unknown file counts
+    as appeared only if it was created, moved or modified since (its ctime or mtime):
+    older ones were there for that ingest, which skipped them (unreadable, no text) or
+    was told to leave them out (--include/--exclude)."""
+    found = StatChanges()
+    seen: set[str] = set()
+    for discovery in discoveries:
+        for path in discovery.files:
+            key = str(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            previous = known.get(key)
+            if previous is None:
+                if since is None or _touched_since(key, since):
+                    found.appeared.append(key)
+                continue
+            try:
+                if not same_stat(previous, os.stat(key)):
+                    found.changed.append(key)
+            except OSError:
+                found.vanished.append(key)
+    found.vanished.extend(p for p in known if _under(p, roots) and p not in seen)
+    return found
+
+
+def _touched_since(path: str, since: float) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return max(info.st_mtime, info.st_ctime) >= since
 
 
 def display_path(path: Path, base: Path) -> str:

@@ -70,10 +70,10 @@ def read_pid_file(path: Path) -> dict[str, Any] | None:
     """The record of a running server, or None (a stale or unreadable file is removed)."""
     try:
         record = json.loads(path.read_text())
-        pid = int(record["pid"])
+        int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not alive(pid):
+    if not is_that_server(record):
         path.unlink(missing_ok=True)
         return None
     return record
@@ -105,12 +105,57 @@ def servers_for(index_location: str) -> list[dict[str, Any]]:
     return found
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The command line of process ``pid`` (Linux ``/proc``), or None where unknown."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def is_that_server(record: dict[str, Any]) -> bool:
+    """Whether the process named by a pid file is still the server that wrote it, not
+    another process that got its pid since: the same command line (where the system
+    shows it) and a process started no later than the record was written."""
+    pid = int(record["pid"])
+    if not alive(pid):
+        return False
+    now = command_line(pid)
+    if now is not None and record.get("command") is not None and now != record["command"]:
+        return False
+    started = process_start(pid)
+    recorded = record.get("started_at")
+    return started is None or recorded is None or started <= float(recorded) + 1.0
+
+
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds; Linux ``/proc``), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(path: Path, timeout: float = 10.0) -> dict[str, Any]:
-    """SIGTERM the server of ``path`` and wait for it to go; its record."""
+    """SIGTERM the server of ``path`` and wait for it to go; its record. A pid file whose
+    pid now belongs to another process is removed, and nothing is signalled."""
     record = read_pid_file(path)
     if record is None:
         raise RagError("no server is running for this index and port")
     pid = int(record["pid"])
+    if not is_that_server(record):
+        path.unlink(missing_ok=True)
+        raise RagError(
+            f"pid {pid} of {record.get('url')} is no longer that server (its pid file was "
+            "stale and is removed); nothing was stopped"
+        )
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while alive(pid) and time.monotonic() < deadline:

@@ -24,7 +24,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ragcli.errors import RagError, UsageError
+from ragcli.errors import IndexStateError, RagError, UsageError, message_line
 
 log = logging.getLogger("ragcli.serve")
 
@@ -125,6 +125,8 @@ async def _read_json(request) -> dict[str, Any]:
         body = json.loads(b"".join(chunks) or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"the request body is not JSON ({err})") from None
+    except RecursionError:
+        raise UsageError("the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise UsageError("the request body must be a JSON object")
     return body
@@ -132,6 +134,11 @@ async def _read_json(request) -> dict[str, Any]:
 
 class _TooLarge(Exception):
     pass
+
+
+def _os_message(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{(err.strerror or type(err).__name__).lower()}"
 
 
 def json_routes(tools, started: float) -> list:
@@ -148,6 +155,10 @@ def json_routes(tools, started: float) -> list:
             result, generation = await anyio.to_thread.run_sync(answer, name, arguments)
         except UsageError as err:
             return error_response(400, str(err))
+        except IndexStateError as err:  # the index went away, or is not readable now
+            return error_response(503, message_line(str(err)))
+        except OSError as err:  # a file of the index vanished under a request
+            return error_response(503, f"the index cannot be read: {_os_message(err)}")
         except RagError as err:
             return error_response(404 if type(err).__name__ == "NotInIndex" else 500, str(err))
         except Exception as err:  # a bug: logged with its traceback, answered in one line
@@ -250,9 +261,64 @@ def bind(host: str, port: int):
     return sock
 
 
-def run(app, sock) -> None:
+HEADER_TIMEOUT_S = 10.0  # a connection that has not sent whole request headers by then
+
+
+def header_timeout_protocol(timeout: float = HEADER_TIMEOUT_S):
+    """uvicorn's h11 protocol, closing a connection whose request headers do not arrive
+    complete within ``timeout`` seconds (of connecting, or of the previous answer):
+    uvicorn times out idle keep-alive connections only, so a client trickling header
+    bytes would hold its connection for ever."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()  # the headers are in
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                log.info("closed a connection whose request headers took over %g s", timeout)
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
+
+
+def run(app, sock, header_timeout: float = HEADER_TIMEOUT_S) -> None:
     """Serve ``app`` on ``sock`` until SIGTERM/SIGINT (uvicorn, its logs to ours)."""
     import uvicorn
 
-    config = uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=5, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+        http=header_timeout_protocol(header_timeout),
+    )
     uvicorn.Server(config).run(sockets=[sock])

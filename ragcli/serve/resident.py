@@ -40,6 +40,7 @@ class Resident:
         self._lock = threading.Lock()
         self._answered = threading.local()
         self.requests = 0
+        self._warming: threading.Thread | None = None
 
     @contextmanager
     def index(self) -> Iterator[Any]:
@@ -58,6 +59,18 @@ class Resident:
     def generation(self) -> int | None:
         """The generation the last request of this thread was answered from."""
         return getattr(self._answered, "generation", None)
+
+    def start_warm(self) -> None:
+        """``warm`` in a background thread: the server answers (slower) meanwhile."""
+        self._warming = threading.Thread(target=self.warm, name="warm-up", daemon=True)
+        self._warming.start()
+
+    def wait_warm(self, timeout: float = 30.0) -> bool:
+        """Wait for the warm-up to end (before the interpreter does); whether it did."""
+        if self._warming is None:
+            return True
+        self._warming.join(timeout)
+        return not self._warming.is_alive()
 
     def warm(self, rerank: bool | None = None) -> None:
         """Load every replica's query encoder and reranker now rather than at the first

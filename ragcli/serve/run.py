@@ -18,6 +18,7 @@ from ragcli.serve import daemon
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8181
+WARM_WAIT_S = 10.0  # at exit, how long a warm-up under way is waited for
 log = logging.getLogger("ragcli.serve")
 
 
@@ -31,19 +32,65 @@ def _tools(open_index: Callable[[], Any], replicas: int | None, warm: bool):
     backend = language_model(resident.settings)
     tools = Tools(resident, backend)
     if warm:  # in the background: the server answers (slower) while models load
-        threading.Thread(target=resident.warm, name="warm-up", daemon=True).start()
+        resident.start_warm()
     return tools
 
 
-def serve_mcp_stdio(open_index: Callable[[], Any], replicas: int | None = 1) -> None:
-    """`rag mcp`: MCP on stdin/stdout; logs to ``<cache>/serve/stdio-*.log``."""
+class Terminated(Exception):
+    """SIGTERM arrived: stop serving as Ctrl-C would, and exit 0."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _catch_sigterm() -> None:
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _start_watching(open_index: Callable[[], Any]):
+    """A ``Watcher`` of the index's folders in a background thread (``--watch``)."""
+    from ragcli.ingest.watch import Watcher
+
+    watcher = Watcher(open_index(), on_error=lambda message: log.warning("%s", message))
+    log.info("watching %s", ", ".join(str(root) for root in watcher.roots))
+    return watcher.start()
+
+
+def _finish(tools, watcher) -> None:
+    """Let background work end before the interpreter does: the watcher's ingest and the
+    warm-up (a thread still inside ONNX Runtime when the interpreter tears down aborts
+    the process: "terminate called without an active exception")."""
+    if watcher is not None:
+        watcher.stop()
+    if tools is not None:
+        tools.resident.wait_warm(WARM_WAIT_S)
+
+
+def serve_mcp_stdio(
+    open_index: Callable[[], Any], replicas: int | None = 1, watch: bool = False
+) -> None:
+    """`rag mcp`: MCP on stdin/stdout; logs to ``<cache>/serve/stdio-*.log``. Ends when
+    the client closes stdin, or at SIGTERM/SIGINT."""
     from ragcli.serve.mcp_server import run_stdio
 
+    _catch_sigterm()
     first = open_index()
     daemon.setup_logging(daemon.log_path(first.location, "stdio"))
-    tools = _tools(open_index, replicas, warm=True)
-    log.info("MCP over stdio for %s (pid %d)", first.location, os.getpid())
-    run_stdio(tools)
+    tools = watcher = None
+    try:
+        tools = _tools(open_index, replicas, warm=True)
+        watcher = _start_watching(open_index) if watch else None
+        log.info("MCP over stdio for %s (pid %d)", first.location, os.getpid())
+        run_stdio(tools)
+    except Terminated:
+        log.info("stopping: SIGTERM")
+    finally:
+        _finish(tools, watcher)
+        log.info("stopped")
 
 
 def serve_http(
@@ -52,10 +99,13 @@ def serve_http(
     port: int = DEFAULT_PORT,
     replicas: int | None = None,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
+    watch: bool = False,
 ) -> None:
-    """`rag serve` in the foreground: bind, write the pid file, serve until SIGTERM."""
+    """`rag serve` in the foreground: bind, write the pid file, serve until SIGTERM or
+    SIGINT, then remove the pid file and log the stop."""
     from ragcli.serve import http
 
+    _catch_sigterm()
     token = os.environ.get(http.TOKEN_ENV) or None
     http.check_bind(host, token)
     location = open_index().location
@@ -68,8 +118,22 @@ def serve_http(
         )
     daemon.setup_logging(daemon.log_path(location, port))
     sock = http.bind(host, port)
-    tools = _tools(open_index, replicas, warm=True)
-    app = http.build_app(tools, host, port, token)
+    tools = watcher = None
+    try:
+        tools = _tools(open_index, replicas, warm=True)
+        watcher = _start_watching(open_index) if watch else None
+        app = http.build_app(tools, host, port, token)
+        _serve_app(app, sock, location, host, port, token, pid_file, on_ready)
+    except Terminated:
+        log.info("stopping: SIGTERM")
+    finally:
+        _finish(tools, watcher)
+        sock.close()
+
+
+def _serve_app(app, sock, location, host, port, token, pid_file, on_ready) -> None:
+    from ragcli.serve import http
+
     url = f"http://{http._with_port(host, port)}"
     record = {
         "pid": os.getpid(),
@@ -81,6 +145,7 @@ def serve_http(
         "token": token is not None,
         "log": str(daemon.log_path(location, port)),
         "started_at": time.time(),
+        "command": daemon.command_line(os.getpid()),
     }
     daemon.write_pid_file(pid_file, record)
     log.info("serving %s at %s (pid %d)", location, url, os.getpid())
@@ -90,7 +155,7 @@ def serve_http(
         http.run(app, sock)
     finally:
         daemon.remove_pid_file(pid_file, os.getpid())
-        log.info("stopped")
+        log.info("stopped serving %s at %s (pid %d)", location, url, os.getpid())
 
 
 def start_daemon(argv: list[str], location: str, port: int, timeout: float = 120.0) -> dict:
@@ -130,8 +195,18 @@ def describe(record: dict[str, Any]) -> str:
     return json.dumps({k: record[k] for k in ("pid", "url", "mcp", "log")})
 
 
-def stop_server(location: str, port: int) -> dict[str, Any]:
-    return daemon.stop(daemon.pid_path(location, port))
+def stop_server(location: str, port: int | None) -> dict[str, Any]:
+    """Stop the server of ``location`` on ``port``, or its only server when ``port`` is
+    None (several: an error naming them)."""
+    if port is not None:
+        return daemon.stop(daemon.pid_path(location, port))
+    running = daemon.servers_for(location)
+    if not running:
+        raise RagError(f"no server is running for {location}")
+    if len(running) > 1:
+        names = ", ".join(f"{r['url']} (pid {r['pid']})" for r in running)
+        raise RagError(f"several servers run for {location}: {names}; give --port")
+    return daemon.stop(daemon.pid_path(location, running[0]["port"]))
 
 
 def servers(location: str) -> list[dict[str, Any]]:

@@ -29,10 +29,19 @@ Globs = Annotated[
     list[str] | None,
     Field(description="Only sources matching one of these gitignore-style globs.", max_length=50),
 ]
+
+
+def _kinds() -> Any:
+    """Every document kind the loaders make (``load.KINDS``), as an enumeration."""
+    from ragcli.load import KINDS
+
+    return Literal[tuple(sorted(KINDS))]
+
+
 Kinds = Annotated[
-    list[str] | None,
-    Field(description="Only these document types: pdf, markdown, html, code, text, jsonl.",
-          max_length=20),
+    list[_kinds()] | None,  # type: ignore[valid-type]
+    Field(description="Only these document kinds (status lists those indexed), e.g. "
+          '["pdf"] or ["markdown", "rst"].', max_length=20),
 ]  # fmt: skip
 DocIds = Annotated[list[str] | None, Field(description="Only these document ids.", max_length=100)]
 FilesOnly = Annotated[
@@ -101,10 +110,20 @@ class Tools:
         )
         with self.resident.index() as idx:
             params = search_params(idx.settings, filters, arguments)
+            note = rerank_note(idx, params)
+            if note is not None:  # reported in the answer; nothing fetched, torch not loaded
+                params = dataclasses.replace(params, rerank=False)
             hits = idx.search(query, params=params)
+            note = note or loading_problem(idx, params, hits)
+            fresh = idx.freshness()
         if files:
-            return {"query": query, "files": hit_files(hits)}
-        return result_record(query, hits, params)
+            record = {"query": query, "files": hit_files(hits)}
+        else:
+            record = result_record(query, hits, params)
+        if note is not None:
+            record["rerank_note"] = note
+        record["freshness"] = fresh
+        return record
 
     def get(
         self,
@@ -254,6 +273,26 @@ def validation_message(err: ValidationError) -> str:
         where = ".".join(str(part) for part in problem["loc"]) or "arguments"
         parts.append(f"{where}: {problem['msg']}")
     return "; ".join(parts)
+
+
+def rerank_note(idx, params) -> str | None:
+    """Why a rerank the request asked for (``rerank: true``) cannot happen here, found
+    without loading anything; None when it can or was not asked for. A server never
+    fetches a model because a client asked."""
+    if params.rerank is not True:
+        return None
+    from ragcli.rerank import unavailable
+
+    return unavailable(params.rerank_model)
+
+
+def loading_problem(idx, params, hits: list) -> str | None:
+    """Why an asked-for rerank did not happen although the model is here (it failed to
+    load: the reason was remembered)."""
+    if params.rerank is not True or any(hit.rerank is not None for hit in hits) or not hits:
+        return None
+    problems = getattr(idx.__dict__.get("_rerankers"), "problems", {})
+    return problems.get(params.rerank_model)
 
 
 def language_model(settings):

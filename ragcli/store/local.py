@@ -186,6 +186,11 @@ class LocalStore:
         with self._catalog_read():
             return self.catalog.counts()
 
+    def files(self) -> dict[str, FileRecord]:
+        """The file records of this generation (path, size, mtime, hash)."""
+        with self._catalog_read():
+            return self.catalog.files()
+
     def kinds(self) -> dict[str, int]:
         with self._catalog_read():
             return self.catalog.kinds()

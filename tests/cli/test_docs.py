@@ -15,7 +15,9 @@ from ragcli.cli import app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
 GENERATOR = DOCS.with_name("generate_cli_reference.py")
-COMMANDS = ["ingest", "status", "search", "get", "generate", "ask", "chat", "eval", "mcp", "serve"]
+COMMANDS = [
+    "ingest", "status", "search", "get", "generate", "ask", "chat", "eval", "mcp", "serve", "watch",
+]  # fmt: skip
 
 
 def _generator():

@@ -49,6 +49,7 @@ def test_search_get_multi_get_status_equal_the_cli_json(tools):
 
 def test_search_files_and_line_numbers(tools):
     found = tools.call("search", {"query": "walrus3 pangolin", "files": True})
+    assert found.pop("freshness")["stale"] is False
     assert found == {"query": "walrus3 pangolin", "files": ["src/tool.py", "docs/long.txt"]}
     numbered = tools.call("get", {"spec": "src/tool.py", "line_numbers": True})
     assert numbered["text"] == "1  def main():\n2      return 'pangolin'"
@@ -111,7 +112,8 @@ def test_search_takes_every_search_params_field_but_the_server_only_ones(tools):
             return listed["search"].input_schema["properties"]
 
     properties = asyncio.run(schema())
-    expected = {"query", *SEARCH_FIELDS, "filter", "type", "doc", "files"} - SERVER_ONLY
+    expected = {"query", *SEARCH_FIELDS, "filter", "type", "doc", "files", "max_bytes"}
+    expected -= SERVER_ONLY
     assert set(properties) == expected and "rerank_model" not in properties
     assert properties["mode"]["anyOf"][0]["enum"] == ["dense", "sparse", "hybrid"]
     assert properties["alpha"]["anyOf"][0] == {"type": "number", "minimum": 0.0, "maximum": 1.0}

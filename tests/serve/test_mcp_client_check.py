@@ -1,0 +1,61 @@
+"""examples/mcp_client_check.py, the official MCP client's view of the server, run against
+`rag mcp` (stdio) and `rag serve` (Streamable HTTP): every tool listed with its title,
+annotations and schemas, and called."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers_ingest import clean_env, rag_command, subprocess_env
+from helpers_serve import build_project
+from test_shutdown import free_port, wait_healthy  # noqa: I001
+
+pytestmark = pytest.mark.slow  # fresh `rag` processes
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "mcp_client_check.py"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    clean_env(monkeypatch, tmp_path)
+    root = build_project(tmp_path / "project")
+    env = subprocess_env(tmp_path)
+    env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
+               RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+    return root, env
+
+
+def check(root: Path, env: dict, *target: str) -> dict:
+    done = subprocess.run([sys.executable, str(SCRIPT), *target], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["problems"] == [] and summary["tools"] == [
+        "get",
+        "multi_get",
+        "search",
+        "status",
+    ]
+    assert 0 < summary["text_bytes"]["search"] < 3000
+    return summary
+
+
+def test_over_stdio(project):
+    root, env = project
+    check(root, env, "stdio", "quokka pangolin", "--", *rag_command(), "mcp")
+
+
+def test_over_streamable_http(project):
+    root, env = project
+    port = free_port()
+    server = subprocess.Popen([*rag_command(), "serve", "--port", str(port)], cwd=root,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+        check(root, env, "http", "quokka pangolin", f"http://127.0.0.1:{port}/mcp")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
