@@ -103,10 +103,7 @@ class Watcher:
             self.on_error(f"watch: ingest failed ({type(err).__name__}: {err})")
             return None
         if report.added or report.updated or report.removed:
-            self.ingests += 1
-            from ragcli import freshness
-
-            freshness.forget()
+            self.ingests += 1  # freshness checks are cached per generation: none to drop
             log.info(
                 "generation %s: %d added, %d updated, %d removed in %.2f s",
                 report.generation, len(report.added), len(report.updated),

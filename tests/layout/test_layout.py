@@ -40,6 +40,7 @@ LAYER = {
     **{name: 0 for name in GROUND},
     "store": 1,
     **{name: 2 for name in STAGES},
+    "freshness": 2.5,  # over ingest's plan, under the facade
     "index": 3,
     "evaluate": 4,
     "serve": 4,
@@ -68,15 +69,22 @@ ALLOWED: dict[str, set[str]] = {
     "answer": GROUND | {"prompt", "generate"},
     "documents": GROUND | {"store", "load"},  # `rag get`: the catalog, then the file
     "ingest": GROUND | {"store", "discover", "load", "chunk", "embed"},
+    # whether the folders moved on since a generation: ingest's plan over discover
+    "freshness": GROUND | {"store", "discover", "ingest"},
     # the facade wires the stages
-    "index": GROUND | {"store", "documents", "embed", "ingest", "retrieve", "rerank"},
+    "index": GROUND | {"store", "documents", "embed", "ingest", "retrieve", "rerank", "freshness"},
     # whole indexes driven from above
     "evaluate": GROUND | {"index", "store", "ingest", "retrieve", "prompt", "generate", "answer"},
-    "serve": GROUND | {"index", "documents", "retrieve", "generate", "answer"},
+    "serve": GROUND
+    | {"index", "documents", "retrieve", "generate", "answer", "freshness"}
+    | {"ingest"}  # --watch: the watcher re-ingests in the server
+    | {"load"}  # the document kinds the search tool's `type` enumerates
+    | {"rerank"},  # why a rerank asked for cannot happen, found without loading it
     # the CLI parses and renders; the work is the facade's and the stages' below it
     "cli": GROUND
-    | {"index", "evaluate", "serve", "answer", "documents", "generate"}
-    | {"load"},  # the list of formats in `rag ingest --help`
+    | {"index", "evaluate", "serve", "answer", "documents", "generate", "freshness"}
+    | {"load"}  # the list of formats in `rag ingest --help`
+    | {"ingest"},  # `rag watch` and `--watch`: the watcher
     "__init__": {"index"},
 }
 # Imports today's code makes against the table, each with why; none at present. A fix
