@@ -42,6 +42,8 @@ MODES = ("dense", "sparse", "hybrid")
 FUSIONS = ("linear", "minmax", "zscore", "dbsf", "rrf", "adaptive")
 RRF_K = 60
 POOL_FLOOR = 100  # candidates each side gives at least, whatever k
+LINEAR_FIRST_POOL = 400  # the linear fusion's first lists (see pool_size)
+DEEPEN_LIMIT = 1600  # candidates a side the linear fusion deepens its lists to, at most
 ADAPTIVE_BETA = 0.05  # chosen with alpha 0.75 by benchmarks/fusion.py (docs/retrieval.md)
 
 
@@ -235,6 +237,10 @@ def pool_size(params: SearchParams) -> int:
     ranking and its scores, the same for every ``k`` up to ``POOL_FLOOR / pool_factor``
     (the ``linear`` fusion's ranking is the same at any ``k``: ``exact_fusion``)."""
     pool = max(params.k * params.pool_factor, params.k, POOL_FLOOR)
+    if params.mode == "hybrid" and params.fusion == "linear":
+        # A deeper first list costs a scan no longer than a shallow one, and spares a
+        # second search when the threshold rule cannot yet tell the top k apart.
+        pool = max(pool, LINEAR_FIRST_POOL)
     return max(pool, params.rerank_depth) if params.rerank else pool
 
 
@@ -327,9 +333,13 @@ def exact_fusion(
     """The fused top of the whole index, not of the pools (Fagin's threshold rule): a
     chunk in neither list scores at most the fusion of the two lists' last scores, and
     while the ``k``-th best candidate is not above that bound both lists are deepened.
-    So the top ``n`` of ``-k N`` are the top ``n`` of ``-k M`` for any M >= N."""
+    Deepening stops at ``DEEPEN_LIMIT`` candidates a side, a bound on the work when
+    neither side separates the chunks (vectors that mean nothing; never seen on real
+    embeddings): the ranking is then the blend's over those lists, still the same for
+    every k whose pools are no deeper (k <= DEEPEN_LIMIT / pool_factor)."""
     ceiling = float(sides.store.sparse_ceiling(sides.query))
     alpha = query_alpha(sides.query, params)
+    initial = pool
     while True:
         union = np.asarray(
             list(dict.fromkeys([*dense_list[0].tolist(), *sparse_list[0].tolist()])), np.int64
@@ -339,7 +349,8 @@ def exact_fusion(
         order = np.lexsort((union, -fused))
         bound = _unseen_bound(dense_list, sparse_list, pool, alpha, ceiling)
         enough = len(order) >= params.k and fused[order[params.k - 1]] > bound
-        if enough or bound == -np.inf or pool >= sides.store.n_chunks:
+        deepest = pool >= max(DEEPEN_LIMIT, initial) or pool >= sides.store.n_chunks
+        if enough or bound == -np.inf or deepest:
             return [
                 Candidate(int(union[i]), float(dense[i]), float(sparse[i]), float(fused[i]))
                 for i in order

@@ -144,6 +144,7 @@ def test_linear_ranks_the_whole_index_even_when_the_pools_are_too_shallow(index,
     from ragcli.retrieve import linear, query_alpha
 
     monkeypatch.setattr(retrieve, "POOL_FLOOR", 1)
+    monkeypatch.setattr(retrieve, "LINEAR_FIRST_POOL", 1)
     store = index.store
     every = np.asarray(sorted(store.catalog.chunks(range(10_000))), dtype=np.int64)
     for query in QUERIES:
