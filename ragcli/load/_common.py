@@ -20,6 +20,11 @@ MAX_TEXT_BYTES = 64 * 1024 * 1024
 # few times its size in memory (docs/benchmarks.md, "One large file"); the limit keeps a
 # whole ingest of one such file under about 2 GiB.
 MAX_PLAIN_TEXT_BYTES = 128 * 1024 * 1024
+# HTML (pages, e-mail bodies) is parsed whole into an lxml tree, at about 150 bytes per
+# element whatever the bytes: 16 MiB and a million elements (counted as "<") keep a
+# page under about 600 MiB (a 60 MB page took 2 GB before these limits).
+MAX_HTML_BYTES = 16 * 1024 * 1024
+MAX_HTML_ELEMENTS = 1_000_000
 
 # Control bytes that never occur in text (tab, newline, form feed, carriage return and
 # ESC, used by coloured logs, are allowed).
@@ -56,6 +61,13 @@ def read_bytes(path: Path, limit: int | None = MAX_TEXT_BYTES) -> bytes:
     if not data:
         raise LoadError("empty file")
     return data
+
+
+def check_markup_size(markup: str | bytes) -> None:
+    """``LoadError`` naming the limit for HTML with more elements than a tree may hold."""
+    opening = b"<" if isinstance(markup, bytes) else "<"
+    if markup.count(opening) > MAX_HTML_ELEMENTS:
+        raise LoadError(f"over {MAX_HTML_ELEMENTS:,} elements (the limit per HTML page)")
 
 
 def looks_binary(sample: bytes) -> bool:

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import LoadError
+from ragcli.load._blocks import MAX_DOCUMENT_CHARS, over_chars
 from ragcli.load._common import read_bytes, relative_id
 from ragcli.load.clean import (
     dehyphenate,
@@ -34,6 +35,13 @@ from ragcli.load.clean import (
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".pdf",)
+# Pages read from one PDF: a 609-byte file can claim a million pages (each one costs
+# PDFium a lookup, and each a place in the metadata).
+MAX_PAGES = 10_000
+# Each PDF is parsed in a forked child under these limits (ragcli.load._isolate): PDFium
+# inflates a page's content stream whole (a 1.2 MB file held 400 MB of page stream).
+MAX_MEMORY_BYTES = 512 * 1024 * 1024
+MAX_CPU_SECONDS = 120
 
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
@@ -65,6 +73,20 @@ def _metadata_title(document) -> str | None:
 
 
 def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
+    """The PDF's document, parsed in a child process under ``MAX_MEMORY_BYTES`` and
+    ``MAX_CPU_SECONDS`` (in this process with OCR on: its engines are too large to fork
+    under the same bound)."""
+    if ocr:
+        return _load_pdf(path, root, ocr)
+    import pypdfium2  # noqa: F401  (loaded once here, inherited by each child)
+
+    from ragcli.load._isolate import run_isolated
+
+    return run_isolated(_load_pdf, path, root, False, memory=MAX_MEMORY_BYTES,
+                        cpu_seconds=MAX_CPU_SECONDS, what="PDF")  # fmt: skip
+
+
+def _load_pdf(path: Path, root: Path, ocr: bool) -> list[Document]:
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:
         raise LoadError("corrupt PDF: no PDF header")
@@ -78,7 +100,11 @@ def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
 def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[Document]:
     if len(document) == 0:
         raise LoadError("corrupt PDF: no pages")
-    raw = [_page_text(document, index) for index in range(len(document))]
+    if len(document) > MAX_PAGES:
+        raise LoadError(
+            f"over {MAX_PAGES:,} pages (the limit per PDF; it claims {len(document):,})"
+        )
+    raw = _page_texts(document)
     failed = [number for number, text in enumerate(raw, start=1) if text is None]
     scanned = [index for index, text in enumerate(raw) if text is not None and not text.strip()]
     if ocr and scanned:
@@ -119,6 +145,19 @@ def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[
             metadata=metadata,
         )
     ]
+
+
+def _page_texts(document) -> list[str | None]:
+    """Each page's text (None where extraction failed), ``LoadError`` once the text
+    passes ``MAX_DOCUMENT_CHARS``."""
+    texts, total = [], 0
+    for index in range(len(document)):
+        text = _page_text(document, index)
+        total += len(text or "")
+        if total > MAX_DOCUMENT_CHARS:
+            raise over_chars()
+        texts.append(text)
+    return texts
 
 
 def clean_pages(texts: list[str]) -> list[str]:
@@ -359,7 +398,11 @@ def _open(data: bytes):
 def _pdfium_reason(err: Exception) -> str:
     """ "Failed to load document (PDFium: Data format error)." -> "data format error"."""
     found = re.search(r"PDFium: ([^)]*)\)", str(err))
-    return found.group(1).lower() if found else _one_line(err)
+    if not found:
+        return _one_line(err)
+    reason = found.group(1).lower()
+    # PDFium reports "Success" when its parser gave up without setting an error code
+    return "PDFium cannot parse it (no error code)" if reason == "success" else reason
 
 
 def _page_text(document, index: int) -> str | None:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from bounded import SECONDS, run_bounded
+from bounded import run_bounded
 from helpers_ingest import clean_env, rag_command, subprocess_env, write_files
 
 from ragcli.globs import MAX_PATTERN_CHARS, gitignore_spec
@@ -103,15 +103,15 @@ def test_the_server_answers_while_a_hostile_filter_is_searched(folder):
             time.sleep(0.2)
         started = time.monotonic()
         body = {"query": "aardvark", "filter": [EVIL + "a" * 30 + "b"]}
-        answer = httpx.post(f"{url}/search", json=body, timeout=SECONDS)
+        answer = httpx.post(f"{url}/search", json=body, timeout=60)
         assert answer.status_code == 200 and answer.json()["results"] == []
         body = {"query": "aardvark", "filter": ["docs/*a*a*a*a*a*a*a*a*a"]}
-        answer = httpx.post(f"{url}/search", json=body, timeout=SECONDS)
+        answer = httpx.post(f"{url}/search", json=body, timeout=60)
         assert [hit["source"] for hit in answer.json()["results"]] == ["docs/" + LONG_NAME]
         too_long = httpx.post(f"{url}/search", json={"query": "x", "filter": ["a" * 2000]})
         assert too_long.status_code == 400 and "longer than" in too_long.json()["error"]
-        assert httpx.get(f"{url}/health", timeout=SECONDS).status_code == 200
-        assert time.monotonic() - started < SECONDS
+        assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+        assert time.monotonic() - started < 60
     finally:
         server.terminate()
         server.wait(timeout=30)
