@@ -20,11 +20,13 @@ SECONDS = 10.0
 WALL_SECONDS = 120.0
 PEAK_MIB = 1024
 
-# Runs `rag` with argv[2:], then writes its peak resident MiB to argv[1].
+# Runs `rag` with argv[3:] after the Python code in argv[2] (a test's setup, "" for
+# none), then writes its peak resident MiB to argv[1].
 _CHILD = """
 import atexit, resource, sys
 out = sys.argv[1]
-sys.argv = ["rag", *sys.argv[2:]]
+exec(sys.argv[2])
+sys.argv = ["rag", *sys.argv[3:]]
 
 def record():
     hwm = 0
@@ -54,13 +56,13 @@ class Bounded:
         return self.stderr.splitlines()
 
 
-def run_bounded(args: list[str], cwd: Path, env: dict[str, str]) -> Bounded:
+def run_bounded(args: list[str], cwd: Path, env: dict[str, str], prelude: str = "") -> Bounded:
     """`rag *args`; fails the test past ``SECONDS`` of CPU or ``PEAK_MIB`` of memory."""
     peak_file = Path(cwd) / ".peak-rss"
     peak_file.unlink(missing_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(peak_file), *args],
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(peak_file), prelude, *args],
                                  cwd=cwd, env=env, stdout=out, stderr=err)  # fmt: skip
         timer = threading.Timer(WALL_SECONDS, child.kill)
         timer.start()
