@@ -71,9 +71,12 @@ def get(
 
 
 def _write(document, line_numbers: bool, header: bool) -> None:
+    """The text as stored, or on a terminal with its control characters escaped (a
+    document's escape sequences would retitle the window or clear the screen)."""
+    shown = printable_on_terminal()
     if header:
-        sys.stdout.write(f"==> {document.source}{_range_label(document)} <==\n")
-    text = document.numbered() if line_numbers else document.text
+        sys.stdout.write(f"==> {shown(document.source)}{_range_label(document)} <==\n")
+    text = shown(document.numbered() if line_numbers else document.text)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     if document.truncated:
         from ragcli.cli import render
@@ -82,6 +85,14 @@ def _write(document, line_numbers: bool, header: bool) -> None:
             f"{document.source}: cut at --max-bytes (through {document.unit} "
             f"{document.end} of {document.total})"
         )
+
+
+def printable_on_terminal():
+    from ragcli.errors import printable
+
+    if sys.stdout.isatty():
+        return lambda text: printable(text, keep_newlines=True)
+    return lambda text: text
 
 
 def _range_label(document) -> str:

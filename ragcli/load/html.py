@@ -28,6 +28,7 @@ from ragcli.load._common import (
     check_markup_size,
     decode_text,
     read_bytes,
+    without_internal_subset,
 )
 from ragcli.load.blocks import Block, document
 from ragcli.types import Document
@@ -144,7 +145,7 @@ def _parse(markup: str):
     parser = lxml.html.HTMLParser(huge_tree=False)
     try:
         tree = lxml.html.document_fromstring(
-            _XML_DECLARATION.sub("", markup, count=1), parser=parser
+            without_internal_subset(_XML_DECLARATION.sub("", markup, count=1)), parser=parser
         )
     except Exception:
         return None

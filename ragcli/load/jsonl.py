@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragcli.errors import LoadError
+from ragcli.errors import LoadError, warn
 from ragcli.load._common import SNIFF_BYTES, looks_binary, os_reason, relative_id
 from ragcli.types import Document, Section
 
@@ -74,6 +74,9 @@ def iter_jsonl(path: Path, root: Path) -> Iterator[Document]:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise LoadError(f"line {lineno}: invalid JSON ({err.msg})") from None
+            except RecursionError:  # one hostile record; the others are kept
+                warn(f"{source}: line {lineno}: record nested too deeply to parse, skipped")
+                continue
             if not isinstance(record, dict):
                 raise LoadError(f"line {lineno}: expected a JSON object")
             yield _document(record, lineno, source, seen)

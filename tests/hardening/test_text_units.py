@@ -30,8 +30,7 @@ def chunk_lengths(root) -> dict[str, list[int]]:
     try:
         found: dict[str, list[int]] = {}
         for source, length in db.execute(
-            "SELECT d.source, length(c.text) FROM chunks c "
-            "JOIN documents d USING (doc_id)"
+            "SELECT d.source, length(c.text) FROM chunks c JOIN documents d USING (doc_id)"
         ):
             found.setdefault(source, []).append(length)
         return found
