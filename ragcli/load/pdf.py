@@ -19,6 +19,7 @@ not thread-safe: one file is read at a time per process (ingest loads files seri
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -78,15 +79,41 @@ def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     under the same bound)."""
     if ocr:
         return _load_pdf(path, root, ocr)
-    import pypdfium2  # noqa: F401  (loaded once here, inherited by each child)
-
     from ragcli.load._isolate import run_isolated
 
-    return run_isolated(_load_pdf, path, root, False, memory=MAX_MEMORY_BYTES,
-                        cpu_seconds=MAX_CPU_SECONDS, what="PDF")  # fmt: skip
+    absolute = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # the child: other cwd
+    return run_isolated(_load_pdf, *absolute, False, memory=MAX_MEMORY_BYTES,
+                        cpu_seconds=MAX_CPU_SECONDS, what="PDF",
+                        preload=("pypdfium2",))  # fmt: skip
+
+
+# A one-page PDF with a line of Helvetica text (warm_up).
+_WARM_UP_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R"
+    b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+    b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 72 700 Td (Warm up text.) Tj ET\nendstream endobj\n"
+    b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def warm_up() -> None:
+    """Parse a small PDF once, so PDFium's font setup and this module's caches are
+    done in the process the parse children are forked from (ragcli.load._isolate)."""
+    import contextlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, contextlib.suppress(Exception):
+        path = Path(folder) / "warm-up.pdf"
+        path.write_bytes(_WARM_UP_PDF)
+        _load_pdf(path, Path(folder), False)
 
 
 def _load_pdf(path: Path, root: Path, ocr: bool) -> list[Document]:
+    import pypdfium2  # noqa: F401  (imported before the limits, in the parent of the parse)
+
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:
         raise LoadError("corrupt PDF: no PDF header")
