@@ -19,6 +19,14 @@ between words), never inside a word piece and only inside a word when no word bo
 is there (one very long word). The next window starts about ``overlap`` tokens before
 the previous end, moved forward to a sentence start when one is near, else to a word
 start. Chunks never cross a ``Section``.
+
+Bounds whatever the text: a chunk is at most ``MAX_CHUNK_CHARS`` characters (a window
+whose tokens span more, across a long run of spaces or words the tokenizer reads as one
+unknown token, ends earlier; a single token longer than that is cut into pieces of that
+size), and encoded data is left out of the index: runs of ``BLOB_MIN_CHARS`` or more
+base64 characters mixing digits and both cases (an inline ``data:`` image, a key), and
+blocks of such base64 lines (PEM, MIME); a long word or hex run is chunked like any
+text, within the bound. Both are reported, one warning line per document.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ragcli.errors import UsageError
+from ragcli.errors import UsageError, warn
 from ragcli.types import Chunk, Document, Location, Section
 from ragcli.weights import unbounded_tokenizer
 
@@ -65,6 +73,16 @@ _BATCH_CHARS = 2_000_000
 PIECE_CHARS = 65_536
 _PIECES_PER_CALL = 4
 _WHITESPACE = re.compile(r"\s")
+
+# No chunk is longer than this many characters (200 word pieces of prose are about
+# 1,000), however few tokens its text makes.
+MAX_CHUNK_CHARS = 8192
+# Encoded data (base64) carries no words: left out of the index (chunk texts are slices
+# of the document, so the runs are only skipped; the document keeps them).
+BLOB_MIN_CHARS = 256
+_BLOB = re.compile(
+    rf"[A-Za-z0-9+/]{{{BLOB_MIN_CHARS},}}={{0,2}}|(?:[A-Za-z0-9+/=]{{60,}}[ \t]*\r?\n){{8,}}"
+)
 
 
 def chunker_for(settings: Settings) -> Chunker:
@@ -162,7 +180,7 @@ class Chunker:
         n_chars = 0
         for doc in docs:
             state = _DocChunks(doc)
-            for section in _sections(doc):
+            for section in _without_blobs(doc, _sections(doc)):
                 length = section.end - section.start
                 if length > self.piece_chars:
                     yield from self._flush(batch)
@@ -192,31 +210,88 @@ class Chunker:
     def _section_chunks(
         self, state: _DocChunks, section: Section, tokens: _Tokens
     ) -> Iterator[Chunk]:
-        for start, end, n_tokens in self._windows(tokens):
+        for start, end, n_tokens in self._windows(tokens, state.word_cut):
             yield state.chunk(section, section.start + start, section.start + end, n_tokens)
 
-    def _windows(self, tokens: _Tokens) -> Iterator[tuple[int, int, int]]:
+    def _windows(self, tokens: _Tokens, on_cut) -> Iterator[tuple[int, int, int]]:
         """(char start, char end, token count) of each chunk of one section, relative to
         the section's start. Only tokens from the current window start on are needed, so
-        a section tokenised piece by piece is never held whole."""
+        a section tokenised piece by piece is never held whole. No window spans more
+        than ``MAX_CHUNK_CHARS`` (``_within_chars``)."""
         if not tokens.has(0):
             return
         size = self.chunk_size
-        if not tokens.has(size):  # the whole section fits in one chunk
-            start, end = tokens.start(0), tokens.end(tokens.count - 1)
-            if end > start:
-                yield start, end, tokens.count
-            return
         s = 0
         while True:
-            if not tokens.has(s + size):
-                n = tokens.count
-                yield tokens.start(s), tokens.end(n - 1), n - s
+            last = not tokens.has(s + size)
+            cut = tokens.count if last else tokens.best_cut(s + self._search_from, s + size)
+            bounded = _within_chars(tokens, s, cut)
+            if bounded == s:  # one token longer than the bound: cut into pieces
+                on_cut(tokens.end(s) - tokens.start(s))
+                yield from _token_pieces(tokens, s)
+                s += 1
+            else:
+                start, end = tokens.start(s), tokens.end(bounded - 1)
+                if end > start:
+                    yield start, end, bounded - s
+                if last and bounded == cut:
+                    return
+                if bounded < cut or self.overlap == 0:
+                    s = bounded
+                else:
+                    s = tokens.next_start(s, bounded, self.overlap)
+            if not tokens.has(s):
                 return
-            cut = tokens.best_cut(s + self._search_from, s + size)
-            yield tokens.start(s), tokens.end(cut - 1), cut - s
-            s = cut if self.overlap == 0 else tokens.next_start(s, cut, self.overlap)
             tokens.release(s)
+
+
+def _within_chars(tokens: _Tokens, s: int, cut: int) -> int:
+    """The latest cut at or before ``cut`` whose window from token ``s`` spans at most
+    ``MAX_CHUNK_CHARS``; ``s`` when token ``s`` alone is longer."""
+    start = tokens.start(s)
+    if tokens.end(cut - 1) - start <= MAX_CHUNK_CHARS:
+        return cut
+    while cut > s and tokens.end(cut - 1) - start > MAX_CHUNK_CHARS:
+        cut -= 1
+    return cut
+
+
+def _token_pieces(tokens: _Tokens, i: int) -> Iterator[tuple[int, int, int]]:
+    start, end = tokens.start(i), tokens.end(i)
+    for at in range(start, end, MAX_CHUNK_CHARS):
+        yield at, min(at + MAX_CHUNK_CHARS, end), 1
+
+
+def _encoded(run: str) -> bool:
+    """Base64 mixes digits, capitals and small letters; a long word or a hex run (which
+    are split into chunks instead) does not."""
+    return (
+        any(char.isdigit() for char in run)
+        and any(char.isupper() for char in run)
+        and any(char.islower() for char in run)
+    )
+
+
+def _without_blobs(doc: Document, sections: list[Section]) -> Iterator[Section]:
+    """The sections with their runs of encoded data cut out, reported once per document."""
+    skipped = runs = 0
+    for section in sections:
+        start = section.start
+        for found in _BLOB.finditer(doc.text, section.start, section.end):
+            if not _encoded(found.group()):
+                continue
+            if found.start() > start:
+                yield Section(start, found.start(), section.location)
+            skipped += found.end() - found.start()
+            runs += 1
+            start = found.end()
+        if start == section.start:
+            yield section
+        elif section.end > start:
+            yield Section(start, section.end, section.location)
+    if skipped:
+        warn(f"{doc.source}: {skipped:,} characters of encoded data (base64, "
+             f"{runs:,} runs) not indexed")  # fmt: skip
 
 
 class _DocChunks:
@@ -227,6 +302,14 @@ class _DocChunks:
         self.ordinal = 0
         self.lines = _LineCounter(doc.text) if doc.line_numbers else None
         self.mapped = [offset for offset, _, _ in doc.line_map] if doc.line_map else None
+        self.cut_reported = False
+
+    def word_cut(self, length: int) -> None:
+        """A word longer than ``MAX_CHUNK_CHARS`` was cut: said once per document."""
+        if not self.cut_reported:
+            self.cut_reported = True
+            warn(f"{self.doc.source}: a word of {length:,} characters cut into chunks of "
+                 f"{MAX_CHUNK_CHARS:,} characters")  # fmt: skip
 
     def chunk(self, section: Section, start: int, end: int, n_tokens: int) -> Chunk:
         doc, location = self.doc, section.location

@@ -235,8 +235,37 @@ def load_settings(project_dir: Path | None = None, env: dict[str, str] | None = 
             require_utf8(raw, variable)
             values[key] = _coerce(key, raw, kind, variable, text=True)
             origins[key] = variable
+    _warn_unknown_variables(env, known)
     _check_overlap(values, origins)
     return Settings(**values)
+
+
+# RAG_* variables read elsewhere than here (paths, secrets, the daemon's marker).
+OTHER_VARIABLES = frozenset({
+    "RAG_CACHE_DIR", "RAG_DIR", "RAG_INDEX", "RAG_INDEX_NAME", "RAG_SERVE_TOKEN",
+    "RAG_SERVE_DAEMON", "RAG_MILVUS_USER", "RAG_MILVUS_PASSWORD", "RAG_MILVUS_TOKEN",
+    "RAG_EMBED_API_KEY",
+})  # fmt: skip
+_WARNED: set[str] = set()
+
+
+def _warn_unknown_variables(env, known) -> None:
+    """An unknown ``RAG_*`` variable (``RAG_TOP_K``) is named, as an unknown key of a
+    config file is, but as a warning: it would be ignored, and environments are shared."""
+    import difflib
+
+    from ragcli.errors import warn
+
+    names = [f"RAG_{key.upper()}" for key in known]
+    for variable in sorted(env):
+        if not variable.startswith("RAG_") or variable in _WARNED:
+            continue
+        if variable in OTHER_VARIABLES or variable[4:].lower() in known:
+            continue
+        _WARNED.add(variable)
+        close = difflib.get_close_matches(variable, names, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warn(f"{variable}: unknown setting, ignored{hint}")
 
 
 def _check_overlap(values: dict[str, Any], origins: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 import pathspec
 
 from ragcli.errors import UsageError
+from ragcli.globs import MAX_PATTERN_CHARS, gitignore_spec, user_spec
 from ragcli.load import sniff_text, supported
 
 IGNORE_FILES = (".gitignore", ".ragignore")
@@ -63,30 +64,29 @@ class _Candidate:
     key: tuple[int, int]
 
 
-def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
-    """A gitignore spec; lines pathspec rejects are dropped, as git ignores them."""
+def _spec(lines: list[str], path: str, result: Discovery) -> pathspec.GitIgnoreSpec:
+    """A gitignore spec; lines pathspec rejects are dropped, as git ignores them, and a
+    line over ``MAX_PATTERN_CHARS`` is dropped with a note in ``result.skipped``."""
     try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
+        return gitignore_spec(lines)
     except Exception:
         good = []
-        for line in lines:
+        for number, line in enumerate(lines, 1):
             try:
-                pathspec.GitIgnoreSpec.from_lines([line])
+                gitignore_spec([line])
             except Exception:
+                if len(line) > MAX_PATTERN_CHARS:
+                    reason = f"line {number}: pattern over {MAX_PATTERN_CHARS} characters, not used"
+                    result.skipped.append((path, reason))
                 continue
             good.append(line)
-        return pathspec.GitIgnoreSpec.from_lines(good)
+        return gitignore_spec(good)
 
 
 def _user_spec(patterns: list[str] | None, option: str) -> pathspec.GitIgnoreSpec | None:
     if not patterns:
         return None
-    for pattern in patterns:
-        try:
-            pathspec.GitIgnoreSpec.from_lines([pattern])
-        except Exception as err:
-            raise UsageError(f"--{option}: invalid pattern {pattern!r} ({err})") from None
-    return pathspec.GitIgnoreSpec.from_lines(patterns)
+    return user_spec(patterns, f"--{option}")
 
 
 def _ignored(rel: str, specs: _Specs) -> bool:
@@ -270,7 +270,7 @@ class _Walker:
                 continue
             lines = _read_ignore_file(entry.path, self.result)
             if lines:
-                specs = (*specs, (folder.rel, _spec(lines)))
+                specs = (*specs, (folder.rel, _spec(lines, entry.path, self.result)))
         return specs
 
     def _excluded(self, rel: str) -> bool:

@@ -72,8 +72,11 @@ def get(
 
 
 def _write(document, line_numbers: bool, header: bool) -> None:
+    """The text as stored, or on a terminal with its control characters escaped (a
+    document's escape sequences would retitle the window or clear the screen)."""
+    shown = printable_on_terminal()
     if header:
-        sys.stdout.write(f"==> {document.source}{_range_label(document)} <==\n")
+        sys.stdout.write(f"==> {shown(document.source)}{_range_label(document)} <==\n")
     if document.origin == "index" and document.kind in LINE_KINDS:
         from ragcli.cli import render
 
@@ -81,7 +84,7 @@ def _write(document, line_numbers: bool, header: bool) -> None:
             f"{document.source}: the file changed or is gone since it was indexed, so this "
             "is the indexed text, whose lines may not be the file's (rag ingest to refresh)"
         )
-    text = document.numbered() if line_numbers else document.text
+    text = shown(document.numbered() if line_numbers else document.text)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     if document.truncated:
         from ragcli.cli import render
@@ -90,6 +93,14 @@ def _write(document, line_numbers: bool, header: bool) -> None:
             f"{document.source}: cut at --max-bytes (through {document.unit} "
             f"{document.end} of {document.total})"
         )
+
+
+def printable_on_terminal():
+    from ragcli.errors import printable
+
+    if sys.stdout.isatty():
+        return lambda text: printable(text, keep_newlines=True)
+    return lambda text: text
 
 
 def _range_label(document) -> str:

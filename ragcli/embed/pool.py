@@ -55,8 +55,18 @@ Progress = Callable[[int], None]
 
 def worker_count(setting: int) -> int:
     """Processes to embed with: ``setting``, or for 0 one per CPU this process may use,
-    at most ``MAX_AUTO_WORKERS`` (each holds its own model and runtime, ~130 MiB)."""
-    return setting or min(cpu_count(), MAX_AUTO_WORKERS)
+    at most ``MAX_AUTO_WORKERS`` (each holds its own model and runtime, ~130 MiB). A
+    setting above the CPUs is capped at them, with a note: more workers than CPUs only
+    cost memory (RAG_EMBED_WORKERS=40 started 40 workers, 5 GB)."""
+    if not setting:
+        return min(cpu_count(), MAX_AUTO_WORKERS)
+    if setting > cpu_count():
+        from ragcli.errors import warn
+
+        warn(f"embed workers: {setting} capped at {cpu_count()}, the CPUs this process may "
+             "use (each worker holds its own model, about 130 MiB)")  # fmt: skip
+        return cpu_count()
+    return setting
 
 
 def cpu_count() -> int:

@@ -103,6 +103,11 @@ def status_error(
             f"the prompt is too long for {model} on {service}{said}; "
             "lower --max-context-tokens or --k"
         )
+    if 300 <= status < 400:
+        return LLMRequestError(
+            f"{service} answered with a redirect (HTTP {status}), which is not followed; "
+            "set --base-url to the address it redirects to"
+        )
     if status in (401, 403):
         return AuthenticationError(f"{service} rejected the credentials (HTTP {status}){said}")
     if status == 404:

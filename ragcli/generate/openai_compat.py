@@ -82,6 +82,8 @@ class OpenAIBackend(Backend):
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            # A redirect is reported, never followed (with the key) to another address.
+            http_client=self._sdk.DefaultHttpxClient(follow_redirects=False),
         )
 
     def _run(self, prompt: Prompt, meta: dict[str, Any]) -> Iterator[str]:

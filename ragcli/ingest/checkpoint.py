@@ -12,6 +12,13 @@ vectors from the checkpoint instead of the encoder when its digest matches, so t
 generation is the one an uninterrupted run would have written. A different key (files
 or settings changed in between) discards the checkpoint with a warning. A committed run
 removes it.
+
+A batch is trusted no more than a generation: its JSON holds the SHA-256 of its vectors'
+bytes and their shape, and before reuse the vectors must match it, have the encoder's
+dimension and be finite rows of unit norm. A batch that fails (damaged, written by
+another model, from an older ragcli without the checksum) is deleted with one warning
+line and its chunks are embedded again. Every file is fsynced before it is renamed into
+place, and the folder after.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ragcli.errors import RagError, warn
+from ragcli.store.verify import vector_problem
 
 CHECKPOINT_DIR = "checkpoint"
 KEY_FILE = "key.json"
@@ -88,18 +96,28 @@ class Checkpoint:
                 total += int(json.loads(path.read_text())["chunks"])
         return total
 
-    def vectors(self, name: str, digest: str) -> np.ndarray | None:
-        """The saved vectors of batch (part) ``name`` if it holds the same chunks."""
+    def vectors(self, name: str, digest: str, dimension: Callable[[], int]) -> np.ndarray | None:
+        """The saved vectors of batch (part) ``name`` if it holds the same chunks and
+        they pass ``_damage`` (``dimension()``: the encoder's, asked only when needed)."""
         if self.folder is None:
             return None
+        stem = self.folder / f"batch-{name}"
         try:
-            meta = json.loads((self.folder / f"batch-{name}.json").read_text())
-            if meta.get("digest") != digest:
-                return None
-            vectors = np.load(self.folder / f"batch-{name}.npy", allow_pickle=False)
+            meta = json.loads(stem.with_suffix(".json").read_text())
         except (OSError, ValueError):
             return None
-        if len(vectors) != meta.get("chunks"):
+        if not isinstance(meta, dict) or meta.get("digest") != digest:
+            return None
+        try:
+            vectors = np.load(stem.with_suffix(".npy"), allow_pickle=False)
+            damage = _damage(vectors, meta, dimension)
+        except (OSError, ValueError, EOFError) as err:
+            damage = f"unreadable ({' '.join(str(err).split())[:80]})"
+        if damage:
+            for suffix in (".json", ".npy"):
+                stem.with_suffix(suffix).unlink(missing_ok=True)
+            warn(f"{stem}.npy: discarded a damaged checkpoint batch ({damage}); "
+                 "its chunks are embedded again")  # fmt: skip
             return None
         self.reused += len(vectors)
         return vectors
@@ -113,12 +131,17 @@ class Checkpoint:
                 self.folder.mkdir(parents=True, exist_ok=True)  # before leaves nothing
                 _write_atomic(key_file, json.dumps({"key": self.key}).encode())
             stem = self.folder / f"batch-{name}"
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
             tmp = stem.with_suffix(".npy.tmp")
             with tmp.open("wb") as handle:
-                np.save(handle, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+                np.save(handle, vectors, allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, stem.with_suffix(".npy"))
-            meta = {"digest": digest, "chunks": len(vectors)}
+            meta = {"digest": digest, "chunks": len(vectors), "shape": list(vectors.shape),
+                    "vectors_sha256": hashlib.sha256(vectors.tobytes()).hexdigest()}  # fmt: skip
             _write_atomic(stem.with_suffix(".json"), json.dumps(meta).encode())
+            _fsync_dir(self.folder)
 
     def discard(self) -> None:
         if self.folder is not None:
@@ -134,7 +157,35 @@ class Checkpoint:
         )
 
 
+def _damage(vectors: np.ndarray, meta: dict, dimension: Callable[[], int]) -> str | None:
+    """Why saved vectors cannot be reused, or None."""
+    if "vectors_sha256" not in meta:
+        return "no checksum of its vectors (written by an older ragcli)"
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or len(vectors) != meta.get("chunks"):
+        return f"{vectors.dtype} array of shape {vectors.shape}, not {meta.get('shape')}"
+    if (
+        hashlib.sha256(np.ascontiguousarray(vectors).tobytes()).hexdigest()
+        != meta["vectors_sha256"]
+    ):
+        return "vectors do not match their checksum"
+    expected = dimension()
+    if vectors.shape[1] != expected:
+        return f"dimension {vectors.shape[1]}, the encoder's is {expected}"
+    return vector_problem(vectors)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -421,11 +421,14 @@ class _Run:
             stop = start + BATCH_CHUNKS
             name = f"{batch.number:06d}-{number:03d}"
             digest = batch_digest(files, ids[start:stop], texts[start:stop])
-            vectors = checkpoint.vectors(name, digest)
+            vectors = checkpoint.vectors(name, digest, self._expected_dimension)
             pending = submit(self.pipeline.embedder, texts[start:stop]) if vectors is None else None
             parts.append(_Part(name, digest, len(texts[start:stop]), vectors, pending))
         self._tick("embed", tick)
         return parts
+
+    def _expected_dimension(self) -> int:
+        return int(self.dimension or self.writer.dimension or self.pipeline.encoder.dimension)
 
     def finish_embedding(self, parts: list[_Part], checkpoint) -> np.ndarray | None:
         """The batch's vectors, each part waited for and checkpointed; None without any."""

@@ -22,6 +22,37 @@ from ragcli.types import Document, Location, Section
 # groups fit in one chunk (200 word pieces are 600-900 characters of prose) and a
 # chunk's row range is the rows it really holds.
 ROW_GROUP_CHARS = 600
+# A structured document (DOCX, PPTX, spreadsheets, ODF, EPUB, HTML, notebooks, e-mail)
+# whose text grows past this many characters is refused rather than held and chunked:
+# its members are bounded (ragcli.load._zip), but markup can be nearly all text.
+MAX_DOCUMENT_CHARS = 32 * 1024 * 1024
+# Cells read from one spreadsheet (XLSX, ODS, CSV/TSV), empty ones the file places
+# before a filled one included: a sheet can place a cell at row 1,048,576.
+MAX_CELLS = 5_000_000
+
+
+def over_chars(limit: int = MAX_DOCUMENT_CHARS) -> LoadError:
+    return LoadError(f"over {limit:,} characters of text (the limit per document)")
+
+
+class CellCount:
+    """Cells read so far from one file; ``LoadError`` naming the limit once past it."""
+
+    def __init__(self, limit: int = MAX_CELLS) -> None:
+        self.limit = limit
+        self.seen = 0
+
+    def take(self, row) -> bool:
+        self.seen += len(row)
+        if self.seen > self.limit:
+            raise LoadError(f"over {self.limit:,} cells (the limit per spreadsheet)")
+        return True
+
+    def rows(self, rows):
+        """``rows`` (sequences of cells) passed through, counted."""
+        for row in rows:
+            self.take(row)
+            yield row
 
 
 @dataclass
@@ -39,6 +70,8 @@ class Blocks:
             self.parts.append("\n\n")
             self.length += 2
         start = self.length
+        if start + len(text) > MAX_DOCUMENT_CHARS:
+            raise over_chars()
         self.parts.append(text)
         self.length += len(text)
         last = self.sections[-1] if self.sections else None
@@ -121,7 +154,8 @@ def add_table(
     chunk is readable without the header above it; the header row is kept as the first
     line of the first group. Returns the number of data rows added.
     """
-    rows = [(number, cells) for number, cells in rows if any(cells)]
+    count = CellCount()
+    rows = [(number, cells) for number, cells in rows if count.take(cells) and any(cells)]
     if not rows:
         return 0
     if header is None:

@@ -20,6 +20,11 @@ MAX_TEXT_BYTES = 64 * 1024 * 1024
 # few times its size in memory (docs/benchmarks.md, "One large file"); the limit keeps a
 # whole ingest of one such file under about 2 GiB.
 MAX_PLAIN_TEXT_BYTES = 128 * 1024 * 1024
+# HTML (pages, e-mail bodies) is parsed whole into an lxml tree, at about 150 bytes per
+# element whatever the bytes: 16 MiB and a million elements (counted as "<") keep a
+# page under about 600 MiB (a 60 MB page took 2 GB before these limits).
+MAX_HTML_BYTES = 16 * 1024 * 1024
+MAX_HTML_ELEMENTS = 1_000_000
 
 # Control bytes that never occur in text (tab, newline, form feed, carriage return and
 # ESC, used by coloured logs, are allowed).
@@ -56,6 +61,37 @@ def read_bytes(path: Path, limit: int | None = MAX_TEXT_BYTES) -> bytes:
     if not data:
         raise LoadError("empty file")
     return data
+
+
+def without_internal_subset(markup):
+    """``markup`` (str or bytes) without a DOCTYPE's internal subset (``<!DOCTYPE x [
+    <!ENTITY ...> ]>``): the HTML parser does not know one and would keep its ``]>`` as
+    text. Only a DOCTYPE near the start is looked at; the scan is linear."""
+    as_bytes = isinstance(markup, bytes)
+    text = markup.decode("latin-1") if as_bytes else markup
+    start = text.lower().find("<!doctype", 0, 1024)
+    if start == -1:
+        return markup
+    opening, close = text.find("[", start), text.find(">", start)
+    if opening == -1 or (close != -1 and close < opening):
+        return markup
+    end = text.find("]", opening)
+    while end != -1:
+        after = end + 1
+        while after < len(text) and text[after] in " \t\r\n":
+            after += 1
+        if after < len(text) and text[after] == ">":
+            cut = text[:start] + text[after + 1 :]
+            return cut.encode("latin-1") if as_bytes else cut
+        end = text.find("]", end + 1)
+    return markup
+
+
+def check_markup_size(markup: str | bytes) -> None:
+    """``LoadError`` naming the limit for HTML with more elements than a tree may hold."""
+    opening = b"<" if isinstance(markup, bytes) else "<"
+    if markup.count(opening) > MAX_HTML_ELEMENTS:
+        raise LoadError(f"over {MAX_HTML_ELEMENTS:,} elements (the limit per HTML page)")
 
 
 def looks_binary(sample: bytes) -> bool:
@@ -104,6 +140,7 @@ def decode_text(data: bytes, fallback_encoding: str | None = None) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        _refuse_encoded_surrogate(data, err)
         for encoding in (fallback_encoding, detect_encoding(data)):
             if encoding:
                 try:
@@ -112,6 +149,18 @@ def decode_text(data: bytes, fallback_encoding: str | None = None) -> str:
                     pass
         raise LoadError(f"not valid UTF-8 (bad byte at offset {err.start})") from None
     return _normalise(text)
+
+
+def _refuse_encoded_surrogate(data: bytes, err: UnicodeDecodeError) -> None:
+    """UTF-8 but for a surrogate encoded as three bytes (CESU-8, WTF-8: ``\\xed\\xa0\\x80``)
+    is refused by name, not read as another encoding's mojibake."""
+    bad = data[err.start : err.start + 3]
+    if len(bad) == 3 and bad[0] == 0xED and 0xA0 <= bad[1] <= 0xBF:
+        shown = "".join(f"\\x{byte:02x}" for byte in bad)
+        raise LoadError(
+            f"not valid UTF-8 (an encoded surrogate, {shown}, at offset {err.start}: "
+            "CESU-8 or WTF-8)"
+        )
 
 
 def detect_encoding(data: bytes) -> str | None:

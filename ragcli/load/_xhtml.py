@@ -18,8 +18,12 @@ def blocks(markup: str | bytes) -> list[tuple[int, str]]:
     """(heading level, text) pairs in document order; level 0 for a paragraph."""
     import lxml.html
 
+    from ragcli.load._common import check_markup_size, without_internal_subset
+
+    check_markup_size(markup)
+    markup = without_internal_subset(markup)
     try:
-        tree = lxml.html.document_fromstring(markup)
+        tree = lxml.html.document_fromstring(markup, parser=lxml.html.HTMLParser(huge_tree=False))
     except Exception:  # lxml's ParserError for markup without any element
         return []
     for element in list(tree.iter(*_NEVER_TEXT)):

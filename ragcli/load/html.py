@@ -22,7 +22,14 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import SNIFF_BYTES, decode_text, read_bytes
+from ragcli.load._common import (
+    MAX_HTML_BYTES,
+    SNIFF_BYTES,
+    check_markup_size,
+    decode_text,
+    read_bytes,
+    without_internal_subset,
+)
 from ragcli.load.blocks import Block, document
 from ragcli.types import Document
 
@@ -135,10 +142,10 @@ def _parse(markup: str):
     """An lxml tree without the elements that are never main content, or None."""
     import lxml.html
 
-    parser = lxml.html.HTMLParser()
+    parser = lxml.html.HTMLParser(huge_tree=False)
     try:
         tree = lxml.html.document_fromstring(
-            _XML_DECLARATION.sub("", markup, count=1), parser=parser
+            without_internal_subset(_XML_DECLARATION.sub("", markup, count=1)), parser=parser
         )
     except Exception:
         return None
@@ -165,6 +172,15 @@ def _page_header(element) -> bool:
 
 
 def _main(tree):
+    from lxml import etree
+
+    try:
+        return _main_element(tree)
+    except etree.XPathError as err:  # libxml2's, for a tree it cannot search
+        raise LoadError(f"HTML tree not searchable ({type(err).__name__}: {err})") from None
+
+
+def _main_element(tree):
     for query in _MAIN:
         found = tree.xpath(query)
         if len(found) == 1 and found[0].text_content().strip():
@@ -251,7 +267,8 @@ def html_blocks(markup: str) -> list[Block]:
 
 
 def load_html(path: Path, root: Path) -> list[Document]:
-    data = read_bytes(path)
+    data = read_bytes(path, MAX_HTML_BYTES)
+    check_markup_size(data)
     declared = _META_CHARSET.search(data[:SNIFF_BYTES])
     markup = decode_text(data, declared.group(1).decode("ascii") if declared else None)
     blocks = html_blocks(markup)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragcli.errors import BadJsonLine, LoadError, json_object
+from ragcli.errors import BadJsonLine, LoadError, json_object, warn
 from ragcli.load._common import SNIFF_BYTES, looks_binary, os_reason, relative_id
 from ragcli.types import Document, Section
 
@@ -74,6 +74,9 @@ def iter_jsonl(path: Path, root: Path) -> Iterator[Document]:
                 record = json_object(line)
             except BadJsonLine as err:
                 raise LoadError(f"line {lineno}: {err}") from None
+            except RecursionError:  # one hostile record; the others are kept
+                warn(f"{source}: line {lineno}: record nested too deeply to parse, skipped")
+                continue
             yield _document(record, lineno, source, seen)
     if not seen:
         raise LoadError("no records (only blank lines)")

@@ -28,6 +28,7 @@ _NS = {
 # Repeated empty rows and columns fill a sheet to its edge (a million rows): only
 # repeats between values are expanded, and at most this many times.
 _MAX_REPEAT = 1000
+_MAX_SPACES = 100
 
 
 def _q(name: str) -> str:
@@ -41,12 +42,21 @@ _P, _H, _S, _TAB, _BREAK = (
 _SKIP = {_q("office:annotation"), _q("text:note"), _q("text:tracked-changes")}
 
 
+def _count(value: str | None) -> int:
+    """A ``text:c`` space count; past ``_MAX_SPACES`` more spaces carry no text (and a
+    count of a billion would be a gigabyte)."""
+    try:
+        return max(0, min(int(value or "1"), _MAX_SPACES))
+    except ValueError:
+        return 1
+
+
 def _text(element) -> str:
     """A paragraph's text: ``text:s`` spaces, tabs and line breaks kept, notes dropped."""
     parts = [element.text or ""]
     for child in element:
         if child.tag == _S:
-            parts.append(" " * int(child.get(_q("text:c"), "1")))
+            parts.append(" " * _count(child.get(_q("text:c"))))
         elif child.tag == _TAB:
             parts.append("\t")
         elif child.tag == _BREAK:

@@ -27,6 +27,23 @@ def _check_zip(path: Path, what: str) -> None:
         pass
 
 
+def _drop_entities(element) -> None:
+    """Unresolved entity references (a DTD's, never expanded) removed, the text after
+    each kept: python-docx and python-pptx read a run's text only up to the first one."""
+    from lxml import etree
+
+    for entity in list(element.iter(etree.Entity)):
+        parent, tail = entity.getparent(), entity.tail or ""
+        if parent is None:
+            continue
+        previous = entity.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+        parent.remove(entity)
+
+
 def _style_level(style) -> int | None:
     for _ in range(5):  # a custom style based on "Heading 2" is a heading too
         if style is None:
@@ -74,6 +91,7 @@ def load_docx(path: Path, root: Path) -> list[Document]:
     docx = require("docx", "python-docx", ".docx")
     _check_zip(path, "DOCX")
     document = opening(lambda: docx.Document(str(path)), "DOCX")
+    _drop_entities(document.element)
     blocks, headings = Blocks(), HeadingPath()
     level_of = _HeadingLevels(document)
     first_heading = None
@@ -131,6 +149,9 @@ def load_pptx(path: Path, root: Path) -> list[Document]:
     blocks = Blocks()
     first_title = None
     for number, slide in enumerate(presentation.slides, 1):
+        _drop_entities(slide.element)
+        if slide.has_notes_slide:
+            _drop_entities(slide.notes_slide.element)
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text.split()) if title_shape is not None else ""
         location = Location(slide=number, heading=(title,) if title else ())

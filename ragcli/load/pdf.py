@@ -19,11 +19,13 @@ not thread-safe: one file is read at a time per process (ingest loads files seri
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import LoadError
+from ragcli.load._blocks import MAX_DOCUMENT_CHARS, over_chars
 from ragcli.load._common import read_bytes, relative_id
 from ragcli.load.clean import (
     dehyphenate,
@@ -34,6 +36,13 @@ from ragcli.load.clean import (
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".pdf",)
+# Pages read from one PDF: a 609-byte file can claim a million pages (each one costs
+# PDFium a lookup, and each a place in the metadata).
+MAX_PAGES = 10_000
+# Each PDF is parsed in a forked child under these limits (ragcli.load._isolate): PDFium
+# inflates a page's content stream whole (a 1.2 MB file held 400 MB of page stream).
+MAX_MEMORY_BYTES = 512 * 1024 * 1024
+MAX_CPU_SECONDS = 120
 
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
@@ -65,6 +74,46 @@ def _metadata_title(document) -> str | None:
 
 
 def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
+    """The PDF's document, parsed in a child process under ``MAX_MEMORY_BYTES`` and
+    ``MAX_CPU_SECONDS`` (in this process with OCR on: its engines are too large to fork
+    under the same bound)."""
+    if ocr:
+        return _load_pdf(path, root, ocr)
+    from ragcli.load._isolate import run_isolated
+
+    absolute = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # the child: other cwd
+    return run_isolated(_load_pdf, *absolute, False, memory=MAX_MEMORY_BYTES,
+                        cpu_seconds=MAX_CPU_SECONDS, what="PDF",
+                        preload=("pypdfium2",))  # fmt: skip
+
+
+# A one-page PDF with a line of Helvetica text (warm_up).
+_WARM_UP_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R"
+    b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+    b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 72 700 Td (Warm up text.) Tj ET\nendstream endobj\n"
+    b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def warm_up() -> None:
+    """Parse a small PDF once, so PDFium's font setup and this module's caches are
+    done in the process the parse children are forked from (ragcli.load._isolate)."""
+    import contextlib
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, contextlib.suppress(Exception):
+        path = Path(folder) / "warm-up.pdf"
+        path.write_bytes(_WARM_UP_PDF)
+        _load_pdf(path, Path(folder), False)
+
+
+def _load_pdf(path: Path, root: Path, ocr: bool) -> list[Document]:
+    import pypdfium2  # noqa: F401  (imported before the limits, in the parent of the parse)
+
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:
         raise LoadError("corrupt PDF: no PDF header")
@@ -78,7 +127,11 @@ def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
 def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[Document]:
     if len(document) == 0:
         raise LoadError("corrupt PDF: no pages")
-    raw = [_page_text(document, index) for index in range(len(document))]
+    if len(document) > MAX_PAGES:
+        raise LoadError(
+            f"over {MAX_PAGES:,} pages (the limit per PDF; it claims {len(document):,})"
+        )
+    raw = _page_texts(document)
     failed = [number for number, text in enumerate(raw, start=1) if text is None]
     scanned = [index for index, text in enumerate(raw) if text is not None and not text.strip()]
     if ocr and scanned:
@@ -119,6 +172,19 @@ def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[
             metadata=metadata,
         )
     ]
+
+
+def _page_texts(document) -> list[str | None]:
+    """Each page's text (None where extraction failed), ``LoadError`` once the text
+    passes ``MAX_DOCUMENT_CHARS``."""
+    texts, total = [], 0
+    for index in range(len(document)):
+        text = _page_text(document, index)
+        total += len(text or "")
+        if total > MAX_DOCUMENT_CHARS:
+            raise over_chars()
+        texts.append(text)
+    return texts
 
 
 def clean_pages(texts: list[str]) -> list[str]:
@@ -359,7 +425,11 @@ def _open(data: bytes):
 def _pdfium_reason(err: Exception) -> str:
     """ "Failed to load document (PDFium: Data format error)." -> "data format error"."""
     found = re.search(r"PDFium: ([^)]*)\)", str(err))
-    return found.group(1).lower() if found else _one_line(err)
+    if not found:
+        return _one_line(err)
+    reason = found.group(1).lower()
+    # PDFium reports "Success" when its parser gave up without setting an error code
+    return "PDFium cannot parse it (no error code)" if reason == "success" else reason
 
 
 def _page_text(document, index: int) -> str | None:

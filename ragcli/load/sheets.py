@@ -11,7 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._blocks import Blocks, add_table, cell_text, make_document, require
+from ragcli.load._blocks import (
+    Blocks,
+    CellCount,
+    add_table,
+    cell_text,
+    make_document,
+    require,
+)
 from ragcli.load._common import decode_text, read_bytes
 from ragcli.load._zip import opened, opening
 from ragcli.types import Document
@@ -29,12 +36,17 @@ def _trimmed(values) -> list[str]:
     return cells
 
 
+def _is_worksheet(name: str) -> bool:
+    """Worksheets are read as a stream (openpyxl's read-only mode), cell by cell."""
+    return name.startswith("xl/worksheets/")
+
+
 def load_xlsx(path: Path, root: Path) -> list[Document]:
     openpyxl = require("openpyxl", "openpyxl", ".xlsx")
-    with opened(path, "XLSX"):
+    with opened(path, "XLSX", streamed=_is_worksheet):
         pass
     book = opening(lambda: openpyxl.load_workbook(path, read_only=True, data_only=True), "XLSX")
-    blocks, rows_kept, sheets = Blocks(), 0, []
+    blocks, rows_kept, sheets, count = Blocks(), 0, [], CellCount()
     try:
         for sheet in book.worksheets:
             if not hasattr(sheet, "iter_rows"):  # a chart sheet
@@ -42,7 +54,7 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
             sheets.append(sheet.title)
             rows = [
                 (number, _trimmed(values))
-                for number, values in enumerate(sheet.iter_rows(values_only=True), 1)
+                for number, values in enumerate(count.rows(sheet.iter_rows(values_only=True)), 1)
             ]
             rows_kept += add_table(blocks, rows, sheet=sheet.title)
         title = (book.properties.title or "").strip() if book.properties else ""
@@ -74,7 +86,9 @@ def load_csv(path: Path, root: Path) -> list[Document]:
     dialect = _dialect(text[:_SNIFF_CHARS], path.suffix.lower())
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
-        rows = [(number, _trimmed(values)) for number, values in enumerate(reader, 1)]
+        rows = [
+            (number, _trimmed(values)) for number, values in enumerate(CellCount().rows(reader), 1)
+        ]
     except csv.Error as err:
         raise LoadError(f"line {reader.line_num}: {err}") from None
     blocks = Blocks()

@@ -56,9 +56,9 @@ def matching_documents(
     after ``rag ingest ~/corpus``)."""
     spec = None
     if filters.paths:
-        import pathspec
+        from ragcli.globs import user_spec
 
-        spec = pathspec.GitIgnoreSpec.from_lines(filters.paths)
+        spec = user_spec(filters.paths, "filter")
     kinds = {kind.lower().lstrip(".") for kind in filters.kinds}
     wanted = set(filters.doc_ids)
     return [

@@ -18,7 +18,7 @@ from ragcli.store.generations import (
     previous_of,
     read_manifest,
 )
-from ragcli.store.verify import Problem, deep_problems
+from ragcli.store.verify import VECTOR_DAMAGE, Problem, deep_problems
 
 
 def check_index(index_dir: Path) -> dict[str, Any]:
@@ -34,7 +34,9 @@ def check_index(index_dir: Path) -> dict[str, Any]:
         remedy = f"run `rag ingest PATH` to repair it from the previous generation {previous.name}"
     else:
         remedy = "no intact previous generation: run `rag ingest --rebuild PATH`"
-    lines = [f"{path}: {problem}; {remedy}" for path, problem in found]
+    rebuild = "run `rag ingest --rebuild PATH` (the vectors were stored damaged)"
+    lines = [f"{path}: {problem}; {rebuild if VECTOR_DAMAGE in problem else remedy}"
+             for path, problem in found]  # fmt: skip
     if found or previous_found:
         lines += [f"{path}: {problem} (previous generation)" for path, problem in previous_found]
     return {

@@ -369,6 +369,17 @@ def stored_vectors(index) -> np.ndarray:
     return _inner(index).reconstruct_n(0, index.ntotal)
 
 
+def vector_blocks(index, rows: int = 65536) -> Iterator[np.ndarray]:
+    """Every stored vector, a block at a time (an IVF index list by list)."""
+    if kind_of(index) == IVF:
+        for _, _, vectors in _lists(index):
+            yield vectors
+        return
+    inner = _inner(index)
+    for start in range(0, index.ntotal, rows):
+        yield inner.reconstruct_n(start, min(rows, index.ntotal - start))
+
+
 def _stored(index) -> tuple[np.ndarray, np.ndarray]:
     if index.ntotal == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, index.d), dtype=np.float32)

@@ -295,11 +295,16 @@ def start_generation(index_dir: Path) -> Path:
 
 
 def _fsync_tree(folder: Path) -> None:
+    """Every file, then every folder (``sparse/`` too), deepest first."""
+    folders = [folder]
     for path in folder.rglob("*"):
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-    _fsync_dir(folder)
+        elif path.is_dir():
+            folders.append(path)
+    for path in reversed(folders):
+        _fsync_dir(path)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -335,6 +340,7 @@ def publish_generation(
     _fsync_tree(tmp)
     final = tmp.with_name(tmp.name.removesuffix(".tmp"))
     os.rename(tmp, final)
+    _fsync_dir(index_dir)  # the rename is on disk before CURRENT names it
     pointer = index_dir / f"{CURRENT_FILE}.tmp"
     pointer.write_text(final.name + "\n")
     with pointer.open("rb") as handle:

@@ -23,6 +23,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CHECKSUMS_FILE = "checksums.json"
 _CHUNK = 1 << 20
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -200,7 +202,9 @@ def _stored_counts(gen_dir: Path):
 
     path = gen_dir / "dense.faiss"
     try:
-        yield path, int(dense.read_index(path).ntotal)
+        index = dense.read_index(path, mmap=True)
+        problem = dense_vectors_problem(index)
+        yield path, problem if problem else int(index.ntotal)
     except Exception as err:  # FAISS raises RuntimeError; anything else is damage too
         yield path, f"unreadable by FAISS ({_first_line(err)})"
     path = gen_dir / "sparse"
@@ -208,6 +212,45 @@ def _stored_counts(gen_dir: Path):
         yield path, len(SparseIndex.load(path))
     except Exception as err:
         yield path, f"unreadable BM25 index ({_first_line(err)})"
+
+
+# How far a stored vector's norm may stray from 1 (float32 rounding is about 1e-7).
+NORM_TOLERANCE = 1e-3
+VECTOR_DAMAGE = "vectors not"  # in every vector problem: `rag ingest --rebuild` repairs it
+
+
+def vector_problem(vectors: np.ndarray) -> str | None:
+    """Rows that are not finite or not of unit norm, as one phrase; None if all are."""
+    bad, off, example = _vector_faults(vectors)
+    return _vector_phrase(bad, off, example)
+
+
+def _vector_faults(vectors: np.ndarray) -> tuple[int, int, float | None]:
+    finite = np.isfinite(vectors).all(axis=1)
+    norms = np.linalg.norm(vectors[finite].astype(np.float64), axis=1)
+    off = np.abs(norms - 1.0) > NORM_TOLERANCE
+    return int((~finite).sum()), int(off.sum()), float(norms[off][0]) if off.any() else None
+
+
+def _vector_phrase(bad: int, off: int, example: float | None) -> str | None:
+    if bad:
+        return f"{bad} {VECTOR_DAMAGE} finite (NaN or infinity)"
+    if off:
+        return f"{off} {VECTOR_DAMAGE} of unit norm (one has norm {example:.6g})"
+    return None
+
+
+def dense_vectors_problem(index) -> str | None:
+    """``vector_problem`` over every vector of a FAISS index, a block at a time."""
+    from ragcli.store import dense
+
+    bad = off = 0
+    example = None
+    for block in dense.vector_blocks(index):
+        more_bad, more_off, found = _vector_faults(block)
+        bad, off = bad + more_bad, off + more_off
+        example = example if example is not None else found
+    return _vector_phrase(bad, off, example)
 
 
 def _first_line(err: BaseException) -> str:

@@ -94,6 +94,12 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
         ("tests.prompt.test_prompt", "test_injected_closing_tag"),
     ],
     "default Claude model": [("tests.generate.test_claude_model", "")],
+    # issue 25: each with a CPU and a memory ceiling on its `rag` process (bounded.py)
+    "hostile patterns (RE2)": [(HARD + "test_hostile_patterns", "")],
+    "parse bombs": [(HARD + "test_parse_bombs", "")],
+    "damaged checkpoints, live vectors": [(HARD + "test_checkpoint_faults", "")],
+    "unbounded text units": [(HARD + "test_text_units", "")],
+    "smaller hostile inputs (issue 25)": [(HARD + "test_small_items", "")],
 }
 DAMAGED = (HARD + "test_index_faults", "test_a_damaged_file_is_named_and_never_answers_silently[")
 

@@ -29,7 +29,7 @@ from helpers_ingest import (
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, MAX_TEXT_BYTES
+from ragcli.load._common import MAX_HTML_BYTES, MAX_PLAIN_TEXT_BYTES
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -230,7 +230,7 @@ def test_only_bad_files_exit_non_zero_with_reasons(project):
 def test_files_over_their_format_size_limit_are_skipped_with_one_line(project):
     big = project / "big"
     big.mkdir()
-    sizes = {"notes.md": MAX_PLAIN_TEXT_BYTES + 1, "page.html": MAX_TEXT_BYTES + 2**20}
+    sizes = {"notes.md": MAX_PLAIN_TEXT_BYTES + 1, "page.html": MAX_HTML_BYTES + 2**20}
     for name, size in sizes.items():
         with (big / name).open("wb") as handle:
             handle.truncate(size)  # sparse: nothing is written to disk
@@ -238,7 +238,7 @@ def test_files_over_their_format_size_limit_are_skipped_with_one_line(project):
     assert result.exit_code == 1
     assert sorted(result.stderr.strip().splitlines()) == [
         "rag: skipped big/notes.md: file too large (129 MiB; the limit for this format is 128 MiB)",
-        "rag: skipped big/page.html: file too large (65 MiB; the limit for this format is 64 MiB)",
+        "rag: skipped big/page.html: file too large (17 MiB; the limit for this format is 16 MiB)",
     ]
 
 

@@ -307,8 +307,8 @@ def test_a_killed_ingest_process_resumes_to_the_uninterrupted_index(
     reused = []
     saved_vectors = Checkpoint.vectors
 
-    def counted(self, number, digest):
-        found = saved_vectors(self, number, digest)
+    def counted(self, number, digest, dimension):
+        found = saved_vectors(self, number, digest, dimension)
         reused.append(0 if found is None else len(found))
         return found
 
