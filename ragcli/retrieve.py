@@ -202,8 +202,7 @@ def search(
     found = candidates(store, query, params, pool_size(params), restriction, query_encoder)
     if params.min_score is not None:
         found = [c for c in found if relevant(c, params.min_score)]
-    depth = max(params.rerank_depth, params.k) if params.rerank else params.k
-    hits = to_hits(store, found[:depth])
+    hits = to_hits(store, found[: _head_size(params)])
     if params.rerank and hits and rerank is not None:
         hits = rerank(query, hits)
     hits = hits[: params.k]
@@ -351,12 +350,22 @@ def exact_fusion(
         enough = len(order) >= params.k and fused[order[params.k - 1]] > bound
         deepest = pool >= max(DEEPEN_LIMIT, initial) or pool >= sides.store.n_chunks
         if enough or bound == -np.inf or deepest:
-            return [
-                Candidate(int(union[i]), float(dense[i]), float(sparse[i]), float(fused[i]))
-                for i in order
-            ]
+            # The head search() keeps (all of it when --min-score may drop some).
+            keep = order if params.min_score is not None else order[: _head_size(params)]
+            rows = zip(
+                union[keep].tolist(),
+                dense[keep].tolist(),
+                sparse[keep].tolist(),
+                fused[keep].tolist(),
+                strict=True,
+            )
+            return [Candidate(*row) for row in rows]
         pool *= 2
         dense_list, sparse_list = sides.dense_top(pool), sides.sparse_top(pool)
+
+
+def _head_size(params: SearchParams) -> int:
+    return max(params.rerank_depth, params.k) if params.rerank else params.k
 
 
 def _unseen_bound(dense_list, sparse_list, pool: int, alpha: float, ceiling: float) -> float:

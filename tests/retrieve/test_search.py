@@ -95,7 +95,16 @@ def test_cli_json_schema(cli):
     result = cli("search", "Tesla patents", "-k", "2", "--no-rerank", "--json")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert set(record) == {"query", "k", "mode", "alpha", "fusion", "reranked", "results"}
+    assert set(record) == {
+        "query",
+        "k",
+        "mode",
+        "alpha",
+        "fusion",
+        "reranked",
+        "results",
+        "freshness",
+    }
     assert record["query"] == "Tesla patents" and record["reranked"] is False
     hit = record["results"][0]
     assert set(hit) == {
