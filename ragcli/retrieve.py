@@ -331,7 +331,8 @@ def exact_fusion(
 ) -> list[Candidate]:
     """The fused top of the whole index, not of the pools (Fagin's threshold rule): a
     chunk in neither list scores at most the fusion of the two lists' last scores, and
-    while the ``k``-th best candidate is not above that bound both lists are deepened.
+    while the ``k``-th best candidate (the last the reranker scores, when it runs) is not
+    above that bound, both lists are deepened.
     Deepening stops at ``DEEPEN_LIMIT`` candidates a side, a bound on the work when
     neither side separates the chunks (vectors that mean nothing; never seen on real
     embeddings): the ranking is then the blend's over those lists, still the same for
@@ -347,7 +348,8 @@ def exact_fusion(
         fused = linear(dense, sparse, alpha, ceiling)
         order = np.lexsort((union, -fused))
         bound = _unseen_bound(dense_list, sparse_list, pool, alpha, ceiling)
-        enough = len(order) >= params.k and fused[order[params.k - 1]] > bound
+        need = _head_size(params)  # the k hits, or the reranker's candidates
+        enough = len(order) >= need and fused[order[need - 1]] > bound
         deepest = pool >= max(DEEPEN_LIMIT, initial) or pool >= sides.store.n_chunks
         if enough or bound == -np.inf or deepest:
             # The head search() keeps (all of it when --min-score may drop some).
