@@ -22,7 +22,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ragcli"
 
-GROUND = {"types", "errors", "config", "text", "weights"}
+GROUND = {"types", "errors", "config", "text", "weights", "globs"}
 STAGES = {
     "discover",
     "load",
@@ -54,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "text": {"errors"},
     "weights": {"errors"},
+    "globs": {"errors"},  # gitignore patterns matched by RE2
     "types": {"errors", "weights", "text"},  # default model names; snippets in results
     "config": {"errors", "types", "weights", "text"},
     "store": GROUND,

@@ -92,7 +92,9 @@ def test_filters_work_on_milvus(twin):
     only = SearchFilter(paths=["docs/black_death.md"])
     got = remote.search("the plague", k=5, rerank=False, filters=only)
     assert got and {hit.chunk.source for hit in got} == {"docs/black_death.md"}
-    assert ids(got) == ids(local.search("the plague", k=5, rerank=False, filters=only))
+    # the same chunks; their order may differ: the linear fusion scales BM25 by the query's
+    # idf on a local store and by its best score on Milvus, which gives no idf back
+    assert set(ids(got)) == set(ids(local.search("the plague", k=5, rerank=False, filters=only)))
     assert remote.search("the plague", rerank=False, filters=SearchFilter(kinds=["pdf"])) == []
 
 

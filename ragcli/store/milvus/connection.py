@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,13 @@ def clip(text: str, limit: int = MAX_VARCHAR) -> str:
 
 def bm25_terms(text: str, params: dict | None = None) -> str:
     """``text`` as the space-separated terms Milvus's BM25 indexes, analysed with
-    ``params`` (a collection's own, from its manifest; default this ragcli's)."""
-    return " ".join(tokenize(text, params))
+    ``params`` (a collection's own, from its manifest; default this ragcli's). A whole
+    code name (``dtype.fields``, ``--flag``) has its separators written as ``_``, which
+    Milvus's word-boundary tokenizer keeps inside a word, so it stays one term there too."""
+    return " ".join(_NOT_WORD.sub("_", term) for term in tokenize(text, params))
+
+
+_NOT_WORD = re.compile(r"\W")
 
 
 def bm25_params(manifest: dict | None) -> dict:
