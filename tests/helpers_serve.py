@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from helpers_ingest import write_files
+from helpers_ingest import clean_env, subprocess_env, write_files
 
 from ragcli.config import load_settings
 from ragcli.ingest import ingest
@@ -78,3 +78,14 @@ def tools_for(root: Path, replicas: int = 1):
     from ragcli.serve.tools import Tools
 
     return Tools(Resident(lambda: Index(root / ".rag" / "default"), replicas))
+
+
+def subprocess_project(tmp_path: Path, monkeypatch) -> tuple[Path, dict[str, str]]:
+    """The project of ``build_project`` and the environment a `rag` subprocess serving
+    it gets: sparse search, no reranking, the extractive answerer, its own cache."""
+    clean_env(monkeypatch, tmp_path)
+    root = build_project(tmp_path / "project")
+    env = subprocess_env(tmp_path)
+    env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
+               RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+    return root, env

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers_ingest import clean_env, rag_command, subprocess_env
-from helpers_serve import build_project
+from helpers_ingest import rag_command
+from helpers_serve import subprocess_project
 from test_shutdown import free_port, wait_healthy  # noqa: I001
 
 pytestmark = pytest.mark.slow  # fresh `rag` processes
@@ -20,12 +20,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "mcp_client_check.py
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    clean_env(monkeypatch, tmp_path)
-    root = build_project(tmp_path / "project")
-    env = subprocess_env(tmp_path)
-    env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
-               RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
-    return root, env
+    return subprocess_project(tmp_path, monkeypatch)
 
 
 def check(root: Path, env: dict, *target: str) -> dict:

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_ingest import clean_env, rag_command, run_rag, subprocess_env
-from helpers_serve import build_project
+from helpers_ingest import rag_command, run_rag
+from helpers_serve import subprocess_project
 
 
 def default_sigint() -> None:
@@ -26,12 +26,7 @@ ABORT = "terminate called"
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    clean_env(monkeypatch, tmp_path)
-    root = build_project(tmp_path / "project")
-    env = subprocess_env(tmp_path)
-    env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
-               RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
-    return root, env
+    return subprocess_project(tmp_path, monkeypatch)
 
 
 def free_port() -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers_ingest import clean_env, rag_command, run_rag, subprocess_env
-from helpers_serve import build_project
+from helpers_ingest import rag_command, run_rag
+from helpers_serve import subprocess_project
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.slow  # fresh `rag` processes
@@ -26,12 +26,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    clean_env(monkeypatch, tmp_path)
-    root = build_project(tmp_path / "project")
-    env = subprocess_env(tmp_path)
-    env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
-               RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
-    return root, env
+    return subprocess_project(tmp_path, monkeypatch)
 
 
 def cli_json(root: Path, env: dict, *args: str) -> dict:
