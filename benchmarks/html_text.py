@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ragcli.chunk import Chunker  # noqa: E402
 from ragcli.config import Settings  # noqa: E402
 from ragcli.load import html  # noqa: E402
-from ragcli.load._common import decode_text  # noqa: E402
-from ragcli.load.blocks import assemble  # noqa: E402
+from ragcli.load.builder import assemble  # noqa: E402
 from ragcli.load.markdown import parse_markdown  # noqa: E402
+from ragcli.load.reading import decode_text  # noqa: E402
 from ragcli.types import Document, Section  # noqa: E402
 from ragcli.weights import load_tokenizer  # noqa: E402
 

@@ -188,7 +188,7 @@ def _file_record(store, path: str) -> tuple[str, int] | None:
 def _unchanged_file_text(store, doc) -> str | None:
     """The file's text if its bytes still hash to what the index recorded, else None."""
     from ragcli.errors import LoadError
-    from ragcli.load._common import decode_text
+    from ragcli.load.reading import decode_text
 
     record = _file_record(store, doc.file)
     if record is None:

@@ -35,7 +35,7 @@ from ragcli.load import (
     sheets,
     text,
 )
-from ragcli.load._common import sniff_text
+from ragcli.load.reading import sniff_text
 from ragcli.types import Document
 
 

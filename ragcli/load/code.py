@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
+from ragcli.load.builder import file_document
+from ragcli.load.reading import MAX_PLAIN_TEXT_BYTES, read_text
 from ragcli.types import Document, Section
 
 LANGUAGES: dict[str, str] = {
@@ -147,15 +148,15 @@ def language_of(path: Path) -> str | None:
 
 def load_code(path: Path, root: Path) -> list[Document]:
     text = read_text(path, MAX_PLAIN_TEXT_BYTES)
-    doc_id = relative_id(path, root)
     return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=path.name,  # the stem alone ("__init__", "config") says too little
+        file_document(
+            path,
+            root,
             kind="code",
+            title=path.name,  # the stem alone ("__init__", "config") says too little
             text=text,
             sections=[Section(0, len(text))],
+            empty="empty file",
             metadata={
                 "language": language_of(path) or "text",
                 "lines": text.count("\n") + (not text.endswith("\n")),

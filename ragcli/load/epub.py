@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load import _xhtml
-from ragcli.load._blocks import Blocks, HeadingPath, make_document
-from ragcli.load._zip import opened, parse_xml, read_member
+from ragcli.load import xhtml
+from ragcli.load.builder import Builder
+from ragcli.load.zipped import opened, parse_xml, read_member
 from ragcli.types import Document, Location
 
 EXTENSIONS = (".epub",)
@@ -63,7 +63,7 @@ def _chapter_title(markup: bytes) -> str:
 
 
 def load_epub(path: Path, root: Path) -> list[Document]:
-    blocks = Blocks()
+    builder = Builder()
     chapters = 0
     with opened(path, "EPUB") as archive:
         opf_name, package = _package(archive)
@@ -74,20 +74,27 @@ def load_epub(path: Path, root: Path) -> list[Document]:
             if name not in present:
                 continue
             markup = read_member(archive, name, "EPUB")
-            chapters += _add_chapter(blocks, markup)
-    if not blocks.parts:
-        raise LoadError("no text in any chapter")
-    return [make_document(path, root, "epub", title or path.stem, blocks, chapters=chapters)]
+            chapters += _add_chapter(builder, markup)
+    document = builder.document(
+        path,
+        root,
+        kind="epub",
+        title=title or path.stem,
+        empty="no text in any chapter",
+        chapters=chapters,
+    )
+    return [document]
 
 
-def _add_chapter(blocks: Blocks, markup: bytes) -> int:
-    headings = HeadingPath()
+def _add_chapter(builder: Builder, markup: bytes) -> int:
+    builder.restart_headings()
     fallback = _chapter_title(markup)
     location = Location(heading=(fallback,) if fallback else ())
     added = False
-    for level, text in _xhtml.blocks(markup):
+    for level, text in xhtml.blocks(markup):
         if level:
-            location = Location(heading=headings.enter(level, text))
-        blocks.add(text, location)
+            location = builder.heading(level, text)
+        else:
+            builder.add(text, location)
         added = True
     return int(added)

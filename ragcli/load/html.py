@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import (
+from ragcli.load.builder import Block, document
+from ragcli.load.reading import (
     MAX_HTML_BYTES,
     SNIFF_BYTES,
     check_markup_size,
@@ -30,7 +31,6 @@ from ragcli.load._common import (
     read_bytes,
     without_internal_subset,
 )
-from ragcli.load.blocks import Block, document
 from ragcli.types import Document
 
 EXTENSIONS = (".html", ".htm", ".xhtml")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ragcli.errors import BadJsonLine, LoadError, json_object, warn
-from ragcli.load._common import SNIFF_BYTES, looks_binary, os_reason, relative_id
+from ragcli.load.reading import SNIFF_BYTES, looks_binary, os_reason, relative_id
 from ragcli.types import Document, Section
 
 EXTENSIONS = (".jsonl",)

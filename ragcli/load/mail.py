@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragcli.errors import LoadError
-from ragcli.load import _xhtml
-from ragcli.load._blocks import Blocks, make_document
-from ragcli.load._common import read_bytes
+from ragcli.load import xhtml
+from ragcli.load.builder import Builder
+from ragcli.load.reading import read_bytes
 from ragcli.types import Document, Location
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _body(message: EmailMessage) -> str:
     except (LookupError, ValueError):  # an unknown charset: read as Latin-1, never fail
         content = (part.get_payload(decode=True) or b"").decode("latin-1")
     if part.get_content_subtype() == "html":
-        return "\n\n".join(text for _, text in _xhtml.blocks(content))
+        return "\n\n".join(text for _, text in xhtml.blocks(content))
     return str(content)
 
 
@@ -78,13 +78,21 @@ def load_email(path: Path, root: Path) -> list[Document]:
     subject = fields["Subject"] or "(no subject)"
     sender = ", ".join(v for v in (fields["From"], fields["Date"]) if v)
     location = Location(heading=(subject, f"from {sender}") if sender else (subject,))
-    blocks = Blocks()
-    blocks.add("\n".join(f"{name}: {value}" for name, value in fields.items() if value), location)
-    blocks.add(_body(message), location)
+    builder = Builder()
+    builder.add("\n".join(f"{name}: {value}" for name, value in fields.items() if value), location)
+    builder.add(_body(message), location)
     attachments = _attachments(message)
     if attachments:
-        blocks.add("Attachments (not indexed):\n" + "\n".join(attachments), location)
+        builder.add("Attachments (not indexed):\n" + "\n".join(attachments), location)
     metadata = {name.lower(): value for name, value in fields.items() if value}
     return [
-        make_document(path, root, "email", subject, blocks, attachments=attachments, **metadata)
+        builder.document(
+            path,
+            root,
+            kind="email",
+            title=subject,
+            empty="no text in the message",
+            attachments=attachments,
+            **metadata,
+        )
     ]

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from ragcli.errors import LoadError
-from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
+from ragcli.load.builder import file_document
 from ragcli.load.clean import clean_heading_text
 from ragcli.load.includes import expand_markdown
+from ragcli.load.reading import MAX_PLAIN_TEXT_BYTES, read_text
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".md", ".markdown", ".mdown", ".mkd")
@@ -184,17 +184,15 @@ def load_markdown(path: Path, root: Path) -> list[Document]:
     # line map then gives chunks the file's lines (an include maps to its own line).
     text, line_map = expand_markdown(source, path, root)
     sections, title = parse_markdown(text)
-    if not sections:
-        raise LoadError("no text outside the front matter")
-    doc_id = relative_id(path, root)
     return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=title or path.stem,
+        file_document(
+            path,
+            root,
             kind="markdown",
+            title=title or path.stem,
             text=text,
             sections=sections,
+            empty="no text outside the front matter",
             metadata={
                 "lines": source.count("\n") + (not source.endswith("\n")),
                 "sections": len(sections),

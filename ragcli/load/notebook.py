@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._blocks import Blocks, HeadingPath, make_document
-from ragcli.load._common import clean_heading, decode_text, read_bytes
+from ragcli.load.builder import Builder
+from ragcli.load.clean import clean_heading_text
+from ragcli.load.reading import decode_text, read_bytes
 from ragcli.types import Document, Location
 
 EXTENSIONS = (".ipynb",)
@@ -59,7 +60,7 @@ def load_notebook(path: Path, root: Path) -> list[Document]:
         notebook = json.loads(decode_text(read_bytes(path)))
     except json.JSONDecodeError as err:
         raise LoadError(f"line {err.lineno}: invalid JSON ({err.msg})") from None
-    blocks, headings = Blocks(), HeadingPath()
+    builder = Builder()
     title = (notebook.get("metadata") or {}).get("title") if isinstance(notebook, dict) else None
     for number, cell in enumerate(_cells(notebook), 1):
         if not isinstance(cell, dict):
@@ -68,16 +69,23 @@ def load_notebook(path: Path, root: Path) -> list[Document]:
         if cell.get("cell_type") == "markdown":
             found = _ATX.search(source)
             if found:
-                heading = clean_heading(found.group(2))
-                headings.enter(len(found.group(1)), heading)
+                heading = clean_heading_text(found.group(2))
+                builder.headings.enter(len(found.group(1)), heading)
                 title = title or heading
         elif cell.get("cell_type") == "code":
             output = _output_text(cell.get("outputs"))
             source = f"{source.rstrip()}\n\nOutput:\n{output}" if output else source
         elif cell.get("cell_type") != "raw":
             continue
-        blocks.add(source, Location(cell=number, heading=headings.path))
-    if not blocks.parts:
-        raise LoadError("no text in any cell")
+        builder.add(source, Location(cell=number, heading=builder.headings.path))
     language = ((notebook.get("metadata") or {}).get("kernelspec") or {}).get("language")
-    return [make_document(path, root, "notebook", title or path.stem, blocks, language=language)]
+    return [
+        builder.document(
+            path,
+            root,
+            kind="notebook",
+            title=title or path.stem,
+            empty="no text in any cell",
+            language=language,
+        )
+    ]

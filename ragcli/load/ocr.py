@@ -24,8 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import read_bytes, relative_id
-from ragcli.types import Document, Location, Section
+from ragcli.load.builder import Builder
+from ragcli.load.reading import read_bytes
+from ragcli.types import Document, Location
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 RENDER_DPI = 300
@@ -105,29 +106,18 @@ def load_image(path: Path, root: Path) -> list[Document]:
 
 
 def _document(path: Path, root: Path, pages: list[str], name: str) -> Document:
-    if not any(pages):
-        raise LoadError("no text found by OCR")
-    parts: list[str] = []
-    sections: list[Section] = []
-    offset = 0
+    builder = Builder()
     for number, text in enumerate(pages, start=1):
-        if not text:
-            continue
-        if parts:
-            offset += 2
-        sections.append(Section(offset, offset + len(text), Location(page=number)))
-        parts.append(text)
-        offset += len(text)
-    doc_id = relative_id(path, root)
-    first_line = parts[0].split("\n", 1)[0].strip()
-    return Document(
-        doc_id=doc_id,
-        source=doc_id,
-        title=first_line[:120] or path.stem,
+        builder.add(text, Location(page=number))
+    first_line = builder.text.split("\n", 1)[0].strip()
+    return builder.document(
+        path,
+        root,
         kind="image",
-        text="\n\n".join(parts),
-        sections=sections,
-        metadata={"pages": len(pages), "ocr": name},
+        title=first_line[:120] or path.stem,
+        empty="no text found by OCR",
+        pages=len(pages),
+        ocr=name,
     )
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcli.errors import LoadError
-from ragcli.load._blocks import Blocks, HeadingPath, add_table, make_document, table_text
-from ragcli.load._zip import opened, parse_xml, read_member
+from ragcli.load.builder import Builder, add_table, table_text
+from ragcli.load.zipped import opened, parse_xml, read_member
 from ragcli.types import Document, Location
 
 EXTENSIONS = (".odt", ".ods", ".odp")
@@ -100,8 +99,8 @@ def _rows(table) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def _odt(body, blocks: Blocks) -> None:
-    headings, location = HeadingPath(), Location()
+def _odt(body, builder: Builder) -> None:
+    location = Location()
 
     def walk(element) -> None:
         nonlocal location
@@ -112,28 +111,27 @@ def _odt(body, blocks: Blocks) -> None:
                 text = _text(child).strip()
                 if text:
                     level = int(child.get(_q("text:outline-level"), "1"))
-                    location = Location(heading=headings.enter(level, text))
-                blocks.add(text, location)
+                    location = builder.heading(level, text)
             elif child.tag == _P:
-                blocks.add(_text(child), location)
+                builder.add(_text(child), location)
             elif child.tag == _q("table:table"):
-                blocks.add(table_text([cells for _, cells in _rows(child)]), location)
+                builder.add(table_text([cells for _, cells in _rows(child)]), location)
             else:
                 walk(child)
 
     walk(body)
 
 
-def _ods(body, blocks: Blocks) -> list[str]:
+def _ods(body, builder: Builder) -> list[str]:
     sheets = []
     for table in body.iter(_q("table:table")):
         name = table.get(_q("table:name")) or f"Sheet{len(sheets) + 1}"
         sheets.append(name)
-        add_table(blocks, _rows(table), sheet=name)
+        add_table(builder, _rows(table), sheet=name)
     return sheets
 
 
-def _odp(body, blocks: Blocks) -> None:
+def _odp(body, builder: Builder) -> None:
     for number, page in enumerate(body.iter(_q("draw:page")), 1):
         title = ""
         for frame in page.iter(_q("draw:frame")):
@@ -143,10 +141,10 @@ def _odp(body, blocks: Blocks) -> None:
         location = Location(slide=number, heading=(title,) if title else ())
         notes = page.find(_q("presentation:notes"))
         texts = [t for child in page if child is not notes for t in _paragraphs(child)]
-        blocks.add("\n".join(texts), location)
+        builder.add("\n".join(texts), location)
         if notes is not None:
             note_text = "\n".join(_paragraphs(notes)).strip()
-            blocks.add("Notes: " + note_text if note_text else "", location)
+            builder.add("Notes: " + note_text if note_text else "", location)
 
 
 def load_odf(path: Path, root: Path) -> list[Document]:
@@ -160,16 +158,14 @@ def load_odf(path: Path, root: Path) -> list[Document]:
             found = meta.find(f".//{_q('dc:title')}")
             title = " ".join((found.text or "").split()) if found is not None else ""
     body = content.find(_q("office:body"))
-    blocks, metadata = Blocks(), {}
+    builder, metadata = Builder(), {}
     kind = {".odt": "odt", ".ods": "ods", ".odp": "odp"}[suffix]
     if body is not None and kind == "odt":
-        _odt(body, blocks)
+        _odt(body, builder)
     elif body is not None and kind == "ods":
-        metadata["sheets"] = _ods(body, blocks)
+        metadata["sheets"] = _ods(body, builder)
     elif body is not None:
-        _odp(body, blocks)
-    if not blocks.parts:
-        raise LoadError(f"no text in the {what} file")
-    if not title and kind == "odt":
-        title = next((s.location.heading[0] for s in blocks.sections if s.location.heading), "")
-    return [make_document(path, root, kind, title or path.stem, blocks, **metadata)]
+        _odp(body, builder)
+    title = title or builder.first_heading or path.stem
+    empty = f"no text in the {what} file"
+    return [builder.document(path, root, kind=kind, title=title, empty=empty, **metadata)]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragcli.errors import LoadError
-from ragcli.load._blocks import Blocks, HeadingPath, make_document, require, table_text
-from ragcli.load._zip import opened, opening
+from ragcli.load.builder import Builder, table_text
+from ragcli.load.reading import require
+from ragcli.load.zipped import opened, opening
 from ragcli.types import Document, Location
 
 DOCX_EXTENSIONS = (".docx", ".docm")
@@ -92,24 +92,21 @@ def load_docx(path: Path, root: Path) -> list[Document]:
     _check_zip(path, "DOCX")
     document = opening(lambda: docx.Document(str(path)), "DOCX")
     _drop_entities(document.element)
-    blocks, headings = Blocks(), HeadingPath()
+    builder = Builder()
     level_of = _HeadingLevels(document)
-    first_heading = None
     location = Location()
     for item in document.iter_inner_content():
         if isinstance(item, docx.table.Table):
-            blocks.add(table_text(_table_rows(item)), location)
+            builder.add(table_text(_table_rows(item)), location)
             continue
         text = item.text.strip()
         level = level_of(item._p.style) if text else None
-        if level is not None:
-            location = Location(heading=headings.enter(level, text))
-            first_heading = first_heading or " ".join(text.split())
-        blocks.add(text, location)
-    if not blocks.parts:
-        raise LoadError("no text in the document")
-    title = (document.core_properties.title or "").strip() or first_heading or path.stem
-    return [make_document(path, root, "docx", title, blocks)]
+        if level is None:
+            builder.add(text, location)
+        else:
+            location = builder.heading(level, text)
+    title = (document.core_properties.title or "").strip() or builder.first_heading or path.stem
+    return [builder.document(path, root, kind="docx", title=title, empty="no text in the document")]
 
 
 def _shapes(shapes):
@@ -146,7 +143,7 @@ def load_pptx(path: Path, root: Path) -> list[Document]:
     pptx = require("pptx", "python-pptx", ".pptx")
     _check_zip(path, "PPTX")
     presentation = opening(lambda: pptx.Presentation(str(path)), "PPTX")
-    blocks = Blocks()
+    builder = Builder()
     first_title = None
     for number, slide in enumerate(presentation.slides, 1):
         _drop_entities(slide.element)
@@ -156,10 +153,8 @@ def load_pptx(path: Path, root: Path) -> list[Document]:
         title = " ".join(title_shape.text.split()) if title_shape is not None else ""
         location = Location(slide=number, heading=(title,) if title else ())
         first_title = first_title or title
-        blocks.add(title, location)
+        builder.add(title, location)
         for text in _slide_texts(slide, title_shape):
-            blocks.add(text, location)
-    if not blocks.parts:
-        raise LoadError("no text on any slide")
+            builder.add(text, location)
     title = (presentation.core_properties.title or "").strip() or first_title or path.stem
-    return [make_document(path, root, "pptx", title, blocks)]
+    return [builder.document(path, root, kind="pptx", title=title, empty="no text on any slide")]

@@ -25,14 +25,14 @@ from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._blocks import MAX_DOCUMENT_CHARS, over_chars
-from ragcli.load._common import read_bytes, relative_id
+from ragcli.load.builder import MAX_DOCUMENT_CHARS, file_document, over_chars
 from ragcli.load.clean import (
     dehyphenate,
     is_junk_title,
     normalise_unicode,
     remove_page_furniture,
 )
+from ragcli.load.reading import read_bytes
 from ragcli.types import Document, Location, Section
 
 EXTENSIONS = (".pdf",)
@@ -151,7 +151,6 @@ def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[
     headings = outline_headings(document) or font_headings(document)
     text, sections = _sections(texts, headings)
 
-    doc_id = relative_id(path, root)
     pages_with_text = sum(1 for page_text in texts if page_text)
     metadata: dict = {"pages": len(raw), "pages_with_text": pages_with_text}
     if failed:
@@ -162,13 +161,14 @@ def _load(document, encrypted: bool, path: Path, root: Path, ocr: bool) -> list[
         metadata["encrypted"] = True
     title = _metadata_title(document) or first_page_title(document) or path.stem
     return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=title,
+        file_document(
+            path,
+            root,
             kind="pdf",
+            title=title,
             text=text,
             sections=sections,
+            empty="no extractable text",
             metadata=metadata,
         )
     ]

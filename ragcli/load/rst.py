@@ -26,8 +26,8 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._common import read_text
-from ragcli.load.blocks import Block, document
+from ragcli.load.builder import Block, document
+from ragcli.load.reading import read_text
 from ragcli.types import Document
 
 EXTENSIONS = (".rst", ".rest")
@@ -292,7 +292,7 @@ class _Renderer:
 
         if isinstance(node, nodes.section):
             title = next((c for c in node.children if isinstance(c, nodes.title)), None)
-            if title is not None:
+            if title is not None and _flat(title):
                 self.blocks.append((min(depth + 1, 6), _flat(title)))
                 self.nodes.append(title)
             for child in node.children:
@@ -470,7 +470,7 @@ def load_rst(path: Path, root: Path) -> list[Document]:
 
 def line_map(blocks: list[Block], ranges: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
     """(offset in the document text, first file line, last file line) of each block, for
-    blocks joined by a blank line as ``blocks.assemble`` joins them."""
+    blocks joined by a blank line as ``builder.assemble`` joins them."""
     out, offset = [], 0
     for (_, text), (first, last) in zip(blocks, ranges, strict=True):
         out.append((offset, first, last))

@@ -11,16 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load._blocks import (
-    Blocks,
-    CellCount,
-    add_table,
-    cell_text,
-    make_document,
-    require,
-)
-from ragcli.load._common import decode_text, read_bytes
-from ragcli.load._zip import opened, opening
+from ragcli.load.builder import Builder, CellCount, add_table, cell_text
+from ragcli.load.reading import decode_text, read_bytes, require
+from ragcli.load.zipped import opened, opening
 from ragcli.types import Document
 
 XLSX_EXTENSIONS = (".xlsx", ".xlsm")
@@ -46,7 +39,7 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
     with opened(path, "XLSX", streamed=_is_worksheet):
         pass
     book = opening(lambda: openpyxl.load_workbook(path, read_only=True, data_only=True), "XLSX")
-    blocks, rows_kept, sheets, count = Blocks(), 0, [], CellCount()
+    builder, rows_kept, sheets, count = Builder(), 0, [], CellCount()
     try:
         for sheet in book.worksheets:
             if not hasattr(sheet, "iter_rows"):  # a chart sheet
@@ -56,15 +49,20 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
                 (number, _trimmed(values))
                 for number, values in enumerate(count.rows(sheet.iter_rows(values_only=True)), 1)
             ]
-            rows_kept += add_table(blocks, rows, sheet=sheet.title)
+            rows_kept += add_table(builder, rows, sheet=sheet.title)
         title = (book.properties.title or "").strip() if book.properties else ""
     finally:
         book.close()
-    if not blocks.parts:
-        raise LoadError("no cell has a value")
-    return [
-        make_document(path, root, "xlsx", title or path.stem, blocks, sheets=sheets, rows=rows_kept)
-    ]
+    document = builder.document(
+        path,
+        root,
+        kind="xlsx",
+        title=title or path.stem,
+        empty="no cell has a value",
+        sheets=sheets,
+        rows=rows_kept,
+    )
+    return [document]
 
 
 def _dialect(sample: str, suffix: str):
@@ -91,9 +89,16 @@ def load_csv(path: Path, root: Path) -> list[Document]:
         ]
     except csv.Error as err:
         raise LoadError(f"line {reader.line_num}: {err}") from None
-    blocks = Blocks()
-    kept = add_table(blocks, rows)
-    if not blocks.parts:
-        raise LoadError("no values in the table")
+    builder = Builder()
+    kept = add_table(builder, rows)
     delimiter = getattr(dialect, "delimiter", ",")
-    return [make_document(path, root, "csv", path.stem, blocks, rows=kept, delimiter=delimiter)]
+    document = builder.document(
+        path,
+        root,
+        kind="csv",
+        title=path.stem,
+        empty="no values in the table",
+        rows=kept,
+        delimiter=delimiter,
+    )
+    return [document]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ragcli.load._common import MAX_PLAIN_TEXT_BYTES, read_text, relative_id
+from ragcli.load.builder import file_document
+from ragcli.load.reading import MAX_PLAIN_TEXT_BYTES, read_text
 from ragcli.types import Document, Section
 
 EXTENSIONS = (".txt", ".text", ".rst", ".log")
@@ -32,15 +33,15 @@ def rst_title(text: str) -> str | None:
 def load_text(path: Path, root: Path) -> list[Document]:
     text = read_text(path, MAX_PLAIN_TEXT_BYTES)
     title = (rst_title(text) if path.suffix.lower() == ".rst" else None) or path.stem
-    doc_id = relative_id(path, root)
     return [
-        Document(
-            doc_id=doc_id,
-            source=doc_id,
-            title=title,
+        file_document(
+            path,
+            root,
             kind="text",
+            title=title,
             text=text,
             sections=[Section(0, len(text))],
+            empty="empty file",
             metadata={"lines": text.count("\n") + (not text.endswith("\n"))},
             line_numbers=True,
         )

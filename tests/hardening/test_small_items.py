@@ -62,7 +62,7 @@ def test_text_after_an_unresolved_entity_is_kept(tmp_path):
 
 
 def test_a_dtd_internal_subset_is_not_indexed(tmp_path):
-    from ragcli.load import _xhtml
+    from ragcli.load import xhtml
 
     page = tmp_path / "page.html"
     page.write_text('<!DOCTYPE html [\n<!ENTITY x "y">\n]>\n<html><body><p>Hello there.</p>'
@@ -72,7 +72,7 @@ def test_a_dtd_internal_subset_is_not_indexed(tmp_path):
     chapter = b'<?xml version="1.0"?><!DOCTYPE html [ <!ENTITY x "y"> ] >' + (
         b'<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Gulls.</p></body></html>'
     )
-    assert _xhtml.blocks(chapter) == [(0, "Gulls.")]
+    assert xhtml.blocks(chapter) == [(0, "Gulls.")]
 
 
 def test_an_encoded_surrogate_is_named(tmp_path):

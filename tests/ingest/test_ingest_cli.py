@@ -29,7 +29,7 @@ from helpers_ingest import (
 from typer.testing import CliRunner
 
 from ragcli.cli import app
-from ragcli.load._common import MAX_HTML_BYTES, MAX_PLAIN_TEXT_BYTES
+from ragcli.load.reading import MAX_HTML_BYTES, MAX_PLAIN_TEXT_BYTES
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -263,7 +263,7 @@ def test_docx_custom_style_based_on_a_heading_is_a_heading(tmp_path):
 
 
 def test_an_archive_that_inflates_too_far_is_refused(tmp_path, monkeypatch):
-    import ragcli.load._zip as zips
+    import ragcli.load.zipped as zips
 
     path = make_docx(tmp_path / "manual.docx")
     monkeypatch.setattr(zips, "MAX_INFLATED_BYTES", 10_000)  # the real docx inflates past it

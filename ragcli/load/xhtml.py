@@ -18,7 +18,7 @@ def blocks(markup: str | bytes) -> list[tuple[int, str]]:
     """(heading level, text) pairs in document order; level 0 for a paragraph."""
     import lxml.html
 
-    from ragcli.load._common import check_markup_size, without_internal_subset
+    from ragcli.load.reading import check_markup_size, without_internal_subset
 
     check_markup_size(markup)
     markup = without_internal_subset(markup)

@@ -1,13 +1,15 @@
-"""Helpers shared by the loaders: reading bytes, decoding text, ids and titles."""
+"""Reading a file for the loaders: its bytes within the format's limit, its text decoded,
+its id, the format library it needs, and the checks on markup before it is parsed."""
 
 from __future__ import annotations
 
 import codecs
 import errno
+import importlib
 import math
 import os
-import re
 from pathlib import Path
+from types import ModuleType
 
 from ragcli.errors import LoadError
 
@@ -226,12 +228,11 @@ def relative_id(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|`)")
-
-
-def clean_heading(text: str) -> str:
-    """Heading text without Markdown links, emphasis markers or code ticks."""
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_EMPHASIS.sub("", text)
-    return " ".join(text.split())
+def require(module: str, package: str, suffix: str) -> ModuleType:
+    """Import a format library, or ``LoadError`` with the one-line install hint."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise LoadError(
+            f"install {package} to index {suffix} files (pip install {package})"
+        ) from None

@@ -11,7 +11,7 @@ from ragcli.errors import LoadError
 # archive declares are not trusted): a markup member the reader parses whole into a
 # tree, and all members of one archive together. Other members (images, and the
 # worksheets of an XLSX, which are read as a stream with their cells bounded by
-# _blocks.MAX_CELLS) may be larger (MAX_STREAMED_MEMBER_BYTES).
+# builder.MAX_CELLS) may be larger (MAX_STREAMED_MEMBER_BYTES).
 MAX_MEMBER_BYTES = 32 * 1024 * 1024
 MAX_STREAMED_MEMBER_BYTES = 256 * 1024 * 1024
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
@@ -136,7 +136,7 @@ def opened(path: Path, what: str, streamed=_never):
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         if isinstance(err, OSError) and not isinstance(err, zipfile.BadZipFile):
-            from ragcli.load._common import os_reason
+            from ragcli.load.reading import os_reason
 
             raise LoadError(os_reason(err)) from None
         raise LoadError(f"not a valid {what} file (not a zip archive; encrypted?)") from None
