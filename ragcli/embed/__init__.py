@@ -4,7 +4,8 @@ One :class:`Encoder` protocol (``base``), one module per backend
 (``sentence_transformer``: torch in this process; ``onnx``: ONNX Runtime, float or int8,
 with ``onnx_export`` making the exports; ``ray``: a pool of Ray actors; ``served``: an
 Ollama or OpenAI-compatible server), ``spec`` (the prompts and Matryoshka dimensions every
-backend applies), ``device`` (CPU or GPU) and one ``factory`` that chooses between them.
+backend applies), ``device`` (CPU or GPU) and one ``factory`` that chooses between them by name
+(``ENCODERS``, a ``ragcli.registry.Registry``: a plugin registers its own backend there).
 Importing this package imports no backend (and neither torch nor numpy): the backend
 classes are imported when first named.
 """
@@ -18,7 +19,10 @@ from ragcli.embed.factory import (
     AUTO,
     DEFAULT_BACKEND,
     EMBED_BACKENDS,
+    ENCODERS,
     SERVED_VARIANTS,
+    EncoderBackend,
+    EncoderRequest,
     embed_variant,
     export_for_queries,
     ingest_encoder,
@@ -44,8 +48,11 @@ __all__ = [
     "AUTO",
     "DEFAULT_BACKEND",
     "EMBED_BACKENDS",
+    "ENCODERS",
     "SERVED_VARIANTS",
     "Encoder",
+    "EncoderBackend",
+    "EncoderRequest",
     "OnnxEncoder",
     "RayEncoder",
     "SentenceTransformerEncoder",

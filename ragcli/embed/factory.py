@@ -9,13 +9,16 @@ new index, ``auto``; docs/benchmarks.md "Ingest at the machine's limit"), and th
 ones, ``ollama`` and ``openai`` (``ragcli.embed.served``: the vectors of that server's
 model, a variant of their own). Queries are
 embedded as the index's chunks were: with ONNX Runtime when the model is exported (no
-torch import), else with sentence-transformers. Importing this module imports no backend.
+torch import), else with sentence-transformers. The backends are registered by name in
+``ENCODERS`` (``EncoderBackend``: the variant and its two encoders), where a plugin adds its
+own. Importing this module imports no backend.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +26,60 @@ from ragcli.config import Settings, cache_dir
 from ragcli.embed.base import Encoder
 from ragcli.embed.device import check_device
 from ragcli.embed.spec import EmbedSpec, check_query_spec, index_spec, new_index_spec
-from ragcli.errors import RagError, UsageError
+from ragcli.errors import IndexStateError, RagError, UsageError
+from ragcli.registry import Registry
 from ragcli.weights import SERVED_BACKENDS
 
-EMBED_BACKENDS = {
-    "torch": "float",
-    "onnx": "float",
-    "onnx-int8": "int8",
-    "onnx-int8-fused": "int8-fused",
-    "ollama": "ollama",
-    "openai": "openai",
-}
 SERVED_VARIANTS = SERVED_BACKENDS  # the served backends name their own variants
 # ``auto``: a new index gets DEFAULT_BACKEND; an existing one keeps the backend of its
 # own vectors (float indexes of older versions go on with torch).
 AUTO = "auto"
 DEFAULT_BACKEND = "onnx-int8-fused"
-_BACKEND_OF_VARIANT = {
-    "float": "torch",
-    "int8": "onnx-int8",
-    "int8-fused": "onnx-int8-fused",
-    "ollama": "ollama",
-    "openai": "openai",
-}
 
 Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EncoderRequest:
+    """What an embedding backend makes an encoder from."""
+
+    settings: Settings
+    spec: EmbedSpec  # the index's prompts and dimensions (``ragcli.embed.spec``)
+    manifest: Mapping[str, Any]  # the index's manifest, empty for a new index
+    warn: Warn
+    backend: str  # the registered name the encoder is made for
+    loaded: Encoder | None = None  # a sentence-transformers encoder already in memory
+
+
+@dataclass(frozen=True)
+class EncoderBackend:
+    """An embedding backend (``embed_backend = NAME``): the vectors it makes (the
+    manifest's ``embed_variant``), and its encoder for an ingest and for queries."""
+
+    variant: str
+    for_ingest: Callable[[EncoderRequest], Encoder]
+    for_queries: Callable[[EncoderRequest], Encoder]
+
+
+ENCODERS: Registry[EncoderBackend] = Registry(
+    "embed backend", group="ragcli.encoders", special=(AUTO,)
+)
+"""Embedding backends by name (registered at the end of this module)."""
 
 
 def embed_variant(backend: str) -> str:
     """The vectors an embedding backend makes: ``float`` (torch and ONNX agree to a
     cosine of 0.999, so either can extend an index) or ``int8``."""
-    if backend == AUTO:
-        backend = DEFAULT_BACKEND
-    try:
-        return EMBED_BACKENDS[backend]
-    except KeyError:
-        choices = ", ".join([AUTO, *EMBED_BACKENDS])
-        raise UsageError(f"unknown embed backend {backend!r}: choose one of {choices}") from None
+    return ENCODERS.get(DEFAULT_BACKEND if backend == AUTO else backend).variant
+
+
+def backend_of_variant(variant: str) -> str | None:
+    """The first backend registered that makes ``variant`` vectors (``float``: torch)."""
+    for entries in (ENCODERS.registered, lambda: [ENCODERS.entry(name) for name in ENCODERS]):
+        for entry in entries():
+            if entry.load().variant == variant:
+                return entry.name
+    return None
 
 
 def resolve_backend(
@@ -70,10 +90,9 @@ def resolve_backend(
     when its export can be made (made now if missing), else torch."""
     backend = settings.embed_backend
     if backend != AUTO:
-        embed_variant(backend)  # a UsageError for an unknown name
-        return backend
+        return ENCODERS.canonical(backend)  # a UsageError for an unknown name
     if manifest:
-        return _BACKEND_OF_VARIANT.get(manifest.get("embed_variant", "float"), "torch")
+        return backend_of_variant(manifest.get("embed_variant", "float")) or "torch"
     if settings.engine != "local":
         return "torch"
     import importlib.util
@@ -84,7 +103,7 @@ def resolve_backend(
     from ragcli.weights import canonical_name
 
     model = canonical_name(settings.embed_model)
-    variant = EMBED_BACKENDS[DEFAULT_BACKEND]
+    variant = embed_variant(DEFAULT_BACKEND)
     usable = ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)
     return DEFAULT_BACKEND if usable else "torch"
 
@@ -119,15 +138,13 @@ def ingest_encoder(
         return torch_encoder(manifest, settings)
     spec = index_spec(settings, manifest)
     backend = resolve_backend(settings, manifest, warn)
-    variant = embed_variant(backend)
-    if backend in SERVED_VARIANTS:
-        if settings.engine != "local":
-            raise UsageError(f"--engine {settings.engine} embeds with torch only")
-        return served_encoder(backend, settings, spec, manifest)
-    if backend != "torch":
-        if settings.engine != "local":
-            raise UsageError(f"--engine {settings.engine} embeds with torch only")
-        return _onnx_ingest_encoder(settings, backend, variant, warn, spec)
+    request = EncoderRequest(settings, spec, manifest or {}, warn, backend, loaded)
+    return ENCODERS.get(backend).for_ingest(request)
+
+
+def _torch_for_ingest(request: EncoderRequest) -> Encoder:
+    """sentence-transformers in this process, or on Ray actors (``engine = "ray"``)."""
+    settings, spec, loaded = request.settings, request.spec, request.loaded
     if settings.engine == "ray":
         from ragcli.embed.ray import RayEncoder
 
@@ -135,7 +152,7 @@ def ingest_encoder(
             settings.embed_model,
             settings.embed_batch_size,
             address=settings.ray_address,
-            warn=warn,
+            warn=request.warn,
             spec=spec,
         )
     if settings.engine != "local":
@@ -143,6 +160,24 @@ def ingest_encoder(
     if loaded is not None and getattr(loaded, "spec", None) == spec:
         return loaded
     return _torch(settings.embed_model, settings, spec)
+
+
+def _in_this_process(settings: Settings) -> None:
+    if settings.engine != "local":
+        raise UsageError(f"--engine {settings.engine} embeds with torch only")
+
+
+def _onnx_for_ingest(request: EncoderRequest) -> Encoder:
+    _in_this_process(request.settings)
+    variant = embed_variant(request.backend)
+    return _onnx_ingest_encoder(
+        request.settings, request.backend, variant, request.warn, request.spec
+    )
+
+
+def _served_for_ingest(request: EncoderRequest) -> Encoder:
+    _in_this_process(request.settings)
+    return served_encoder(request.backend, request.settings, request.spec, request.manifest)
 
 
 def _other_model(manifest: Mapping[str, Any], settings: Settings) -> bool:
@@ -224,21 +259,40 @@ def query_encoder(
     """
     check_device(settings.device)
     variant = manifest.get("embed_variant", "float")
+    backend = backend_of_variant(variant)
+    if backend is None:
+        raise IndexStateError(
+            f"the index's vectors are {variant!r}, which no embed backend makes "
+            "(a plugin that is not installed?)"
+        )
     spec = index_spec(settings, manifest)
-    if variant in SERVED_VARIANTS:
-        check_query_spec(manifest, settings, None)
-        return served_encoder(variant, settings, spec, manifest)
-    if loaded is not None and variant == "float":  # torch is loaded already
-        check_query_spec(manifest, settings, loaded)
-        return loaded
+    request = EncoderRequest(settings, spec, manifest, warn, backend, loaded)
+    return ENCODERS.get(backend).for_queries(request)
+
+
+def _served_for_queries(request: EncoderRequest) -> Encoder:
+    check_query_spec(request.manifest, request.settings, None)
+    return served_encoder(request.backend, request.settings, request.spec, request.manifest)
+
+
+def _float_for_queries(request: EncoderRequest) -> Encoder:
+    if request.loaded is not None:  # torch is loaded already
+        check_query_spec(request.manifest, request.settings, request.loaded)
+        return request.loaded
+    return _onnx_for_queries(request)
+
+
+def _onnx_for_queries(request: EncoderRequest) -> Encoder:
+    """ONNX Runtime over the export of the index's model and variant, else torch."""
+    manifest, settings = request.manifest, request.settings
     model = manifest.get("embed_model") or settings.embed_model
     encoder = onnx_or_torch(
         model,
         onnx_cache_dir(model),
-        variant=variant,
+        variant=embed_variant(request.backend),
         batch_size=settings.embed_batch_size,
-        warn=warn,
-        spec=spec,
+        warn=request.warn,
+        spec=request.spec,
         device=settings.device,
         expected_dimension=manifest.get("dimension"),
     )
@@ -304,3 +358,22 @@ def export_for_queries(manifest: Mapping[str, Any], *, warn: Warn) -> bool:
     if variant in SERVED_VARIANTS:  # the server embeds the queries too
         return False
     return ensure_export(model, onnx_cache_dir(model), variant=variant, warn=warn)
+
+
+def _register_builtins() -> None:
+    for name, variant, ingest, queries, description in (
+        ("torch", "float", _torch_for_ingest, _float_for_queries, "sentence-transformers (torch)"),
+        ("onnx", "float", _onnx_for_ingest, _float_for_queries, "ONNX Runtime, float vectors"),
+        ("onnx-int8", "int8", _onnx_for_ingest, _onnx_for_queries, "ONNX Runtime, int8 vectors"),
+        ("onnx-int8-fused", "int8-fused", _onnx_for_ingest, _onnx_for_queries,
+         "int8 over ONNX Runtime's fused transformer graph"),
+        ("ollama", "ollama", _served_for_ingest, _served_for_queries, "an Ollama server's model"),
+        ("openai", "openai", _served_for_ingest, _served_for_queries,
+         "an OpenAI-compatible /v1/embeddings server"),
+    ):  # fmt: skip
+        ENCODERS.register(name, EncoderBackend(variant, ingest, queries), description=description)
+
+
+_register_builtins()
+EMBED_BACKENDS = {entry.name: entry.target.variant for entry in ENCODERS.registered()}
+"""The built-in backends and the vectors each makes."""

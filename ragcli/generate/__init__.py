@@ -54,6 +54,7 @@ from ragcli.generate.errors import (
 )
 from ragcli.generate.ollama import normalize_ollama_host, ollama_host, probe_ollama
 from ragcli.generate.select import (
+    LLMS,
     Choice,
     backend_class,
     canonical_name,
@@ -71,6 +72,7 @@ __all__ = [
     "AnswerStream",
     "AuthenticationError",
     "Backend",
+    "LLMS",
     "Choice",
     "ContextTooLongError",
     "LLMCache",

@@ -1,4 +1,4 @@
-"""Which backend answers: the one table of backend names and aliases, the automatic
+"""Which backend answers: the registry of backend names and aliases (``LLMS``), the automatic
 choice, and setting a backend up from ``Settings``.
 
 Selection when no backend is named (``choose_backend``), first match wins:
@@ -14,7 +14,6 @@ import the SDKs of the others.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,34 +29,38 @@ from ragcli.generate.ollama import (
     probe_ollama,
 )
 from ragcli.prompt import Prompt
+from ragcli.registry import Registry
 
-_REGISTRY = {
-    "claude": "ragcli.generate.claude:ClaudeBackend",
-    "ollama": "ragcli.generate.ollama:OllamaBackend",
-    "openai": "ragcli.generate.openai_compat:OpenAIBackend",
-    "extractive": "ragcli.generate.extractive:ExtractiveBackend",
-}
-_ALIASES = {
-    "anthropic": "claude",
-    "openai-compat": "openai",
-    "openai_compat": "openai",
-    "openai-compatible": "openai",
-    "none": "extractive",
-}
+LLMS: Registry[type[Backend]] = Registry("LLM backend", group="ragcli.llms")
+"""Language-model backends by name: a ``Backend`` class each (``rag ask --llm NAME``)."""
+LLMS.register(
+    "claude",
+    "ragcli.generate.claude:ClaudeBackend",
+    description="Anthropic's Messages API (ANTHROPIC_API_KEY)",
+    aliases=("anthropic",),
+)
+LLMS.register("ollama", "ragcli.generate.ollama:OllamaBackend", description="a local Ollama server")
+LLMS.register(
+    "openai",
+    "ragcli.generate.openai_compat:OpenAIBackend",
+    description="any OpenAI-compatible chat.completions server",
+    aliases=("openai-compat", "openai_compat", "openai-compatible"),
+)
+LLMS.register(
+    "extractive",
+    "ragcli.generate.extractive:ExtractiveBackend",
+    description="no model: the passages' best sentences",
+    aliases=("none",),
+)
 
 
 def canonical_name(name: str) -> str:
     """The registry name for ``name`` or one of its aliases (any case)."""
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        raise UsageError(f"unknown LLM backend {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return key
+    return LLMS.canonical(name)
 
 
 def backend_class(name: str) -> type[Backend]:
-    module_name, _, class_name = _REGISTRY[canonical_name(name)].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return LLMS.get(name)
 
 
 def request_body(

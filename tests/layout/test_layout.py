@@ -3,8 +3,8 @@ what its row of ``ALLOWED`` lists, and no stage imports back.
 
 Layers, top first (``docs/design.md``): the CLI; serve and evaluate (which drive whole
 indexes); the ``Index`` facade; the stages; the store; the ground (types, errors,
-config, text, weights). A module may import its own stage and what its stage's row of
-``ALLOWED`` names: never a higher layer, and no cycle between stages.
+config, text, weights, globs, registry). A module may import its own stage and what its
+stage's row of ``ALLOWED`` names: never a higher layer, and no cycle between stages.
 
 Every way of importing counts: ``import ragcli.x``, ``from ragcli.x import y``, relative
 imports (``from ..cli import app``), ``importlib.import_module("ragcli.x")`` and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ragcli"
 
-GROUND = {"types", "errors", "config", "text", "weights", "globs"}
+GROUND = {"types", "errors", "config", "text", "weights", "globs", "registry"}
 STAGES = {
     "discover",
     "load",
@@ -55,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "text": {"errors"},
     "weights": {"errors"},
     "globs": {"errors"},  # gitignore patterns matched by RE2
+    "registry": {"errors"},  # names -> factories, for formats, encoders, LLMs and stores
     "types": {"errors", "weights", "text"},  # default model names; snippets in results
     "config": {"errors", "types", "weights", "text"},
     "store": GROUND,
