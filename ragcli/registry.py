@@ -5,9 +5,8 @@ ragcli has four: file formats (``ragcli.load.FORMATS``), encoders
 (``ragcli.embed.ENCODERS``), language-model backends (``ragcli.generate.LLMS``) and
 stores (``ragcli.store.STORES``). Each maps a name (and its aliases, any case) to a
 target: the object itself, or ``"module:attribute"`` imported on first use (a string
-target is always such a name), so that
-registering a backend never imports its SDK. An unknown name is one ``UsageError`` line
-naming the known ones.
+target is always such a name), so that registering a backend never imports its SDK. An
+unknown name is one ``UsageError`` line naming the known ones.
 
 A plugin registers the same way, from Python::
 
