@@ -95,9 +95,12 @@ class HeadingPath:
 
 
 class Builder:
-    """A document's text and sections, built block by block (the rules above)."""
+    """A document's text and sections, built block by block (the rules above): the
+    document of a file of ``kind``, or ``LoadError(empty)`` when it has no text."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "", empty: str = "no text") -> None:
+        self.kind = kind
+        self.empty = empty
         self.parts: list[str] = []
         self.length = 0
         self.headings = HeadingPath()
@@ -157,19 +160,17 @@ class Builder:
         """The sections so far, without a last one of heading lines alone."""
         return self._sections[:-1] if self._heading_only else list(self._sections)
 
-    def document(
-        self, path: Path, root: Path, *, kind: str, title: str, empty: str, **metadata: Any
-    ) -> Document:
+    def document(self, path: Path, root: Path, title: str, **metadata: Any) -> Document:
         """The file's one document (``file_document``), its section count in metadata."""
         sections = self.sections
         return file_document(
             path,
             root,
-            kind=kind,
+            kind=self.kind,
             title=title,
             text=self.text,
             sections=sections,
-            empty=empty,
+            empty=self.empty,
             metadata={"sections": len(sections), **metadata},
         )
 
@@ -186,10 +187,9 @@ def document(
 ) -> list[Document]:
     """The one document of a rendered file: its blocks built, titled by ``title``, else
     the first heading, else the file name; ``LoadError(empty)`` when there is no text."""
-    builder = Builder()
+    builder = Builder(kind, empty)
     builder.add_rendered(blocks)
-    title = title or builder.first_heading or path.name.split(".")[0]
-    return [builder.document(path, root, kind=kind, title=title, empty=empty)]
+    return [builder.document(path, root, title or builder.first_heading or path.name.split(".")[0])]
 
 
 # -- tables -------------------------------------------------------------------------------

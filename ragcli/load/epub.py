@@ -63,7 +63,7 @@ def _chapter_title(markup: bytes) -> str:
 
 
 def load_epub(path: Path, root: Path) -> list[Document]:
-    builder = Builder()
+    builder = Builder("epub", empty="no text in any chapter")
     chapters = 0
     with opened(path, "EPUB") as archive:
         opf_name, package = _package(archive)
@@ -75,15 +75,7 @@ def load_epub(path: Path, root: Path) -> list[Document]:
                 continue
             markup = read_member(archive, name, "EPUB")
             chapters += _add_chapter(builder, markup)
-    document = builder.document(
-        path,
-        root,
-        kind="epub",
-        title=title or path.stem,
-        empty="no text in any chapter",
-        chapters=chapters,
-    )
-    return [document]
+    return [builder.document(path, root, title or path.stem, chapters=chapters)]
 
 
 def _add_chapter(builder: Builder, markup: bytes) -> int:

@@ -78,21 +78,11 @@ def load_email(path: Path, root: Path) -> list[Document]:
     subject = fields["Subject"] or "(no subject)"
     sender = ", ".join(v for v in (fields["From"], fields["Date"]) if v)
     location = Location(heading=(subject, f"from {sender}") if sender else (subject,))
-    builder = Builder()
+    builder = Builder("email", empty="no text in the message")
     builder.add("\n".join(f"{name}: {value}" for name, value in fields.items() if value), location)
     builder.add(_body(message), location)
     attachments = _attachments(message)
     if attachments:
         builder.add("Attachments (not indexed):\n" + "\n".join(attachments), location)
     metadata = {name.lower(): value for name, value in fields.items() if value}
-    return [
-        builder.document(
-            path,
-            root,
-            kind="email",
-            title=subject,
-            empty="no text in the message",
-            attachments=attachments,
-            **metadata,
-        )
-    ]
+    return [builder.document(path, root, subject, attachments=attachments, **metadata)]

@@ -60,7 +60,7 @@ def load_notebook(path: Path, root: Path) -> list[Document]:
         notebook = json.loads(decode_text(read_bytes(path)))
     except json.JSONDecodeError as err:
         raise LoadError(f"line {err.lineno}: invalid JSON ({err.msg})") from None
-    builder = Builder()
+    builder = Builder("notebook", empty="no text in any cell")
     title = (notebook.get("metadata") or {}).get("title") if isinstance(notebook, dict) else None
     for number, cell in enumerate(_cells(notebook), 1):
         if not isinstance(cell, dict):
@@ -79,13 +79,4 @@ def load_notebook(path: Path, root: Path) -> list[Document]:
             continue
         builder.add(source, Location(cell=number, heading=builder.headings.path))
     language = ((notebook.get("metadata") or {}).get("kernelspec") or {}).get("language")
-    return [
-        builder.document(
-            path,
-            root,
-            kind="notebook",
-            title=title or path.stem,
-            empty="no text in any cell",
-            language=language,
-        )
-    ]
+    return [builder.document(path, root, title or path.stem, language=language)]

@@ -106,19 +106,11 @@ def load_image(path: Path, root: Path) -> list[Document]:
 
 
 def _document(path: Path, root: Path, pages: list[str], name: str) -> Document:
-    builder = Builder()
+    builder = Builder("image", empty="no text found by OCR")
     for number, text in enumerate(pages, start=1):
         builder.add(text, Location(page=number))
     first_line = builder.text.split("\n", 1)[0].strip()
-    return builder.document(
-        path,
-        root,
-        kind="image",
-        title=first_line[:120] or path.stem,
-        empty="no text found by OCR",
-        pages=len(pages),
-        ocr=name,
-    )
+    return builder.document(path, root, first_line[:120] or path.stem, pages=len(pages), ocr=name)
 
 
 def pdf_page_images(document, indexes: list[int]):

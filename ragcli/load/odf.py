@@ -158,8 +158,8 @@ def load_odf(path: Path, root: Path) -> list[Document]:
             found = meta.find(f".//{_q('dc:title')}")
             title = " ".join((found.text or "").split()) if found is not None else ""
     body = content.find(_q("office:body"))
-    builder, metadata = Builder(), {}
     kind = {".odt": "odt", ".ods": "ods", ".odp": "odp"}[suffix]
+    builder, metadata = Builder(kind, empty=f"no text in the {what} file"), {}
     if body is not None and kind == "odt":
         _odt(body, builder)
     elif body is not None and kind == "ods":
@@ -167,5 +167,4 @@ def load_odf(path: Path, root: Path) -> list[Document]:
     elif body is not None:
         _odp(body, builder)
     title = title or builder.first_heading or path.stem
-    empty = f"no text in the {what} file"
-    return [builder.document(path, root, kind=kind, title=title, empty=empty, **metadata)]
+    return [builder.document(path, root, title, **metadata)]

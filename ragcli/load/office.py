@@ -92,7 +92,7 @@ def load_docx(path: Path, root: Path) -> list[Document]:
     _check_zip(path, "DOCX")
     document = opening(lambda: docx.Document(str(path)), "DOCX")
     _drop_entities(document.element)
-    builder = Builder()
+    builder = Builder("docx", empty="no text in the document")
     level_of = _HeadingLevels(document)
     location = Location()
     for item in document.iter_inner_content():
@@ -106,7 +106,7 @@ def load_docx(path: Path, root: Path) -> list[Document]:
         else:
             location = builder.heading(level, text)
     title = (document.core_properties.title or "").strip() or builder.first_heading or path.stem
-    return [builder.document(path, root, kind="docx", title=title, empty="no text in the document")]
+    return [builder.document(path, root, title)]
 
 
 def _shapes(shapes):
@@ -143,7 +143,7 @@ def load_pptx(path: Path, root: Path) -> list[Document]:
     pptx = require("pptx", "python-pptx", ".pptx")
     _check_zip(path, "PPTX")
     presentation = opening(lambda: pptx.Presentation(str(path)), "PPTX")
-    builder = Builder()
+    builder = Builder("pptx", empty="no text on any slide")
     first_title = None
     for number, slide in enumerate(presentation.slides, 1):
         _drop_entities(slide.element)
@@ -157,4 +157,4 @@ def load_pptx(path: Path, root: Path) -> list[Document]:
         for text in _slide_texts(slide, title_shape):
             builder.add(text, location)
     title = (presentation.core_properties.title or "").strip() or first_title or path.stem
-    return [builder.document(path, root, kind="pptx", title=title, empty="no text on any slide")]
+    return [builder.document(path, root, title)]

@@ -39,7 +39,8 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
     with opened(path, "XLSX", streamed=_is_worksheet):
         pass
     book = opening(lambda: openpyxl.load_workbook(path, read_only=True, data_only=True), "XLSX")
-    builder, rows_kept, sheets, count = Builder(), 0, [], CellCount()
+    builder = Builder("xlsx", empty="no cell has a value")
+    rows_kept, sheets, count = 0, [], CellCount()
     try:
         for sheet in book.worksheets:
             if not hasattr(sheet, "iter_rows"):  # a chart sheet
@@ -53,16 +54,7 @@ def load_xlsx(path: Path, root: Path) -> list[Document]:
         title = (book.properties.title or "").strip() if book.properties else ""
     finally:
         book.close()
-    document = builder.document(
-        path,
-        root,
-        kind="xlsx",
-        title=title or path.stem,
-        empty="no cell has a value",
-        sheets=sheets,
-        rows=rows_kept,
-    )
-    return [document]
+    return [builder.document(path, root, title or path.stem, sheets=sheets, rows=rows_kept)]
 
 
 def _dialect(sample: str, suffix: str):
@@ -89,16 +81,7 @@ def load_csv(path: Path, root: Path) -> list[Document]:
         ]
     except csv.Error as err:
         raise LoadError(f"line {reader.line_num}: {err}") from None
-    builder = Builder()
+    builder = Builder("csv", empty="no values in the table")
     kept = add_table(builder, rows)
     delimiter = getattr(dialect, "delimiter", ",")
-    document = builder.document(
-        path,
-        root,
-        kind="csv",
-        title=path.stem,
-        empty="no values in the table",
-        rows=kept,
-        delimiter=delimiter,
-    )
-    return [document]
+    return [builder.document(path, root, path.stem, rows=kept, delimiter=delimiter)]

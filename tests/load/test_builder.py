@@ -56,13 +56,11 @@ def test_a_heading_with_nothing_under_it_joins_the_next_section():
 
 
 def test_a_document_of_headings_alone_is_empty(tmp_path):
-    builder = Builder()
+    builder = Builder("docx", empty="no text here")
     builder.heading(1, "Title")
     builder.heading(2, "Chapter")
     with pytest.raises(LoadError, match="^no text here$"):
-        builder.document(
-            tmp_path / "x.docx", tmp_path, kind="docx", title="x", empty="no text here"
-        )
+        builder.document(tmp_path / "x.docx", tmp_path, "x")
 
 
 @pytest.mark.parametrize(

@@ -169,13 +169,13 @@ def test_vectors_no_backend_makes_are_refused_for_queries():
 
 
 def _load_shout(path, root):
-    builder, location = Builder(), None
+    builder, location = Builder("shout", empty="nothing shouted"), None
     for line in path.read_text().splitlines():
         if line.startswith("!! "):
             location = builder.heading(1, line[3:])
         else:
             builder.add(line.upper(), location)
-    return [builder.document(path, root, kind="shout", title=path.stem, empty="nothing shouted")]
+    return [builder.document(path, root, path.stem)]
 
 
 def test_a_plugin_format_loads_its_files(registered, tmp_path):

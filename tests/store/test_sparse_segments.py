@@ -76,7 +76,8 @@ def test_segments_with_deletions_score_as_a_full_rebuild(tmp_path, monkeypatch, 
     loaded = _write_generations(tmp_path, texts, removed)
     kept = [i for i in range(len(texts)) if i not in removed]
     full = SparseIndex.build(kept, [texts[i] for i in kept])
-    flushed = -(-len(texts) * 6 // 10 // 200) + -(-(len(texts) - len(texts) * 6 // 10) // 200)
+    split = len(texts) * 6 // 10  # ceil(rows / 200) segments a generation
+    flushed = -(-split // 200) + -(-(len(texts) - split) // 200)
     if merges:
         assert len(loaded.segments) < flushed
     else:
