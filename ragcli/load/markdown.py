@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from ragcli.load.builder import file_document
+from ragcli.load.builder import HeadingPath, file_document
 from ragcli.load.clean import clean_heading_text
 from ragcli.load.includes import expand_markdown
 from ragcli.load.reading import MAX_PLAIN_TEXT_BYTES, read_text
@@ -162,19 +162,17 @@ def parse_markdown(text: str) -> tuple[list[Section], str | None]:
 
     if _has_text(text, body_start, headings[0].start):
         sections.append(Section(body_start, headings[0].start))
-    stack: list[_Heading] = []
+    path = HeadingPath()
     pending: int | None = None  # start of heading-only sections waiting to be merged
     for i, heading in enumerate(headings):
-        while stack and stack[-1].level >= heading.level:
-            stack.pop()
-        stack.append(heading)
+        where = Location(heading=path.enter(heading.level, heading.text))
         end = headings[i + 1].start if i + 1 < len(headings) else len(text)
         start = heading.start if pending is None else pending
         if not _has_text(text, heading.body, end) and i + 1 < len(headings):
             pending = start
             continue
         pending = None
-        sections.append(Section(start, end, Location(heading=tuple(h.text for h in stack))))
+        sections.append(Section(start, end, where))
     return sections, title
 
 

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import LoadError
-from ragcli.load.builder import MAX_DOCUMENT_CHARS, file_document, over_chars
+from ragcli.load.builder import MAX_DOCUMENT_CHARS, HeadingPath, file_document, over_chars
 from ragcli.load.clean import (
     dehyphenate,
     is_junk_title,
@@ -294,13 +294,10 @@ def font_headings(document, max_pages: int = 500) -> dict[int, list[tuple[str, .
         return {}
     levels = sorted({size for _, size, _ in found}, reverse=True)
     by_page: dict[int, list[tuple[str, ...]]] = {}
-    stack: list[tuple[int, str]] = []
+    path = HeadingPath()
     for page, size, text in found:
         level = min(levels.index(size), _MAX_HEADING_LEVELS - 1)
-        while stack and stack[-1][0] >= level:
-            stack.pop()
-        stack.append((level, text))
-        by_page.setdefault(page, []).append(tuple(heading for _, heading in stack))
+        by_page.setdefault(page, []).append(path.enter(level, text))
     return by_page
 
 
