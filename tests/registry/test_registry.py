@@ -86,7 +86,7 @@ def test_a_plugin_listed_as_an_entry_point_is_found_by_name(tmp_path, monkeypatc
 
     assert "ragcli_echo_plugin" not in sys.modules
     assert llms.canonical("extractive") == "extractive"  # a built-in name reads nothing
-    assert list(llms._entries) == ["extractive"]
+    assert [entry.name for entry in llms.registered()] == ["extractive"]
     backend = llms.get("echo")
     assert backend.__module__ == "ragcli_echo_plugin" and llms.entry("echo").plugin
     assert list(llms) == ["extractive", "echo"]
