@@ -72,8 +72,12 @@ class _NoProgress:
         return None
 
 
+PREPARE_NOTE = (
+    "Preparing the embedding model for this machine: once, about 30 s "
+    "(an ONNX export into the cache)"
+)
 STAGE_LABELS = {
-    "prepare": "Preparing the model (once per machine, ~30 s)",
+    "prepare": "Preparing the model",
     "load": "Loading files",
     "chunk": "Splitting documents",
     "embed": "Embedding chunks",
@@ -91,13 +95,17 @@ def _idle(fields: dict[str, Any], now: float) -> bool:
     return now - last > max(IDLE_SECONDS, 3 * step)
 
 
-def _progress_columns():
+def _progress_columns(width: int):
     """Description, bar, count ("n/m", or "n" while the total is not known), elapsed and
     ETA, both labelled; the ETA is only shown while the bar moves and its total is known."""
     import time
 
-    from rich.progress import BarColumn, ProgressColumn, SpinnerColumn
+    from rich.progress import BarColumn, ProgressColumn, SpinnerColumn, TextColumn
+    from rich.table import Column
     from rich.text import Text
+
+    def one_line() -> Column:
+        return Column(no_wrap=True, overflow="ellipsis")
 
     def clock(seconds: float) -> str:
         seconds = int(seconds)
@@ -124,11 +132,20 @@ def _progress_columns():
 
     return (
         SpinnerColumn(),
-        "[progress.description]{task.description}",
-        BarColumn(bar_width=30),
-        Count(),
-        Times(),
+        TextColumn("[progress.description]{task.description}", table_column=one_line()),
+        BarColumn(bar_width=_bar_width(width)),
+        Count(table_column=one_line()),
+        Times(table_column=one_line()),
     )
+
+
+def _bar_width(width: int) -> int:
+    """The bar's share of a ``width``-column terminal: up to 30 columns, at least 5, so
+    that a line never wraps (a wrapped ETA reads as a second bar); on a terminal too
+    narrow even for that the description is cut with an ellipsis instead."""
+    label = max(len(text) for text in STAGE_LABELS.values())
+    others = 2 + label + 1 + len("99999/99999") + 1 + len("elapsed 0:00:00  ETA 0:00:00") + 2
+    return max(5, min(30, width - others))
 
 
 class _RichProgress:
@@ -139,9 +156,10 @@ class _RichProgress:
 
         from rich.progress import Progress
 
+        screen = console(stderr=True)
         self._bar = Progress(
-            *_progress_columns(),
-            console=console(stderr=True),
+            *_progress_columns(screen.width),
+            console=screen,
             transient=True,
             speed_estimate_period=15,
         )
@@ -154,6 +172,8 @@ class _RichProgress:
             label = STAGE_LABELS.get(stage, stage)
             now = time.monotonic()
             if stage not in self._tasks:
+                if stage == "prepare":  # said once, above the bars, in full
+                    self._bar.console.print(PREPARE_NOTE, highlight=False)
                 self._tasks[stage] = self._bar.add_task(
                     label, total=total, counted=stage != "prepare"
                 )
