@@ -214,14 +214,20 @@ def ingest_summary(report: Any) -> None:
         )
         return
     not_indexed: dict[str, int] = {}
+    empty = [skip for skip in data["skipped"] if skip["reason"].startswith(_EMPTY)]
     for skip in data["skipped"]:
         reason = skip["reason"]
         if reason.startswith(_UNSUPPORTED):
             kind = reason[len(_UNSUPPORTED) :].strip() or "?"
             not_indexed[kind] = not_indexed.get(kind, 0) + 1
-        else:
+        elif not (reason.startswith(_EMPTY) and len(empty) > _EMPTY_LISTED):
             path, reason = errors.printable(skip["path"]), errors.message_line(reason)
             sys.stderr.write(f"rag: skipped {path}: {reason}\n")
+    if len(empty) > _EMPTY_LISTED:  # a package's empty __init__.py files: one line
+        sys.stderr.write(
+            f"rag: skipped {len(empty)} empty files, e.g. {errors.printable(empty[0]['path'])} "
+            "(rag status --files lists them)\n"
+        )
     if not_indexed:
         total = sum(not_indexed.values())
         kinds = ", ".join(
@@ -232,6 +238,8 @@ def ingest_summary(report: Any) -> None:
 
 
 _UNSUPPORTED = "unsupported type"
+_EMPTY = "empty file"
+_EMPTY_LISTED = 3  # more empty files than this are counted in one line, not listed
 PREPARED_SECONDS = 2.0  # model time above this was a first run's preparation, said apart
 
 

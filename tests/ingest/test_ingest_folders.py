@@ -192,3 +192,19 @@ def test_summary_lists_problems_and_counts_unsupported_files_in_one_line(tmp_pat
     assert "rag: skipped docs/empty.txt: empty file" in err
     assert "rag: skipped docs/x\\nrag: error: fake.txt: empty file" in err
     assert not any(line.startswith("rag: error") for line in err)
+
+
+def test_many_empty_files_are_counted_in_one_line_and_other_problems_still_listed(tmp_path, capsys):
+    files = {f"pkg{i}/__init__.py": "" for i in range(6)}
+    files.update({"guide.md": topic_text("volcano"), "bad.txt": b"\xff\xfe\x00\x01\x02binary"})
+    write_files(tmp_path / "docs", files)
+    report = run(tmp_path, tmp_path / "docs")
+    assert report.to_dict()["counts"]["skipped"] == 7
+
+    render.ingest_summary(report)
+    err = capsys.readouterr().err.splitlines()
+    empties = [line for line in err if "empty file" in line]
+    assert empties == [
+        "rag: skipped 6 empty files, e.g. docs/pkg0/__init__.py (rag status --files lists them)"
+    ]
+    assert any(line.startswith("rag: skipped docs/bad.txt: ") for line in err)
