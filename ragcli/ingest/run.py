@@ -148,6 +148,7 @@ def ingest(
             raise checkpoint.interrupted(run.report.index) from None
         finally:
             run.pipeline.close()
+            _stop_parse_workers()
         if not run.wrote and manifest is not None and not repairing and not reanalysing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
@@ -156,6 +157,14 @@ def ingest(
         checkpoint.discard()
         counts = writer.manifest["counts"]
     return run.finish(generation, counts)
+
+
+def _stop_parse_workers() -> None:
+    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
+    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
+    from ragcli.load._isolate import close_workers
+
+    close_workers()
 
 
 def _reanalysing(manifest: Mapping[str, Any] | None, writer: StoreWriter) -> bool:

@@ -11,8 +11,8 @@ the next file can raise it again). This process waits at most ``timeout`` second
 wall-clock time for the answer (a parser waiting forever uses no CPU), then kills the
 worker. A file over a limit, or one that crashes the parser, is one ``LoadError``
 naming the limit; the worker it took is replaced by a fresh one for the next file.
-A worker that has served files before fails a file for want of memory or by a crash,
-the file is tried once more in a fresh worker, so what earlier files left behind (a
+When a worker that has served files before fails a file for want of memory or by a
+crash, the file is tried once more in a fresh worker, so what earlier files left behind (a
 fragmented heap) never costs a normal file. One round trip a file, no fork: about a
 millisecond where a forked child per file cost 25 to 60 ms
 (benchmarks/parse_isolation.py). Without ``fork`` and ``resource`` (Windows) the parser
@@ -273,9 +273,17 @@ def run_isolated(func, *args: Any, memory: int, cpu_seconds: int, timeout: float
         worker = _worker(key)
         seasoned = worker.files > 0
         kind, value = _attempt(worker, job, timeout)
-        if seasoned and kind in ("memory", "died"):  # perhaps what earlier files left
+        if seasoned and _maybe_left_over(kind, value):
             kind, value = _attempt(_worker(key), job, timeout)
     return _outcome(kind, value, *limits)
+
+
+def _maybe_left_over(kind: str, value: Any) -> bool:
+    """Whether a failure may come from what earlier files left in the worker: out of
+    memory or a crash (not the CPU limit or the wait, which this file alone spends)."""
+    if kind == "memory":
+        return True
+    return kind == "died" and not (os.WIFSIGNALED(value) and os.WTERMSIG(value) == signal.SIGXCPU)
 
 
 def _attempt(worker: _Worker, job: dict[str, Any], timeout: float) -> tuple[str, Any]:

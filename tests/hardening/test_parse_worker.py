@@ -1,0 +1,145 @@
+"""Issue 25, the parse worker (ragcli.load._isolate): one long-lived process parses file
+after file under per-file limits; a file over a limit, a crash or a hang costs that file
+one LoadError naming the limit, and the next file is parsed by a fresh worker.
+
+The jobs in worker_jobs.py run inside the real worker process (it imports them), the
+PDFs are real ones (fpdf2) and a real stream bomb (bombs.py)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import pytest
+import worker_jobs
+from bombs import MB, pdf_stream_bomb
+from pdfs import text_pdf
+
+from ragcli.errors import LoadError
+from ragcli.load import _isolate
+from ragcli.load.pdf import load_pdf
+
+pytestmark = pytest.mark.slow  # worker processes
+
+LIMITS = {"memory": 256 * MB, "cpu_seconds": 2, "timeout": 30.0, "what": "test file"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_workers(monkeypatch):
+    """No worker left from another test; the worker can import worker_jobs."""
+    here = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    _isolate.close_workers()
+    yield
+    _isolate.close_workers()
+
+
+def run(func, *args, **limits):
+    return _isolate.run_isolated(func, *args, **{**LIMITS, **limits})
+
+
+def the_worker() -> int:
+    [pid] = _isolate.worker_pids()
+    return pid
+
+
+def test_one_worker_parses_file_after_file(tmp_path):
+    paths = [text_pdf(tmp_path / f"p{n}.pdf", [f"Page about topic {n}."]) for n in range(12)]
+    first = load_pdf(paths[0], tmp_path)
+    worker = the_worker()
+    assert worker != os.getpid()
+    docs = [first, *(load_pdf(path, tmp_path) for path in paths[1:])]
+    assert the_worker() == worker  # the same process served all twelve
+    assert [doc.text for [doc] in docs] == [f"Page about topic {n}." for n in range(12)]
+
+
+def test_the_limits_are_per_file_not_per_worker():
+    """CPU and memory within the limit, many times over, in one worker."""
+    pids = {run(worker_jobs.spin, 0.7) for _ in range(4)}  # 2.8 s of CPU, 2 s a file
+    pids |= {run(worker_jobs.allocate, 200 * MB) for _ in range(4)}  # 800 MB, 256 a file
+    assert len(pids) == 1 and pids == set(_isolate.worker_pids())
+
+
+def test_a_file_over_memory_costs_that_file_and_the_next_is_parsed():
+    before = run(worker_jobs.pid)
+    with pytest.raises(LoadError) as caught:
+        run(worker_jobs.allocate, 600 * MB)
+    assert str(caught.value) == "over 256 MiB of memory (the limit per test file)"
+    after = run(worker_jobs.pid)
+    assert after != before  # a fresh worker
+
+
+def test_a_file_over_cpu_costs_that_file_and_the_next_is_parsed():
+    before = run(worker_jobs.pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with pytest.raises(LoadError) as caught:
+        run(worker_jobs.spin, 60.0, cpu_seconds=1)
+    assert str(caught.value) == "over 1 s of CPU (the limit per test file)"
+    spent = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = spent.ru_utime + spent.ru_stime - children.ru_utime - children.ru_stime
+    assert cpu < 3  # 1 s and its start, once: a file over the CPU limit is not retried
+    assert run(worker_jobs.pid) != before
+
+
+def test_a_hang_is_timed_out_and_the_next_file_is_parsed():
+    before = run(worker_jobs.pid)
+    started = time.monotonic()
+    with pytest.raises(LoadError) as caught:
+        run(worker_jobs.hang, 600.0, timeout=1.5)
+    assert str(caught.value) == "over 1.5 s of waiting (the time limit per test file)"
+    assert time.monotonic() - started < 10
+    assert before not in _isolate.worker_pids()  # killed, not left waiting
+    assert run(worker_jobs.pid) != before
+
+
+def test_a_crash_is_one_error_and_the_next_file_is_parsed():
+    with pytest.raises(LoadError) as caught:
+        run(worker_jobs.exit_now, 3)
+    assert str(caught.value) == "the test file parser crashed (signal or status 3)"
+    assert run(worker_jobs.pid) > 0
+
+
+def test_a_seasoned_worker_that_fails_a_file_is_replaced_and_the_file_retried():
+    """What earlier files left in a worker (a fragmented heap) never costs a file."""
+    seasoned = run(worker_jobs.pid)
+    retried = run(worker_jobs.exit_if_seasoned, 3)  # ends the seasoned worker, not a fresh one
+    assert retried != seasoned and _isolate.worker_pids() == [retried]
+
+
+def test_what_a_parser_prints_does_not_garble_the_answer():
+    assert run(worker_jobs.chatter, 2000) == "answer intact"
+    assert run(worker_jobs.pid) == the_worker()
+
+
+def test_a_pdf_bomb_costs_that_pdf_and_the_next_pdf_is_parsed(tmp_path):
+    good = text_pdf(tmp_path / "good.pdf", ["The lighthouse keeper's notes."])
+    bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", 400 * MB)
+    assert load_pdf(good, tmp_path)[0].text == "The lighthouse keeper's notes."
+    seasoned = the_worker()
+    with pytest.raises(LoadError, match=r"^over 512 MiB of memory \(the limit per PDF\)"):
+        load_pdf(bomb, tmp_path)
+    assert load_pdf(good, tmp_path)[0].text == "The lighthouse keeper's notes."
+    assert the_worker() != seasoned
+
+
+def test_an_ingest_stops_its_workers(tmp_path, monkeypatch, embed_model_path):
+    from helpers_ingest import clean_env, one_model_load
+
+    from ragcli.config import Settings
+    from ragcli.ingest import ingest
+
+    clean_env(monkeypatch, tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text_pdf(docs / "a.pdf", ["The tesla coil hums at night."])
+    seen: set[int] = set()
+    with one_model_load():
+        report = ingest(tmp_path / ".rag" / "default", [docs], Settings(), base_dir=tmp_path,
+                        progress=lambda *event: seen.update(_isolate.worker_pids()))  # fmt: skip
+    assert report.documents == 1
+    [worker] = seen  # parsed the PDF during the ingest
+    assert _isolate.worker_pids() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)  # ended and waited for
