@@ -19,10 +19,10 @@ not absolute figures. nDCG@10 of each backend comes from `rag eval --beir`
 (docs/benchmarks.md).
 
 ``--folder DIR`` ingests the files of DIR instead of the collections (PDFs and office
-files from benchmarks/mixed_corpus.py, say). ``--parse in-process`` parses PDFs in this
-process, without the parse worker and its limits (ragcli.load._isolate), to measure
-what the limits cost; the CPU column then counts the parse worker too (it is stopped
-before the CPU is read). ``--pipeline-only`` skips the encoder-alone run.
+files from benchmarks/mixed_corpus.py, say). ``--parse in-process`` parses every file in
+this process, without the parse worker and its limits (ragcli.load._isolate), to
+measure what the limits cost. The CPU column counts the parse workers too (they are
+stopped before it is read). ``--pipeline-only`` skips the encoder-alone run.
 """
 
 from __future__ import annotations
@@ -123,14 +123,14 @@ def stop_parse_workers() -> None:
 
 
 def parse_in_process() -> None:
-    """PDFs parsed by ``_load_pdf`` in this process, as before the parse limits."""
-    import ragcli.load as load
-    from ragcli.load import pdf
+    """Files parsed in this process, without the parse worker and its limits: every
+    isolated loader calls ``ragcli.load._isolate.run_isolated`` when it parses."""
+    from ragcli.load import _isolate
 
-    def in_process(path: Path, root: Path, ocr: bool = False):
-        return pdf._load_pdf(path, root, ocr)
+    def in_process(func, *args, **limits):
+        return func(*args)
 
-    load.LOADERS[".pdf"] = load.Loader("pdf", in_process)
+    _isolate.run_isolated = in_process
 
 
 def encoder_alone(encoder, texts: list[str]) -> float:

@@ -11,14 +11,14 @@ has by then. Prints, per way, wall milliseconds per file and CPU milliseconds pe
 child it forked), medians of the rounds, and the overhead of isolation in percent of
 each. CPU is the steadier figure on a shared machine.
 
-``--office`` also times the DOCX, PPTX, XLSX, ODT and EPUB files under FOLDER through
-the same worker (``run_isolated`` with their loaders), to see what isolating them too
-would cost.
+``--office`` also times the DOCX, PPTX, XLSX, ODT and EPUB files under FOLDER: their
+reader in this process against ``load_file``, which parses them in their worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -32,10 +32,8 @@ OFFICE = (".docx", ".pptx", ".xlsx", ".odt", ".epub")
 def _children() -> list[int]:
     found = []
     for task in Path("/proc/self/task").iterdir():
-        try:
+        with contextlib.suppress(OSError):
             found += [int(pid) for pid in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 
@@ -59,21 +57,9 @@ def cpu_now() -> float:
     )
 
 
-def isolated_loader(load: Callable, ext: str) -> Callable:
-    from ragcli.load._isolate import run_isolated
-    from ragcli.load.pdf import MAX_CPU_SECONDS, MAX_MEMORY_BYTES, MAX_WAIT_SECONDS
-
-    def isolated(path: Path, root: Path):
-        return run_isolated(load, path.resolve(), root.resolve(), memory=MAX_MEMORY_BYTES,
-                            cpu_seconds=MAX_CPU_SECONDS, timeout=MAX_WAIT_SECONDS,
-                            what=ext)  # fmt: skip
-
-    return isolated
-
-
 def groups(folder: Path, office: bool) -> dict[str, tuple[list[Path], dict[str, Callable]]]:
     """Format -> (its files, {way: load(path, root)})."""
-    from ragcli.load import LOADERS
+    from ragcli.load import LOADERS, load_file
     from ragcli.load.pdf import _load_pdf, load_pdf
 
     found = {".pdf": (sorted(folder.rglob("*.pdf")),
@@ -82,7 +68,7 @@ def groups(folder: Path, office: bool) -> dict[str, tuple[list[Path], dict[str, 
     for ext in OFFICE if office else ():
         load = LOADERS[ext].load
         found[ext] = (sorted(folder.rglob(f"*{ext}")),
-                      {"in process": load, "isolated": isolated_loader(load, ext)})  # fmt: skip
+                      {"in process": load, "isolated": load_file})  # fmt: skip
     return {ext: group for ext, group in found.items() if group[0]}
 
 
@@ -98,7 +84,7 @@ def main() -> None:
 
     encoder = ingest_encoder(Settings(), warn=warn)
     encoder.encode(["warm up"])  # the model in memory, as during an ingest
-    print(f"load average {open('/proc/loadavg').read().strip()}")
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
     for ext, (files, ways) in groups(args.folder, args.office).items():
         for load in ways.values():
             load(files[0], args.folder)  # the worker started, the libraries imported
@@ -112,7 +98,7 @@ def main() -> None:
                 wall[name].append((time.perf_counter() - started) / len(files))
                 cpu[name].append((cpu_now() - cpu0) / len(files))
         report(ext, len(files), wall, cpu)
-    print(f"load average {open('/proc/loadavg').read().strip()}")
+    print(f"load average {Path('/proc/loadavg').read_text().strip()}")
 
 
 def report(ext: str, count: int, wall: dict[str, list[float]], cpu: dict[str, list[float]]):
