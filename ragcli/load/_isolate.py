@@ -27,6 +27,7 @@ import importlib
 import math
 import os
 import pickle
+import re
 import select
 import signal
 import struct
@@ -102,18 +103,38 @@ def _set_limits(job: dict[str, Any], baseline: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (used + job["cpu_seconds"], unlimited))
 
 
+# What zlib, lxml and libc say when an allocation fails (the memory limit reached).
+_ALLOCATION_FAILURE = re.compile(
+    r"unable to allocate|cannot allocate|memory allocation failed|out of memory|"
+    r"insufficient memory",
+    re.IGNORECASE,
+)
+
+
+def _out_of_memory(err: BaseException | None) -> bool:
+    """Whether ``err``, or an error it was raised from or while handling, is a failed
+    allocation: a reader that reports "not a valid DOCX file (Unable to allocate output
+    buffer.)" ran into the memory limit, the file is not at fault."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, MemoryError) or _ALLOCATION_FAILURE.search(str(err)):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
 def _parse(job: dict[str, Any]) -> tuple[str, Any]:
     module, name = job["func"]
     try:
         func = getattr(importlib.import_module(module), name)
         return "ok", func(*job["args"])
-    except LoadError as err:
-        return "error", str(err)
-    except MemoryError:
-        return "memory", None
     except RecursionError:
         return "error", "too deeply nested to parse"
     except Exception as err:
+        if _out_of_memory(err):
+            return "memory", None
+        if isinstance(err, LoadError):
+            return "error", str(err)
         detail = " ".join(str(err).split())[:120]
         return "error", f"{type(err).__name__}: {detail}" if detail else type(err).__name__
 

@@ -143,3 +143,36 @@ def test_an_ingest_stops_its_workers(tmp_path, monkeypatch, embed_model_path):
     assert _isolate.worker_pids() == []
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)  # ended and waited for
+
+
+def test_office_and_epub_files_are_parsed_in_their_worker(tmp_path):
+    from formats_corpus import make_docx, make_epub, make_xlsx
+
+    from ragcli.load import LOADERS, load_file
+
+    files = [make_docx(tmp_path / "a.docx"), make_xlsx(tmp_path / "b.xlsx"),
+             make_epub(tmp_path / "c.epub")]  # fmt: skip
+    for path in files:
+        [isolated] = load_file(path, tmp_path)
+        [in_process] = LOADERS[path.suffix].load(path, tmp_path)
+        assert isolated == in_process
+    assert the_worker() != os.getpid()  # one worker served all three formats
+
+
+def test_an_office_file_over_memory_costs_that_file_and_the_next_is_parsed(tmp_path, monkeypatch):
+    from bombs import replace_member
+    from formats_corpus import make_docx
+    from test_parse_bombs import WORDS, W
+
+    from ragcli.load import load_file
+
+    good = make_docx(tmp_path / "good.docx")
+    large = replace_member(good, tmp_path / "large.docx", "word/document.xml", W, WORDS,
+                           b"</w:body></w:document>", 12 * MB)  # fmt: skip
+    monkeypatch.setattr(_isolate, "ZIPPED_MEMORY_BYTES", 8 * MB)  # under what it needs
+    with pytest.raises(LoadError) as caught:
+        load_file(large, tmp_path)
+    # not "not a valid DOCX file (Unable to allocate output buffer.)", as zlib says
+    assert str(caught.value) == "over 8 MiB of memory (the limit per DOCX)"
+    monkeypatch.undo()
+    assert load_file(good, tmp_path)[0].text
