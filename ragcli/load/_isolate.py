@@ -10,13 +10,14 @@ and ``RLIMIT_CPU`` = the CPU it has used so far plus ``cpu_seconds`` (a soft lim
 the next file can raise it again). This process waits at most ``timeout`` seconds of
 wall-clock time for the answer (a parser waiting forever uses no CPU), then kills the
 worker. A file over a limit, or one that crashes the parser, is one ``LoadError``
-naming the limit; the worker it took is replaced by a fresh one for the next file.
-When a worker that has served files before fails a file for want of memory or by a
-crash, the file is tried once more in a fresh worker, so what earlier files left behind (a
-fragmented heap) never costs a normal file. One round trip a file, no fork: about a
-millisecond where a forked child per file cost 25 to 60 ms
-(benchmarks/parse_isolation.py). Without ``fork`` and ``resource`` (Windows) the parser
-runs in this process, unbounded.
+naming the limit (a failed allocation is the memory limit, whatever the parser calls
+it); the worker it took is replaced by a fresh one for the next file. When a worker
+that has served files before fails a file for want of memory or by a crash, the file
+is tried once more in a fresh worker, so what earlier files left behind (a fragmented
+heap) never costs a good file. One round trip a file, no fork: about 1 ms of CPU, where
+a child forked per file cost 11 ms (benchmarks/parse_isolation.py). PDFs have one
+worker, office and EPUB files another. Without ``fork`` (Windows) the parser runs in
+this process, unbounded.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ _ALLOCATION_FAILED = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
 MAX_FILES_PER_WORKER = 1000
 
 # Office and EPUB files (zip + XML, read by lxml) are parsed in a worker of their own
-# under these limits, on top of the counts of what each member really inflates to and
-# holds (ragcli.load._zip): a bound on what lxml does that no count foresees. The
+# under these limits, on top of the zip readers' counts of what each member really
+# inflates to and holds: a bound on what lxml does that no count foresees. The
 # largest file within those counts (31 MiB of document.xml) peaks at 172 MiB.
 ZIPPED_KINDS = frozenset({"docx", "pptx", "xlsx", "odt", "ods", "odp", "epub"})
 ZIPPED_MEMORY_BYTES = 512 * 1024 * 1024
