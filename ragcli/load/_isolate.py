@@ -147,6 +147,9 @@ def serve() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a parser killed by a limit: no core
+    # Ctrl-C in the terminal reaches the whole process group: `rag` decides what it
+    # means (a checkpoint, a server's shutdown) and ends the worker itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     for name in sys.argv[1:]:

@@ -113,6 +113,16 @@ def test_what_a_parser_prints_does_not_garble_the_answer():
     assert run(worker_jobs.pid) == the_worker()
 
 
+def test_ctrl_c_is_left_to_rag():
+    """The terminal's SIGINT reaches the worker too; `rag` handles it, the worker goes on."""
+    import signal
+
+    worker = run(worker_jobs.pid)
+    os.kill(worker, signal.SIGINT)
+    time.sleep(0.5)
+    assert run(worker_jobs.pid) == worker
+
+
 def test_a_pdf_bomb_costs_that_pdf_and_the_next_pdf_is_parsed(tmp_path):
     good = text_pdf(tmp_path / "good.pdf", ["The lighthouse keeper's notes."])
     bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", 400 * MB)
