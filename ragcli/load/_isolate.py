@@ -197,6 +197,7 @@ class _TimedOut(Exception):
 class _Worker:
     def __init__(self, preload: tuple[str, ...]):
         self.files = 0
+        self.busy = False
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ragcli.load._isolate", *preload],
             stdin=subprocess.PIPE,
@@ -218,9 +219,12 @@ class _Worker:
         except OSError:
             raise _Died(self._status()) from None
         deadline = time.monotonic() + timeout
+        self.busy = True  # until the whole answer is read (Ctrl-C may stop the reading)
         header = self._read(_HEADER.size, deadline)
         (size,) = _HEADER.unpack(header)
-        return pickle.loads(self._read(size, deadline))
+        answer = self._read(size, deadline)
+        self.busy = False
+        return pickle.loads(answer)
 
     def _read(self, size: int, deadline: float) -> bytes:
         fd = self.process.stdout.fileno()
@@ -250,6 +254,8 @@ class _Worker:
         self.process.wait()
 
     def close(self) -> None:
+        if self.busy:  # left parsing (an interrupted ingest): its answer is not wanted
+            self.kill()
         with contextlib.suppress(OSError):
             self.process.stdin.close()  # the worker's loop ends
         try:

@@ -123,6 +123,32 @@ def test_ctrl_c_is_left_to_rag():
     assert run(worker_jobs.pid) == worker
 
 
+def test_an_interrupted_wait_ends_the_worker_at_once():
+    """Ctrl-C while a file is parsed: the ingest stops its workers without waiting."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(Interrupted):
+            run(worker_jobs.hang, 600.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    worker = the_worker()
+    started = time.monotonic()
+    _isolate.close_workers()
+    assert time.monotonic() - started < 5  # not the 10 s a worker gets to end by itself
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+
+
 def test_a_pdf_bomb_costs_that_pdf_and_the_next_pdf_is_parsed(tmp_path):
     good = text_pdf(tmp_path / "good.pdf", ["The lighthouse keeper's notes."])
     bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", 400 * MB)
