@@ -226,7 +226,7 @@ class _Worker:
         self.busy = False
         return pickle.loads(answer)
 
-    def _read(self, size: int, deadline: float) -> bytes:
+    def _read(self, size: int, deadline: float) -> bytearray:
         fd = self.process.stdout.fileno()
         data = bytearray()
         while len(data) < size:
@@ -238,7 +238,7 @@ class _Worker:
             if not chunk:
                 raise _Died(self._status())
             data += chunk
-        return bytes(data)
+        return data  # no copy: a document of 33 million characters is large
 
     def _status(self) -> int:
         """The wait status of the ended worker (killing one that hangs on)."""

@@ -113,6 +113,11 @@ def test_what_a_parser_prints_does_not_garble_the_answer():
     assert run(worker_jobs.pid) == the_worker()
 
 
+def test_a_large_result_arrives_whole():
+    text = run(worker_jobs.text_of, 40 * MB)  # read from the pipe in many pieces
+    assert len(text) == 40 * MB // 26 * 26 and text == worker_jobs.text_of(40 * MB)
+
+
 def test_ctrl_c_is_left_to_rag():
     """The terminal's SIGINT reaches the worker too; `rag` handles it, the worker goes on."""
     import signal

@@ -58,3 +58,8 @@ def exit_if_seasoned(code: int) -> int:
 
 def exit_now(code: int) -> None:
     os._exit(code)
+
+
+def text_of(size: int) -> str:
+    """A result of ``size`` characters (a long document's text)."""
+    return "".join(chr(ord("a") + n % 26) for n in range(26)) * (size // 26)
