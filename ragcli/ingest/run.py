@@ -159,14 +159,6 @@ def ingest(
     return run.finish(generation, counts)
 
 
-def _stop_parse_workers() -> None:
-    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
-    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
-    from ragcli.load._isolate import close_workers
-
-    close_workers()
-
-
 def _reanalysing(manifest: Mapping[str, Any] | None, writer: StoreWriter) -> bool:
     """Whether the live BM25 side was built with other params than this ragcli's (an
     older analyser): the writer rebuilds it from the stored chunks, without embedding."""
@@ -201,6 +193,14 @@ def _writer_for(
     if exists is None:
         exists = not rebuild and index_present(folder)
     return LocalWriter(folder, rebuild=rebuild), exists
+
+
+def _stop_parse_workers() -> None:
+    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
+    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
+    from ragcli.load._isolate import close_workers
+
+    close_workers()
 
 
 def _existing_roots(roots: Sequence[Path]) -> list[Path]:
