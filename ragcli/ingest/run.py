@@ -195,14 +195,6 @@ def _writer_for(
     return LocalWriter(folder, rebuild=rebuild), exists
 
 
-def _stop_parse_workers() -> None:
-    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
-    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
-    from ragcli.load._isolate import close_workers
-
-    close_workers()
-
-
 def _existing_roots(roots: Sequence[Path]) -> list[Path]:
     resolved = [Path(root).expanduser().resolve() for root in roots]
     for root in resolved:
@@ -538,6 +530,14 @@ def _vector_identity(manifest: dict[str, Any]) -> dict[str, Any]:
 def _rows(part: np.ndarray | None, writer) -> np.ndarray:
     """The file's vectors; a run without new chunks has none at all."""
     return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
+
+
+def _stop_parse_workers() -> None:
+    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
+    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
+    from ragcli.load._isolate import close_workers
+
+    close_workers()
 
 
 def _found_something(found) -> bool:
