@@ -2,6 +2,7 @@
 
     python benchmarks/ingest.py [--collections cranfield,scifact] [--limit N] [--repeat N]
                                 [--backends torch,onnx-int8:1,onnx-int8-fused:1,onnx-int8-fused]
+                                [--folder DIR] [--parse isolated|in-process] [--pipeline-only]
 
 A backend is an ``embed_backend`` with, after a colon, its ``embed_workers`` (1: embedded
 in this process; none given: the default, one worker process per CPU). For each
@@ -16,6 +17,12 @@ busy each core of the machine was (from /proc/stat, so other processes count too
 the load average before each run: on a shared machine compare ratios between backends,
 not absolute figures. nDCG@10 of each backend comes from `rag eval --beir`
 (docs/benchmarks.md).
+
+``--folder DIR`` ingests the files of DIR instead of the collections (PDFs and office
+files from benchmarks/mixed_corpus.py, say). ``--parse in-process`` parses every file in
+this process, without the parse worker and its limits (ragcli.load._isolate), to
+measure what the limits cost. The CPU column counts the parse workers too (they are
+stopped before it is read). ``--pipeline-only`` skips the encoder-alone run.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ def corpus_file(name: str, limit: int | None, work: Path) -> Path:
     return target
 
 
-def measure(spec: str, corpus: Path, work: Path) -> dict:
+def measure(spec: str, corpus: Path, work: Path, alone_too: bool = True) -> dict:
     """One pipeline run and one encoder-alone run of ``spec`` (backend[:workers])."""
     from ragcli.config import Settings
     from ragcli.embed import ingest_encoder
@@ -83,10 +90,15 @@ def measure(spec: str, corpus: Path, work: Path) -> dict:
     ticks, cpu0, started = cpu_ticks(), os.times(), time.perf_counter()
     report = ingest(folder, [corpus], settings, base_dir=corpus.parent, encoder=encoder)
     wall = time.perf_counter() - started
+    stop_parse_workers()  # their CPU counted as that of ended children
     cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())
     catalog = Index(folder, settings=settings, base_dir=corpus.parent).store.catalog
     texts = [index_text(title, text) for _, title, _, text in catalog.iter_chunk_texts()]
-    alone = encoder_alone(parallel_encoder(encoder, worker_count(settings.embed_workers)), texts)
+    alone = (
+        encoder_alone(parallel_encoder(encoder, worker_count(settings.embed_workers)), texts)
+        if alone_too
+        else float("nan")
+    )
     return {
         "backend": spec,
         "corpus": str(corpus),
@@ -96,10 +108,29 @@ def measure(spec: str, corpus: Path, work: Path) -> dict:
         "pipeline": report.chunks / wall,
         "encoder": len(texts) / alone,
         "timings": report.timings,
+        "cpu": cpu_seconds(cpu0, cpu1),
         "process_cores": cpu_seconds(cpu0, cpu1) / wall,
         "core_busy": busy,
         "load_before": load,
     }
+
+
+def stop_parse_workers() -> None:
+    from ragcli.load import _isolate
+
+    stop = getattr(_isolate, "close_workers", None) or _isolate.close_all  # before: close_all
+    stop()
+
+
+def parse_in_process() -> None:
+    """Files parsed in this process, without the parse worker and its limits: every
+    isolated loader calls ``ragcli.load._isolate.run_isolated`` when it parses."""
+    from ragcli.load import _isolate
+
+    def in_process(func, *args, **limits):
+        return func(*args)
+
+    _isolate.run_isolated = in_process
 
 
 def encoder_alone(encoder, texts: list[str]) -> float:
@@ -129,20 +160,26 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N documents only")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over every backend")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--folder", type=Path, default=None, help="ingest this folder instead")
+    parser.add_argument("--parse", choices=("isolated", "in-process"), default="isolated")
+    parser.add_argument("--pipeline-only", action="store_true", help="not the encoder alone")
     args = parser.parse_args()
     from ragcli.weights import quiet_model_libraries
 
     quiet_model_libraries()
+    if args.parse == "in-process":
+        parse_in_process()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in args.collections.split(","):
-            corpus = corpus_file(name, args.limit, work)
+        names = [args.folder.name] if args.folder else args.collections.split(",")
+        for name in names:
+            corpus = args.folder.resolve() if args.folder else corpus_file(name, args.limit, work)
             if not corpus.exists():
                 sys.exit(f"{corpus}: not found")
             for round_ in range(args.repeat):
                 for backend in args.backends.split(","):
-                    row = measure(backend, corpus, work / f"r{round_}")
+                    row = measure(backend, corpus, work / f"r{round_}", not args.pipeline_only)
                     rows.append({**row, "collection": name, "round": round_})
                     print_row(rows[-1])
     print_summary(rows)
@@ -155,6 +192,7 @@ def print_row(row: dict) -> None:
     stages = ", ".join(f"{k} {v:.1f}" for k, v in row["timings"].items())
     print(
         f"{row['collection']:10s} {row['backend']:18s} chunks {row['chunks']:6d}  "
+        f"wall {row['wall']:6.1f} s  cpu {row['cpu']:6.1f} s  "
         f"pipeline {row['pipeline']:6.1f}/s  encoder {row['encoder']:6.1f}/s  "
         f"ratio {row['pipeline'] / row['encoder']:4.0%}  this process {row['process_cores']:.2f} "
         f"cores  cores busy {busy}  load {row['load_before'][0]:.1f}  [{stages} s]",

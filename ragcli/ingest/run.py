@@ -148,6 +148,7 @@ def ingest(
             raise checkpoint.interrupted(run.report.index) from None
         finally:
             run.pipeline.close()
+            _stop_parse_workers()
         if not run.wrote and manifest is not None and not repairing and not reanalysing:
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
@@ -529,6 +530,14 @@ def _vector_identity(manifest: dict[str, Any]) -> dict[str, Any]:
 def _rows(part: np.ndarray | None, writer) -> np.ndarray:
     """The file's vectors; a run without new chunks has none at all."""
     return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
+
+
+def _stop_parse_workers() -> None:
+    """The parse workers (ragcli.load._isolate) serve one ingest: a long-lived process
+    (`rag watch`, `rag serve`) does not keep them, and their memory, between ingests."""
+    from ragcli.load._isolate import close_workers
+
+    close_workers()
 
 
 def _found_something(found) -> bool:

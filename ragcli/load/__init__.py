@@ -161,9 +161,13 @@ def load_file(path: Path, root: Path, ocr: bool = False) -> list[Document]:
     loader = loader_for(path, ocr)
     if loader is None:
         raise LoadError(f"unsupported type {path.suffix.lower()}")
+    from ragcli.load._isolate import ZIPPED_KINDS, load_zipped
+
     try:
         if ocr and loader.kind == "pdf":  # scanned pages too
             return loader.load(path, Path(root), ocr=True)
+        if loader.kind in ZIPPED_KINDS:  # in a worker process under limits
+            return load_zipped(loader.load, path, Path(root), loader.kind)
         return loader.load(path, Path(root))
     except LoadError:
         raise

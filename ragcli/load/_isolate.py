@@ -1,29 +1,41 @@
-"""Running a native parser in a child process under hard limits, as Apache Tika's fork
-parser does: what the parser does inside its own library (PDFium inflating a page
-stream of 400 MB) cannot be bounded from Python, but a child process can be.
+"""Running a native parser in a persistent worker process under hard limits, as Apache
+Tika's fork parser does: what the parser does inside its own library (PDFium inflating
+a page stream of 400 MB) cannot be bounded from Python, but a process can be.
 
-A small server process (the "zygote": a fresh Python that has imported only the parser)
-is started with the first file that needs it and lives as long as this process. For
-each file it forks a child with ``RLIMIT_AS`` = its own address space plus ``memory``
-bytes and ``RLIMIT_CPU`` = ``cpu_seconds``; the child parses and sends back the
-documents (or its ``LoadError``); the zygote forwards them with how the child ended. A
-child stopped by a limit, or crashed, is one ``LoadError`` naming the limit. Forking
-the small zygote costs about a millisecond, where forking `rag ingest` itself (its
-model loaded) cost ~35 ms a file (benchmarks/parse_isolation.py). Where there is no
-``fork`` (Windows) the parser runs in this process, unbounded.
+A worker (a fresh Python that has imported only the parser) is started with the first
+file that needs it and serves every later file, one at a time, until ``close_workers``
+(the end of an ingest) or the end of this process. Before each file it sets its own
+limits: ``RLIMIT_AS`` = the address space it had when it started plus ``memory`` bytes,
+and ``RLIMIT_CPU`` = the CPU it has used so far plus ``cpu_seconds`` (a soft limit, so
+the next file can raise it again). This process waits at most ``timeout`` seconds of
+wall-clock time for the answer (a parser waiting forever uses no CPU), then kills the
+worker. A file over a limit, or one that crashes the parser, is one ``LoadError``
+naming the limit (a failed allocation is the memory limit, whatever the parser calls
+it); the worker it took is replaced by a fresh one for the next file. When a worker
+that has served files before fails a file for want of memory or by a crash, the file
+is tried once more in a fresh worker, so what earlier files left behind (a fragmented
+heap) never costs a good file. One round trip a file, no fork: about 1 ms of CPU, where
+a child forked per file cost 11 ms (benchmarks/parse_isolation.py). PDFs have one
+worker, office and EPUB files another. Without ``fork`` (Windows) the parser runs in
+this process, unbounded.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
+import math
 import os
 import pickle
+import re
+import select
 import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +44,27 @@ from ragcli.errors import LoadError
 _HEADER = struct.Struct("<Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ragcli/
 _ALLOCATION_FAILED = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
-_CPU_SIGNALS = (signal.SIGXCPU, signal.SIGKILL)
+# A worker is replaced after this many files, so nothing a parser leaks accumulates.
+MAX_FILES_PER_WORKER = 1000
+
+# Office and EPUB files (zip + XML, read by lxml) are parsed in a worker of their own
+# under these limits, on top of the zip readers' counts of what each member really
+# inflates to and holds: a bound on what lxml does that no count foresees. The
+# largest file within those counts (31 MiB of document.xml) peaks at 172 MiB.
+ZIPPED_KINDS = frozenset({"docx", "pptx", "xlsx", "odt", "ods", "odp", "epub"})
+ZIPPED_MEMORY_BYTES = 512 * 1024 * 1024
+ZIPPED_CPU_SECONDS = 120
+ZIPPED_WAIT_SECONDS = 300
+_ZIPPED_MODULES = ("lxml.etree", "ragcli.load.office", "ragcli.load.sheets",
+                   "ragcli.load.odf", "ragcli.load.epub")  # fmt: skip
 
 
 # -- framing ----------------------------------------------------------------------------
 
 
-def _send(stream, value: Any) -> None:
+def _frame(value: Any) -> bytes:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
+    return _HEADER.pack(len(data)) + data
 
 
 def _receive(stream) -> Any:
@@ -55,7 +78,7 @@ def _receive(stream) -> Any:
     return pickle.loads(data)
 
 
-# -- the zygote and its children ----------------------------------------------------------
+# -- the worker -------------------------------------------------------------------------
 
 
 def _address_space() -> int | None:
@@ -69,143 +92,282 @@ def _address_space() -> int | None:
     return None
 
 
-def _child(write_fd: int, job: dict[str, Any]) -> None:
-    """In the forked child: the limits, the parse, the result down ``write_fd``."""
+def _set_limits(job: dict[str, Any], baseline: int | None) -> None:
+    """This file's limits: memory above the worker's start, CPU from now on."""
+    import resource
+
+    unlimited = resource.RLIM_INFINITY
+    if baseline is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (baseline + job["memory"], unlimited))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = math.ceil(usage.ru_utime + usage.ru_stime)
+    resource.setrlimit(resource.RLIMIT_CPU, (used + job["cpu_seconds"], unlimited))
+
+
+# What zlib, lxml and libc say when an allocation fails (the memory limit reached).
+_ALLOCATION_FAILURE = re.compile(
+    r"unable to allocate|cannot allocate|memory allocation failed|out of memory|"
+    r"insufficient memory",
+    re.IGNORECASE,
+)
+
+
+def _out_of_memory(err: BaseException | None) -> bool:
+    """Whether ``err``, or an error it was raised from or while handling, is a failed
+    allocation: a reader that reports "not a valid DOCX file (Unable to allocate output
+    buffer.)" ran into the memory limit, the file is not at fault."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, MemoryError) or _ALLOCATION_FAILURE.search(str(err)):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def _parse(job: dict[str, Any]) -> tuple[str, Any]:
+    module, name = job["func"]
     try:
-        import resource
-
-        cpu, memory = job["cpu_seconds"], job["memory"]
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        used = _address_space()
-        if used is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (used + memory, used + memory))
-        module, name = job["func"]
         func = getattr(importlib.import_module(module), name)
-        try:
-            result: tuple[str, Any] = ("ok", func(*job["args"]))
-        except LoadError as err:
-            result = ("error", str(err))
-        except MemoryError:
-            result = ("memory", None)
-        except RecursionError:
-            result = ("error", "too deeply nested to parse")
-        except Exception as err:
-            detail = " ".join(str(err).split())[:120]
-            result = ("error", f"{type(err).__name__}: {detail}" if detail else type(err).__name__)
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    finally:
-        os._exit(0)
-
-
-def _run_one(job: dict[str, Any]) -> tuple[bytes, int]:
-    """(what the child sent, its wait status)."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(write_fd, job)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    return data, status
+        return "ok", func(*job["args"])
+    except RecursionError:
+        return "error", "too deeply nested to parse"
+    except Exception as err:
+        if _out_of_memory(err):
+            return "memory", None
+        if isinstance(err, LoadError):
+            return "error", str(err)
+        detail = " ".join(str(err).split())[:120]
+        return "error", f"{type(err).__name__}: {detail}" if detail else type(err).__name__
 
 
 def serve() -> None:
-    """The zygote's loop: a job from stdin, (data, status) to stdout, until stdin ends."""
-    for name in sys.argv[1:]:
-        module = importlib.import_module(name)  # loaded once, inherited by every child
-        warm_up = getattr(module, "warm_up", None)
-        if warm_up is not None:  # first-use work (fonts, caches) done once, not per child
-            warm_up()
-    import gc
+    """The worker's loop: a job from stdin, its outcome to the answer pipe, until stdin
+    ends. The answers go down a copy of stdout; stdout itself then points at stderr, so
+    a parser printing cannot garble them."""
+    import resource
 
-    gc.freeze()  # a child's collections then leave the zygote's objects (and pages) alone
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a parser killed by a limit: no core
+    # Ctrl-C in the terminal reaches the whole process group: `rag` decides what it
+    # means (a checkpoint, a server's shutdown) and ends the worker itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    for name in sys.argv[1:]:
+        module = importlib.import_module(name)
+        warm_up = getattr(module, "warm_up", None)
+        if warm_up is not None:  # first-use work (fonts, caches) done before the limits
+            warm_up()
+    baseline = _address_space()
+    stdin = sys.stdin.buffer
     while True:
         try:
             job = _receive(stdin)
         except EOFError:
             return
-        _send(stdout, _run_one(job))
-
-
-class _Zygote:
-    def __init__(self, preload: tuple[str, ...]):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ragcli.load._isolate", *preload],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=_PACKAGE_ROOT,  # -m imports from the working directory first
-        )
-
-    def run(self, job: dict[str, Any]) -> tuple[bytes, int]:
-        _send(self.process.stdin, job)
-        return _receive(self.process.stdout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-_ZYGOTES: dict[tuple[str, ...], _Zygote] = {}
-_LOCK = threading.Lock()
-
-
-def _zygote(preload: tuple[str, ...]) -> _Zygote:
-    found = _ZYGOTES.get(preload)
-    if found is None or found.process.poll() is not None:
-        found = _ZYGOTES[preload] = _Zygote(preload)
-    return found
-
-
-@atexit.register
-def close_all() -> None:
-    """Stop the zygotes (each exits when its stdin closes)."""
-    for zygote in _ZYGOTES.values():
-        zygote.close()
-    _ZYGOTES.clear()
+        _set_limits(job, baseline)
+        outcome = _parse(job)
+        try:
+            answer = _frame(outcome)
+        except MemoryError:
+            outcome, answer = ("memory", None), _frame(("memory", None))
+        except Exception as err:  # a result that cannot be pickled
+            outcome = ("error", f"cannot return the result: {type(err).__name__}")
+            answer = _frame(outcome)
+        answers.write(answer)
+        answers.flush()
+        if outcome[0] == "memory":
+            return  # its heap may be left in any state: the next file gets a fresh worker
 
 
 # -- the caller's side --------------------------------------------------------------------
 
 
-def run_isolated(func, *args: Any, memory: int, cpu_seconds: int, what: str,
-                 preload: tuple[str, ...] = ()) -> Any:  # fmt: skip
-    """``func(*args)`` (a module-level function) in a child under the limits; ``what``
-    names the format in the messages (``over 512 MiB of memory (the limit per PDF)``);
-    ``preload``: modules the zygote imports once for all its children."""
+class _Died(Exception):
+    """The worker ended before answering; ``status`` is its wait status."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self, preload: tuple[str, ...]):
+        self.files = 0
+        self.busy = False
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ragcli.load._isolate", *preload],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a dying parser's last words are not the user's
+            cwd=_PACKAGE_ROOT,  # -m imports from the working directory first
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, job: dict[str, Any], timeout: float) -> tuple[str, Any]:
+        """The worker's (kind, value) for ``job``; ``_TimedOut`` after ``timeout``
+        seconds, ``_Died`` if it ends first."""
+        self.files += 1
+        try:
+            self.process.stdin.write(_frame(job))
+            self.process.stdin.flush()
+        except OSError:
+            raise _Died(self._status()) from None
+        deadline = time.monotonic() + timeout
+        self.busy = True  # until the whole answer is read (Ctrl-C may stop the reading)
+        header = self._read(_HEADER.size, deadline)
+        (size,) = _HEADER.unpack(header)
+        answer = self._read(size, deadline)
+        self.busy = False
+        return pickle.loads(answer)
+
+    def _read(self, size: int, deadline: float) -> bytearray:
+        fd = self.process.stdout.fileno()
+        data = bytearray()
+        while len(data) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                self.kill()
+                raise _TimedOut
+            chunk = os.read(fd, min(size - len(data), 1 << 20))
+            if not chunk:
+                raise _Died(self._status())
+            data += chunk
+        return data  # no copy: a document of 33 million characters is large
+
+    def _status(self) -> int:
+        """The wait status of the ended worker (killing one that hangs on)."""
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        return _wait_status(self.process.returncode)
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+
+    def close(self) -> None:
+        if self.busy:  # left parsing (an interrupted ingest): its answer is not wanted
+            self.kill()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # the worker's loop ends
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.process.stdout.close()
+
+
+def _wait_status(returncode: int) -> int:
+    """``Popen.returncode`` (negative: the signal) as an ``os.waitpid`` status."""
+    return (-returncode) & 0x7F if returncode < 0 else (returncode & 0xFF) << 8
+
+
+_WORKERS: dict[tuple[str, ...], _Worker] = {}
+_LOCK = threading.Lock()
+
+
+def _worker(preload: tuple[str, ...]) -> _Worker:
+    found = _WORKERS.get(preload)
+    if found is not None and (not found.alive() or found.files >= MAX_FILES_PER_WORKER):
+        found.close()
+        found = None
+    if found is None:
+        found = _WORKERS[preload] = _Worker(preload)
+    return found
+
+
+def worker_pids() -> list[int]:
+    """The process ids of the running workers."""
+    with _LOCK:
+        return [worker.process.pid for worker in _WORKERS.values() if worker.alive()]
+
+
+@atexit.register
+def close_workers() -> None:
+    """Stop the workers (each exits when its stdin closes); the next file starts one."""
+    with _LOCK:
+        for worker in _WORKERS.values():
+            worker.close()
+        _WORKERS.clear()
+
+
+def run_isolated(func, *args: Any, memory: int, cpu_seconds: int, timeout: float,
+                 what: str, preload: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """``func(*args)`` (a module-level function) in a worker under the limits, waiting
+    at most ``timeout`` seconds; ``what`` names the format in the messages (``over 512
+    MiB of memory (the limit per PDF)``); ``preload``: modules the worker imports (and
+    warms up, with their ``warm_up()``) when it starts. Calls with the same modules
+    (``preload`` and ``func``'s own) share a worker."""
     if not hasattr(os, "fork"):
         return func(*args)
     job = {"func": (func.__module__, func.__qualname__), "args": args,
            "memory": memory, "cpu_seconds": cpu_seconds}  # fmt: skip
+    limits = (memory, cpu_seconds, timeout, what)
     with _LOCK:
-        zygote = _zygote((func.__module__, *preload))
-        try:
-            data, status = zygote.run(job)
-        except (EOFError, OSError, pickle.PickleError):  # the zygote itself died
-            zygote.close()
-            raise LoadError(f"the {what} parser's process stopped") from None
-    return _outcome(data, status, memory, cpu_seconds, what)
+        key = tuple(dict.fromkeys((*preload, func.__module__)))  # one worker per preload
+        worker = _worker(key)
+        seasoned = worker.files > 0
+        kind, value = _attempt(worker, job, timeout)
+        if seasoned and _maybe_left_over(kind, value):
+            kind, value = _attempt(_worker(key), job, timeout)
+    return _outcome(kind, value, *limits)
 
 
-def _outcome(data: bytes, status: int, memory: int, cpu_seconds: int, what: str) -> Any:
-    over_memory = f"over {memory // 2**20} MiB of memory (the limit per {what})"
+def load_zipped(load, path: Path, root: Path, kind: str) -> Any:
+    """``load(path, root)`` (an office or EPUB loader, ``kind`` in ``ZIPPED_KINDS``) in
+    the worker for those formats, under the ``ZIPPED_*`` limits."""
+    absolute = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # the worker: other cwd
+    return run_isolated(load, *absolute, memory=ZIPPED_MEMORY_BYTES,
+                        cpu_seconds=ZIPPED_CPU_SECONDS, timeout=ZIPPED_WAIT_SECONDS,
+                        what=kind.upper(), preload=_ZIPPED_MODULES)  # fmt: skip
+
+
+def _maybe_left_over(kind: str, value: Any) -> bool:
+    """Whether a failure may come from what earlier files left in the worker: out of
+    memory or a crash (not the CPU limit or the wait, which this file alone spends)."""
+    if kind == "memory":
+        return True
+    return kind == "died" and not (os.WIFSIGNALED(value) and os.WTERMSIG(value) == signal.SIGXCPU)
+
+
+def _attempt(worker: _Worker, job: dict[str, Any], timeout: float) -> tuple[str, Any]:
+    """(kind, value) of one try; a worker that failed is stopped, the next file gets a
+    fresh one."""
     try:
-        kind, value = pickle.loads(data) if data else ("crashed", None)
-    except Exception:  # cut short by the limit while writing
-        kind, value = "crashed", None
+        kind, value = worker.run(job, timeout)
+    except _TimedOut:
+        kind, value = "timeout", None
+    except _Died as died:
+        kind, value = "died", died.status
+    except (EOFError, pickle.PickleError, struct.error):  # a garbled answer
+        worker.kill()
+        kind, value = "died", _wait_status(worker.process.returncode)
+    if kind not in ("ok", "error"):
+        worker.kill()
+    return kind, value
+
+
+def _outcome(kind: str, value: Any, memory: int, cpu_seconds: int, timeout: float,
+             what: str) -> Any:  # fmt: skip
+    over_memory = f"over {memory // 2**20} MiB of memory (the limit per {what})"
     if kind == "ok":
         return value
-    if kind != "crashed":
-        raise LoadError(over_memory if kind == "memory" else value)
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in _CPU_SIGNALS:
+    if kind == "error":
+        raise LoadError(value)
+    if kind == "memory":
+        raise LoadError(over_memory)
+    if kind == "timeout":
+        raise LoadError(f"over {timeout:g} s of waiting (the time limit per {what})")
+    status = value
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
         raise LoadError(f"over {cpu_seconds} s of CPU (the limit per {what})")
     # A native library that cannot allocate aborts (or faults): the memory limit
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) in _ALLOCATION_FAILED:

@@ -39,10 +39,12 @@ EXTENSIONS = (".pdf",)
 # Pages read from one PDF: a 609-byte file can claim a million pages (each one costs
 # PDFium a lookup, and each a place in the metadata).
 MAX_PAGES = 10_000
-# Each PDF is parsed in a forked child under these limits (ragcli.load._isolate): PDFium
-# inflates a page's content stream whole (a 1.2 MB file held 400 MB of page stream).
+# Each PDF is parsed in a worker process under these limits (ragcli.load._isolate): PDFium
+# inflates a page's content stream whole (a 1.2 MB file held 400 MB of page stream). The
+# wait is wall-clock time, for a parse that stops using CPU without ending.
 MAX_MEMORY_BYTES = 512 * 1024 * 1024
 MAX_CPU_SECONDS = 120
+MAX_WAIT_SECONDS = 300
 
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
@@ -74,16 +76,16 @@ def _metadata_title(document) -> str | None:
 
 
 def load_pdf(path: Path, root: Path, ocr: bool = False) -> list[Document]:
-    """The PDF's document, parsed in a child process under ``MAX_MEMORY_BYTES`` and
-    ``MAX_CPU_SECONDS`` (in this process with OCR on: its engines are too large to fork
-    under the same bound)."""
+    """The PDF's document, parsed in a worker process under ``MAX_MEMORY_BYTES``,
+    ``MAX_CPU_SECONDS`` and ``MAX_WAIT_SECONDS`` (in this process with OCR on: its
+    engines are too large for the same memory bound)."""
     if ocr:
         return _load_pdf(path, root, ocr)
     from ragcli.load._isolate import run_isolated
 
-    absolute = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # the child: other cwd
+    absolute = Path(os.path.abspath(path)), Path(os.path.abspath(root))  # the worker: other cwd
     return run_isolated(_load_pdf, *absolute, False, memory=MAX_MEMORY_BYTES,
-                        cpu_seconds=MAX_CPU_SECONDS, what="PDF",
+                        cpu_seconds=MAX_CPU_SECONDS, timeout=MAX_WAIT_SECONDS, what="PDF",
                         preload=("pypdfium2",))  # fmt: skip
 
 
@@ -101,7 +103,7 @@ _WARM_UP_PDF = (
 
 def warm_up() -> None:
     """Parse a small PDF once, so PDFium's font setup and this module's caches are
-    done in the process the parse children are forked from (ragcli.load._isolate)."""
+    done in the parse worker before its limits are set (ragcli.load._isolate)."""
     import contextlib
     import tempfile
 
@@ -112,7 +114,7 @@ def warm_up() -> None:
 
 
 def _load_pdf(path: Path, root: Path, ocr: bool) -> list[Document]:
-    import pypdfium2  # noqa: F401  (imported before the limits, in the parent of the parse)
+    import pypdfium2  # noqa: F401  (imported by the worker before its limits)
 
     data = read_bytes(path, limit=None)
     if b"%PDF-" not in data[:1024]:

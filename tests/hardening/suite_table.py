@@ -100,6 +100,7 @@ CATEGORIES: dict[str, list[tuple[str, str]]] = {
     "damaged checkpoints, live vectors": [(HARD + "test_checkpoint_faults", "")],
     "unbounded text units": [(HARD + "test_text_units", "")],
     "smaller hostile inputs (issue 25)": [(HARD + "test_small_items", "")],
+    "parse worker (issue 25)": [(HARD + "test_parse_worker", "")],
 }
 DAMAGED = (HARD + "test_index_faults", "test_a_damaged_file_is_named_and_never_answers_silently[")
 

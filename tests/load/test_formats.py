@@ -22,7 +22,7 @@ from formats_corpus import (
 )
 
 from ragcli.errors import LoadError
-from ragcli.load import kind_of, load_file
+from ragcli.load import LOADERS, kind_of, load_file
 from ragcli.types import Document, Location
 
 
@@ -230,7 +230,7 @@ def test_a_missing_format_library_names_the_package_to_install(tmp_path, monkeyp
     path = make_docx(tmp_path / "manual.docx")
     monkeypatch.setitem(sys.modules, "docx", None)  # what an install without it looks like
     with pytest.raises(LoadError) as caught:
-        load_file(path, tmp_path)
+        LOADERS[".docx"].load(path, tmp_path)  # the reader itself, in this process
     assert str(caught.value) == "install python-docx to index .docx files (pip install python-docx)"
 
 
@@ -268,7 +268,7 @@ def test_an_archive_that_inflates_too_far_is_refused(tmp_path, monkeypatch):
     path = make_docx(tmp_path / "manual.docx")
     monkeypatch.setattr(zips, "MAX_INFLATED_BYTES", 10_000)  # the real docx inflates past it
     with pytest.raises(LoadError, match=r"^inflates past 10,000 bytes \(the limit per file\)$"):
-        load_file(path, tmp_path)
+        LOADERS[".docx"].load(path, tmp_path)  # the reader itself, in this process
 
 
 def test_kinds_list_every_format():

@@ -93,7 +93,14 @@ def test_a_missing_library_skips_the_file_with_the_hint(tmp_path, monkeypatch, e
     (tmp_path / "docs" / "notes.txt").write_text("The keeper logs the weather.\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAG_INDEX", raising=False)
-    monkeypatch.setitem(sys.modules, "pptx", None)  # what an install without it looks like
+    # What an install without python-pptx looks like, here and in the parse worker
+    monkeypatch.setitem(sys.modules, "pptx", None)
+    (tmp_path / "shadow" / "pptx").mkdir(parents=True)
+    (tmp_path / "shadow" / "pptx" / "__init__.py").write_text("raise ImportError('no pptx')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    from ragcli.load._isolate import close_workers
+
+    close_workers()  # the next worker starts with the shadow on its path
     result = CliRunner().invoke(app, ["ingest", "docs", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
