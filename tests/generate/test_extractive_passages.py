@@ -20,6 +20,7 @@ from ragcli.generate.extractive import (
 from ragcli.generate.passages import passages
 from ragcli.index import Index
 from ragcli.prompt import build_prompt
+from ragcli.text import answer_terms
 from ragcli.types import Chunk, Hit, Location
 
 
@@ -295,3 +296,16 @@ def test_an_initial_or_abbreviation_does_not_end_a_sentence():
         "The committee was headed by Nicholas E. Golovin, e.g. for the launch vehicles.",
         "It met in 1961.",
     ]
+
+
+def test_an_irregular_past_form_matches_its_verb():
+    assert answer_terms("written wrote built ran") == answer_terms("write write build run")
+    assert answer_terms("found") != answer_terms("find")  # also "to found": left alone
+    found = score_passages(
+        "What file does the task write to?",
+        [
+            "The task runs after the response is sent. "
+            "The messages are written to the log.txt file after the response."
+        ],
+    )
+    assert found[0].passage.text.startswith("The messages are written to the log.txt file")
