@@ -275,11 +275,11 @@ def score_passages(
     """Every quotable passage of the sources, best first.
 
     A passage scores ``LEXICAL_WEIGHT`` x the IDF-weighted share of the question's
-    content words it holds (words only in its heading count ``CONTEXT_WEIGHT``, code names
-    fully), plus,
-    with an ``encoder``, ``COSINE_WEIGHT`` x its cosine with the question, plus the
-    answer-type bonus; divided by ``1 + RANK_DECAY * (n - 1)`` so better-ranked
-    sources win. Table rows whose first cell names nothing the question asks about are left out.
+    content words it holds (a code name weighing ``CODE_NAME_WEIGHT``; words only in its
+    heading count ``CONTEXT_WEIGHT``, code names fully), plus, with an ``encoder``,
+    ``COSINE_WEIGHT`` x its cosine with the question, plus the answer-type bonus; divided
+    by ``1 + RANK_DECAY * (n - 1)`` so better-ranked sources win. Table rows whose first
+    cell names nothing the question asks about are left out.
     """
     stops = set(stem_words(sorted(FUNCTION_WORDS))) | FUNCTION_WORDS
     q_terms = {t for t in answer_terms(question) if t not in stops} or set(answer_terms(question))
