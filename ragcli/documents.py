@@ -37,7 +37,7 @@ HARD_MAX_BYTES = 2_000_000  # no request gets more, whatever it asks for
 MAX_DOCUMENTS = 100  # documents one multi_get returns at most
 MAX_SKIPPED = 20  # skipped specs listed at most; the rest are counted (``skipped_total``)
 # Kinds whose hits carry the file's own line ranges, so a range is served from the file.
-LINE_KINDS = frozenset({"text", "markdown", "code", "rst"})
+LINE_KINDS = frozenset({"text", "markdown", "code", "rst", "html"})
 SLIDE_KINDS = frozenset({"pptx", "odp"})  # served by slide, as a PDF is by page
 _RANGE = re.compile(r"^(?P<target>.+?):(?P<start>\d+)(?::(?P<count>\d+))?$")
 _GLOB_CHARS = frozenset("*?[")

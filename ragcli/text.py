@@ -203,15 +203,41 @@ def stem_words(words: list[str]) -> list[str]:
     return stemmer(ANALYSER["stemmer"]).stemWords(words)
 
 
+# Irregular English past forms the stemmer cannot join to their verb ("written" and
+# "write"); forms that are also other words ("found", "left", "lay") are left out.
+_IRREGULAR = {
+    form: verb
+    for verb, forms in {
+        "write": "wrote written", "build": "built", "begin": "began begun",
+        "bring": "brought", "buy": "bought", "choose": "chose chosen", "come": "came",
+        "draw": "drew drawn", "drive": "drove driven", "eat": "ate eaten",
+        "fall": "fell fallen", "fight": "fought", "give": "gave given", "go": "went gone",
+        "grow": "grew grown", "hold": "held", "keep": "kept", "know": "knew known",
+        "lead": "led", "lose": "lost", "make": "made", "mean": "meant", "meet": "met",
+        "pay": "paid", "run": "ran", "say": "said", "see": "saw seen", "send": "sent",
+        "show": "shown", "sell": "sold", "speak": "spoke spoken", "spend": "spent",
+        "stand": "stood", "teach": "taught", "take": "took taken", "think": "thought",
+        "tell": "told", "win": "won", "break": "broke broken", "hide": "hid hidden",
+        "rise": "rose risen", "throw": "threw thrown", "understand": "understood",
+        "become": "became", "forget": "forgot forgotten", "get": "got gotten",
+        "fly": "flew flown", "freeze": "froze frozen", "strike": "struck",
+        "seek": "sought", "catch": "caught", "feel": "felt", "flee": "fled",
+        "deal": "dealt", "sing": "sang sung",
+    }.items()
+    for form in forms.split()
+}  # fmt: skip
+
+
 def answer_terms(text: str) -> list[str]:
-    """Every word of ``text`` stemmed, CJK and Thai runs as character bigrams."""
+    """Every word of ``text`` stemmed (an irregular past form as its verb), CJK and Thai
+    runs as character bigrams."""
     out: list[str] = []
     latin: list[str] = []
     for token in _WORD_TOKEN.findall(text.lower()):
         if _BIGRAM_SCRIPT.search(token):
             out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
         else:
-            latin.append(token)
+            latin.append(_IRREGULAR.get(token, token))
     return out + stem_words(latin)
 
 

@@ -20,13 +20,18 @@ SQuAD/XQuAD-style evaluation (EM/F1).
 of bare sentences (``passages.py``: a lead-in with its list or code block, list items,
 code blocks, rows naming a question term; never headings, cut lead-ins or
 cross-reference stubs), ranked by ``score_passages``: the same IDF-weighted question
-words, plus the cosine with the question under the search's embedding model when one is
-given. With no passage that answers, it says so and cites the best source.
+words (a code name in the heading above a passage counting as if in it), plus the cosine
+with the question under the search's embedding model when one is given, divided by
+``1 + RANK_DECAY * (n - 1)`` so the search's ranking of the chunks weighs in. A sentence
+is quoted with the sentences that continue it ("Or use X later.") and, in a short
+paragraph, with the code block (or lead-in and code block) right after it.
+With no passage that answers, it says so and cites the best source.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -51,10 +56,16 @@ NO_SENTENCE = (
 LEXICAL_WEIGHT = 1.0
 COSINE_WEIGHT = 1.0
 CONTEXT_WEIGHT = 0.5
+CODE_NAME_WEIGHT = 2.0
 TYPE_BONUS_SHARE = 0.2  # the answer-type bonus in a passage's score
 MIN_LEXICAL = 0.3  # a passage below both bars does not answer
 MIN_COSINE = 0.3
 EMBED_CHARS = 600
+# A passage from the n-th source is divided by 1 + RANK_DECAY * (n - 1): the search ranked
+# the whole chunk with its heading, title and both retrievers, which one sentence's words
+# and cosine do not see, so a passage from the second source must score 1.25 times one
+# from the first to be quoted before it.
+RANK_DECAY = 0.25
 CODE_BONUS = 0.3  # a "how do I" question is often answered by a command or code
 _HOWTO = re.compile(r"^\s*how (do|can|should|would) (i|you|we)\b|\bhow to\b", re.IGNORECASE)
 
@@ -264,10 +275,11 @@ def score_passages(
     """Every quotable passage of the sources, best first.
 
     A passage scores ``LEXICAL_WEIGHT`` x the IDF-weighted share of the question's
-    content words it holds (words only in its heading count ``CONTEXT_WEIGHT``), plus,
-    with an ``encoder``, ``COSINE_WEIGHT`` x its cosine with the question, plus the
-    answer-type bonus; divided by ``1 + 0.05 * (n - 1)`` so better-ranked sources win
-    ties. Table rows whose first cell names nothing the question asks about are left out.
+    content words it holds (a code name weighing ``CODE_NAME_WEIGHT``; words only in its
+    heading count ``CONTEXT_WEIGHT``, code names fully), plus, with an ``encoder``,
+    ``COSINE_WEIGHT`` x its cosine with the question, plus the answer-type bonus; divided
+    by ``1 + RANK_DECAY * (n - 1)`` so better-ranked sources win. Table rows whose first
+    cell names nothing the question asks about are left out.
     """
     stops = set(stem_words(sorted(FUNCTION_WORDS))) | FUNCTION_WORDS
     q_terms = {t for t in answer_terms(question) if t not in stops} or set(answer_terms(question))
@@ -285,7 +297,10 @@ def score_passages(
         for word in (text_words | context_words) & q_terms:
             df[word] = df.get(word, 0) + 1
     total = len(found)
-    idf = {word: math.log((total + 1) / (count + 0.5)) + 0.1 for word, count in df.items()}
+    idf = {
+        word: (math.log((total + 1) / (count + 0.5)) + 0.1) * _name_weight(word)
+        for word, count in df.items()
+    }
     weight = sum(idf.values()) or 1.0
     cosines = _cosines(question, [p for _, p in found], encoder)
     bonus = _answer_type_bonus(question)
@@ -297,19 +312,35 @@ def score_passages(
             continue  # only question words: no room for an answer
         lexical = (
             sum(idf[w] for w in in_text)
-            + CONTEXT_WEIGHT * sum(idf[w] for w in (context[k] & q_terms) - in_text)
+            + sum(_context_weight(w) * idf[w] for w in (context[k] & q_terms) - in_text)
         ) / weight
         cosine = cosines[k] if cosines is not None else None
         score = LEXICAL_WEIGHT * lexical + COSINE_WEIGHT * (cosine or 0.0)
         score += bonus(passage.text) * TYPE_BONUS_SHARE
         if howto and _shows_code(passage):
             score += CODE_BONUS
-        final = score / (1 + 0.05 * (n - 1))
+        final = score / (1 + RANK_DECAY * (n - 1))
         scored.append(ScoredPassage(n, passage, final, lexical, cosine, len(in_text)))
     order = {id(s): k for k, s in enumerate(scored)}
     # among equal scores the earlier passage: the first under a heading describes it
     scored.sort(key=lambda s: (-round(s.score, 9), order[id(s)]))
     return scored
+
+
+def _is_code_name(term: str) -> bool:
+    return "_" in term or "." in term
+
+
+def _name_weight(term: str) -> float:
+    """A code name the question asks about weighs ``CODE_NAME_WEIGHT`` times a word: the
+    question is about it, not about "value" or "default"."""
+    return CODE_NAME_WEIGHT if _is_code_name(term) else 1.0
+
+
+def _context_weight(term: str) -> float:
+    """A code name (``SESSION_COOKIE_SAMESITE``, ``app.route``) in the heading above a
+    passage counts fully: the passage is that name's description ("Default: None")."""
+    return 1.0 if _is_code_name(term) else CONTEXT_WEIGHT
 
 
 def _shows_code(passage: Passage) -> bool:
@@ -351,8 +382,10 @@ def answers(ranked: list[ScoredPassage], max_passages: int = MAX_SENTENCES) -> l
             break
         if candidate.matched < min(best.matched, max(2, best.matched - 1)):
             continue  # on another subject: it shares fewer of the question's words
-        if any(_overlaps(candidate.passage.text, k.passage.text) for k in kept):
-            continue
+        if any(_overlaps(_quoted(candidate.passage), _quoted(k.passage)) for k in kept):
+            candidate = _without_example(candidate)  # its example is quoted already
+            if any(_overlaps(_quoted(candidate.passage), _quoted(k.passage)) for k in kept):
+                continue
         kept.append(candidate)
     return kept
 
@@ -361,6 +394,14 @@ def _answers_at_all(best: ScoredPassage) -> bool:
     if best.cosine is None:
         return best.lexical > 0
     return best.lexical >= MIN_LEXICAL or best.cosine >= MIN_COSINE
+
+
+def _without_example(scored: ScoredPassage) -> ScoredPassage:
+    return dataclasses.replace(scored, passage=dataclasses.replace(scored.passage, example=""))
+
+
+def _quoted(passage: Passage) -> str:
+    return f"{passage.shown}\n{passage.example}" if passage.example else passage.shown
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -374,7 +415,9 @@ def format_passage(scored: ScoredPassage) -> str:
     marker = f"[{scored.n}]"
     if passage.kind == "code":
         return f"- Code {marker}:\n" + _indent(passage.text)
-    first, _, rest = passage.text.partition("\n")
+    first, _, rest = passage.shown.partition("\n")
+    if passage.example:
+        rest = passage.example
     if not rest:
         return f"- {first} {marker}"
     if rest.lstrip().startswith("- "):

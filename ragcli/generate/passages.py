@@ -5,7 +5,11 @@ loader, plain text, code) as blocks: headings, prose paragraphs, lists, code blo
 tables. What a reader can be given as an answer becomes a ``Passage``:
 
 - each sentence of a prose paragraph, markup stripped (links to their text, no HTML
-  tags, no emphasis marks, no ``{ #anchor }``);
+  tags, no emphasis marks, no ``{ #anchor }``), quoted with the sentences after it that
+  continue it ("Or use X later.", "Instead, ..."); in a short paragraph (at most
+  ``MAX_PARAGRAPH_SENTENCES`` sentences and ``MAX_PARAGRAPH_CHARS``) it carries the code
+  block after the paragraph, or a one-sentence lead-in and its code block, as its
+  ``example``;
 - a sentence that ends in a colon together with the list or code block that follows it,
   whole (the lead-in alone says nothing; when nothing follows it in the chunk it is
   dropped);
@@ -41,11 +45,22 @@ _REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
 _ANCHOR = re.compile(r"\s*\{\s*#[^}]*\}")
 _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
-_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+(?=[\"'(\[`*_]?[A-Z0-9\u0080-\uffff])")
+# A sentence ends at . ! ? before a capital, but not after an initial ("Nicholas E.
+# Golovin") or a common abbreviation ("e.g.", "Dr.").
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?\u3002\uff01\uff1f])(?<!\b[A-Z]\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bDr\.)"
+    r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bMrs\.)(?<!\betc\.)"
+    r"\s+(?=[\"'(\[`*_]?[A-Z0-9\u0080-\uffff])"
+)
 _CROSS_REFERENCE = re.compile(
     r"^(?:for (?:more|further|full|additional|all the)? ?(?:details|information|info|"
     r"examples?|reference)|(?:please )?see(?: also)?|refer to|read more|learn more|"
     r"check (?:out )?|more (?:details|information|info) (?:in|at|on))\b",
+    re.IGNORECASE,
+)
+# The first word of a sentence that finishes the one before it.
+_CONTINUATION = re.compile(
+    r"^(?:or|but|instead|alternatively|otherwise|however|also|then|so|thus|therefore)\b",
     re.IGNORECASE,
 )
 _LABEL_VALUE = re.compile(r"^[A-Z][\w ]{0,30}:\s+\S")
@@ -61,6 +76,8 @@ _PROSE_END = re.compile(r"[.!?:;]\s*$")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 MIN_WORDS = 4
 MAX_CODE_LINES = 40  # a longer code block is cut to its first lines when quoted
+MAX_PARAGRAPH_SENTENCES = 3  # the code block after a paragraph this short is the
+MAX_PARAGRAPH_CHARS = 400  # example of its sentences
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,13 @@ class Passage:
     kind: str
     text: str
     context: str = ""
+    paragraph: str = ""  # a sentence with the sentences that continue it ("Or use X.")
+    example: str = ""  # the code block right after a sentence's short paragraph
+
+    @property
+    def shown(self) -> str:
+        """What is quoted: a sentence with its continuations, else the passage."""
+        return self.paragraph or self.text
 
 
 @dataclass
@@ -91,7 +115,7 @@ def passages(text: str, heading: str = "") -> list[Passage]:
         if block.kind == "heading":
             context = clean_inline(" ".join(line.strip(" #") for line in block.lines))
         elif block.kind == "prose":
-            out.extend(_prose_passages(block, after, context))
+            out.extend(_prose_passages(block, after, context, _example(blocks[i + 1 : i + 3])))
         elif block.kind == "list":
             out.extend(Passage("item", item, context) for item in _items(block.lines))
         elif block.kind == "code":
@@ -241,11 +265,26 @@ def _merge_code(blocks: list[_Block]) -> list[_Block]:
 # passages
 
 
-def _prose_passages(block: _Block, after: _Block | None, context: str) -> list[Passage]:
+def _example(following: list[_Block]) -> str:
+    """The code block right after a paragraph, or the one-sentence lead-in ("This example
+    uses X:") and the code block after that; "" when neither follows."""
+    if following and following[0].kind == "code":
+        return _code_text(following[0].lines)
+    if len(following) == 2 and following[0].kind == "prose" and following[1].kind == "code":
+        lead = clean_inline(" ".join(line.strip() for line in following[0].lines))
+        if lead.endswith(":") and len(split_sentences(lead)) == 1:
+            return lead + "\n" + _code_text(following[1].lines)
+    return ""
+
+
+def _prose_passages(
+    block: _Block, after: _Block | None, context: str, example: str = ""
+) -> list[Passage]:
     text = clean_inline(" ".join(line.strip() for line in block.lines).lstrip("> "))
     if not text or not _WORD.search(text):
         return []
     sentences = split_sentences(text)
+    example = example if _is_short(sentences) else ""
     out = []
     for k, sentence in enumerate(sentences):
         last = k == len(sentences) - 1
@@ -257,8 +296,26 @@ def _prose_passages(block: _Block, after: _Block | None, context: str) -> list[P
             continue
         if len(sentence.split()) < MIN_WORDS and not _LABEL_VALUE.match(sentence):
             continue
-        out.append(Passage("sentence", sentence, context))
+        shown = _with_continuations(sentences, k)
+        out.append(Passage("sentence", sentence, context, shown, example))
     return out
+
+
+def _is_short(sentences: list[str]) -> bool:
+    """A paragraph short enough that the code block after it is its example."""
+    text = " ".join(sentences)
+    return len(sentences) <= MAX_PARAGRAPH_SENTENCES and len(text) <= MAX_PARAGRAPH_CHARS
+
+
+def _with_continuations(sentences: list[str], k: int) -> str:
+    """Sentence ``k`` and the sentences after it that continue it ("Or use X later.",
+    "Instead, ..."), or "" when none does."""
+    end = k + 1
+    while end < len(sentences) and _CONTINUATION.match(sentences[end]):
+        if sentences[end].rstrip().endswith(":") or _is_cross_reference(sentences[end]):
+            break
+        end += 1
+    return " ".join(sentences[k:end]) if end > k + 1 else ""
 
 
 def _lead_text(sentence: str, after: _Block) -> str:

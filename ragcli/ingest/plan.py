@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcli.load import kind_of
 from ragcli.store.catalog import FileRecord
 
 
@@ -34,6 +35,7 @@ class Plan:
     gone: list[str] = field(default_factory=list)  # known paths whose chunks are dropped
     unchanged: list[str] = field(default_factory=list)  # display paths
     skipped: list[dict[str, str]] = field(default_factory=list)
+    reloaded: list[str] = field(default_factory=list)  # kinds of files read again
 
 
 def plan_changes(
@@ -43,11 +45,14 @@ def plan_changes(
     base_dir: Path,
     *,
     filtered: bool,
+    reload_kinds: Collection[str] = (),
 ) -> Plan:
     """Compare ``discoveries`` (one ``Discovery`` per root) with the ``known`` records.
 
     ``filtered`` (--include/--exclude given) makes the run about the selected files
     only: files the filters leave out stay indexed unless they were deleted from disk.
+    Known files of the ``reload_kinds`` (their loader changed) are updated even when
+    their content did not change.
     """
     plan = Plan()
     for found in discoveries:
@@ -56,7 +61,12 @@ def plan_changes(
         for path in found.files:
             if str(path) not in plan.seen:
                 plan.seen.add(str(path))
-                _classify(plan, path, known.get(str(path)), base_dir)
+                previous = known.get(str(path))
+                kind = kind_of(path) if previous is not None and reload_kinds else None
+                if kind in reload_kinds:
+                    plan.reloaded.append(kind)
+                    previous = _forgotten(previous)
+                _classify(plan, path, previous, base_dir)
     plan.gone.extend(
         path
         for path in known
@@ -65,10 +75,15 @@ def plan_changes(
     return plan
 
 
+def _forgotten(record: FileRecord) -> FileRecord:
+    """The record with no content known, so its file is re-indexed as an update."""
+    return FileRecord(record.path, record.source, "", -1, -1)
+
+
 def _classify(plan: Plan, path: Path, previous: FileRecord | None, base_dir: Path) -> None:
     source = display_path(path, base_dir)
     if previous is not None and previous.source != source:
-        previous = FileRecord(previous.path, previous.source, "", -1, -1)  # re-index it
+        previous = _forgotten(previous)  # re-index it
     try:
         stat = path.stat()
         if previous and same_stat(previous, stat):

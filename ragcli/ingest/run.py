@@ -22,6 +22,7 @@ from ragcli.config import Settings
 from ragcli.errors import IndexStateError, LoadError, RagError, warn
 from ragcli.ingest.manifest import check_compatible, expected_manifest
 from ragcli.ingest.plan import Change, Plan, display_path, plan_changes
+from ragcli.load.versions import loader_versions, stale_kinds
 from ragcli.store.base import StoreWriter
 from ragcli.store.catalog import FileRecord
 from ragcli.text import index_text
@@ -124,7 +125,13 @@ def ingest(
         if manifest:
             check_compatible(manifest, settings, run.report.index)
         known = writer.files()
-        plan = plan_changes(discoveries, known, roots, base_dir, filtered=bool(include or exclude))
+        stale = stale_kinds(manifest.get("loaders", {}) if manifest else None)
+        filtered = bool(include or exclude)
+        plan = plan_changes(
+            discoveries, known, roots, base_dir, filtered=filtered, reload_kinds=stale
+        )
+        run.loaders = _recorded_loaders(manifest, stale, filtered)
+        _say_reloading(plan, stale)
         run.timings["discover"] = time.perf_counter() - tick
         if not plan.seen and not plan.gone and not any(map(_found_something, discoveries)):
             raise nothing_found
@@ -157,6 +164,28 @@ def ingest(
         checkpoint.discard()
         counts = writer.manifest["counts"]
     return run.finish(generation, counts)
+
+
+def _recorded_loaders(
+    manifest: Mapping[str, Any] | None, stale: Mapping[str, str], filtered: bool
+) -> dict[str, int]:
+    """The loader versions the new generation records: this ragcli's, unless a filtered
+    run may have left files of a changed kind unread (then the old ones, so the next run
+    reads them)."""
+    if stale and filtered and manifest is not None:
+        return dict(manifest.get("loaders", {}))
+    return loader_versions()
+
+
+def _say_reloading(plan: Plan, stale: Mapping[str, str]) -> None:
+    if not plan.reloaded:
+        return
+    kinds = sorted(set(plan.reloaded))
+    count = len(plan.reloaded)
+    warn(
+        f"re-loading {count} indexed {'file' if count == 1 else 'files'} whose format is read "
+        f"differently since they were indexed ({'; '.join(stale[kind] for kind in kinds)})"
+    )
 
 
 def _reanalysing(manifest: Mapping[str, Any] | None, writer: StoreWriter) -> bool:
@@ -264,6 +293,7 @@ class _Run:
         self.wrote = False  # a file removed or added: the run commits
         self.embedded = self.files_written = 0
         self.loaded_all = False  # every changed file loaded: the later totals are known
+        self.loaders: dict[str, int] = loader_versions()  # recorded in the manifest
 
     def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
         """The settings with ``embed_backend = auto`` made concrete for this index, and
@@ -498,6 +528,7 @@ class _Run:
             {
                 **expected_manifest(self.settings),
                 "bm25": writer.bm25_params,
+                "loaders": self.loaders,
                 "dimension": int(dimension),
                 "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
                 "updated_at": self.now,

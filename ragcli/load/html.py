@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ragcli.errors import LoadError
 from ragcli.load.builder import Block, document
+from ragcli.load.html_lines import LineCursor, block_ranges_line_map, keep_line_count
 from ragcli.load.reading import (
     MAX_HTML_BYTES,
     SNIFF_BYTES,
@@ -145,7 +146,10 @@ def _parse(markup: str):
     parser = lxml.html.HTMLParser(huge_tree=False)
     try:
         tree = lxml.html.document_fromstring(
-            without_internal_subset(_XML_DECLARATION.sub("", markup, count=1)), parser=parser
+            keep_line_count(
+                markup, without_internal_subset(_XML_DECLARATION.sub("", markup, count=1))
+            ),
+            parser=parser,
         )
     except Exception:
         return None
@@ -196,37 +200,45 @@ class _Writer:
 
     def __init__(self) -> None:
         self.blocks: list[Block] = []  # (heading level or 0, text)
+        self.lines: list[tuple[int, int]] = []  # each block's first and last file line
+        self.cursor = LineCursor()
         self.inline: list[str] = []
         self.prefix = ""
 
     def text(self, value: str | None) -> None:
         if value:
             self.inline.append(value)
+            self.cursor.read(value)
 
     def flush(self) -> None:
         paragraph = " ".join("".join(self.inline).split())
         self.inline = []
+        span = self.cursor.take()
         if paragraph:  # a list item's "- " waits for its first paragraph
             self.blocks.append((0, self.prefix + paragraph))
+            self.lines.append(span)
             self.prefix = ""
 
-    def block(self, level: int, text: str) -> None:
+    def block(self, level: int, text: str, element, verbatim: bool = False) -> None:
         self.flush()
+        span = self.cursor.whole(element, text, verbatim)
         if text.strip():
             self.blocks.append((level, text))
+            self.lines.append(span)
 
 
 def _walk(element, out: _Writer) -> None:
     tag = element.tag if isinstance(element.tag, str) else None
     if tag is None:  # a comment or processing instruction
         return
+    out.cursor.enter(element)
     if tag in _HEADINGS:
         heading = _PERMALINK.sub("", " ".join(element.text_content().split()))
-        out.block(_HEADINGS[tag], heading)
+        out.block(_HEADINGS[tag], heading, element)
     elif tag == "pre":
-        out.block(0, element.text_content().strip("\n").rstrip())
+        out.block(0, element.text_content().strip("\n").rstrip(), element, verbatim=True)
     elif tag == "table":
-        out.block(0, _table(element))
+        out.block(0, _table(element), element)
     elif tag in _BLOCKS:
         out.flush()
         if tag == "li":
@@ -257,13 +269,18 @@ def _table(table) -> str:
 
 def html_blocks(markup: str) -> list[Block]:
     """The page's main text as (heading level, text) blocks; level 0 for body text."""
+    return html_blocks_with_lines(markup)[0]
+
+
+def html_blocks_with_lines(markup: str) -> tuple[list[Block], list[tuple[int, int]]]:
+    """The blocks and, for each, its first and last line in ``markup`` (1-based)."""
     tree = _parse(markup)
     if tree is None:
-        return []
+        return [], []
     out = _Writer()
     _walk(_main(tree), out)
     out.flush()
-    return out.blocks
+    return out.blocks, out.lines
 
 
 def load_html(path: Path, root: Path) -> list[Document]:
@@ -271,8 +288,8 @@ def load_html(path: Path, root: Path) -> list[Document]:
     check_markup_size(data)
     declared = _META_CHARSET.search(data[:SNIFF_BYTES])
     markup = decode_text(data, declared.group(1).decode("ascii") if declared else None)
-    blocks = html_blocks(markup)
-    return document(
+    blocks, lines = html_blocks_with_lines(markup)
+    documents = document(
         path,
         root,
         blocks,
@@ -280,3 +297,5 @@ def load_html(path: Path, root: Path) -> list[Document]:
         title=html_title(markup),
         empty="no main text found in the HTML",
     )
+    documents[0].line_map = block_ranges_line_map([text for _, text in blocks], lines)
+    return documents

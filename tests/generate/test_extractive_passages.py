@@ -10,10 +10,17 @@ import pytest
 from ragcli.answer import ask
 from ragcli.config import Settings
 from ragcli.generate import make_backend
-from ragcli.generate.extractive import NO_SENTENCE, extractive_answer, score_passages
+from ragcli.generate.extractive import (
+    NO_SENTENCE,
+    ScoredPassage,
+    extractive_answer,
+    format_passage,
+    score_passages,
+)
 from ragcli.generate.passages import passages
 from ragcli.index import Index
 from ragcli.prompt import build_prompt
+from ragcli.text import answer_terms
 from ragcli.types import Chunk, Hit, Location
 
 
@@ -194,3 +201,111 @@ def test_a_how_to_question_gets_the_command_and_a_comment_in_code_is_not_a_headi
         "    # equivalent to 'from hello import app'",
         "    $ gunicorn -w 4 'hello:app'",
     ]
+
+
+ERRORS = (
+    "Registering\n\n"
+    "Register handlers by decorating a function with errorhandler. Or use "
+    "register_error_handler to register the function later. Remember to set the error "
+    "code when returning the response.\n\n"
+    "@app.errorhandler(BadRequest)\ndef handle_bad_request(e):\n    return 'bad request!', 400\n"
+)
+
+
+def test_a_sentence_is_quoted_with_the_sentence_that_continues_it():
+    question = "Which method registers an error handler without the errorhandler decorator?"
+    first = answer(question, ERRORS).splitlines()[0]
+    assert first == (
+        "- Register handlers by decorating a function with errorhandler. Or use "
+        "register_error_handler to register the function later. [1]"
+    )  # "Remember to ..." does not continue it
+
+
+def test_a_short_paragraph_brings_the_code_block_after_it_as_its_example():
+    code = "@app.route('/login', methods=['GET', 'POST'])\ndef login():\n    return 'ok'"
+    short = (
+        "By default, a route only answers to GET requests. You can use the methods argument "
+        "of the route decorator to handle different HTTP methods."
+    )
+    long = " ".join([short] * 3)
+    found = {p.text: p for p in passages(f"HTTP Methods\n\n{short}\n\n{code}\n")}
+    sentence = found["You can use the methods argument of the route decorator to handle "
+                     "different HTTP methods."]  # fmt: skip
+    assert sentence.example == code
+    assert format_passage(ScoredPassage(1, sentence, 1.0, 1.0, None)).splitlines() == [
+        f"- {sentence.text} [1]",
+        "    @app.route('/login', methods=['GET', 'POST'])",
+        "    def login():",
+        "        return 'ok'",
+    ]
+    # in a long paragraph the code block is not any one sentence's example
+    assert not any(p.example for p in passages(f"{long}\n\n{code}\n"))
+
+
+def test_a_lead_in_and_its_code_after_a_paragraph_are_its_example():
+    chunk = (
+        "Basic Configuration\n\n"
+        "If app.logger is accessed before logging is configured, it adds a default handler. "
+        "If possible, configure logging before creating the application object.\n\n"
+        "This example uses dictConfig to create a logging configuration:\n\n"
+        "from logging.config import dictConfig\n\ndictConfig({'version': 1})\n"
+    )
+    text = answer("How do I configure logging before the app object is created?", chunk)
+    lines = text.splitlines()
+    assert lines[0].startswith("- ") and lines[0].endswith("[1]")
+    assert "    This example uses dictConfig to create a logging configuration:" in lines
+    assert "    dictConfig({'version': 1})" in lines
+    assert lines.count("    dictConfig({'version': 1})") == 1  # the example quoted once
+    assert not any(line.startswith("- This example uses") for line in lines)
+
+
+def test_a_code_name_heading_makes_its_description_the_answer(encoder):
+    config = (
+        "SESSION_COOKIE_PARTITIONED\n\n"
+        "Browsers are beginning to disallow non-partitioned third party cookies.\n\n"
+        "Default: False\n\n"
+        "SESSION_COOKIE_SAMESITE\n\n"
+        "Restrict how cookies are sent with requests from external sites.\n\n"
+        "Default: None\n\n"
+        "PERMANENT_SESSION_LIFETIME\n\n"
+        "The default cookie implementation checks that the signature is not older than "
+        "this value."
+    )
+    question = "What is the default value of the SESSION_COOKIE_SAMESITE setting?"
+    text = answer(question, config, encoder=encoder)
+    assert text.splitlines()[0] == "- Default: None [1]"
+
+
+def test_a_passage_from_a_lower_ranked_source_must_score_clearly_better():
+    # the search ranked the whole chunks (heading, title, both retrievers): a passage of
+    # the second source is quoted first only when it scores well above the first's
+    ranked = score_passages(
+        "When did it open to traffic?",
+        ["The bridge opened to traffic in 1901.", "The tunnel opened to traffic in 1902."],
+    )
+    assert [s.n for s in ranked] == [1, 2]
+    assert ranked[0].score >= 1.2 * ranked[1].score
+
+
+def test_an_initial_or_abbreviation_does_not_end_a_sentence():
+    chunk = (
+        "The committee was headed by Nicholas E. Golovin, e.g. for the launch vehicles. "
+        "It met in 1961."
+    )
+    assert [p.text for p in passages(chunk)] == [
+        "The committee was headed by Nicholas E. Golovin, e.g. for the launch vehicles.",
+        "It met in 1961.",
+    ]
+
+
+def test_an_irregular_past_form_matches_its_verb():
+    assert answer_terms("written wrote built ran") == answer_terms("write write build run")
+    assert answer_terms("found") != answer_terms("find")  # also "to found": left alone
+    found = score_passages(
+        "What file does the task write to?",
+        [
+            "The task runs after the response is sent. "
+            "The messages are written to the log.txt file after the response."
+        ],
+    )
+    assert found[0].passage.text.startswith("The messages are written to the log.txt file")
