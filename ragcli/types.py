@@ -322,8 +322,9 @@ class SearchOptions:
     # Per query, not a setting: the caller's own expansions (docs/retrieval.md, "Sub-queries")
     searches: tuple[SubQuery, ...] = search_option(
         (),
-        "Sub-queries fused into one ranking with the query (repeatable): --lex exact words "
-        "(BM25), --vec a question (dense), --hyde a passage like the answer (dense).",
+        "Sub-queries fused with the query into one ranking, each of type lex (exact words, "
+        "BM25 only), vec (a question, dense only) or hyde (a passage written as the answer "
+        f"would read, dense); at most {MAX_SUBQUERIES}.",
         ("--lex", "--vec", "--hyde"),
         status=False,
         setting=False,
@@ -355,7 +356,7 @@ class SearchOption:
         """The default as help texts show it; None when there is none to show."""
         if self.show_default is not None:
             return self.show_default
-        return None if self.default is None else str(self.default)
+        return None if self.default is None or self.default == () else str(self.default)
 
 
 def _declared_options() -> dict[str, SearchOption]:
