@@ -339,6 +339,14 @@ def query_alpha(query: str, params: SearchParams) -> float:
     return params.name_alpha
 
 
+def lex_alpha(lex_texts: list[str], params: SearchParams) -> float:
+    """The dense weight of a fusion of sub-queries: ``name_alpha`` when a lex text (a lex
+    sub-query, or the query itself) holds a code-like name, as ``query_alpha``."""
+    if params.alpha in (0.0, 1.0) or not any(holds_name(text) for text in lex_texts):
+        return params.alpha
+    return params.name_alpha
+
+
 def exact_fusion(
     sides: _Sides, dense_list, sparse_list, params: SearchParams, pool: int
 ) -> list[Candidate]:
@@ -456,8 +464,9 @@ def expanded(
     * any other (``linear``, the default): each chunk of U scored on every text,
       ``a * mean(cosines) + (1 - a) * mean(BM25 shares)``, the means over the dense texts
       (vec, hyde, and the query unless mode is sparse) and over the lex texts (lex, and
-      the query unless mode is dense), ``a`` the query's alpha (``query_alpha``; 1 with
-      no lex text, 0 with no dense text). ``{lex: q, vec: q}`` then ranks as ``q``.
+      the query unless mode is dense), ``a`` alpha, or name_alpha when a lex text holds a
+      code-like name (``lex_alpha``); 1 with no lex text, 0 with no dense text.
+      ``{lex: q, vec: q}`` then ranks as ``q`` does (over the pools, not deepened).
     """
     lex = [sub.query for sub in params.searches if sub.type == "lex"]
     dense_subs = [sub for sub in params.searches if sub.type != "lex"]
@@ -481,8 +490,7 @@ def expanded(
         return _rank_fusion(ranked, store, lex_texts, dense_texts)
     listed = [_ids(plain), *(ids for ids, _ in lists)]
     union = np.asarray(list(dict.fromkeys(np.concatenate(listed).tolist())), dtype=np.int64)
-    alpha = query_alpha(query, params) if query.strip() else params.alpha
-    alpha = 1.0 if not lex_texts else 0.0 if not dense_texts else alpha
+    alpha = 1.0 if not lex_texts else 0.0 if not dense_texts else lex_alpha(lex_texts, params)
     return _score_fusion(union, store, lex_texts, dense_texts, alpha)
 
 
