@@ -195,7 +195,8 @@ def search(
     side, so a sparse search never loads a model. With ``params.searches`` the query (when
     not empty) and each sub-query give one list each, fused into one ranking
     (``expanded``); the reranker then scores against ``params.focus(query)``."""
-    params = replace(params, searches=as_subqueries(params.searches))
+    if params.searches:
+        params = replace(params, searches=as_subqueries(params.searches))
     check(query, params)
     if store.n_chunks == 0:
         return []
