@@ -456,41 +456,46 @@ def expanded(
     restriction,
     query_encoder: Callable[[], Any],
 ) -> list[Candidate]:
-    """The query (when not empty, searched as without sub-queries) and each sub-query of
-    ``params.searches`` as one list each (lex: BM25 top ``pool``; vec: the query
-    embedding's dense top; hyde: the passage embedded as a document), fused into one
-    ranking over their union U, best first (ties by chunk id):
+    """Each sub-query of ``params.searches`` as one list (lex: BM25 top ``pool``; vec: the
+    query embedding's dense top; hyde: the passage embedded as a document's), and the
+    query when not empty, fused into one ranking over their union U, best first (ties by
+    chunk id):
 
-    * ``rrf`` fusion: ``sum over lists 1 / (60 + rank)``;
+    * ``rrf`` fusion: ``sum over lists 1 / (60 + rank)``, the query's list being its own
+      ranking (searched as without sub-queries);
     * any other (``linear``, the default): each chunk of U scored on every text,
       ``a * mean(cosines) + (1 - a) * mean(BM25 shares)``, the means over the dense texts
       (vec, hyde, and the query unless mode is sparse) and over the lex texts (lex, and
       the query unless mode is dense), ``a`` alpha, or name_alpha when a lex text holds a
       code-like name (``lex_alpha``); 1 with no lex text, 0 with no dense text.
-      ``{lex: q, vec: q}`` then ranks as ``q`` does (over the pools, not deepened).
+      The query's lists are its BM25 and dense tops, so ``{lex: q, vec: q}`` and ``q``
+      with sub-queries of its own text rank as ``q`` does (over the pools, not deepened).
     """
-    lex = [sub.query for sub in params.searches if sub.type == "lex"]
+    given = bool(query.strip())
+    rank_fusion = params.fusion == "rrf"
+    lex_subs = [sub.query for sub in params.searches if sub.type == "lex"]
     dense_subs = [sub for sub in params.searches if sub.type != "lex"]
-    encoder = query_encoder() if dense_subs else None
+    query_lex = given and params.mode != "dense"
+    query_dense = given and params.mode != "sparse"
+    encoder = query_encoder() if dense_subs or query_dense else None
     loading = _Background(getattr(encoder, "load", None)) if encoder is not None else None
-    lists = [store.sparse_search(text, pool, restriction) for text in lex]
-    plain: list[Candidate] = []
-    if query.strip():
-        plain = candidates(store, query, params, pool, restriction, query_encoder)
-    vectors = []
+    lex_texts = [*lex_subs, *([query] if query_lex else [])]
+    # rrf: the query's own ranking is one list; score fusion: its two sides are lists
+    searched = lex_subs if rank_fusion else lex_texts
+    lists = [store.sparse_search(text, pool, restriction)[0] for text in searched]
+    if rank_fusion and given:
+        lists.append(_ids(candidates(store, query, params, pool, restriction, query_encoder)))
+    dense_texts = []
     if loading is not None:
         loading.wait()
-        vectors = [_embedded(encoder, sub) for sub in dense_subs]
-        lists += [store.dense_search(vector, pool, restriction) for vector in vectors]
-    dense_texts = list(vectors)
-    if query.strip() and params.mode != "sparse":
-        dense_texts.append(query_encoder().encode_query(query))
-    lex_texts = [*lex, *([query] if query.strip() and params.mode != "dense" else [])]
-    if params.fusion == "rrf":
-        ranked = [_ids(plain), *(ids for ids, _ in lists)]
-        return _rank_fusion(ranked, store, lex_texts, dense_texts)
-    listed = [_ids(plain), *(ids for ids, _ in lists)]
-    union = np.asarray(list(dict.fromkeys(np.concatenate(listed).tolist())), dtype=np.int64)
+        dense_texts = [_embedded(encoder, sub) for sub in dense_subs]
+        if query_dense:
+            dense_texts.append(encoder.encode_query(query))
+    searched_dense = dense_texts[: len(dense_subs)] if rank_fusion else dense_texts
+    lists += [store.dense_search(vector, pool, restriction)[0] for vector in searched_dense]
+    if rank_fusion:
+        return _rank_fusion(lists, store, lex_texts, dense_texts)
+    union = np.asarray(list(dict.fromkeys(np.concatenate(lists).tolist())), dtype=np.int64)
     alpha = 1.0 if not lex_texts else 0.0 if not dense_texts else lex_alpha(lex_texts, params)
     return _score_fusion(union, store, lex_texts, dense_texts, alpha)
 

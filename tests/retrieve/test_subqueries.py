@@ -54,6 +54,8 @@ def test_lex_and_vec_of_one_text_rank_as_that_text(index):
         both = index.search("", k=8, rerank=False, searches=[("lex", text), ("vec", text)])
         assert ids(both) == ids(plain), text
         assert [h.score for h in both] == pytest.approx([h.score for h in plain], abs=1e-6)
+        again = index.search(text, k=8, rerank=False, searches=[("lex", text), ("vec", text)])
+        assert ids(again) == ids(plain), text
 
 
 def test_a_lex_sub_query_raises_the_chunks_holding_its_words(index):
