@@ -44,7 +44,8 @@ def wait_healthy(url: str, timeout: float = 300) -> None:
 def found(url: str, word: str, source: str) -> bool:
     body = {"query": word, "mode": "sparse", "k": 1}
     hits = httpx.post(f"{url}/search", json=body, timeout=30).json().get("results", [])
-    return bool(hits) and hits[0]["source"] == source
+    # the word itself in the hit's text: the file matching earlier markers is not enough
+    return bool(hits) and hits[0]["source"] == source and word in hits[0]["text"]
 
 
 def main() -> None:
@@ -79,7 +80,8 @@ def main() -> None:
         time.sleep(3)  # the watcher's catch-up ingest
         rel = target.relative_to(root).as_posix()
         for _ in range(args.runs):
-            word = "zq" + uuid.uuid4().hex[:10]
+            # letters only: a tokenizer may split letters from digits
+            word = "zq" + uuid.uuid4().hex[:10].translate(str.maketrans("0123456789", "ghijklmnop"))
             with target.open("ab") as handle:
                 handle.write(f"\n\nThe marker word {word} is here.\n".encode())
             saved = time.perf_counter()

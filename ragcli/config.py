@@ -26,6 +26,8 @@ from ragcli.types import (  # noqa: F401 (SEARCH_FIELDS: re-exported)
 from ragcli.weights import DEFAULT_EMBED_MODEL
 
 PROJECT_CONFIG_NAME = "ragcli.toml"
+# Search options of one query only (``setting=False``): no config file or RAG_* sets them.
+PER_QUERY = frozenset(name for name, option in SEARCH_OPTIONS.items() if not option.setting)
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def load_settings(project_dir: Path | None = None, env: dict[str, str] | None = 
     """Settings from the config files and ``RAG_*`` variables (see the module docstring);
     a bad value is a ``UsageError`` naming the file or the variable."""
     env = os.environ if env is None else env
-    known = {f.name: f.type for f in fields(Settings)}
+    known = {f.name: f.type for f in fields(Settings) if f.name not in PER_QUERY}
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     candidates = [user_config_path()]

@@ -295,11 +295,14 @@ class Index:
         rerank_model: str | None = None,
         rerank_depth: int | None = None,
         min_score: float | None = None,
+        searches: Sequence[Any] | None = None,
         filters: SearchFilter | None = None,
         params: SearchParams | None = None,
     ) -> list[Hit]:
         """Top ``k`` chunks for ``query``: ``params`` whole, or unset options from the
-        settings. The keywords are the search options (``ragcli.types.SearchOptions``)."""
+        settings. The keywords are the search options (``ragcli.types.SearchOptions``);
+        ``searches`` are sub-queries (``{"type": "lex"|"vec"|"hyde", "query": ...}``)
+        fused with ``query``, which may then be empty."""
         if params is None:
             given = locals()
             options = {name: given[name] for name in SEARCH_FIELDS}

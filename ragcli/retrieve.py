@@ -29,14 +29,14 @@ Hybrid fusion (the formula docs/retrieval.md explains):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ragcli.errors import UsageError
 from ragcli.text import holds_name
-from ragcli.types import Hit, SearchParams
+from ragcli.types import Hit, SearchParams, SubQuery, as_subqueries
 
 MODES = ("dense", "sparse", "hybrid")
 FUSIONS = ("linear", "minmax", "zscore", "dbsf", "rrf", "adaptive")
@@ -192,19 +192,27 @@ def search(
 ) -> list[Hit]:
     """The top ``params.k`` hits for ``query``. ``query_encoder`` gives the encoder
     (``encode_query``, optionally ``load``) and is called only when the mode has a dense
-    side, so a sparse search never loads a model."""
+    side, so a sparse search never loads a model. With ``params.searches`` the query (when
+    not empty) and each sub-query give one list each, fused into one ranking
+    (``expanded``); the reranker then scores against ``params.focus(query)``."""
+    if params.searches:
+        params = replace(params, searches=as_subqueries(params.searches))
     check(query, params)
     if store.n_chunks == 0:
         return []
     restriction = store.restrict(params.filters)
     if restriction is not None and restriction.empty:
         return []
-    found = candidates(store, query, params, pool_size(params), restriction, query_encoder)
+    pool = pool_size(params)
+    if params.searches:
+        found = expanded(store, query, params, pool, restriction, query_encoder)
+    else:
+        found = candidates(store, query, params, pool, restriction, query_encoder)
     if params.min_score is not None:
         found = [c for c in found if relevant(c, params.min_score)]
     hits = to_hits(store, found[: _head_size(params)])
     if params.rerank and hits and rerank is not None:
-        hits = rerank(query, hits)
+        hits = rerank(params.focus(query), hits)
     hits = hits[: params.k]
     for rank, hit in enumerate(hits, 1):
         hit.rank = rank
@@ -215,12 +223,18 @@ def check(query: str, params: SearchParams) -> None:
     validate(params.mode, params.fusion, params.alpha)
     if params.k < 1:
         raise UsageError(f"k must be at least 1, got {params.k}")
-    if not query.strip():
+    if not query.strip() and not params.searches:
         raise UsageError("empty query")
-    if params.min_score is not None and params.mode == "sparse":
+    if params.min_score is not None and not _has_dense_side(query, params):
         raise UsageError(
             "--min-score is a cosine and sparse mode computes none; use --mode hybrid or dense"
         )
+
+
+def _has_dense_side(query: str, params: SearchParams) -> bool:
+    if any(sub.type != "lex" for sub in params.searches):
+        return True
+    return bool(query.strip()) and params.mode != "sparse"
 
 
 def relevant(candidate: Candidate, min_score: float) -> bool:
@@ -326,6 +340,14 @@ def query_alpha(query: str, params: SearchParams) -> float:
     return params.name_alpha
 
 
+def lex_alpha(lex_texts: list[str], params: SearchParams) -> float:
+    """The dense weight of a fusion of sub-queries: ``name_alpha`` when a lex text (a lex
+    sub-query, or the query itself) holds a code-like name, as ``query_alpha``."""
+    if params.alpha in (0.0, 1.0) or not any(holds_name(text) for text in lex_texts):
+        return params.alpha
+    return params.name_alpha
+
+
 def exact_fusion(
     sides: _Sides, dense_list, sparse_list, params: SearchParams, pool: int
 ) -> list[Candidate]:
@@ -424,3 +446,121 @@ class _Background:
 
     def wait(self) -> None:
         self._thread.join()
+
+
+def expanded(
+    store,
+    query: str,
+    params: SearchParams,
+    pool: int,
+    restriction,
+    query_encoder: Callable[[], Any],
+) -> list[Candidate]:
+    """Each sub-query of ``params.searches`` as one list (lex: BM25 top ``pool``; vec: the
+    query embedding's dense top; hyde: the passage embedded as a document's), and the
+    query when not empty, fused into one ranking over their union U, best first (ties by
+    chunk id):
+
+    * ``rrf`` fusion: ``sum over lists 1 / (60 + rank)``, the query's list being its own
+      ranking (searched as without sub-queries);
+    * any other (``linear``, the default): each chunk of U scored on every text,
+      ``a * mean(cosines) + (1 - a) * mean(BM25 shares)``, the means over the dense texts
+      (vec, hyde, and the query unless mode is sparse) and over the lex texts (lex, and
+      the query unless mode is dense), ``a`` alpha, or name_alpha when a lex text holds a
+      code-like name (``lex_alpha``); 1 with no lex text, 0 with no dense text.
+      The query's lists are its BM25 and dense tops, so ``{lex: q, vec: q}`` and ``q``
+      with sub-queries of its own text rank as ``q`` does (over the pools, not deepened).
+    """
+    given = bool(query.strip())
+    rank_fusion = params.fusion == "rrf"
+    lex_subs = [sub.query for sub in params.searches if sub.type == "lex"]
+    dense_subs = [sub for sub in params.searches if sub.type != "lex"]
+    query_lex = given and params.mode != "dense"
+    query_dense = given and params.mode != "sparse"
+    encoder = query_encoder() if dense_subs or query_dense else None
+    loading = _Background(getattr(encoder, "load", None)) if encoder is not None else None
+    lex_texts = [*lex_subs, *([query] if query_lex else [])]
+    # rrf: the query's own ranking is one list; score fusion: its two sides are lists
+    searched = lex_subs if rank_fusion else lex_texts
+    lists = [store.sparse_search(text, pool, restriction)[0] for text in searched]
+    if rank_fusion and given:
+        lists.append(_ids(candidates(store, query, params, pool, restriction, query_encoder)))
+    dense_texts = []
+    if loading is not None:
+        loading.wait()
+        dense_texts = [_embedded(encoder, sub) for sub in dense_subs]
+        if query_dense:
+            dense_texts.append(encoder.encode_query(query))
+    searched_dense = dense_texts[: len(dense_subs)] if rank_fusion else dense_texts
+    lists += [store.dense_search(vector, pool, restriction)[0] for vector in searched_dense]
+    if rank_fusion:
+        return _rank_fusion(lists, store, lex_texts, dense_texts)
+    union = np.asarray(list(dict.fromkeys(np.concatenate(lists).tolist())), dtype=np.int64)
+    alpha = 1.0 if not lex_texts else 0.0 if not dense_texts else lex_alpha(lex_texts, params)
+    return _score_fusion(union, store, lex_texts, dense_texts, alpha)
+
+
+def _embedded(encoder, sub: SubQuery) -> np.ndarray:
+    """A vec sub-query embedded as a query; a hyde passage as a document (HyDE)."""
+    if sub.type == "hyde":
+        return np.asarray(encoder.encode([sub.query]))[0]
+    return encoder.encode_query(sub.query)
+
+
+def _ids(found: list[Candidate]) -> np.ndarray:
+    return np.asarray([c.chunk_id for c in found], dtype=np.int64)
+
+
+def _side_scores(store, union: np.ndarray, lex: list[str], vectors: list) -> tuple:
+    """Each chunk's best cosine over ``vectors`` and best BM25 over ``lex`` (None: none)."""
+    dense = [np.asarray(store.dense_scores(union, v), np.float64) for v in vectors]
+    sparse = [np.asarray(store.sparse_scores(union, text), np.float64) for text in lex]
+    best_dense = np.max(dense, axis=0) if dense else None
+    best_sparse = np.max(sparse, axis=0) if sparse else None
+    return dense, sparse, best_dense, best_sparse
+
+
+def _score_fusion(
+    union: np.ndarray, store, lex: list[str], vectors: list, alpha: float
+) -> list[Candidate]:
+    if not len(union):
+        return []
+    dense, sparse, best_dense, best_sparse = _side_scores(store, union, lex, vectors)
+    shares = [_share(store, text, scores) for text, scores in zip(lex, sparse, strict=True)]
+    fused = np.zeros(len(union))
+    if dense:
+        fused += alpha * np.mean(dense, axis=0)
+    if shares:
+        fused += (1 - alpha) * np.mean(shares, axis=0)
+    return _ranked(union, fused, best_dense, best_sparse)
+
+
+def _share(store, text: str, scores: np.ndarray) -> np.ndarray:
+    """BM25 as the share of the text's whole term weight (as ``linear`` does)."""
+    ceiling = float(store.sparse_ceiling(text))
+    return scores / ceiling if ceiling > 0 else np.zeros_like(scores)
+
+
+def _rank_fusion(lists: list[np.ndarray], store, lex: list[str], vectors: list) -> list[Candidate]:
+    scores: dict[int, float] = {}
+    for ids in lists:
+        for rank, cid in enumerate(ids.tolist(), 1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    if not scores:
+        return []
+    union = np.asarray(list(scores), dtype=np.int64)
+    _, _, best_dense, best_sparse = _side_scores(store, union, lex, vectors)
+    return _ranked(union, np.asarray(list(scores.values())), best_dense, best_sparse)
+
+
+def _ranked(union, fused, best_dense, best_sparse) -> list[Candidate]:
+    order = np.lexsort((union, -fused))
+    return [
+        Candidate(
+            int(union[i]),
+            None if best_dense is None else float(best_dense[i]),
+            None if best_sparse is None else float(best_sparse[i]),
+            float(fused[i]),
+        )
+        for i in order
+    ]

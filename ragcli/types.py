@@ -192,14 +192,73 @@ def search_option(
     high: float | None = None,
     show_default: str | None = None,
     status: bool = True,
+    setting: bool = True,
 ) -> Any:
     """One search option's declaration, as a field of ``SearchOptions``: its default,
     ``--help`` text, CLI flags (typer spelling, ``--rerank/--no-rerank``), allowed range,
-    the default as ``--help`` shows it when not the value itself, and whether
-    ``rag status`` lists it under ``search``."""
+    the default as ``--help`` shows it when not the value itself, whether
+    ``rag status`` lists it under ``search``, and whether it is a setting (config files
+    and ``RAG_*`` may set it) or belongs to one query only."""
     meta = {"help": help, "flags": flags, "low": low, "high": high}
-    meta |= {"show_default": show_default, "status": status}
+    meta |= {"show_default": show_default, "status": status, "setting": setting}
     return field(default=default, metadata={"search_option": meta})
+
+
+# The kinds of sub-query a search may be given (``SearchOptions.searches``), each with
+# the text that tells a caller (CLI help, the MCP/JSON schema) when to use it.
+SUBQUERY_TYPES: dict[str, str] = {
+    "lex": "Exact words, BM25 only: names, identifiers, config keys, error messages "
+    "(SESSION_COOKIE_SECURE, send_file).",
+    "vec": "Meaning, dense only: a question or description in plain words "
+    "(how do I register a blueprint?).",
+    "hyde": "A hypothetical passage, embedded as a document: write a sentence or two as "
+    "you expect the answer to read in the documents.",
+}
+MAX_SUBQUERIES = 10
+MAX_SUBQUERY_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class SubQuery:
+    """One sub-query of an expanded search: ``type`` lex, vec or hyde (SUBQUERY_TYPES)."""
+
+    type: str
+    query: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "query": self.query}
+
+
+def as_subqueries(given: Any) -> tuple[SubQuery, ...]:
+    """Sub-queries as ``SubQuery`` values, from SubQuery, ``{"type", "query"}`` dicts or
+    ``(type, query)`` pairs; each checked (type, text, length) and at most
+    ``MAX_SUBQUERIES``, else a ``UsageError`` naming the problem."""
+    from ragcli.errors import UsageError
+
+    items = list(given or ())
+    if len(items) > MAX_SUBQUERIES:
+        raise UsageError(f"searches: {len(items)} sub-queries; at most {MAX_SUBQUERIES}")
+    found = []
+    for n, item in enumerate(items, 1):
+        if isinstance(item, dict):
+            kind, text = item.get("type"), item.get("query")
+        elif isinstance(item, SubQuery):
+            kind, text = item.type, item.query
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            kind, text = item
+        else:
+            raise UsageError(f"searches[{n}]: give {{type, query}}, not {item!r:.60}")
+        if kind not in SUBQUERY_TYPES:
+            choose = ", ".join(SUBQUERY_TYPES)
+            raise UsageError(f"searches[{n}]: unknown type {kind!r}: choose one of {choose}")
+        if not isinstance(text, str) or not text.strip():
+            raise UsageError(f"searches[{n}] ({kind}): empty query")
+        if len(text) > MAX_SUBQUERY_CHARS:
+            raise UsageError(
+                f"searches[{n}] ({kind}): {len(text)} characters; at most {MAX_SUBQUERY_CHARS}"
+            )
+        found.append(SubQuery(kind, text))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -260,6 +319,16 @@ class SearchOptions:
         high=1.0,
         status=False,
     )
+    # Per query, not a setting: the caller's own expansions (docs/retrieval.md, "Sub-queries")
+    searches: tuple[SubQuery, ...] = search_option(
+        (),
+        "Sub-queries fused with the query into one ranking, each of type lex (exact words, "
+        "BM25 only), vec (a question, dense only) or hyde (a passage written as the answer "
+        f"would read, dense); at most {MAX_SUBQUERIES}.",
+        ("--lex", "--vec", "--hyde"),
+        status=False,
+        setting=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -275,6 +344,7 @@ class SearchOption:
     high: float | None
     show_default: str | None
     status: bool
+    setting: bool
 
     @property
     def flag(self) -> str:
@@ -286,7 +356,7 @@ class SearchOption:
         """The default as help texts show it; None when there is none to show."""
         if self.show_default is not None:
             return self.show_default
-        return None if self.default is None else str(self.default)
+        return None if self.default is None or self.default == () else str(self.default)
 
 
 def _declared_options() -> dict[str, SearchOption]:
@@ -310,12 +380,33 @@ class SearchParams(SearchOptions):
     def describe(self) -> dict[str, Any]:
         """The options as the ``--json`` result record names them (docs/commands.md)."""
         hybrid = self.mode == "hybrid"
-        return {
+        described = {
             "k": self.k,
             "mode": self.mode,
             "alpha": self.alpha if hybrid else None,
             "fusion": self.fusion if hybrid else None,
         }
+        if self.searches:
+            described["searches"] = [sub.to_dict() for sub in self.searches]
+        return described
+
+    def snippet_words(self, query: str) -> str:
+        """The words a snippet centres on: the query's and the lex and vec sub-queries'
+        (a hyde passage's words are a guess), else ``focus``."""
+        words = [query, *(sub.query for sub in self.searches if sub.type != "hyde")]
+        return " ".join(words).strip() or self.focus(query)
+
+    def focus(self, query: str) -> str:
+        """The one text that stands for the whole request where one is needed (the
+        reranker's query, snippets): the query, else the first vec, lex, then hyde
+        sub-query."""
+        if query.strip() or not self.searches:
+            return query
+        for kind in ("vec", "lex", "hyde"):
+            for sub in self.searches:
+                if sub.type == kind:
+                    return sub.query
+        return query
 
 
 def result_record(
@@ -326,12 +417,13 @@ def result_record(
     how current the index is (``freshness``) when it was checked."""
     from ragcli.text import snippet
 
+    words = params.snippet_words(query)
     record = {
         "query": query,
         **params.describe(),
         "reranked": any(hit.rerank is not None for hit in hits),
         "results": [
-            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, query).to_dict()} for hit in hits
+            {**hit.to_dict(), "snippet": snippet(hit.chunk.text, words).to_dict()} for hit in hits
         ],
     }
     if freshness is not None:

@@ -14,6 +14,7 @@ import typer
 from ragcli.cli.app import app, handles_errors
 from ragcli.cli.options import GENERATION, SEARCH, TARGET, Flags, JsonOpt, uses
 from ragcli.errors import RagError, UsageError, printable, require_utf8
+from ragcli.types import SUBQUERY_TYPES
 
 QuestionArg = Annotated[
     str | None,
@@ -180,9 +181,13 @@ def ask(
         show.warn(cache.write_error)
 
 
+# Sub-queries belong to one question, not to every turn of a conversation.
+CHAT_SEARCH = SEARCH.without(*SUBQUERY_TYPES)
+
+
 @app.command()
 @handles_errors
-@uses(SEARCH, GENERATION, TARGET)
+@uses(CHAT_SEARCH, GENERATION, TARGET)
 def chat(
     new: NewOpt = False,
     json_out: JsonLinesOpt = False,

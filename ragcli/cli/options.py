@@ -82,7 +82,18 @@ class Flags(dict):
         renamed = {"model": "llm_model"}
         skip = {"index", "name", "store"}
         known = {f.name for f in fields(Settings)} - skip
-        return {renamed.get(k, k): v for k, v in self.items() if renamed.get(k, k) in known}
+        given = {renamed.get(k, k): v for k, v in self.items() if renamed.get(k, k) in known}
+        searches = self.subqueries()
+        return given | {"searches": searches} if searches else given
+
+    def subqueries(self) -> tuple:
+        """The --lex, --vec and --hyde values as sub-queries (kind by kind, each in the
+        order given)."""
+        from ragcli.types import SUBQUERY_TYPES, as_subqueries
+
+        return as_subqueries(
+            (kind, text) for kind in SUBQUERY_TYPES for text in self.get(kind) or []
+        )
 
     def search_filter(self):
         return search_filter(self.get("path_filter"), self.get("kind"), self.get("doc"))
@@ -157,6 +168,20 @@ def embed_model_flag(embed_model: str | None, old: str | None) -> str | None:
         raise UsageError("give the embedding model once, with --embed-model")
     warn("--model is deprecated here; use --embed-model (the embedding model)")
     return old
+
+
+def search_cli_options(name: str) -> list[tuple[str, Any, None]]:
+    """The SEARCH bundle's entries of a declared search option: one, or for the
+    sub-queries (``searches``) one repeatable ``--lex``/``--vec``/``--hyde`` each."""
+    from ragcli.types import SEARCH_OPTIONS, SUBQUERY_TYPES
+
+    if name != "searches":
+        return [(name, search_option(name), None)]
+    flags = SEARCH_OPTIONS[name].flags
+    return [
+        (kind, Annotated[list[str] | None, typer.Option(flag, help=SUBQUERY_TYPES[kind])], None)
+        for kind, flag in zip(SUBQUERY_TYPES, flags, strict=True)
+    ]
 
 
 def search_option(name: str) -> Any:
@@ -268,7 +293,7 @@ TARGET = Bundle(
 SEARCH = Bundle(
     "search",
     (
-        *((name, search_option(name), None) for name in SEARCH_FIELDS),
+        *(entry for name in SEARCH_FIELDS for entry in search_cli_options(name)),
         ("path_filter", FilterOpt, None),
         ("kind", TypeOpt, None),
         ("doc", DocOpt, None),

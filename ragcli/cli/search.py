@@ -42,11 +42,19 @@ def search(
     search: Flags,
     target: Flags,
 ) -> None:
-    """Search the index. Exit code 0 with results, 1 when nothing matched, 2 on bad usage."""
-    if batch is None and query is None:
-        raise UsageError("give a query, '-' to read it from stdin, or --batch FILE")
+    """Search the index. Exit code 0 with results, 1 when nothing matched, 2 on bad usage.
+
+    --lex, --vec and --hyde add sub-queries (each repeatable), fused with the query into
+    one ranking; with them the query may be left out."""
+    expanded = bool(search.subqueries())
+    if batch is None and query is None and not expanded:
+        raise UsageError(
+            "give a query, '-' to read it from stdin, --lex/--vec/--hyde, or --batch FILE"
+        )
     if batch is not None and query is not None:
         raise UsageError("give either a query or --batch, not both")
+    if batch is not None and expanded:
+        raise UsageError("--lex, --vec and --hyde belong to one query: not with --batch")
     if files and (json_out or batch is not None):
         raise UsageError("--files prints paths only: not with --json or --batch")
     idx = target.open_index()
@@ -56,7 +64,7 @@ def search(
     if batch is not None:
         found_any = search_batch(idx, batch, params, json_out)
         raise typer.Exit(0 if found_any else 1)
-    query = read_query(query)
+    query = read_query(query) if query is not None else ""
     hits = idx.search(query, params=params)
     if files:
         from ragcli.documents import hit_files
@@ -91,10 +99,11 @@ def show_results(query: str, hits: list, params, json_out: bool, idx) -> None:
     if json_out:
         render.print_json(result_record(query, hits, params, freshness))
         return
+    shown = params.snippet_words(query)
     if render.is_terminal():
-        render.search_rich(query, hits)
+        render.search_rich(shown, hits)
     else:
-        render.search_plain(query, hits)
+        render.search_plain(shown, hits)
     from ragcli.freshness import summary
 
     stale = summary(freshness)

@@ -71,7 +71,8 @@ def search_text(record: dict[str, Any], max_bytes: int | None = None) -> str:
     hits left out are counted at the end.
     """
     budget = max_bytes or DEFAULT_SEARCH_BYTES
-    query = record["query"]
+    subs = [sub["query"] for sub in record.get("searches") or [] if sub["type"] != "hyde"]
+    query = " ".join([record["query"], *subs]).strip()
     lines = [_search_header(record)]
     note = record.get("rerank_note")
     if note:
@@ -99,11 +100,17 @@ def _search_header(record: dict[str, Any]) -> str:
     if record.get("reranked"):
         how.append("reranked")
     shown = ", ".join(part for part in how if part)
+    asked = [f'"{record["query"]}"'] if record["query"] else []
+    asked += [f'{sub["type"]} "{_short(sub["query"])}"' for sub in record.get("searches") or []]
     return (
-        f'{count} result{"s" if count != 1 else ""} for "{record["query"]}"'
+        f"{count} result{'s' if count != 1 else ''} for {' + '.join(asked)}"
         + (f" ({shown})" if shown else "")
         + '. Read more with get(spec="SOURCE:LINE:COUNT"); full records are in structuredContent.'
     )
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _hit_text(hit: dict[str, Any], query: str, width: int) -> str:

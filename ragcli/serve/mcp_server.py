@@ -53,6 +53,13 @@ around a hit with `get`. Two kinds of query work differently:
 "send_file", "SESSION_COOKIE_SECURE") match best with mode="sparse" (BM25 only);
 - questions in plain words ("how do I register a blueprint?") match best with the \
 default mode="hybrid" (meaning + words).
+Expand a query yourself with searches, a list of up to 10 sub-queries fused with the \
+query (which may then be left out) into one ranking: {"type": "lex", "query": ...} for \
+exact names and terms (BM25 only), {"type": "vec", ...} for a question or a rephrasing \
+(meaning only), {"type": "hyde", ...} for a sentence or two written as you expect the \
+answer to read in the documents. Example: searches=[{"type": "lex", "query": \
+"SESSION_COOKIE_SECURE"}, {"type": "vec", "query": "how do I make the session cookie \
+HTTPS only?"}].
 Narrow with filter (globs such as "docs/**/*.md"), type (document kinds) or doc (ids). \
 files=true lists only the matching files. Bound the text with max_bytes; k sets how many \
 hits (default 5). The text shows one line per hit: [rank] source · location · score · \

@@ -63,12 +63,18 @@ class FreshnessRecord(TypedDict, total=False):
     reason: str
 
 
+class SubQueryRecord(TypedDict):
+    type: str  # lex, vec or hyde
+    query: str
+
+
 class SearchRecord(TypedDict, total=False):
-    query: Required[str]
+    query: Required[str]  # "" when only sub-queries were given
     k: int
     mode: str
     alpha: float | None
     fusion: str | None
+    searches: list[SubQueryRecord]  # the sub-queries fused with the query, when given
     reranked: bool
     rerank_note: str
     results: list[HitRecord]

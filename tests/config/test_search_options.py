@@ -20,12 +20,23 @@ from ragcli.cli import app
 from ragcli.cli.options import SEARCH, Flags
 from ragcli.config import RANGES, Settings, load_settings
 from ragcli.errors import UsageError
-from ragcli.types import SEARCH_FIELDS, SEARCH_OPTIONS, SearchFilter, SearchParams
+from ragcli.types import (
+    MAX_SUBQUERIES,
+    MAX_SUBQUERY_CHARS,
+    SEARCH_FIELDS,
+    SEARCH_OPTIONS,
+    SUBQUERY_TYPES,
+    SearchFilter,
+    SearchParams,
+    SubQuery,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FILTERS = ("path_filter", "kind", "doc")
 OPTIONS = list(SEARCH_OPTIONS.values())
 BOUNDED = [o for o in OPTIONS if o.low is not None or o.high is not None]
+SUBQUERY_OPTIONS = [o for o in OPTIONS if o.name == "searches"]
+ONE_FLAG = [o for o in OPTIONS if o not in SUBQUERY_OPTIONS]
 
 
 def test_the_declaration_lists_the_search_options():
@@ -41,6 +52,7 @@ def test_the_declaration_lists_the_search_options():
         "rerank_model",
         "rerank_depth",
         "min_score",
+        "searches",
     )
 
 
@@ -87,10 +99,20 @@ def _declared_flags(typer_option) -> tuple[str, ...]:
     return (first, *typer_option.param_decls) if isinstance(first, str) else ()
 
 
+def _cli_names(name: str) -> tuple[str, ...]:
+    # the sub-queries are one repeatable flag per type (--lex, --vec, --hyde)
+    return tuple(SUBQUERY_TYPES) if name == "searches" else (name,)
+
+
 def test_the_cli_bundle_has_every_option_with_its_flags_help_and_default():
     bundle = {name: annotation for name, annotation, _ in SEARCH.options}
-    assert tuple(bundle) == (*SEARCH_FIELDS, *FILTERS)
-    for option in OPTIONS:
+    assert tuple(bundle) == (*(n for f in SEARCH_FIELDS for n in _cli_names(f)), *FILTERS)
+    for option in SUBQUERY_OPTIONS:
+        for kind, flag in zip(SUBQUERY_TYPES, option.flags, strict=True):
+            typer_option = _typer_option(bundle[kind])
+            assert _declared_flags(typer_option) == (flag,)
+            assert typer_option.help == SUBQUERY_TYPES[kind]
+    for option in ONE_FLAG:
         typer_option = _typer_option(bundle[option.name])
         assert _declared_flags(typer_option) == option.flags
         assert typer_option.help == option.help
@@ -101,7 +123,12 @@ def test_the_cli_bundle_has_every_option_with_its_flags_help_and_default():
 def test_help_shows_each_flag_with_its_help_and_default(command):
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    for option in OPTIONS:
+    for kind, help in SUBQUERY_TYPES.items():
+        line = re.search(rf"^│ --{kind}\s.*$", result.output, re.MULTILINE)
+        # sub-queries belong to one question: not to every turn of a chat
+        assert (line is None) == (command == "chat"), (command, kind)
+        assert line is None or help[:40] in line.group(0)
+    for option in ONE_FLAG:
         line = re.search(rf"^│ {option.flag}\s.*$", result.output, re.MULTILINE).group(0)
         assert option.help in line, (option.name, line)
         default = f"[default: {option.default_text}]"
@@ -110,7 +137,25 @@ def test_help_shows_each_flag_with_its_help_and_default(command):
 
 def test_flags_overrides_pass_every_search_option_and_no_filter():
     flags = Flags({name: object() for name, _, _ in SEARCH.options})
-    assert set(flags.overrides()) == set(SEARCH_FIELDS)
+    flags |= {"lex": ["SESSION_COOKIE_SECURE"], "vec": ["a question?"], "hyde": None}
+    overrides = flags.overrides()
+    assert set(overrides) == set(SEARCH_FIELDS)
+    assert overrides["searches"] == (
+        SubQuery("lex", "SESSION_COOKIE_SECURE"),
+        SubQuery("vec", "a question?"),
+    )
+    flags |= {"lex": None, "vec": None}
+    assert "searches" not in flags.overrides()  # none given: the setting stays as it is
+
+
+def test_sub_queries_are_per_query_not_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "RAG_SEARCHES": "lex"}
+    assert load_settings(env=env).searches == ()  # no variable sets them (and one warns)
+    (tmp_path / "ragcli").mkdir()
+    (tmp_path / "ragcli" / "config.toml").write_text('searches = "lex"\n')
+    with pytest.raises(UsageError, match="unknown setting 'searches'"):
+        load_settings(env={"XDG_CONFIG_HOME": str(tmp_path)})
 
 
 def test_index_search_takes_each_option_as_a_keyword():
@@ -136,8 +181,15 @@ def test_the_served_schema_has_each_option_described_and_bounded():
         prop = properties[name]
         assert prop["description"] == described_option(option)
         assert option.help in prop["description"]
-        assert str(option.default) in prop["description"] or option.default is None
+        assert str(option.default) in prop["description"] or option.default in (None, ())
         bounds = prop["anyOf"][0]
+        if name == "searches":  # a bounded list of {type, query}
+            assert bounds["maxItems"] == MAX_SUBQUERIES
+            item = schema.model_json_schema()["$defs"][bounds["items"]["$ref"].split("/")[-1]]
+            assert item["properties"]["type"]["enum"] == list(SUBQUERY_TYPES)
+            assert item["properties"]["query"]["maxLength"] == MAX_SUBQUERY_CHARS
+            assert item["required"] == ["type", "query"]
+            continue
         assert bounds.get("minimum") == option.low
         assert bounds.get("maximum") == LIMITS.get(name, option.high)
 
@@ -188,6 +240,8 @@ def _docs_rows() -> dict[str, list[str]]:
 def _docs_default(option) -> str:
     if option.default is None:
         return "unset"
+    if option.default == ():
+        return "none"
     return f"`{option.default}`" if isinstance(option.default, str) else f"{option.default:g}"
 
 

@@ -62,7 +62,10 @@ def test_search_files_and_line_numbers(tools):
         ("search", {"query": "x", "k": 0}, "k: Input should be greater than or equal to 1"),
         ("search", {"query": "x", "k": 1000}, "k: Input should be less than or equal to 100"),
         ("search", {"query": "x", "mode": "fuzzy"}, "mode: Input should be"),
-        ("search", {}, "query: Missing required argument"),
+        ("search", {}, "search: give query, searches, or both"),
+        ("search", {"searches": [{"type": "bm25", "query": "x"}]}, "searches.0.type: Input"),
+        ("search", {"searches": [{"type": "lex", "query": ""}]}, "searches.0.query: String"),
+        ("search", {"searches": [{"type": "lex", "query": "x"}] * 11}, "searches: List should"),
         ("get", {"spec": "a", "max_bytes": 10**9}, "max_bytes"),
         ("ask", {"question": "why?"}, "unknown operation 'ask'"),
     ],
@@ -92,8 +95,8 @@ def test_mcp_lists_tools_with_schemas_and_rejects_unknown_arguments(tools):
     listed, unknown, missing, found = asyncio.run(session())
     assert sorted(listed) == ["get", "multi_get", "search", "status"]
     search = listed["search"].input_schema
-    assert search["required"] == ["query"]
-    assert {"query", "k", "mode", "alpha", "filter", "type", "doc", "rerank"} <= set(
+    assert "required" not in search  # query, searches, or both
+    assert {"query", "searches", "k", "mode", "alpha", "filter", "type", "doc", "rerank"} <= set(
         search["properties"]
     )
     assert listed["search"].description.startswith("Search the index")

@@ -155,6 +155,33 @@ def test_incremental_update_and_delete_on_milvus(tmp_path, monkeypatch, embed_mo
     assert [h.chunk.source for h in index.search("waggle dance", mode="sparse")] == []
 
 
+def test_milvus_index_says_when_its_folder_moved_on(tmp_path, monkeypatch, embed_model_path):
+    """Freshness on Milvus: the folders stat-ed against the file records the collection
+    keeps, as for the local store."""
+    clean_env(monkeypatch, tmp_path)
+    root = tmp_path / "project"
+    write_files(root / "docs", {f"{w}.txt": topic_text(w) for w in ("volcano", "honeybee")})
+    monkeypatch.chdir(root)
+    uri = f"milvus-lite:{tmp_path / 'm.db'}"
+    assert rag("ingest", "docs", "--store", uri).exit_code == 0
+    current = json.loads(rag("status", "--store", uri, "--json").stdout)["freshness"]
+    assert current["checked"] is True and current["stale"] is False
+
+    time.sleep(0.01)
+    (root / "docs" / "honeybee.txt").write_text(topic_text("glacier"))
+    (root / "docs" / "volcano.txt").unlink()
+    write_files(root / "docs", {"violin.txt": topic_text("violin")})
+    behind = json.loads(rag("status", "--store", uri, "--json").stdout)["freshness"]
+    assert (behind["changed"], behind["appeared"], behind["vanished"]) == (1, 1, 1)
+    assert sorted(behind["examples"]) == [
+        "docs/honeybee.txt (changed)",
+        "docs/violin.txt (new)",
+        "docs/volcano.txt (deleted)",
+    ]
+    searched = rag("search", "moraines", "--store", uri, "--mode", "sparse", "--json")
+    assert json.loads(searched.stdout)["freshness"]["stale"] is True
+
+
 def test_milvus_refuses_other_settings_and_rebuilds(tmp_path, monkeypatch, embed_model_path):
     clean_env(monkeypatch, tmp_path)
     root = tmp_path / "project"

@@ -13,6 +13,7 @@ import numpy as np
 
 from ragcli.errors import IndexStateError
 from ragcli.store.base import DocumentInfo, Restriction, matching_documents
+from ragcli.store.catalog import FileRecord
 from ragcli.store.milvus.connection import (
     BATCH,
     CHUNK_FIELDS,
@@ -88,6 +89,20 @@ class MilvusStore:
 
     def documents(self) -> list[DocumentInfo]:
         return list(self._documents)
+
+    @cached_property
+    def _files(self) -> dict[str, FileRecord]:
+        return {
+            v["path"]: FileRecord(
+                v["path"], v["source"], v["sha256"], int(v["size"]), int(v["mtime_ns"])
+            )
+            for v in self.db.iter_meta("file")
+        }
+
+    def files(self) -> dict[str, FileRecord]:
+        """The file records the collection keeps (path, size, mtime, hash), as ingest
+        wrote them: what freshness compares the folders with (ragcli.freshness)."""
+        return dict(self._files)
 
     def kinds(self) -> dict[str, int]:
         return dict(Counter(doc.kind for doc in self._documents))
