@@ -72,6 +72,7 @@ def measure(spec: str, corpus: Path, work: Path) -> dict:
     from ragcli.embed.pool import parallel_encoder, worker_count
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
     from ragcli.text import index_text
 
     backend, _, workers = spec.partition(":")
@@ -81,7 +82,9 @@ def measure(spec: str, corpus: Path, work: Path) -> dict:
     folder = work / f"index-{spec.replace(':', '-')}-{corpus.parent.name}"
     load = os.getloadavg()
     ticks, cpu0, started = cpu_ticks(), os.times(), time.perf_counter()
-    report = ingest(folder, [corpus], settings, base_dir=corpus.parent, encoder=encoder)
+    report = ingest(
+        LocalWriter(folder), [corpus], settings, base_dir=corpus.parent, encoder=encoder
+    )
     wall = time.perf_counter() - started
     cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())
     catalog = Index(folder, settings=settings, base_dir=corpus.parent).store.catalog

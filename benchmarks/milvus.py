@@ -159,7 +159,13 @@ def write_store(writer, data: dict[str, Any]) -> float:
     with writer:
         for record, pairs, vectors, ingested_at in data["files"]:
             writer.add_file(record, pairs, vectors, ingested_at)
-        writer.commit(dict(data["manifest"]))
+        manifest = dict(data["manifest"])
+        writer.commit(
+            manifest,
+            roots=manifest.pop("roots", []),
+            updated_at=manifest.pop("updated_at", None),
+            dimension=manifest.pop("dimension", None),
+        )
     return time.perf_counter() - started
 
 

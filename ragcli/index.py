@@ -88,110 +88,30 @@ class Index:
         progress=None,
         follow_links: bool = False,
     ):
+        """Bring the index up to date with ``paths`` (``ragcli.ingest.ingest``)."""
         from ragcli.ingest import ingest
 
         self._close_store()
-        exists = not rebuild and self.exists()
-        manifest = self.store.manifest if exists else None
-        started = time.perf_counter()
-        preparing = progress is not None and self._model_to_prepare(manifest)
-        if preparing:
-            progress("prepare", 0, None)
-        encoder = self._ingest_encoder(manifest)  # a first run exports the ONNX model here
-        setup = time.perf_counter() - started
-        if preparing:
-            progress("prepare", 1, 1)
         report = ingest(
             self.writer(rebuild=rebuild),
             [Path(p) for p in paths],
-            self._ingest_settings(manifest),
+            self.settings,
             base_dir=self.base_dir,
             include=include,
             exclude=exclude,
-            rebuild=rebuild,
             follow_links=follow_links,
             progress=progress,
-            encoder=encoder,
-            exists=exists,
+            loaded=self.__dict__.get("encoder"),
+            warn=self._warn_once,
         )
-        report.seconds += setup  # the wait the user saw includes preparing the model
-        report.timings["model"] = report.timings.get("model", 0.0) + setup
         self._close_store()
-        if self.store_uri is None:
-            from ragcli.ingest.skipped import record_skipped
-
-            record_skipped(self.path, report.skipped)
-        self._check_corpus_language(report.chunks_added)
-        if report.chunks:
-            from ragcli.embed import export_for_queries
-
-            export_for_queries(self.store.manifest, warn=self._warn_once)
         return report
-
-    def _check_corpus_language(self, added: int, sample: int = 200) -> None:
-        """Warn once when the chunks just added are mostly not English and the model is
-        English-only; reads up to ``sample`` of them, evenly spaced."""
-        from ragcli.text import language_hint
-        from ragcli.weights import english_only, language_warning
-
-        manifest = self.store.manifest
-        model, top = manifest.get("embed_model") or "", manifest.get("next_chunk_id")
-        if not added or not isinstance(top, int) or not english_only(model):
-            return
-        step = max(1, added // sample)
-        chunks = self.store.chunks(list(range(top - added, top, step)))
-        language = language_hint("\n".join(chunk.text for chunk in chunks.values()))
-        if language:
-            self._warn_once(language_warning("the text just ingested", language, model))
 
     def writer(self, rebuild: bool = False):
         """An unopened StoreWriter for this index (``with index.writer() as w: ...``)."""
         from ragcli.store import open_writer
 
         return open_writer(self.path, self.store_uri, **self._where, rebuild=rebuild)
-
-    def _ingest_settings(self, manifest):
-        """The settings an ingest runs with: an index built with OCR keeps it on, so a
-        later plain ``rag ingest`` does not drop the images it read."""
-        if manifest and manifest.get("ocr") and not self.settings.ocr:
-            from dataclasses import replace
-
-            return replace(self.settings, ocr=True)
-        return self.settings
-
-    def _model_to_prepare(self, manifest=None) -> bool:
-        """Whether this ingest first exports the embedding model to ONNX for this
-        machine (once per model and machine, in the user's cache)."""
-        import importlib.util
-
-        from ragcli.embed.factory import AUTO, DEFAULT_BACKEND, EMBED_BACKENDS
-
-        settings = self.settings
-        if settings.engine != "local" or importlib.util.find_spec("onnxruntime") is None:
-            return False
-        backend = settings.embed_backend
-        if backend == AUTO:
-            variant = (manifest or {}).get("embed_variant") or EMBED_BACKENDS[DEFAULT_BACKEND]
-        else:
-            variant = EMBED_BACKENDS.get(backend, "float")
-        if backend == "torch" or (backend == AUTO and variant == "float" and manifest):
-            return False
-        from ragcli.embed import onnx_cache_dir
-        from ragcli.embed.onnx import is_exported
-        from ragcli.weights import canonical_name
-
-        model = canonical_name(settings.embed_model)
-        return not is_exported(onnx_cache_dir(model), model, variant)
-
-    def _ingest_encoder(self, manifest=None):
-        from ragcli.embed import ingest_encoder
-
-        return ingest_encoder(
-            self.settings,
-            warn=self._warn_once,
-            loaded=self.__dict__.get("encoder"),
-            manifest=manifest,
-        )
 
     def _close_store(self) -> None:
         store = self.__dict__.pop("store", None)

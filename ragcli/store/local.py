@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,24 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import IndexStateError, warn
-from ragcli.store.base import DocumentInfo, Restriction, matching_documents
+from ragcli.store.base import (
+    DocumentInfo,
+    Restriction,
+    check_dimension,
+    manifest_of,
+    matching_documents,
+)
 from ragcli.store.catalog import CATALOG_FILE, Catalog, FileRecord
 from ragcli.store.dense import DENSE_FILE
 from ragcli.store.generations import (
     CURRENT_FILE,
+    FORMAT_VERSION,
     MANIFEST_FILE,
     Live,
     WriteLock,
+    current_generation,
     generation_number,
+    index_present,
     publish_generation,
     read_manifest,
     resolve_live,
@@ -241,6 +250,14 @@ class LocalWriter:
         self.repairing: str | None = None  # what is damaged in the generation CURRENT names
         self.generation: int | None = None
 
+    @property
+    def holds_index(self) -> bool:
+        return not self.rebuild and index_present(self.index_dir)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.index_dir
+
     def __enter__(self) -> LocalWriter:
         self._lock.__enter__()
         try:
@@ -300,11 +317,17 @@ class LocalWriter:
 
     def next_chunk_id(self) -> int:
         """The counter kept in the manifest, so a removed chunk's id is never reused."""
-        with self._writing():
-            return max(self._counter, self._writable().next_chunk_id())
+        return self._counter
+
+    def take_chunk_ids(self, count: int) -> range:
+        taken = range(self._counter, self._counter + count)
+        self._counter += count
+        return taken
 
     @property
     def dimension(self) -> int | None:
+        if self._stage is not None and self._stage.dimension:
+            return self._stage.dimension
         dimension = (self.manifest or {}).get("dimension")
         return int(dimension) if dimension else None
 
@@ -391,52 +414,66 @@ class LocalWriter:
                     self._sparse.add(chunk.chunk_id, text)
                     ids.append(chunk.chunk_id)
             if ids:
-                self._check_dimension(vectors)
+                check_dimension(self.display, self.dimension, vectors)
                 self._stage.append(np.asarray(ids, dtype=np.int64), vectors)
-        if ids:
+        if ids:  # ids a caller made itself are never handed out again either
             self._counter = max(self._counter, max(ids) + 1)
-
-    def _check_dimension(self, vectors: np.ndarray) -> None:
-        known = self._stage.dimension or self.dimension
-        if known and vectors.shape[1] != known:
-            raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         catalog = self._writable()
         with self._writing():
             catalog.add_file(record, ingested_at)
 
-    def commit(self, manifest: dict[str, Any]) -> int:
+    def commit(
+        self,
+        build: Mapping[str, Any],
+        *,
+        roots: Sequence[str] = (),
+        updated_at: str | None = None,
+        dimension: int | None = None,
+    ) -> int:
         catalog = self._writable()
         with self._writing():
-            dimension, dense_kind = self._write_dense(manifest)
+            dimension, dense_kind = self._write_dense(self.dimension or dimension)
             catalog.commit()
             self._sparse.finish().save(self._tmp / SPARSE_DIR)
             self._stage.discard()
-            counts = catalog.counts()
-            counter = max(self._counter, catalog.next_chunk_id())
+            manifest = manifest_of(
+                build,
+                self.manifest,
+                roots=roots,
+                updated_at=updated_at,
+                bm25=self.bm25_params,
+                dimension=dimension,
+                counts=catalog.counts(),
+                next_chunk_id=self._counter,
+            )
             catalog.close()
             self._catalog = None
-            final = publish_generation(
-                self.index_dir,
-                self._tmp,
-                {
-                    **manifest,
-                    "dimension": dimension,
-                    "dense_index": dense_kind,
-                    "counts": counts,
-                    "next_chunk_id": counter,
-                },
-                **({"previous": self._live} if self._live is not None else {}),
+            previous = self._live if self._live is not None else self._named_generation()
+            manifest.update(
+                dense_index=dense_kind,
+                format_version=FORMAT_VERSION,
+                generation=generation_number(self._tmp),
+                previous=previous.name if previous is not None else None,
             )
+            final = publish_generation(self.index_dir, self._tmp, manifest)
         self._tmp = None
         self.generation = generation_number(final)
         self.manifest = read_manifest(final)
         return self.generation
 
-    def _write_dense(self, manifest: dict[str, Any]) -> tuple[int, str]:
+    def _named_generation(self) -> Path | None:
+        """The generation CURRENT names (a rebuild's previous one), if it can be read."""
+        try:
+            return current_generation(self.index_dir)
+        except IndexStateError:
+            return None
+
+    def _write_dense(self, dimension: int | None) -> tuple[int, str]:
         """Write the next dense index: (its dimension, its manifest type name). It is
-        freed before the rest of the commit, which so never holds it in memory."""
+        freed before the rest of the commit, which so never holds it in memory. The
+        dimension of the added vectors was checked as each file was added."""
         from ragcli.store import dense
 
         dense.trim_heap()
@@ -446,10 +483,8 @@ class LocalWriter:
                 dense_index = dense.read_for_update(self._live / DENSE_FILE)
         if dense_index is not None:
             dimension = dense_index.d
-        else:
-            dimension = self._stage.dimension or int(manifest["dimension"])
-        if self._stage.dimension and self._stage.dimension != dimension:
-            raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
+        elif not dimension:
+            raise IndexStateError(f"{self.index_dir}: no vector dimension for a new index")
         # Flat or IVF by size (ragcli.store.dense), the new vectors read back in batches.
         removed = np.asarray(self._removed, np.int64)
         stage = self._stage

@@ -45,7 +45,7 @@ from ragcli.errors import IndexStateError, RagError
 from ragcli.index import Index
 from ragcli.ingest import ingest
 from ragcli.store import local as local_store
-from ragcli.store.local import LocalStore
+from ragcli.store.local import LocalStore, LocalWriter
 
 QUERY = "glowing lava from a volcano"
 
@@ -62,8 +62,9 @@ def _env(monkeypatch, tmp_path):
 
 
 def run_ingest(project: Path, index_dir: Path | None = None, **options):
+    rebuild = options.pop("rebuild", False)
     return ingest(
-        index_dir or project / ".rag" / "default",
+        LocalWriter(index_dir or project / ".rag" / "default", rebuild=rebuild),
         [project / "docs"],
         Settings(),
         base_dir=project,
