@@ -70,6 +70,13 @@ def store_exists(
     return True
 
 
+def display_location(path: Path, uri: str | None, collection: str) -> str:
+    """An index as users name it: its folder, or the store URI and collection."""
+    if _is_local(uri):
+        return str(path)
+    return f"{display_uri(uri)} (collection {collection})"
+
+
 def display_uri(uri: str) -> str:
     """The store URI without credentials, for messages."""
     from ragcli.store.milvus import parse_store_uri

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +50,7 @@ STAGING_DIR = "staging"  # inside gen-N.tmp while it is written, removed before 
 # generation is at most this big (about 3 ms at 3 GB/s); `rag status --check` and every
 # ingest check all of it, however big.
 READ_CRC_LIMIT = 8 << 20
+ROW_SCORES_KEPT = 4  # queries whose BM25 row scores a reader keeps (a batch repeats none)
 WRITE_CRC_LIMIT = 1 << 62
 REPAIR_HINT = (
     "run `rag status --check`, then `rag ingest PATH` to repair it or `rag ingest --rebuild PATH`"
@@ -101,8 +103,11 @@ class LocalStore:
         self.manifest: dict[str, Any] = live.manifest
         with reading(gen / CATALOG_FILE):
             self.catalog = Catalog(gen / CATALOG_FILE, readonly=True)
-        self._sparse_query: str | None = None
-        self._sparse_rows: np.ndarray | None = None
+        # BM25 scores of every row for the last few queries, keyed by the query: a
+        # hybrid search's sparse_search and sparse_scores score the rows once, in
+        # either order, from any thread.
+        self._row_scores: dict[str, np.ndarray] = {}
+        self._row_scores_lock = threading.Lock()
 
     @cached_property
     def dense(self):
@@ -144,15 +149,27 @@ class LocalStore:
         with reading(self.generation_dir / DENSE_FILE):
             return dense.search(index, vector, n, allowed)
 
+    def _scores_of_rows(self, query: str) -> np.ndarray:
+        """The BM25 score of every row for ``query`` (unfiltered), scored once a query."""
+        with self._row_scores_lock:
+            found = self._row_scores.get(query)
+        if found is None:
+            with reading(self.generation_dir / SPARSE_DIR):
+                found = self.sparse.scores(query)
+            with self._row_scores_lock:
+                self._row_scores[query] = found
+                while len(self._row_scores) > ROW_SCORES_KEPT:
+                    del self._row_scores[next(iter(self._row_scores))]
+        return found
+
     def sparse_search(self, query, n, restriction=None):
+        from ragcli.store.sparse import top_rows
+
         sparse = self.sparse
-        mask = None
-        if restriction is not None:
-            mask = np.isin(sparse.row_ids, restriction.chunk_ids).astype(np.float32)
-        with reading(self.generation_dir / SPARSE_DIR):
-            ids, scores, row_scores = sparse.search(query, n, mask)
-        # sparse_scores for the other side's candidates reads this row vector back.
-        self._sparse_query, self._sparse_rows = query, row_scores
+        rows = self._scores_of_rows(query)
+        if restriction is not None and len(rows):
+            rows = rows * np.isin(sparse.row_ids, restriction.chunk_ids).astype(np.float32)
+        ids, scores, _ = top_rows(sparse.row_ids, rows, n)
         return ids, scores
 
     def sparse_ceiling(self, query):
@@ -171,13 +188,11 @@ class LocalStore:
 
     def sparse_scores(self, chunk_ids, query):
         sparse = self.sparse
-        if self._sparse_query != query or self._sparse_rows is None:
-            with reading(self.generation_dir / SPARSE_DIR):
-                self._sparse_query, self._sparse_rows = query, sparse.scores(query)
-        if not len(self._sparse_rows):
+        scores = self._scores_of_rows(query)
+        if not len(scores):
             return np.zeros(len(chunk_ids))
         rows = np.searchsorted(sparse.row_ids, np.asarray(chunk_ids, dtype=np.int64))
-        return self._sparse_rows[rows]
+        return scores[rows]
 
     # catalog ------------------------------------------------------------------------
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, Chunk]:

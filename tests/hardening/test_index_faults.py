@@ -79,7 +79,7 @@ def answers(index_dir: Path) -> list[tuple[str, float]]:
         index.encoder  # noqa: B018  (torch, shared: no ONNX export in these tests)
         hits = index.search(QUERY, k=4, mode="hybrid", rerank=False)
     finally:
-        index._close_store()
+        index.reader.close()
     return [(hit.chunk.source, round(hit.score, 5)) for hit in hits]
 
 
