@@ -471,6 +471,7 @@ def test_leftovers_of_killed_runs_go_at_the_next_no_change_ingest(damaged):
     assert report.generation == 2  # nothing changed: nothing written
     assert sorted(p.name for p in index_dir.iterdir()) == [
         "CURRENT",
+        "cache",  # the skipped files of the last ingest (ingest.skipped)
         "gen-000001",
         "gen-000002",
         "lock",
