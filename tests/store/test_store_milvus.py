@@ -579,3 +579,26 @@ def test_collection_from_the_uri_wins(lite_uri, vectors_of):
     store.close()
     with pytest.raises(IndexStateError):
         MilvusStore.open(uri, COLLECTION)
+
+
+def test_the_writer_owns_ids_and_dimension_through_a_rebuild(lite_uri, vectors_of, encoder):
+    uri = lite_uri()
+    write(uri, corpus()[:2], vectors_of)
+    texts = ["Fleas on black rats carried the plague."]
+    vectors = encoder.encode([index_text("", texts[0])])
+    with MilvusWriter.open(uri, COLLECTION, rebuild=True) as writer:
+        assert writer.holds_index is False and writer.work_dir is None
+        first = writer.take_chunk_ids(1)
+        record, docs = make_file("/p/x.txt", "x.txt", "text", "", texts, first[0], "lines")
+        writer.add_file(record, docs, vectors, NOW)  # the first write drops the old index
+        assert list(first) == [0] and list(writer.take_chunk_ids(2)) == [1, 2]
+        writer.commit(MANIFEST, roots=ROOTS)
+        assert writer.manifest["next_chunk_id"] == 3 and writer.manifest["roots"] == ROOTS
+    with MilvusWriter.open(uri, COLLECTION) as writer:
+        assert writer.holds_index and list(writer.take_chunk_ids(1)) == [3]
+        record, docs = make_file("/p/y.txt", "y.txt", "text", "", texts, 3, "lines")
+        with pytest.raises(IndexStateError, match="holds 384-dimensional vectors but"):
+            writer.add_file(record, docs, np.ones((1, 16), np.float32) / 4, NOW)
+    store = MilvusStore.open(uri, COLLECTION)
+    assert store.counts() == {"files": 1, "documents": 1, "chunks": 1}
+    store.close()
