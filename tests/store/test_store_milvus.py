@@ -588,15 +588,15 @@ def test_the_writer_owns_ids_and_dimension_through_a_rebuild(lite_uri, vectors_o
     vectors = encoder.encode([index_text("", texts[0])])
     with MilvusWriter.open(uri, COLLECTION, rebuild=True) as writer:
         assert writer.holds_index is False and writer.work_dir is None
-        first = writer.take_chunk_ids(1)
+        first = writer.take_chunk_ids(3)  # handed out, one of them written so far
         record, docs = make_file("/p/x.txt", "x.txt", "text", "", texts, first[0], "lines")
         writer.add_file(record, docs, vectors, NOW)  # the first write drops the old index
-        assert list(first) == [0] and list(writer.take_chunk_ids(2)) == [1, 2]
+        assert list(first) == [0, 1, 2] and list(writer.take_chunk_ids(2)) == [3, 4]
         writer.commit(MANIFEST, roots=ROOTS)
-        assert writer.manifest["next_chunk_id"] == 3 and writer.manifest["roots"] == ROOTS
+        assert writer.manifest["next_chunk_id"] == 5 and writer.manifest["roots"] == ROOTS
     with MilvusWriter.open(uri, COLLECTION) as writer:
-        assert writer.holds_index and list(writer.take_chunk_ids(1)) == [3]
-        record, docs = make_file("/p/y.txt", "y.txt", "text", "", texts, 3, "lines")
+        assert writer.holds_index and list(writer.take_chunk_ids(1)) == [5]
+        record, docs = make_file("/p/y.txt", "y.txt", "text", "", texts, 5, "lines")
         with pytest.raises(IndexStateError, match="holds 384-dimensional vectors but"):
             writer.add_file(record, docs, np.ones((1, 16), np.float32) / 4, NOW)
     store = MilvusStore.open(uri, COLLECTION)
