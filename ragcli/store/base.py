@@ -249,28 +249,27 @@ def check_dimension(display: str, stored: int | None, vectors: np.ndarray) -> No
 
 
 def manifest_of(
+    writer: StoreWriter,
     build: Mapping[str, Any],
-    live: Mapping[str, Any] | None,
     *,
     roots: Sequence[str],
     updated_at: str | None,
-    bm25: Mapping[str, Any],
     dimension: int,
     counts: Mapping[str, int],
-    next_chunk_id: int,
 ) -> dict[str, Any]:
-    """The manifest a writer commits, the one place its fields are put together: how
-    the index was built, the BM25 params and vector dimension of what is stored, every
-    root ingested so far, the counts, and the chunk-id counter (so a removed chunk's id
-    is never reused). Each store adds only where the index lives (its format version;
-    a local store its generation numbers and dense index type)."""
+    """The manifest ``writer`` commits, the one place its fields are put together: how
+    the index was built, the writer's BM25 params, the vector dimension of what is
+    stored, every root ingested so far (the live manifest's and ``roots``), the counts,
+    and the writer's chunk-id counter (so a removed chunk's id is never reused). Each
+    store adds only where the index lives (its format version; a local store its
+    generation numbers and dense index type)."""
     manifest = dict(build)
     manifest.update(
-        bm25=dict(bm25),
+        bm25=dict(writer.bm25_params),
         dimension=int(dimension),
-        roots=sorted({*(live or {}).get("roots", []), *map(str, roots)}),
+        roots=sorted({*(writer.manifest or {}).get("roots", []), *map(str, roots)}),
         counts=dict(counts),
-        next_chunk_id=int(next_chunk_id),
+        next_chunk_id=writer.next_chunk_id(),
     )
     if updated_at is not None:
         manifest["updated_at"] = updated_at

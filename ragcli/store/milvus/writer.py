@@ -280,15 +280,9 @@ class MilvusWriter:
         if dimension:
             self._ensure_chunks(int(dimension))
         stored = manifest_of(
-            build,
-            self.manifest,
-            roots=roots,
-            updated_at=updated_at,
-            bm25=self.bm25_params,
-            dimension=int(dimension or 0),
+            self, build, roots=roots, updated_at=updated_at, dimension=int(dimension or 0),
             counts=self.db.counts(),
-            next_chunk_id=self._next_id,
-        )
+        )  # fmt: skip
         stored.update(format_version=FORMAT_VERSION, store="milvus")
         self.db.call("upsert", self.db.meta, [_meta_row("manifest", "manifest", "", stored)])
         if self._dirty is not None:
