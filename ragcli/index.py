@@ -18,7 +18,6 @@ from typing import Any
 from ragcli import freshness
 from ragcli.config import Settings, load_settings
 from ragcli.errors import OnceWarner, warn
-from ragcli.status import index_status
 from ragcli.store import display_location, open_writer, store_exists
 from ragcli.store.handle import ReaderHandle
 from ragcli.store.locate import collection_name, locate, project_of
@@ -167,6 +166,8 @@ class Index:
 
     def status(self) -> dict[str, Any]:
         """What `rag status` shows (``ragcli.status.index_status``)."""
+        from ragcli.status import index_status
+
         return index_status(self.fresh_store(), self.settings, self.location, self.freshness())
 
     def file_list(self) -> dict[str, Any]:
