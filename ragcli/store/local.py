@@ -454,15 +454,9 @@ class LocalWriter:
             self._sparse.finish().save(self._tmp / SPARSE_DIR)
             self._stage.discard()
             manifest = manifest_of(
-                build,
-                self.manifest,
-                roots=roots,
-                updated_at=updated_at,
-                bm25=self.bm25_params,
-                dimension=dimension,
+                self, build, roots=roots, updated_at=updated_at, dimension=dimension,
                 counts=catalog.counts(),
-                next_chunk_id=self._counter,
-            )
+            )  # fmt: skip
             catalog.close()
             self._catalog = None
             previous = self._live if self._live is not None else self._named_generation()
