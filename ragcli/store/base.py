@@ -239,6 +239,24 @@ class StoreWriter(Protocol):
         ...
 
 
+class ChunkIds:
+    """A store writer's chunk-id counter: above every id the store ever held, so an id
+    is never handed out twice, even after its chunk is removed."""
+
+    def __init__(self, start: int = 0):
+        self.next = start
+
+    def take(self, count: int) -> range:
+        taken = range(self.next, self.next + count)
+        self.next += count
+        return taken
+
+    def cover(self, ids: Sequence[int]) -> None:
+        """Count past ``ids`` too (ids a caller made itself are not handed out again)."""
+        if len(ids):
+            self.next = max(self.next, max(ids) + 1)
+
+
 def check_dimension(display: str, stored: int | None, vectors: np.ndarray) -> None:
     """``IndexStateError`` when ``vectors`` are not of the ``stored`` dimension."""
     if stored and vectors.ndim == 2 and vectors.shape[1] != stored:

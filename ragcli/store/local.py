@@ -19,6 +19,7 @@ import numpy as np
 
 from ragcli.errors import IndexStateError, warn
 from ragcli.store.base import (
+    ChunkIds,
     DocumentInfo,
     Restriction,
     check_dimension,
@@ -261,7 +262,7 @@ class LocalWriter:
         self._removed: list[int] = []
         self._stage: VectorStage | None = None  # the added vectors, on disk until commit
         self._sparse = None  # a sparse.SparseWriter once the new generation is started
-        self._counter = 0  # the next chunk id: above every id this index ever held
+        self._ids = ChunkIds()  # the next chunk id: above every id this index ever held
         self.repairing: str | None = None  # what is damaged in the generation CURRENT names
         self.generation: int | None = None
 
@@ -277,7 +278,7 @@ class LocalWriter:
         self._lock.__enter__()
         try:
             if self.rebuild:
-                self._counter = _counter_of(_named_manifest(self.index_dir))
+                self._ids = ChunkIds(_counter_of(_named_manifest(self.index_dir)))
             else:
                 self._open_live()
         except BaseException:
@@ -294,10 +295,10 @@ class LocalWriter:
         self.repairing = live.damage
         # A damaged generation's ids were seen by readers too: count on from them.
         named = _named_manifest(self.index_dir)
-        self._counter = max(_counter_of(live.manifest), _counter_of(named))
+        self._ids = ChunkIds(max(_counter_of(live.manifest), _counter_of(named)))
         with reading(live.gen / CATALOG_FILE):
             self._old = Catalog(live.gen / CATALOG_FILE, readonly=True)
-            self._counter = max(self._counter, self._old.next_chunk_id())
+            self._ids.cover([self._old.next_chunk_id() - 1])
 
     def __exit__(self, *exc) -> None:
         import shutil
@@ -332,12 +333,10 @@ class LocalWriter:
 
     def next_chunk_id(self) -> int:
         """The counter kept in the manifest, so a removed chunk's id is never reused."""
-        return self._counter
+        return self._ids.next
 
     def take_chunk_ids(self, count: int) -> range:
-        taken = range(self._counter, self._counter + count)
-        self._counter += count
-        return taken
+        return self._ids.take(count)
 
     @property
     def dimension(self) -> int | None:
@@ -431,8 +430,7 @@ class LocalWriter:
             if ids:
                 check_dimension(self.display, self.dimension, vectors)
                 self._stage.append(np.asarray(ids, dtype=np.int64), vectors)
-        if ids:  # ids a caller made itself are never handed out again either
-            self._counter = max(self._counter, max(ids) + 1)
+        self._ids.cover(ids)
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         catalog = self._writable()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ragcli.store.base import check_dimension, manifest_of
+from ragcli.store.base import ChunkIds, check_dimension, manifest_of
 from ragcli.store.catalog import FileRecord
 from ragcli.store.milvus.connection import (
     BATCH,
@@ -49,7 +49,7 @@ class MilvusWriter:
         self._dimension: int | None = None
         self._dirty: str | None = None  # the file named in the state row
         self.manifest: dict[str, Any] | None = None
-        self._next_id = 0
+        self._ids = ChunkIds()
         if not rebuild:
             self._read_state()
         self.holds_index = self.manifest is not None
@@ -78,8 +78,11 @@ class MilvusWriter:
         self.manifest = db.meta_value("manifest")
         state = db.meta_value("state") or {}
         self._dimension = db.dimension()
-        self._next_id = max(
-            int((self.manifest or {}).get("next_chunk_id", 0)), int(state.get("next_chunk_id", 0))
+        self._ids = ChunkIds(
+            max(
+                int((self.manifest or {}).get("next_chunk_id", 0)),
+                int(state.get("next_chunk_id", 0)),
+            )
         )
         if state.get("dirty"):  # a run stopped while writing this file: drop what it left
             self._delete_file(state["dirty"])
@@ -109,12 +112,10 @@ class MilvusWriter:
         return value["file"] if value else None
 
     def next_chunk_id(self) -> int:
-        return self._next_id
+        return self._ids.next
 
     def take_chunk_ids(self, count: int) -> range:
-        taken = range(self._next_id, self._next_id + count)
-        self._next_id += count
-        return taken
+        return self._ids.take(count)
 
     @property
     def dimension(self) -> int | None:
@@ -190,7 +191,7 @@ class MilvusWriter:
         self._dimension = int(dimension)
 
     def _set_state(self, dirty: str | None) -> None:
-        value = {"dirty": dirty, "next_chunk_id": self._next_id}
+        value = {"dirty": dirty, "next_chunk_id": self._ids.next}
         self.db.call("upsert", self.db.meta, [_meta_row("state", "state", "", value)])
         self._dirty = dirty
 
@@ -233,8 +234,7 @@ class MilvusWriter:
         if rows:
             check_dimension(self.display, self._dimension, vectors)
             self._ensure_chunks(vectors.shape[1])
-            # ids a caller made itself are never handed out again either
-            self._next_id = max(self._next_id, max(row["chunk_id"] for row in rows) + 1)
+            self._ids.cover([row["chunk_id"] for row in rows])
         self._set_state(record.path)  # before the chunks: a crash leaves a known file
         for start in range(0, len(rows), BATCH):
             self.db.call("insert", self.db.name, rows[start : start + BATCH])
