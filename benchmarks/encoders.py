@@ -143,6 +143,7 @@ def quality_worker(runtime: str, cache: Path, collection: str, work: Path, out: 
     from ragcli.evaluate import QueryVectorCache, doc_ranking, read_beir, score_retrieval
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
     from ragcli.weights import quiet_model_libraries
 
     quiet_model_libraries()
@@ -156,7 +157,11 @@ def quality_worker(runtime: str, cache: Path, collection: str, work: Path, out: 
     shutil.rmtree(index_dir, ignore_errors=True)
     started = time.perf_counter()
     report = ingest(
-        index_dir, [beir.corpus_path], settings, base_dir=folder.resolve(), encoder=encoder
+        LocalWriter(index_dir),
+        [beir.corpus_path],
+        settings,
+        base_dir=folder.resolve(),
+        encoder=encoder,
     )
     whole = time.perf_counter() - started
     index = Index(index_dir, settings=settings, base_dir=folder.resolve())

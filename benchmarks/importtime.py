@@ -42,12 +42,13 @@ def small_index() -> Path:
 
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     folder = Path(tempfile.mkdtemp(prefix="rag-importtime-"))
     index_dir = folder / ".rag" / "default"
     index = Index(index_dir, base_dir=REPO)
     ingest(
-        index_dir,
+        LocalWriter(index_dir),
         [REPO / "examples" / "docs"],
         index.settings,
         base_dir=REPO,

@@ -79,6 +79,7 @@ def measure(spec: str, corpus: Path, work: Path, alone_too: bool = True) -> dict
     from ragcli.embed.pool import parallel_encoder, worker_count
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
     from ragcli.text import index_text
 
     backend, _, workers = spec.partition(":")
@@ -88,7 +89,9 @@ def measure(spec: str, corpus: Path, work: Path, alone_too: bool = True) -> dict
     folder = work / f"index-{spec.replace(':', '-')}-{corpus.parent.name}"
     load = os.getloadavg()
     ticks, cpu0, started = cpu_ticks(), os.times(), time.perf_counter()
-    report = ingest(folder, [corpus], settings, base_dir=corpus.parent, encoder=encoder)
+    report = ingest(
+        LocalWriter(folder), [corpus], settings, base_dir=corpus.parent, encoder=encoder
+    )
     wall = time.perf_counter() - started
     stop_parse_workers()  # their CPU counted as that of ended children
     cpu1, busy = os.times(), core_busy(ticks, cpu_ticks())

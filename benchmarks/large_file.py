@@ -152,6 +152,7 @@ def ingest_step(path: Path) -> dict:
 
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         index_dir = Path(scratch) / ".rag"
@@ -159,7 +160,11 @@ def ingest_step(path: Path) -> dict:
         before = rss_mib()
         started, cpu = time.perf_counter(), cpu_s()
         report = ingest(
-            index_dir, [path], index.settings, base_dir=path.parent, encoder=HashEncoder()
+            LocalWriter(index_dir),
+            [path],
+            index.settings,
+            base_dir=path.parent,
+            encoder=HashEncoder(),
         )
         wall, cpu = time.perf_counter() - started, cpu_s() - cpu
     return {

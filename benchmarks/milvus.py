@@ -159,7 +159,13 @@ def write_store(writer, data: dict[str, Any]) -> float:
     with writer:
         for record, pairs, vectors, ingested_at in data["files"]:
             writer.add_file(record, pairs, vectors, ingested_at)
-        writer.commit(dict(data["manifest"]))
+        manifest = dict(data["manifest"])
+        writer.commit(
+            manifest,
+            roots=manifest.pop("roots", []),
+            updated_at=manifest.pop("updated_at", None),
+            dimension=manifest.pop("dimension", None),
+        )
     return time.perf_counter() - started
 
 
@@ -408,7 +414,7 @@ def parity_collection(name: str, args, work: Path, settings) -> dict[str, Any]:
         probe = ef_probe(local, milvus, questions, vectors, K * settings.pool_factor)
         log(f"{name}: ef probe in {time.perf_counter() - tick:.1f} s")
         for index in (local, milvus):
-            index._close_store()
+            index.reader.close()
         release(db_path)
         return {"collection": name, "queries": len(questions), "ef_probe": probe}
 
@@ -501,7 +507,7 @@ def parity_collection(name: str, args, work: Path, settings) -> dict[str, Any]:
         log(f"{name}: ef probe in {time.perf_counter() - tick:.1f} s")
 
     for index in (local, milvus):
-        index._close_store()
+        index.reader.close()
     release(db_path)
     out = {
         "collection": name,
@@ -665,7 +671,7 @@ def speed_size(n_chunks: int, base: dict[str, Any], args, work: Path, settings, 
             log(f"{n_chunks}: store {mode} {label}: p50 {result['p50_ms']:.1f} ms")
     counts = milvus.store.counts()
     for index in (local, milvus):
-        index._close_store()
+        index.reader.close()
     release(db_path)
     return {
         "chunks": counts["chunks"],

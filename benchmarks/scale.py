@@ -326,6 +326,7 @@ def build(folder: Path, n_chunks: int) -> dict:
     """Runs in its own process: ingest the synthetic corpus with the sentence-mean encoder."""
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     index_dir = folder / f"index-{n_chunks}"
     corpus = folder / f"corpus-{n_chunks}.jsonl"
@@ -344,7 +345,7 @@ def build(folder: Path, n_chunks: int) -> dict:
 
     started = time.perf_counter()
     report = ingest(
-        index_dir,
+        LocalWriter(index_dir),
         [corpus],
         index.settings,
         base_dir=folder,
@@ -548,13 +549,14 @@ def ingest_folder(folder: Path, index_dir: Path, corpus: Path) -> dict:
     """Runs in its own process: ingest ``corpus`` into ``index_dir`` (new or not)."""
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     index = Index(index_dir, base_dir=folder)
     peaks, progress = phase_peaks()
     started = time.perf_counter()
     encoder = HashEncoder()
     report = ingest(
-        index_dir,
+        LocalWriter(index_dir),
         [corpus],
         index.settings,
         base_dir=folder,

@@ -84,9 +84,14 @@ def main() -> None:
         synthetic_corpus(corpus, args.chunks, sentences=3)  # about one chunk each
         started = time.perf_counter()
         from ragcli.ingest import ingest
+        from ragcli.store.local import LocalWriter
 
         report = ingest(
-            index_dir, [corpus], index.settings, base_dir=folder, encoder=RandomEncoder()
+            LocalWriter(index_dir),
+            [corpus],
+            index.settings,
+            base_dir=folder,
+            encoder=RandomEncoder(),
         )
         print(f"built {report.chunks} chunks in {time.perf_counter() - started:.0f} s")
     index = Index(index_dir, base_dir=folder)

@@ -52,6 +52,7 @@ def build_index(folder: Path, chunks: int) -> Path:
     """``folder/index`` over ``folder/corpus/`` (built once, reused with --keep)."""
     from ragcli.index import Index
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     index_dir = folder / "index"
     corpus = folder / "corpus"
@@ -61,7 +62,9 @@ def build_index(folder: Path, chunks: int) -> Path:
     synthetic_corpus(corpus / "corpus.jsonl", chunks, sentences=3)  # about one chunk each
     started = time.perf_counter()
     settings = Index(index_dir, base_dir=folder).settings
-    report = ingest(index_dir, [corpus], settings, base_dir=folder, encoder=RandomEncoder())
+    report = ingest(
+        LocalWriter(index_dir), [corpus], settings, base_dir=folder, encoder=RandomEncoder()
+    )
     print(f"built {report.chunks} chunks in {time.perf_counter() - started:.0f} s")
     return index_dir
 
@@ -338,6 +341,7 @@ sys.path.insert(0, sys.argv[3])
 from search_latency import RandomEncoder
 from ragcli.index import Index
 from ragcli.ingest import ingest
+from ragcli.store.local import LocalWriter
 folder, pause = Path(sys.argv[1]), float(sys.argv[2])
 n = 0
 while True:
@@ -346,7 +350,7 @@ while True:
     (folder / "corpus" / f"extra-{n}-{time.time_ns()}.jsonl").write_text(json.dumps(record))
     started = time.perf_counter()
     settings = Index(folder / "index", base_dir=folder).settings
-    report = ingest(folder / "index", [folder / "corpus"], settings, base_dir=folder,
+    report = ingest(LocalWriter(folder / "index"), [folder / "corpus"], settings, base_dir=folder,
                     encoder=RandomEncoder())
     print(f"generation {report.generation} in {time.perf_counter() - started:.1f} s",
           flush=True)

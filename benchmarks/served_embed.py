@@ -120,7 +120,7 @@ def _ingest_with(index, docs: Path, encoder):
     """The local run with the encoder made (and its model loaded) beforehand."""
     from ragcli.ingest import ingest
 
-    return ingest(index.path, [docs], index.settings, base_dir=index.base_dir, encoder=encoder)
+    return ingest(index.writer(), [docs], index.settings, base_dir=index.base_dir, encoder=encoder)
 
 
 def local_encoder():

@@ -464,3 +464,15 @@ def hit_files(hits) -> list[str]:
     for hit in hits:
         seen.setdefault(hit.chunk.source, None)
     return list(seen)
+
+
+def file_list(store, skipped: list[dict[str, str]] | None) -> dict[str, Any]:
+    """``{"indexed": [{"path", "kinds", "documents"}], "skipped": skipped}``: the indexed
+    files of ``store``, each with its document kinds and count, sorted by path."""
+    by_file: dict[str, dict[str, Any]] = {}
+    for info in store.documents():
+        entry = by_file.setdefault(info.source, {"path": info.source, "kinds": [], "documents": 0})
+        entry["documents"] += 1
+        if info.kind not in entry["kinds"]:
+            entry["kinds"].append(info.kind)
+    return {"indexed": sorted(by_file.values(), key=lambda e: e["path"]), "skipped": skipped}

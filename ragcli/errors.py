@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 
@@ -129,6 +130,21 @@ def require_utf8(text: str, origin: str) -> str:
     except UnicodeEncodeError as err:
         raise UsageError(f"{origin} is not valid UTF-8 (at character {err.start + 1})") from None
     return text
+
+
+class OnceWarner:
+    """Passes each warning on to ``sink`` once (or once per ``key``, whatever the
+    message): what one command or one long-lived Index says about a problem."""
+
+    def __init__(self, sink: Callable[[str], None]):
+        self.sink = sink
+        self._said: set[str] = set()
+
+    def __call__(self, message: str, key: str | None = None) -> None:
+        key = key or message
+        if key not in self._said:
+            self._said.add(key)
+            self.sink(message)
 
 
 def warn(message: str) -> None:

@@ -75,6 +75,13 @@ class Rerankers:
 
         return step
 
+    def for_params(self, params) -> Callable[[str, list[Hit]], list[Hit]] | None:
+        """The rerank step a search with ``params`` (``types.SearchParams``) runs: none
+        when ``rerank`` is False; when unset (None), only if the model is here."""
+        if params.rerank is False:
+            return None
+        return self.rerank(params.rerank_model, params.rerank is True)
+
 
 def unavailable(model_name: str) -> str | None:
     """Why ``model_name`` cannot rerank here without fetching anything, or None when it

@@ -564,3 +564,37 @@ def _ranked(union, fused, best_dense, best_sparse) -> list[Candidate]:
         )
         for i in order
     ]
+
+
+def search_index(
+    store,
+    query: str,
+    params: SearchParams,
+    query_encoder: Callable[[], Any],
+    rerankers: Callable[[], Any],
+    warn: Callable[..., None],
+) -> list[Hit]:
+    """``search`` as ``Index.search`` runs it: with the rerank step ``params`` asks for
+    (``rerank.Rerankers.for_params`` of ``rerankers()``; ``params.rerank`` then says
+    whether one runs) and, for a search with a dense side, a warning (once:
+    ``warn(message, key=...)``) when the query is not in English and the index's model
+    is English-only."""
+    from dataclasses import replace
+
+    # rerank=False: no loader is made and ragcli.rerank is not even imported
+    rerank_step = rerankers().for_params(params) if params.rerank is not False else None
+    params = replace(params, rerank=rerank_step is not None)
+    if params.mode != "sparse":
+        meant = [query, *(sub.query for sub in params.searches if sub.type != "lex")]
+        warning = query_language_warning(" ".join(meant), store.manifest.get("embed_model") or "")
+        if warning:
+            warn(warning, key="query-language")  # once per command, whatever the language
+    return search(store, query, params, query_encoder, rerank_step)
+
+
+def query_language_warning(query: str, model: str) -> str | None:
+    from ragcli.text import language_hint
+    from ragcli.weights import english_only, language_warning
+
+    language = language_hint(query) if english_only(model) else None
+    return language_warning("the query", language, model) if language else None

@@ -11,6 +11,7 @@ from helpers_ingest import clean_env, subprocess_env, write_files
 
 from ragcli.config import load_settings
 from ragcli.ingest import ingest
+from ragcli.store.local import LocalWriter
 
 
 class HashEncoder:
@@ -57,7 +58,7 @@ def build_project(root: Path, extra: dict[str, str] | None = None) -> Path:
 def reindex(root: Path, folders=("docs", "src", "data")) -> None:
     paths = [root / folder for folder in folders if (root / folder).exists()]
     ingest(
-        root / ".rag" / "default",
+        LocalWriter(root / ".rag" / "default"),
         paths,
         load_settings(root),
         base_dir=root,

@@ -25,6 +25,7 @@ from typing import Any
 
 from ragcli.answer.citations import CitationReport, check_citations
 from ragcli.answer.history import HISTORY_TURNS, Turn, format_history
+from ragcli.answer.source import SearchSource
 from ragcli.config import Settings
 from ragcli.errors import RagError, UsageError
 from ragcli.generate import Answer, Backend, answer_stream, make_backend
@@ -43,7 +44,7 @@ CONFIGURE_HINT = (
 )
 
 
-def llm_cache(index: Any, no_cache: bool = False) -> LLMCache:
+def llm_cache(index: SearchSource, no_cache: bool = False) -> LLMCache:
     """The answer cache of an index: ``<index>/cache/llm/``."""
     return LLMCache(Path(index.path) / "cache" / "llm", no_cache=no_cache)
 
@@ -136,7 +137,7 @@ class AskResult:
         }
 
 
-def retrieve(index: Any, query: str, settings: Settings, filters: Any = None) -> list[Hit]:
+def retrieve(index: SearchSource, query: str, settings: Settings, filters: Any = None) -> list[Hit]:
     """``index.search`` with every retrieval option taken from ``settings``."""
     return index.search(query, params=settings.search_params(filters))
 
@@ -156,7 +157,7 @@ def make_prompt(
     return prompt
 
 
-def no_hits_error(index: Any) -> RagError:
+def no_hits_error(index: SearchSource) -> RagError:
     try:
         empty = index.store.n_chunks == 0
     except Exception:  # noqa: BLE001 - only for the wording of the message
@@ -166,7 +167,9 @@ def no_hits_error(index: Any) -> RagError:
     return RagError("no sources matched the question (check --filter/--type/--doc)")
 
 
-def prepare_prompt(index: Any, question: str, settings: Settings, filters: Any = None) -> Prompt:
+def prepare_prompt(
+    index: SearchSource, question: str, settings: Settings, filters: Any = None
+) -> Prompt:
     """The prompt ``ask`` would send for ``question``, without calling a model
     (``rag generate``). Raises ``RagError`` when no source matches."""
     template = resolve_template(settings, getattr(index, "base_dir", None))
@@ -202,7 +205,7 @@ def run_prompt(
     return stream.answer
 
 
-def cache_for(index: Any, cache: LLMCache | bool | None) -> LLMCache | None:
+def cache_for(index: SearchSource, cache: LLMCache | bool | None) -> LLMCache | None:
     """``True``: the index's answer cache; ``False``/``None``: none; else ``cache``."""
     if cache is True:
         return llm_cache(index)
@@ -212,7 +215,7 @@ def cache_for(index: Any, cache: LLMCache | bool | None) -> LLMCache | None:
 
 
 def ask(
-    index: Any,
+    index: SearchSource,
     question: str,
     settings: Settings | None = None,
     *,
@@ -276,7 +279,7 @@ def best_cosine(hits: list[Hit]) -> float | None:
     return max(cosines) if cosines else None
 
 
-def abstains(index: Any, hits: list[Hit], settings: Settings) -> bool:
+def abstains(index: SearchSource, hits: list[Hit], settings: Settings) -> bool:
     """Whether ``ask`` should say the index has no answer. No hits at all is an error
     (empty index, filters matching nothing) unless ``--min-score`` removed them."""
     if settings.mode == "sparse":
@@ -317,7 +320,7 @@ def abstention(
     )
 
 
-def _with_search_model(backend: Backend, index: Any, settings: Settings) -> Backend:
+def _with_search_model(backend: Backend, index: SearchSource, settings: Settings) -> Backend:
     """The extractive backend ranks passages with the embedding model the search loaded
     (not in sparse mode, which loads none)."""
     if backend.name != "extractive" or settings.mode == "sparse":
@@ -329,7 +332,7 @@ def _with_search_model(backend: Backend, index: Any, settings: Settings) -> Back
 
 
 def answer_from_hits(
-    index: Any,
+    index: SearchSource,
     question: str,
     hits: list[Hit],
     settings: Settings,

@@ -35,6 +35,7 @@ from ragcli.answer.history import (
     load_history,
     turn_lines,
 )
+from ragcli.answer.source import SearchSource
 from ragcli.config import Settings
 from ragcli.errors import RagError
 from ragcli.generate import Backend, answer_stream, make_backend
@@ -174,7 +175,7 @@ class ChatSession:
 
     def __init__(
         self,
-        index: Any,
+        index: SearchSource,
         settings: Settings | None = None,
         *,
         backend: Backend | None = None,

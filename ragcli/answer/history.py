@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.answer.citations import strip_citations
+from ragcli.answer.source import SearchSource
 from ragcli.prompt import neutralize
 
 HISTORY_TURNS = 3
@@ -45,7 +46,7 @@ class Turn:
         }
 
 
-def history_path(index: Any) -> Path:
+def history_path(index: SearchSource) -> Path:
     return Path(index.path) / "cache" / "chat" / "history.jsonl"
 
 

@@ -56,13 +56,12 @@ def eval_index_dir(corpus_path: Path, settings: Settings, root: Path, name: str)
 
     corpus_path = corpus_path.resolve()
     stat = corpus_path.stat()
-    ingest = {key: value for key, value in expected_manifest(settings).items() if key != "bm25"}
     key = json.dumps(
         {
             "corpus": str(corpus_path),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "ingest": ingest,
+            "ingest": expected_manifest(settings),
         },
         sort_keys=True,
     )

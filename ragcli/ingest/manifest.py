@@ -14,7 +14,9 @@ from ragcli.errors import IndexStateError
 
 
 def expected_manifest(settings: Settings) -> dict[str, Any]:
-    from ragcli.store.sparse import DEFAULT_PARAMS
+    """How an index built with ``settings`` makes its vectors and chunks: what ingest
+    hands the store writer, which adds what it stores itself (BM25 params, dimension,
+    counts, ...: ``ragcli.store.base.manifest_of``)."""
     from ragcli.weights import canonical_name
 
     model = canonical_name(settings.embed_model)
@@ -26,7 +28,6 @@ def expected_manifest(settings: Settings) -> dict[str, Any]:
         "embed_model": model,
         "chunking": {"size": settings.chunk_size, "overlap": settings.chunk_overlap},
         "tokenizer": canonical_name(chunking_model(settings)),
-        "bm25": DEFAULT_PARAMS,
         # the prompts and Matryoshka dimensions, only when there are any (ragcli.embed.spec)
         **new_index_spec(settings).manifest_fields(),
         # OCR stays on for an index built with it (Index.ingest), so its images stay
@@ -53,7 +54,6 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, index_dir: Pa
     wanted = expected_manifest(settings)
     wanted.pop("ocr", None)  # OCR may be turned on for an existing index
     wanted.pop("embed_base_url", None)  # the same model may be served from elsewhere
-    wanted.pop("bm25", None)  # the store writer rebuilds or keeps its BM25 side itself
     found = dict(manifest)
     for key in ("embed_model", "tokenizer"):  # an alias names the same model
         if isinstance(found.get(key), str):

@@ -8,7 +8,6 @@ at most two batches are held at a time."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,8 +18,15 @@ from typing import Any
 import numpy as np
 
 from ragcli.config import Settings
-from ragcli.errors import IndexStateError, LoadError, RagError, warn
+from ragcli.errors import LoadError, RagError, warn
 from ragcli.ingest.manifest import check_compatible, expected_manifest
+from ragcli.ingest.model import (
+    TextSample,
+    exports_model,
+    resolved_settings,
+    warn_about_language,
+    with_index_ocr,
+)
 from ragcli.ingest.plan import Change, Plan, display_path, plan_changes
 from ragcli.load.versions import loader_versions, stale_kinds
 from ragcli.store.base import StoreWriter
@@ -88,42 +94,57 @@ class IngestReport:
 
 
 def ingest(
-    target: Path | StoreWriter,
+    writer: StoreWriter,
     roots: Sequence[Path],
     settings: Settings,
     *,
     base_dir: Path,
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
-    rebuild: bool = False,
     follow_links: bool = False,
     progress: Progress | None = None,
     encoder=None,
-    exists: bool | None = None,
+    loaded=None,
+    warn: Callable[[str], None] = warn,
 ) -> IngestReport:
-    """Bring an index up to date with the files under ``roots``.
+    """Bring the index ``writer`` writes (unopened: ``ragcli.store.open_writer``, which
+    takes ``rebuild``) up to date with the files under ``roots``.
 
-    ``target`` is a local index folder or an unopened ``StoreWriter`` (a Milvus one, say;
-    ``rebuild`` applies to folders, a writer is opened with its own). ``exists`` says
-    whether the index is there already (worked out for folders), so a mistyped folder
-    does not create an empty index. ``base_dir`` is what displayed paths and file
-    document ids are relative to (the project folder holding ``.rag/``), so they do not
-    depend on the working directory; files outside it go by their absolute path.
-    Symlinks that resolve outside ``roots`` are skipped unless ``follow_links``.
+    ``base_dir`` is what displayed paths and file document ids are relative to (the
+    project folder holding ``.rag/``), so they do not depend on the working directory;
+    files outside it go by their absolute path. Symlinks that resolve outside ``roots``
+    are skipped unless ``follow_links``. ``encoder`` embeds instead of the one the
+    settings name; ``loaded`` is a torch encoder already in memory that may be reused.
+    After a run that leaves chunks, the ONNX export queries will use is made.
     """
-    writer, exists = _writer_for(target, rebuild, exists)
-    run = _Run(writer, settings, base_dir, progress, encoder)
+    run = _Run(writer, settings, base_dir, progress, encoder, loaded, warn)
+    report = _ingest(run, roots, include, exclude, follow_links)
+    if writer.work_dir is not None:
+        from ragcli.ingest.skipped import record_skipped
+
+        record_skipped(writer.work_dir, report.skipped)
+    if report.chunks and writer.manifest:
+        from ragcli.embed import export_for_queries
+
+        export_for_queries(writer.manifest, warn=warn)
+    return report
+
+
+def _ingest(run: _Run, roots: Sequence[Path], include, exclude, follow_links: bool) -> IngestReport:
+    writer, base_dir = run.writer, run.base_dir
     roots = _existing_roots(roots)
     nothing_found = RagError(_nothing_found(roots, include, exclude))
-    tick = time.perf_counter()
-    discoveries = _discover_all(roots, include, exclude, follow_links, settings.ocr)
-    if not exists and not any(map(_found_something, discoveries)):
-        raise nothing_found
+    exists = writer.holds_index
     with writer:
         manifest = writer.manifest
-        settings = run.resolve_backend(manifest)
-        if manifest:
-            check_compatible(manifest, settings, run.report.index)
+        run.settings = with_index_ocr(run.settings, manifest)  # so its images are found
+        tick = time.perf_counter()
+        discoveries = _discover_all(roots, include, exclude, follow_links, run.settings.ocr)
+        if not exists and not any(map(_found_something, discoveries)):
+            raise nothing_found
+        run.timings["discover"] = time.perf_counter() - tick
+        run.prepare_model(manifest)
+        tick = time.perf_counter()
         known = writer.files()
         stale = stale_kinds(manifest.get("loaders", {}) if manifest else None)
         filtered = bool(include or exclude)
@@ -131,13 +152,13 @@ def ingest(
             discoveries, known, roots, base_dir, filtered=filtered, reload_kinds=stale
         )
         run.loaders = _recorded_loaders(manifest, stale, filtered)
-        _say_reloading(plan, stale)
-        run.timings["discover"] = time.perf_counter() - tick
+        _say_reloading(plan, stale, run.warn)
+        run.timings["discover"] += time.perf_counter() - tick
         if not plan.seen and not plan.gone and not any(map(_found_something, discoveries)):
             raise nothing_found
         run.report.unchanged.extend(plan.unchanged)
         run.report.skipped.extend(plan.skipped)
-        repairing = getattr(writer, "repairing", None)  # a damaged live generation
+        repairing = writer.repairing  # a damaged live generation
         reanalysing = _reanalysing(manifest, writer)
         unchanged = not plan.changed and not plan.gone
         if unchanged and manifest is not None and not repairing and not reanalysing:
@@ -160,10 +181,12 @@ def ingest(
             # Every changed file failed to load (bad files seen before are re-read each
             # run): the index would not change, so nothing is written.
             return run.keep_live(manifest)
-        generation = run.commit(plan, manifest, roots)
+        generation = run.commit(plan, roots)
         checkpoint.discard()
         counts = writer.manifest["counts"]
-    return run.finish(generation, counts)
+    report = run.finish(generation, counts)
+    warn_about_language(run.sample, writer.manifest.get("embed_model") or "", run.warn)
+    return report
 
 
 def _recorded_loaders(
@@ -177,7 +200,7 @@ def _recorded_loaders(
     return loader_versions()
 
 
-def _say_reloading(plan: Plan, stale: Mapping[str, str]) -> None:
+def _say_reloading(plan: Plan, stale: Mapping[str, str], warn: Callable[[str], None]) -> None:
     if not plan.reloaded:
         return
     kinds = sorted(set(plan.reloaded))
@@ -209,21 +232,6 @@ def _discover_all(roots: Sequence[Path], include, exclude, follow_links: bool, o
     ]
 
 
-def _writer_for(
-    target: Path | StoreWriter, rebuild: bool, exists: bool | None
-) -> tuple[StoreWriter, bool]:
-    """The writer of ``target`` and whether its index is there already."""
-    if not isinstance(target, str | os.PathLike):
-        return target, True if exists is None else exists
-    from ragcli.store.generations import index_present
-    from ragcli.store.local import LocalWriter
-
-    folder = Path(target)
-    if exists is None:
-        exists = not rebuild and index_present(folder)
-    return LocalWriter(folder, rebuild=rebuild), exists
-
-
 def _existing_roots(roots: Sequence[Path]) -> list[Path]:
     resolved = [Path(root).expanduser().resolve() for root in roots]
     for root in resolved:
@@ -236,9 +244,9 @@ class _Pipeline:
     """Lazily built chunker and encoder, shared by every file of one run; ``embedder``
     is the encoder run in worker processes where that applies (``ragcli.embed.pool``)."""
 
-    def __init__(self, settings: Settings, encoder=None):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self._encoder = encoder
+        self.encoder = None  # set once the run's settings are resolved (_Run.prepare_model)
         self._embedder = None
         self._chunker = None
 
@@ -258,15 +266,6 @@ class _Pipeline:
             close()
 
     @property
-    def encoder(self):
-        if self._encoder is None:
-            from ragcli.embed import ingest_encoder
-            from ragcli.errors import warn
-
-            self._encoder = ingest_encoder(self.settings, warn=warn)
-        return self._encoder
-
-    @property
     def chunker(self):
         if self._chunker is None:
             from ragcli.chunk import chunker_for
@@ -278,38 +277,47 @@ class _Pipeline:
 class _Run:
     """The steps of one ingest into an open writer, each timed into ``timings``."""
 
-    def __init__(self, writer: StoreWriter, settings: Settings, base_dir: Path, progress, encoder):
+    def __init__(
+        self, writer: StoreWriter, settings: Settings, base_dir: Path, progress, *model: Any
+    ):
         self.started = time.perf_counter()
         self.writer = writer
         self.settings = settings
         self.base_dir = base_dir
         self.progress: Progress | None = progress
-        self.pipeline = _Pipeline(settings, encoder)
-        self.report = IngestReport(index=getattr(writer, "display", None) or str(writer))
+        self.pipeline = _Pipeline(settings)
+        self.given_encoder, self.loaded, self.warn = model
+        self.report = IngestReport(index=writer.display)
         self.timings: dict[str, float] = {}
         self.now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.next_id = 0  # the next new chunk's id (from the writer, in open_checkpoint)
-        self.dimension: int | None = None
+        self.sample = TextSample()  # of the new chunks' texts, for the language check
         self.wrote = False  # a file removed or added: the run commits
         self.embedded = self.files_written = 0
         self.loaded_all = False  # every changed file loaded: the later totals are known
         self.loaders: dict[str, int] = loader_versions()  # recorded in the manifest
 
-    def resolve_backend(self, manifest: Mapping[str, Any] | None) -> Settings:
-        """The settings with ``embed_backend = auto`` made concrete for this index, and
-        unset prompts and dimensions those of the index (a new one: the model's)."""
-        from dataclasses import replace
+    def prepare_model(self, manifest: Mapping[str, Any] | None) -> Settings:
+        """Resolve the settings for this index, check them against its manifest and make
+        the encoder, timed as "model" (a first run exports the ONNX model here, shown as
+        the "prepare" stage)."""
+        from ragcli.embed import ingest_encoder
 
-        from ragcli.embed import resolve_backend
-        from ragcli.embed.spec import index_spec, settings_with_spec
-        from ragcli.errors import warn
-
-        backend = resolve_backend(self.settings, manifest, warn)
-        settings = replace(self.settings, embed_backend=backend)
-        settings = settings_with_spec(settings, index_spec(settings, manifest))
-        if manifest and not settings.embed_base_url and manifest.get("embed_base_url"):
-            settings = replace(settings, embed_base_url=manifest["embed_base_url"])
-        self.settings = self.pipeline.settings = settings
+        tick = time.perf_counter()
+        preparing = self.progress is not None and self.given_encoder is None
+        preparing = preparing and exports_model(self.settings, manifest)
+        if preparing:
+            self.progress("prepare", 0, None)
+        self.settings = self.pipeline.settings = resolved_settings(
+            self.settings, manifest, self.warn
+        )
+        if manifest:
+            check_compatible(manifest, self.settings, self.report.index)
+        self.pipeline.encoder = self.given_encoder or ingest_encoder(
+            self.settings, warn=self.warn, loaded=self.loaded, manifest=manifest
+        )
+        if preparing:
+            self.progress("prepare", 1, 1)
+        self._tick("model", tick)
         return self.settings
 
     def _tick(self, stage: str, since: float) -> None:
@@ -330,16 +338,15 @@ class _Run:
     def open_checkpoint(self, plan: Plan, known: Mapping[str, FileRecord]):
         from ragcli.ingest.checkpoint import CHECKPOINT_DIR, Checkpoint, run_key
 
-        self.next_id = self.writer.next_chunk_id()
-        index_dir = getattr(self.writer, "index_dir", None)
-        folder = Path(index_dir) / CHECKPOINT_DIR if isinstance(index_dir, Path) else None
+        work_dir = self.writer.work_dir
+        folder = work_dir / CHECKPOINT_DIR if work_dir is not None else None
         key = run_key(
             {
                 "manifest": _vector_identity(expected_manifest(self.settings)),
                 "backend": [self.settings.embed_backend, getattr(self.settings, "engine", None)],
                 "encoder": type(self.pipeline.encoder).__name__,
                 "live": (self.writer.manifest or {}).get("generation"),
-                "first_id": self.next_id,
+                "first_id": self.writer.next_chunk_id(),
                 "changed": [(c.record.path, c.record.sha256) for c in plan.changed],
                 "gone": sorted(plan.gone),
                 "batch": [BATCH_CHUNKS, "parts"],
@@ -401,7 +408,7 @@ class _Run:
     def _chunk_into(
         self, batch: Batch, record: FileRecord, documents: list[Document], place: tuple[int, int]
     ) -> None:
-        """The file's chunks, numbered on from the run's next id, added to ``batch``;
+        """The file's chunks, numbered with ids the writer hands out, added to ``batch``;
         ``progress("chunk", files split, files)`` around the split, so a long one shows."""
         tick = time.perf_counter()
         number, total = place
@@ -410,11 +417,12 @@ class _Run:
         chunks_by_doc: dict[str, list[Chunk]] = {doc.doc_id: [] for doc in documents}
         for chunk in self.pipeline.chunker.chunk_many(documents) if documents else []:
             chunks_by_doc[chunk.doc_id].append(chunk)
-        for doc in documents:
-            for chunk in chunks_by_doc[doc.doc_id]:
-                chunk.chunk_id = self.next_id
-                self.next_id += 1
-                batch.chunks.append(chunk)
+        in_order = [chunk for doc in documents for chunk in chunks_by_doc[doc.doc_id]]
+        ids = self.writer.take_chunk_ids(len(in_order))
+        for chunk, chunk_id in zip(in_order, ids, strict=True):
+            chunk.chunk_id = chunk_id
+            batch.chunks.append(chunk)
+            self.sample.offer(chunk.text)
         batch.loaded.append((record, documents))
         batch.chunks_by_doc.update(chunks_by_doc)
         self.report.chunks_added += sum(len(chunks) for chunks in chunks_by_doc.values())
@@ -459,7 +467,7 @@ class _Run:
         return parts
 
     def _expected_dimension(self) -> int:
-        return int(self.dimension or self.writer.dimension or self.pipeline.encoder.dimension)
+        return int(self.writer.dimension or self.pipeline.encoder.dimension)
 
     def finish_embedding(self, parts: list[_Part], checkpoint) -> np.ndarray | None:
         """The batch's vectors, each part waited for and checkpointed; None without any."""
@@ -476,17 +484,7 @@ class _Run:
                 self._reporter()(part.count)
             done.append(vectors)
         self._tick("embed", tick)
-        vectors = done[0] if len(done) == 1 else np.concatenate(done)
-        dimension = self.dimension or self.writer.dimension
-        if dimension and vectors.shape[1] != dimension:
-            message = (
-                f"{self.report.index}: the index holds {dimension}-dimensional vectors but "
-                f"{self.settings.embed_model} made {vectors.shape[1]}-dimensional ones; "
-                "use --rebuild"
-            )
-            raise IndexStateError(message)
-        self.dimension = int(vectors.shape[1])
-        return vectors
+        return done[0] if len(done) == 1 else np.concatenate(done)
 
     def _reporter(self):
         if not self.progress:
@@ -517,22 +515,18 @@ class _Run:
                 self.progress("write", self.files_written, files if self.loaded_all else None)
         self._tick("write", tick)
 
-    def commit(self, plan: Plan, manifest: dict[str, Any] | None, roots: Sequence[Path]) -> int:
+    def commit(self, plan: Plan, roots: Sequence[Path]) -> int | None:
         """Record retouched files and make the new generation live."""
         tick = time.perf_counter()
         writer = self.writer
         for record in plan.retouched:
             writer.touch_file(record, self.now)
-        dimension = self.dimension or writer.dimension or self.pipeline.encoder.dimension
         generation = writer.commit(
-            {
-                **expected_manifest(self.settings),
-                "bm25": writer.bm25_params,
-                "loaders": self.loaders,
-                "dimension": int(dimension),
-                "roots": sorted({*(manifest or {}).get("roots", []), *map(str, roots)}),
-                "updated_at": self.now,
-            }
+            {**expected_manifest(self.settings), "loaders": self.loaders},
+            roots=[str(root) for root in roots],
+            updated_at=self.now,
+            # a store without vectors yet (no file had text) records the model's
+            dimension=None if writer.dimension else int(self.pipeline.encoder.dimension),
         )
         self._tick("write", tick)
         return generation
@@ -558,7 +552,7 @@ def _vector_identity(manifest: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in manifest.items() if key != "embed_base_url"}
 
 
-def _rows(part: np.ndarray | None, writer) -> np.ndarray:
+def _rows(part: np.ndarray | None, writer: StoreWriter) -> np.ndarray:
     """The file's vectors; a run without new chunks has none at all."""
     return part if part is not None else np.zeros((0, writer.dimension or 0), dtype=np.float32)
 

@@ -95,5 +95,4 @@ class Resident:
 
 def generation_of(idx) -> int | None:
     """The generation number of the store ``idx`` has open (None if none is open)."""
-    store = idx.__dict__.get("store")  # not ``idx.store``: that would open one
-    return None if store is None else store.manifest.get("generation")
+    return idx.reader.generation  # not ``idx.store``: that would open one

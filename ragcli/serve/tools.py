@@ -327,8 +327,7 @@ def loading_problem(idx, params, hits: list) -> str | None:
     load: the reason was remembered)."""
     if params.rerank is not True or any(hit.rerank is not None for hit in hits) or not hits:
         return None
-    problems = getattr(idx.__dict__.get("_rerankers"), "problems", {})
-    return problems.get(params.rerank_model)
+    return idx.rerankers.problems.get(params.rerank_model)  # reranking was tried: it exists
 
 
 def language_model(settings):

@@ -136,6 +136,13 @@ def store_exists(
     return kind.exists(path, uri, collection=collection, base_dir=base_dir)
 
 
+def display_location(path: Path, uri: str | None, collection: str) -> str:
+    """An index as users name it: its folder, or the store URI and collection."""
+    if store_name(uri) == "local":
+        return str(path)
+    return f"{display_uri(uri)} (collection {collection})"
+
+
 def display_uri(uri: str) -> str:
     """The store URI without credentials, for messages."""
     from ragcli.store.milvus import parse_store_uri

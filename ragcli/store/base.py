@@ -13,13 +13,14 @@ is better, and a chunk without any query term scores 0 and is not returned by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from ragcli.errors import IndexStateError
 from ragcli.store.catalog import FileRecord
 from ragcli.types import Chunk, Document
 
@@ -139,9 +140,32 @@ class StoreReader(Protocol):
 class StoreWriter(Protocol):
     """One ingest run's changes to a store; a context manager that holds the store's
     write lock while open. Nothing is visible to readers of a local store until
-    ``commit``; a Milvus store applies each file as it is written (docs/design.md)."""
+    ``commit``; a Milvus store applies each file as it is written (docs/design.md).
 
+    The writer is the one owner of what the store records about itself: it hands out
+    chunk ids (``take_chunk_ids``), checks every vector's dimension against the stored
+    ones (``add_file``) and writes the manifest (``commit``, via ``manifest_of``)."""
+
+    display: str  # the index as messages name it (no credentials)
     manifest: dict[str, Any] | None  # the live manifest, None for a new or rebuilt store
+
+    @property
+    def holds_index(self) -> bool:
+        """Whether an index is there already (False for a rebuild); asked before the
+        writer is opened, so a mistyped location does not become an empty index."""
+        ...
+
+    @property
+    def work_dir(self) -> Path | None:
+        """A local folder of this index for what an ingest keeps beside it (the
+        checkpoint of an interrupted run, the skipped files); None where there is none."""
+        ...
+
+    @property
+    def repairing(self) -> str | None:
+        """What is damaged in the live index, when the run rebuilds on an older state
+        (the run then commits even if no file changed); None normally."""
+        ...
 
     @property
     def bm25_params(self) -> dict[str, Any]:
@@ -165,12 +189,18 @@ class StoreWriter(Protocol):
         ...
 
     def next_chunk_id(self) -> int:
-        """An id above every chunk id ever stored (ids are not reused within a run)."""
+        """The id ``take_chunk_ids`` gives next: above every chunk id ever stored."""
+        ...
+
+    def take_chunk_ids(self, count: int) -> range:
+        """``count`` new chunk ids, never handed out before (ids are not reused, even
+        after their chunks are removed)."""
         ...
 
     @property
     def dimension(self) -> int | None:
-        """Dimension of the stored vectors, None when the store is empty/new."""
+        """Dimension of the stored vectors (those of this run included), None while the
+        store holds none."""
         ...
 
     def remove_file(self, path: str) -> int:
@@ -184,15 +214,81 @@ class StoreWriter(Protocol):
         vectors: np.ndarray,
         ingested_at: str,
     ) -> None:
-        """Store a file with its documents and chunks (ids already set) and one vector per
-        chunk, in the order the chunks appear in ``documents``."""
+        """Store a file with its documents and chunks (ids from ``take_chunk_ids``) and
+        one vector per chunk, in the order the chunks appear in ``documents``;
+        ``IndexStateError`` when the vectors' dimension is not the stored one."""
         ...
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         """Record a new size/mtime for a file whose content is unchanged."""
         ...
 
-    def commit(self, manifest: dict[str, Any]) -> int | None:
-        """Make the run's changes live with ``manifest`` (counts added here); returns
-        the generation number where the store has generations."""
+    def commit(
+        self,
+        build: Mapping[str, Any],
+        *,
+        roots: Sequence[str] = (),
+        updated_at: str | None = None,
+        dimension: int | None = None,
+    ) -> int | None:
+        """Make the run's changes live. ``build`` says how the vectors and chunks were
+        made (``ragcli.ingest.manifest.expected_manifest``), ``roots`` the folders this
+        run ingested, ``dimension`` the vectors' dimension for a store that holds none
+        yet; the writer adds the rest (``manifest_of``). Returns the generation number
+        where the store has generations."""
         ...
+
+
+class ChunkIds:
+    """A store writer's chunk-id counter: above every id the store ever held, so an id
+    is never handed out twice, even after its chunk is removed."""
+
+    def __init__(self, start: int = 0):
+        self.next = start
+
+    def take(self, count: int) -> range:
+        taken = range(self.next, self.next + count)
+        self.next += count
+        return taken
+
+    def cover(self, ids: Sequence[int]) -> None:
+        """Count past ``ids`` too (ids a caller made itself are not handed out again)."""
+        if len(ids):
+            self.next = max(self.next, max(ids) + 1)
+
+
+def check_dimension(display: str, stored: int | None, vectors: np.ndarray) -> None:
+    """``IndexStateError`` when ``vectors`` are not of the ``stored`` dimension."""
+    if stored and vectors.ndim == 2 and vectors.shape[1] != stored:
+        raise IndexStateError(
+            f"{display}: the index holds {stored}-dimensional vectors but the embedding "
+            f"model made {vectors.shape[1]}-dimensional ones; use --rebuild"
+        )
+
+
+def manifest_of(
+    writer: StoreWriter,
+    build: Mapping[str, Any],
+    *,
+    roots: Sequence[str],
+    updated_at: str | None,
+    dimension: int,
+    counts: Mapping[str, int],
+) -> dict[str, Any]:
+    """The manifest ``writer`` commits, the one place its fields are put together: how
+    the index was built, the writer's BM25 params, the vector dimension of what is
+    stored, every root ingested so far (the live manifest's and ``roots``), the counts,
+    and the writer's chunk-id counter (so a removed chunk's id is never reused). Each
+    store adds only where the index lives (its format version; a local store its
+    generation numbers and dense index type)."""
+    manifest = dict(build)
+    manifest.update(
+        bm25=dict(writer.bm25_params),
+        dimension=int(dimension),
+        roots=sorted({*(writer.manifest or {}).get("roots", []), *map(str, roots)}),
+        counts=dict(counts),
+        next_chunk_id=writer.next_chunk_id(),
+    )
+    if updated_at is not None:
+        manifest["updated_at"] = updated_at
+    return manifest

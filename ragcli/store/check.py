@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragcli.errors import IndexStateError
+from ragcli.errors import IndexStateError, UsageError
 from ragcli.store.generations import (
     UnsupportedFormat,
     current_generation,
@@ -21,8 +21,11 @@ from ragcli.store.generations import (
 from ragcli.store.verify import VECTOR_DAMAGE, Problem, deep_problems
 
 
-def check_index(index_dir: Path) -> dict[str, Any]:
-    """``{"generation", "previous", "files", "problems": [one line each], "ok"}``."""
+def check_index(index_dir: Path, uri: str | None = None) -> dict[str, Any]:
+    """``{"generation", "previous", "files", "problems": [one line each], "ok"}``; a
+    ``UsageError`` for a Milvus store (``uri``), which keeps its own checks."""
+    if uri is not None and uri != "local":
+        raise UsageError("--check verifies a local index; a Milvus store keeps its own")
     if not index_dir.is_dir() or not (
         (index_dir / "CURRENT").exists() or generation_dirs(index_dir)
     ):

@@ -315,26 +315,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-_LIVE = Path("<the generation CURRENT names>")
-
-
-def publish_generation(
-    index_dir: Path, tmp: Path, manifest: dict[str, Any], previous: Path | None = _LIVE
-) -> Path:
-    """Write the manifest and checksums, make ``tmp`` live, drop all but it and
-    ``previous``: the generation the writer started from (by default the one ``CURRENT``
-    names now), which readers may still have open."""
-    if previous is _LIVE:
-        try:
-            previous = current_generation(index_dir)
-        except IndexStateError:
-            previous = None
-    manifest = {
-        **manifest,
-        "format_version": FORMAT_VERSION,
-        "generation": generation_number(tmp),
-        "previous": previous.name if previous is not None else None,
-    }
+def publish_generation(index_dir: Path, tmp: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``manifest`` (complete, from the writer: ``LocalWriter.commit``) and the
+    checksums, make ``tmp`` live, drop all but it and the generation the manifest names
+    as ``previous`` (the one the writer started from, which readers may still have open)."""
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     write_checksums(tmp)
     _fsync_tree(tmp)
@@ -347,5 +331,6 @@ def publish_generation(
         os.fsync(handle.fileno())
     os.replace(pointer, index_dir / CURRENT_FILE)
     _fsync_dir(index_dir)
-    remove_unreferenced(index_dir, {final.name, *([previous.name] if previous else [])})
+    previous = manifest.get("previous")
+    remove_unreferenced(index_dir, {final.name, *([previous] if previous else [])})
     return final

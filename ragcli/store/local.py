@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,25 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import IndexStateError, warn
-from ragcli.store.base import DocumentInfo, Restriction, matching_documents
+from ragcli.store.base import (
+    ChunkIds,
+    DocumentInfo,
+    Restriction,
+    check_dimension,
+    manifest_of,
+    matching_documents,
+)
 from ragcli.store.catalog import CATALOG_FILE, Catalog, FileRecord
 from ragcli.store.dense import DENSE_FILE
 from ragcli.store.generations import (
     CURRENT_FILE,
+    FORMAT_VERSION,
     MANIFEST_FILE,
     Live,
     WriteLock,
+    current_generation,
     generation_number,
+    index_present,
     publish_generation,
     read_manifest,
     resolve_live,
@@ -40,6 +51,7 @@ STAGING_DIR = "staging"  # inside gen-N.tmp while it is written, removed before 
 # generation is at most this big (about 3 ms at 3 GB/s); `rag status --check` and every
 # ingest check all of it, however big.
 READ_CRC_LIMIT = 8 << 20
+ROW_SCORES_KEPT = 4  # queries whose BM25 row scores a reader keeps (a batch repeats none)
 WRITE_CRC_LIMIT = 1 << 62
 REPAIR_HINT = (
     "run `rag status --check`, then `rag ingest PATH` to repair it or `rag ingest --rebuild PATH`"
@@ -92,8 +104,11 @@ class LocalStore:
         self.manifest: dict[str, Any] = live.manifest
         with reading(gen / CATALOG_FILE):
             self.catalog = Catalog(gen / CATALOG_FILE, readonly=True)
-        self._sparse_query: str | None = None
-        self._sparse_rows: np.ndarray | None = None
+        # BM25 scores of every row for the last few queries, keyed by the query: a
+        # hybrid search's sparse_search and sparse_scores score the rows once, in
+        # either order, from any thread.
+        self._row_scores: dict[str, np.ndarray] = {}
+        self._row_scores_lock = threading.Lock()
 
     @cached_property
     def dense(self):
@@ -135,15 +150,27 @@ class LocalStore:
         with reading(self.generation_dir / DENSE_FILE):
             return dense.search(index, vector, n, allowed)
 
+    def _scores_of_rows(self, query: str) -> np.ndarray:
+        """The BM25 score of every row for ``query`` (unfiltered), scored once a query."""
+        with self._row_scores_lock:
+            found = self._row_scores.get(query)
+        if found is None:
+            with reading(self.generation_dir / SPARSE_DIR):
+                found = self.sparse.scores(query)
+            with self._row_scores_lock:
+                self._row_scores[query] = found
+                while len(self._row_scores) > ROW_SCORES_KEPT:
+                    del self._row_scores[next(iter(self._row_scores))]
+        return found
+
     def sparse_search(self, query, n, restriction=None):
+        from ragcli.store.sparse import top_rows
+
         sparse = self.sparse
-        mask = None
-        if restriction is not None:
-            mask = np.isin(sparse.row_ids, restriction.chunk_ids).astype(np.float32)
-        with reading(self.generation_dir / SPARSE_DIR):
-            ids, scores, row_scores = sparse.search(query, n, mask)
-        # sparse_scores for the other side's candidates reads this row vector back.
-        self._sparse_query, self._sparse_rows = query, row_scores
+        rows = self._scores_of_rows(query)
+        if restriction is not None and len(rows):
+            rows = rows * np.isin(sparse.row_ids, restriction.chunk_ids).astype(np.float32)
+        ids, scores, _ = top_rows(sparse.row_ids, rows, n)
         return ids, scores
 
     def sparse_ceiling(self, query):
@@ -162,13 +189,11 @@ class LocalStore:
 
     def sparse_scores(self, chunk_ids, query):
         sparse = self.sparse
-        if self._sparse_query != query or self._sparse_rows is None:
-            with reading(self.generation_dir / SPARSE_DIR):
-                self._sparse_query, self._sparse_rows = query, sparse.scores(query)
-        if not len(self._sparse_rows):
+        scores = self._scores_of_rows(query)
+        if not len(scores):
             return np.zeros(len(chunk_ids))
         rows = np.searchsorted(sparse.row_ids, np.asarray(chunk_ids, dtype=np.int64))
-        return self._sparse_rows[rows]
+        return scores[rows]
 
     # catalog ------------------------------------------------------------------------
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, Chunk]:
@@ -237,15 +262,23 @@ class LocalWriter:
         self._removed: list[int] = []
         self._stage: VectorStage | None = None  # the added vectors, on disk until commit
         self._sparse = None  # a sparse.SparseWriter once the new generation is started
-        self._counter = 0  # the next chunk id: above every id this index ever held
+        self._ids = ChunkIds()  # the next chunk id: above every id this index ever held
         self.repairing: str | None = None  # what is damaged in the generation CURRENT names
         self.generation: int | None = None
+
+    @property
+    def holds_index(self) -> bool:
+        return not self.rebuild and index_present(self.index_dir)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.index_dir
 
     def __enter__(self) -> LocalWriter:
         self._lock.__enter__()
         try:
             if self.rebuild:
-                self._counter = _counter_of(_named_manifest(self.index_dir))
+                self._ids = ChunkIds(_counter_of(_named_manifest(self.index_dir)))
             else:
                 self._open_live()
         except BaseException:
@@ -262,10 +295,10 @@ class LocalWriter:
         self.repairing = live.damage
         # A damaged generation's ids were seen by readers too: count on from them.
         named = _named_manifest(self.index_dir)
-        self._counter = max(_counter_of(live.manifest), _counter_of(named))
+        self._ids = ChunkIds(max(_counter_of(live.manifest), _counter_of(named)))
         with reading(live.gen / CATALOG_FILE):
             self._old = Catalog(live.gen / CATALOG_FILE, readonly=True)
-            self._counter = max(self._counter, self._old.next_chunk_id())
+            self._ids.cover([self._old.next_chunk_id() - 1])
 
     def __exit__(self, *exc) -> None:
         import shutil
@@ -300,11 +333,15 @@ class LocalWriter:
 
     def next_chunk_id(self) -> int:
         """The counter kept in the manifest, so a removed chunk's id is never reused."""
-        with self._writing():
-            return max(self._counter, self._writable().next_chunk_id())
+        return self._ids.next
+
+    def take_chunk_ids(self, count: int) -> range:
+        return self._ids.take(count)
 
     @property
     def dimension(self) -> int | None:
+        if self._stage is not None and self._stage.dimension:
+            return self._stage.dimension
         dimension = (self.manifest or {}).get("dimension")
         return int(dimension) if dimension else None
 
@@ -391,52 +428,59 @@ class LocalWriter:
                     self._sparse.add(chunk.chunk_id, text)
                     ids.append(chunk.chunk_id)
             if ids:
-                self._check_dimension(vectors)
+                check_dimension(self.display, self.dimension, vectors)
                 self._stage.append(np.asarray(ids, dtype=np.int64), vectors)
-        if ids:
-            self._counter = max(self._counter, max(ids) + 1)
-
-    def _check_dimension(self, vectors: np.ndarray) -> None:
-        known = self._stage.dimension or self.dimension
-        if known and vectors.shape[1] != known:
-            raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
+        self._ids.cover(ids)
 
     def touch_file(self, record: FileRecord, ingested_at: str) -> None:
         catalog = self._writable()
         with self._writing():
             catalog.add_file(record, ingested_at)
 
-    def commit(self, manifest: dict[str, Any]) -> int:
+    def commit(
+        self,
+        build: Mapping[str, Any],
+        *,
+        roots: Sequence[str] = (),
+        updated_at: str | None = None,
+        dimension: int | None = None,
+    ) -> int:
         catalog = self._writable()
         with self._writing():
-            dimension, dense_kind = self._write_dense(manifest)
+            dimension, dense_kind = self._write_dense(self.dimension or dimension)
             catalog.commit()
             self._sparse.finish().save(self._tmp / SPARSE_DIR)
             self._stage.discard()
-            counts = catalog.counts()
-            counter = max(self._counter, catalog.next_chunk_id())
+            manifest = manifest_of(
+                self, build, roots=roots, updated_at=updated_at, dimension=dimension,
+                counts=catalog.counts(),
+            )  # fmt: skip
             catalog.close()
             self._catalog = None
-            final = publish_generation(
-                self.index_dir,
-                self._tmp,
-                {
-                    **manifest,
-                    "dimension": dimension,
-                    "dense_index": dense_kind,
-                    "counts": counts,
-                    "next_chunk_id": counter,
-                },
-                **({"previous": self._live} if self._live is not None else {}),
+            previous = self._live if self._live is not None else self._named_generation()
+            manifest.update(
+                dense_index=dense_kind,
+                format_version=FORMAT_VERSION,
+                generation=generation_number(self._tmp),
+                previous=previous.name if previous is not None else None,
             )
+            final = publish_generation(self.index_dir, self._tmp, manifest)
         self._tmp = None
         self.generation = generation_number(final)
         self.manifest = read_manifest(final)
         return self.generation
 
-    def _write_dense(self, manifest: dict[str, Any]) -> tuple[int, str]:
+    def _named_generation(self) -> Path | None:
+        """The generation CURRENT names (a rebuild's previous one), if it can be read."""
+        try:
+            return current_generation(self.index_dir)
+        except IndexStateError:
+            return None
+
+    def _write_dense(self, dimension: int | None) -> tuple[int, str]:
         """Write the next dense index: (its dimension, its manifest type name). It is
-        freed before the rest of the commit, which so never holds it in memory."""
+        freed before the rest of the commit, which so never holds it in memory. The
+        dimension of the added vectors was checked as each file was added."""
         from ragcli.store import dense
 
         dense.trim_heap()
@@ -446,10 +490,8 @@ class LocalWriter:
                 dense_index = dense.read_for_update(self._live / DENSE_FILE)
         if dense_index is not None:
             dimension = dense_index.d
-        else:
-            dimension = self._stage.dimension or int(manifest["dimension"])
-        if self._stage.dimension and self._stage.dimension != dimension:
-            raise IndexStateError(f"{self.index_dir}: embedding dimension changed; use --rebuild")
+        elif not dimension:
+            raise IndexStateError(f"{self.index_dir}: no vector dimension for a new index")
         # Flat or IVF by size (ragcli.store.dense), the new vectors read back in batches.
         removed = np.asarray(self._removed, np.int64)
         stage = self._stage

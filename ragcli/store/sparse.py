@@ -459,7 +459,7 @@ class SparseIndex:
         return (tf * (k1 + 1) if self.params["method"] == "atire" else tf) / (tf + norm)
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None):
-        return _top(self.row_ids, self.scores(query, mask), n)
+        return top_rows(self.row_ids, self.scores(query, mask), n)
 
 
 class LegacySparseIndex:
@@ -488,7 +488,7 @@ class LegacySparseIndex:
         return scores * mask if mask is not None else scores
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None):
-        return _top(self.row_ids, self.scores(query, mask), n)
+        return top_rows(self.row_ids, self.scores(query, mask), n)
 
     def ceiling(self, query: str) -> float:
         """The best score of any chunk (the precomputed scores give no idf back)."""
@@ -496,7 +496,7 @@ class LegacySparseIndex:
         return float(scores.max()) if len(scores) else 0.0
 
 
-def _top(row_ids: np.ndarray, scores: np.ndarray, n: int):
+def top_rows(row_ids: np.ndarray, scores: np.ndarray, n: int):
     """Top ``n`` chunks with a positive score: (chunk ids, scores, all row scores)."""
     positive = np.flatnonzero(scores > 0)
     top = positive[np.argpartition(-scores[positive], n - 1)[:n]] if len(positive) > n else positive

@@ -14,7 +14,7 @@ import pytest
 
 from ragcli.cli import render
 from ragcli.config import Settings
-from ragcli.index import Index
+from ragcli.ingest.model import exports_model
 
 REPO = Path(__file__).resolve().parents[2]
 BAR = re.compile(
@@ -61,15 +61,11 @@ def test_ingest_progress_in_a_real_terminal(tmp_path, onnx_export_dir):
 def test_model_preparation_is_announced_only_when_the_model_is_not_ready(
     tmp_path, monkeypatch, onnx_export_dir
 ):
-    index = Index(tmp_path / ".rag" / "default", settings=Settings(rerank=False), base_dir=tmp_path)
-    assert index._model_to_prepare() is False  # the run's cache holds the export
+    settings = Settings(rerank=False)
+    assert exports_model(settings, None) is False  # the run's cache holds the export
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "empty-cache"))
-    assert index._model_to_prepare() is True  # a first run on this machine
-    torch = Index(
-        tmp_path / ".rag" / "t", settings=Settings(rerank=False, embed_backend="torch"),
-        base_dir=tmp_path,
-    )  # fmt: skip
-    assert torch._model_to_prepare() is False
+    assert exports_model(settings, None) is True  # a first run on this machine
+    assert exports_model(Settings(rerank=False, embed_backend="torch"), None) is False
 
 
 @pytest.mark.parametrize("width", [60, 80, 100, 160])

@@ -19,6 +19,7 @@ from ragcli.cli.app import _NOT_PLAIN, _plain_value
 from ragcli.config import load_settings
 from ragcli.index import Index
 from ragcli.ingest import ingest
+from ragcli.store.local import LocalWriter
 
 HEAVY = (
     "numpy", "pydantic", "faiss", "onnxruntime", "bm25s", "torch", "sentence_transformers",
@@ -73,7 +74,13 @@ def hash_index(tmp_path, monkeypatch) -> Path:
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     index_dir = project / ".rag" / "default"
-    ingest(index_dir, [project / "n"], load_settings(project), base_dir=project, encoder=Encoder())
+    ingest(
+        LocalWriter(index_dir),
+        [project / "n"],
+        load_settings(project),
+        base_dir=project,
+        encoder=Encoder(),
+    )
     return index_dir
 
 

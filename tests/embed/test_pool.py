@@ -163,6 +163,7 @@ def test_an_index_embedded_by_workers_is_the_index_embedded_in_process(
     from ragcli.config import Settings
     from ragcli.ingest import ingest
     from ragcli.store import dense
+    from ragcli.store.local import LocalWriter
 
     monkeypatch.setattr(run_module, "BATCH_CHUNKS", 8)  # several batches in flight
     monkeypatch.setattr(pool_module, "POOL_MIN_TEXTS", 0)
@@ -177,7 +178,7 @@ def test_an_index_embedded_by_workers_is_the_index_embedded_in_process(
     for workers in (1, 2):
         index_dir = tmp_path / f"index-{workers}"
         settings = Settings(embed_workers=workers)
-        report = ingest(index_dir, [docs], settings, base_dir=tmp_path)
+        report = ingest(LocalWriter(index_dir), [docs], settings, base_dir=tmp_path)
         assert report.chunks >= 30
         live = (index_dir / "CURRENT").read_text().strip()
         index = dense.read_index(index_dir / live / "dense.faiss")

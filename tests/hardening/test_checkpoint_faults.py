@@ -131,6 +131,7 @@ def test_status_check_finds_live_vectors_that_are_not_finite(tmp_path, monkeypat
 
     from ragcli.config import load_settings
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     class Poisoned(HashEncoder):
         def encode(self, texts, progress=None):
@@ -141,8 +142,8 @@ def test_status_check_finds_live_vectors_that_are_not_finite(tmp_path, monkeypat
     clean_env(monkeypatch, tmp_path)
     root = tmp_path / "project"
     write_files(root, {"docs/a.md": "Plain notes.\n", "docs/b.md": "The poison row.\n"})
-    ingest(root / ".rag" / "default", [root / "docs"], load_settings(root), base_dir=root,
-           encoder=Poisoned())  # fmt: skip
+    writer = LocalWriter(root / ".rag" / "default")
+    ingest(writer, [root / "docs"], load_settings(root), base_dir=root, encoder=Poisoned())
     done = run_bounded(["status", "--check"], root, subprocess_env(tmp_path))
     assert done.returncode != 0
     assert "dense.faiss: 1 vectors not finite (NaN or infinity); run `rag ingest --rebuild" in (

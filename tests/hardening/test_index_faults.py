@@ -45,7 +45,7 @@ from ragcli.errors import IndexStateError, RagError
 from ragcli.index import Index
 from ragcli.ingest import ingest
 from ragcli.store import local as local_store
-from ragcli.store.local import LocalStore
+from ragcli.store.local import LocalStore, LocalWriter
 
 QUERY = "glowing lava from a volcano"
 
@@ -62,8 +62,9 @@ def _env(monkeypatch, tmp_path):
 
 
 def run_ingest(project: Path, index_dir: Path | None = None, **options):
+    rebuild = options.pop("rebuild", False)
     return ingest(
-        index_dir or project / ".rag" / "default",
+        LocalWriter(index_dir or project / ".rag" / "default", rebuild=rebuild),
         [project / "docs"],
         Settings(),
         base_dir=project,
@@ -78,7 +79,7 @@ def answers(index_dir: Path) -> list[tuple[str, float]]:
         index.encoder  # noqa: B018  (torch, shared: no ONNX export in these tests)
         hits = index.search(QUERY, k=4, mode="hybrid", rerank=False)
     finally:
-        index._close_store()
+        index.reader.close()
     return [(hit.chunk.source, round(hit.score, 5)) for hit in hits]
 
 
@@ -470,6 +471,7 @@ def test_leftovers_of_killed_runs_go_at_the_next_no_change_ingest(damaged):
     assert report.generation == 2  # nothing changed: nothing written
     assert sorted(p.name for p in index_dir.iterdir()) == [
         "CURRENT",
+        "cache",  # the skipped files of the last ingest (ingest.skipped)
         "gen-000001",
         "gen-000002",
         "lock",

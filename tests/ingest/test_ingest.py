@@ -33,6 +33,7 @@ from ragcli.config import Settings
 from ragcli.errors import IndexStateError, RagError
 from ragcli.index import Index
 from ragcli.ingest import ingest
+from ragcli.store.local import LocalWriter
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,8 +49,9 @@ def _env(monkeypatch, tmp_path):
 
 def run(project: Path, *roots: str, settings: Settings | None = None, **options):
     """Ingest ``roots`` (relative to ``project``) into ``project/.rag/default``."""
+    rebuild = options.pop("rebuild", False)
     return ingest(
-        project / ".rag" / "default",
+        LocalWriter(project / ".rag" / "default", rebuild=rebuild),
         [project / root for root in roots],
         settings or Settings(),
         base_dir=project,

@@ -26,6 +26,7 @@ from ragcli.config import Settings
 from ragcli.discover import OUTSIDE_LINK
 from ragcli.index import Index
 from ragcli.ingest import ingest
+from ragcli.store.local import LocalWriter
 from ragcli.store.verify import write_checksums
 from ragcli.types import SearchFilter
 
@@ -42,9 +43,8 @@ def _env(monkeypatch, tmp_path):
 
 
 def run(project: Path, *roots: Path, **options):
-    return ingest(
-        project / ".rag" / "default", list(roots), Settings(), base_dir=project, **options
-    )
+    writer = LocalWriter(project / ".rag" / "default")
+    return ingest(writer, list(roots), Settings(), base_dir=project, **options)
 
 
 def jsonl(*records: tuple[str, str]) -> str:

@@ -29,6 +29,7 @@ from ragcli.errors import warn
 from ragcli.ingest import ingest
 from ragcli.ingest.checkpoint import CHECKPOINT_DIR, Checkpoint, IngestInterrupted
 from ragcli.store import dense
+from ragcli.store.local import LocalWriter
 from ragcli.store.sparse import SparseIndex
 
 WORDS = [
@@ -71,7 +72,11 @@ def project_with_files(root: Path) -> Path:
 
 def run(project: Path, name: str, encoder):
     return ingest(
-        project / ".rag" / name, [project / "docs"], Settings(), base_dir=project, encoder=encoder
+        LocalWriter(project / ".rag" / name),
+        [project / "docs"],
+        Settings(),
+        base_dir=project,
+        encoder=encoder,
     )
 
 

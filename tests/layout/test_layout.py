@@ -41,6 +41,7 @@ LAYER = {
     "store": 1,
     **{name: 2 for name in STAGES},
     "freshness": 2.5,  # over ingest's plan, under the facade
+    "status": 2.5,  # the `rag status` record: the store, embedding, rerank, freshness
     "index": 3,
     "evaluate": 4,
     "serve": 4,
@@ -73,8 +74,10 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": GROUND | {"store", "discover", "load", "chunk", "embed"},
     # whether the folders moved on since a generation: ingest's plan over discover
     "freshness": GROUND | {"store", "discover", "ingest"},
+    "status": GROUND | {"embed", "rerank"},  # given the open store and the settings
     # the facade wires the stages
-    "index": GROUND | {"store", "documents", "embed", "ingest", "retrieve", "rerank", "freshness"},
+    "index": GROUND
+    | {"store", "documents", "embed", "ingest", "retrieve", "rerank", "freshness", "status"},
     # whole indexes driven from above
     "evaluate": GROUND | {"index", "store", "ingest", "retrieve", "prompt", "generate", "answer"},
     "serve": GROUND

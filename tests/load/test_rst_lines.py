@@ -16,6 +16,7 @@ from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.ingest import ingest
 from ragcli.load.rst import load_rst
+from ragcli.store.local import LocalWriter
 
 GUIDE = """\
 Broadcasting
@@ -94,8 +95,8 @@ def run(tmp_path, monkeypatch):
     clean_env(monkeypatch, tmp_path)
     root = tmp_path / "project"
     write_files(root, {"docs/guide.rst": GUIDE})
-    ingest(root / ".rag" / "default", [root / "docs"], load_settings(root), base_dir=root,
-           encoder=HashEncoder())  # fmt: skip
+    writer = LocalWriter(root / ".rag" / "default")
+    ingest(writer, [root / "docs"], load_settings(root), base_dir=root, encoder=HashEncoder())
     monkeypatch.chdir(root)
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args))

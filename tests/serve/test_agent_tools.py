@@ -195,6 +195,6 @@ def test_rerank_asked_for_but_impossible_is_reported_without_loading(tools, monk
     record = tools.call("search", {"query": "pangolin", "rerank": True})
     assert record["reranked"] is False
     assert "nobody/no-such-reranker is not on this machine" in record["rerank_note"]
-    assert "_rerankers" not in tools.resident.first.__dict__  # no loader was even made
+    assert "rerankers" not in tools.resident.first.__dict__  # no loader was even made
     text = session(tools, lambda c: c.call_tool("search", {"query": "x", "rerank": True}))
     assert "Not reranked: the rerank model" in text.content[0].text

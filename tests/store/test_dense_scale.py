@@ -18,6 +18,7 @@ from ragcli.config import load_settings
 from ragcli.index import Index
 from ragcli.ingest import ingest
 from ragcli.store import dense
+from ragcli.store.local import LocalWriter
 from ragcli.types import SearchFilter
 
 DIM = 16
@@ -235,7 +236,9 @@ def test_ingest_updates_with_deletions_keep_an_ivf_index_consistent(
     encoder = HashEncoder()
 
     def run():
-        return ingest(index_dir, [project / "notes"], settings, base_dir=project, encoder=encoder)
+        return ingest(
+            LocalWriter(index_dir), [project / "notes"], settings, base_dir=project, encoder=encoder
+        )
 
     def manifest():
         return json.loads((index_dir / live_name(index_dir) / "manifest.json").read_text())

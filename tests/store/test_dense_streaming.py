@@ -197,7 +197,7 @@ def test_an_interrupted_ivf_write_leaves_the_previous_generation_live(
     with LocalWriter(index_dir) as writer:
         for n in range(300):
             _add_file(writer, n)
-        writer.commit({"dimension": DIM})
+        writer.commit({}, dimension=DIM)
     live = index_dir / "gen-000001"
     store = LocalStore(index_dir)
     assert store.manifest["dense_index"] == dense.IVF
@@ -217,7 +217,7 @@ def test_an_interrupted_ivf_write_leaves_the_previous_generation_live(
     with pytest.raises(KeyboardInterrupt), LocalWriter(index_dir) as writer:
         writer.remove_file("/p/f5.txt")
         _add_file(writer, 300)
-        writer.commit({"dimension": DIM})
+        writer.commit({}, dimension=DIM)
     assert (index_dir / "CURRENT").read_text().strip() == live.name
     assert sorted(p.name for p in index_dir.glob("gen-*")) == [live.name]
     assert problems(live, 1 << 62) == []
@@ -230,7 +230,7 @@ def test_an_interrupted_ivf_write_leaves_the_previous_generation_live(
     with LocalWriter(index_dir) as writer:
         writer.remove_file("/p/f5.txt")
         _add_file(writer, 300)
-        writer.commit({"dimension": DIM})
+        writer.commit({}, dimension=DIM)
     store = LocalStore(index_dir)
     ids = dense.stored_ids(store.dense)
     store.close()

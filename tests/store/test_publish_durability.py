@@ -67,7 +67,7 @@ def _tracing(monkeypatch) -> Iterator[list[tuple]]:
 def _commit(index_dir: Path, n: int) -> None:
     with LocalWriter(index_dir) as writer:
         add_made_up_file(writer, n, f"file number {n} about rivers")
-        writer.commit({"dimension": 8})
+        writer.commit({}, dimension=8)
 
 
 def _check_pointer_published_durably(events: list[tuple], index_dir: Path) -> None:

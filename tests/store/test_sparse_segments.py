@@ -158,7 +158,7 @@ def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_pa
     with LocalWriter(index_dir) as writer:
         for n, text in enumerate(texts[:30]):
             add_made_up_file(writer, n, text)
-        writer.commit({"dimension": 8})
+        writer.commit({}, dimension=8)
     # Made into what ragcli wrote before segments: format 1, a bm25s sidecar.
     gen = index_dir / "gen-000001"
     for path in (gen / "sparse").iterdir():
@@ -179,7 +179,7 @@ def test_a_format_1_index_is_searched_and_the_next_ingest_writes_format_2(tmp_pa
         writer.remove_file("/p/f3.txt")
         for n, text in enumerate(texts[30:], 30):
             add_made_up_file(writer, n, text)
-        writer.commit({"dimension": 8})
+        writer.commit({}, dimension=8)
     gen = index_dir / "gen-000002"
     assert json.loads((gen / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
     assert (gen / "sparse" / "segments.json").is_file()

@@ -25,6 +25,7 @@ from ragcli.store.generations import (
     FORMAT_VERSION,
     WriteLock,
     current_generation,
+    generation_number,
     publish_generation,
     read_manifest,
     remove_stale,
@@ -230,9 +231,17 @@ def test_catalog_adds_reads_and_removes_files(tmp_path):
 
 
 def _publish(index_dir: Path, marker: str) -> Path:
+    """A generation published as LocalWriter.commit does, with the manifest whole."""
+    live = current_generation(index_dir)
     tmp = start_generation(index_dir)
     (tmp / "data.txt").write_text(marker)
-    return publish_generation(index_dir, tmp, {"marker": marker})
+    manifest = {
+        "marker": marker,
+        "format_version": FORMAT_VERSION,
+        "generation": generation_number(tmp),
+        "previous": live.name if live is not None else None,
+    }
+    return publish_generation(index_dir, tmp, manifest)
 
 
 def test_generations_publish_atomically_and_keep_one_previous(tmp_path):

@@ -124,14 +124,15 @@ def all_chunks(files) -> list[Chunk]:
     return [chunk for _, docs in files for _, chunks in docs for chunk in chunks]
 
 
-MANIFEST = {"embed_model": DEFAULT_EMBED_MODEL, "chunk_size": 200, "roots": ["/p"]}
+MANIFEST = {"embed_model": DEFAULT_EMBED_MODEL, "chunk_size": 200}
+ROOTS = ["/p"]
 
 
 def write(uri: str, files, vectors_of, rebuild: bool = False) -> MilvusWriter:
     with MilvusWriter.open(uri, COLLECTION, rebuild=rebuild) as writer:
         for record, docs in files:
             writer.add_file(record, docs, vectors_of(docs), NOW)
-        writer.commit({**MANIFEST, "dimension": 384})
+        writer.commit(MANIFEST, roots=ROOTS, dimension=384)
     return writer
 
 
@@ -496,7 +497,7 @@ def test_remove_update_touch(lite_uri, vectors_of, encoder):
         writer.add_file(record, docs, encoder.encode([index_text("Black Death", texts[0])]), NOW)
         tesla = next(f for f in files if f[0].source == "docs/tesla.txt")[0]
         writer.touch_file(FileRecord(tesla.path, tesla.source, tesla.sha256, 99, 12345), NOW)
-        writer.commit({**MANIFEST, "dimension": 384})
+        writer.commit(MANIFEST, roots=ROOTS, dimension=384)
         assert writer.manifest["counts"]["files"] == 4
     with MilvusWriter.open(uri, COLLECTION) as writer:
         records = writer.files()
@@ -533,7 +534,7 @@ def test_a_crash_mid_file_is_cleaned_up_by_the_next_writer(lite_uri, vectors_of,
         assert files[2][0].path not in writer.files()
         assert writer.next_chunk_id() > max(c.chunk_id for c in all_chunks(files[:3]))
         writer.add_file(files[2][0], files[2][1], vectors_of(files[2][1]), NOW)
-        writer.commit({**MANIFEST, "dimension": 384})
+        writer.commit(MANIFEST, roots=ROOTS, dimension=384)
     store = MilvusStore.open(uri, COLLECTION)
     assert store.counts()["chunks"] == before + len(all_chunks([files[2]]))
     store.close()
@@ -559,7 +560,7 @@ def test_an_empty_commit_makes_an_empty_store(lite_uri):
     uri = lite_uri()
     with MilvusWriter.open(uri, COLLECTION) as writer:
         assert writer.manifest is None and writer.next_chunk_id() == 0
-        writer.commit({**MANIFEST, "dimension": 384})
+        writer.commit(MANIFEST, roots=ROOTS, dimension=384)
     store = MilvusStore.open(uri, COLLECTION)
     assert store.n_chunks == 0 and store.counts() == {"files": 0, "documents": 0, "chunks": 0}
     assert store.sparse_search("anything", 5)[0].size == 0
@@ -572,9 +573,32 @@ def test_collection_from_the_uri_wins(lite_uri, vectors_of):
     files = corpus()[:1]
     with MilvusWriter.open(uri + "?collection=custom", COLLECTION) as writer:
         writer.add_file(files[0][0], files[0][1], vectors_of(files[0][1]), NOW)
-        writer.commit({**MANIFEST, "dimension": 384})
+        writer.commit(MANIFEST, roots=ROOTS, dimension=384)
     store = MilvusStore.open(uri, "custom")
     assert store.describe()["collection"] == "custom" and store.counts()["files"] == 1
     store.close()
     with pytest.raises(IndexStateError):
         MilvusStore.open(uri, COLLECTION)
+
+
+def test_the_writer_owns_ids_and_dimension_through_a_rebuild(lite_uri, vectors_of, encoder):
+    uri = lite_uri()
+    write(uri, corpus()[:2], vectors_of)
+    texts = ["Fleas on black rats carried the plague."]
+    vectors = encoder.encode([index_text("", texts[0])])
+    with MilvusWriter.open(uri, COLLECTION, rebuild=True) as writer:
+        assert writer.holds_index is False and writer.work_dir is None
+        first = writer.take_chunk_ids(3)  # handed out, one of them written so far
+        record, docs = make_file("/p/x.txt", "x.txt", "text", "", texts, first[0], "lines")
+        writer.add_file(record, docs, vectors, NOW)  # the first write drops the old index
+        assert list(first) == [0, 1, 2] and list(writer.take_chunk_ids(2)) == [3, 4]
+        writer.commit(MANIFEST, roots=ROOTS)
+        assert writer.manifest["next_chunk_id"] == 5 and writer.manifest["roots"] == ROOTS
+    with MilvusWriter.open(uri, COLLECTION) as writer:
+        assert writer.holds_index and list(writer.take_chunk_ids(1)) == [5]
+        record, docs = make_file("/p/y.txt", "y.txt", "text", "", texts, 5, "lines")
+        with pytest.raises(IndexStateError, match="holds 384-dimensional vectors but"):
+            writer.add_file(record, docs, np.ones((1, 16), np.float32) / 4, NOW)
+    store = MilvusStore.open(uri, COLLECTION)
+    assert store.counts() == {"files": 1, "documents": 1, "chunks": 1}
+    store.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragcli.store.base import ChunkIds, check_dimension, manifest_of
 from ragcli.store.catalog import FileRecord
 from ragcli.store.milvus.connection import (
     BATCH,
@@ -38,19 +39,20 @@ class MilvusWriter:
     fails before writing leaves the old index alone.
     """
 
-    def __init__(
-        self, db: Connection, rebuild: bool = False, dimension_hint: int | None = None
-    ) -> None:
+    repairing = None  # nothing is rolled back, so there is never an older state to repair
+    work_dir = None  # the index is on the server: no local folder for a checkpoint
+
+    def __init__(self, db: Connection, rebuild: bool = False) -> None:
         self.db = db
         self.display = db.display
         self._rebuild = rebuild
-        self._dimension_hint = dimension_hint
         self._dimension: int | None = None
         self._dirty: str | None = None  # the file named in the state row
         self.manifest: dict[str, Any] | None = None
-        self._next_id = 0
+        self._ids = ChunkIds()
         if not rebuild:
             self._read_state()
+        self.holds_index = self.manifest is not None
 
     @classmethod
     def open(
@@ -59,13 +61,12 @@ class MilvusWriter:
         collection: str,
         base_dir: Path | None = None,
         rebuild: bool = False,
-        dimension_hint: int | None = None,
     ) -> MilvusWriter:
         target = parse_store_uri(uri, base_dir)
         db = Connection(target, collection, create_dir=True)
         try:
             db.load()
-            return cls(db, rebuild=rebuild, dimension_hint=dimension_hint)
+            return cls(db, rebuild=rebuild)
         except BaseException:
             db.close()
             raise
@@ -77,8 +78,11 @@ class MilvusWriter:
         self.manifest = db.meta_value("manifest")
         state = db.meta_value("state") or {}
         self._dimension = db.dimension()
-        self._next_id = max(
-            int((self.manifest or {}).get("next_chunk_id", 0)), int(state.get("next_chunk_id", 0))
+        self._ids = ChunkIds(
+            max(
+                int((self.manifest or {}).get("next_chunk_id", 0)),
+                int(state.get("next_chunk_id", 0)),
+            )
         )
         if state.get("dirty"):  # a run stopped while writing this file: drop what it left
             self._delete_file(state["dirty"])
@@ -108,7 +112,10 @@ class MilvusWriter:
         return value["file"] if value else None
 
     def next_chunk_id(self) -> int:
-        return self._next_id
+        return self._ids.next
+
+    def take_chunk_ids(self, count: int) -> range:
+        return self._ids.take(count)
 
     @property
     def dimension(self) -> int | None:
@@ -123,7 +130,8 @@ class MilvusWriter:
                 if db.has(name):
                     db.call("drop_collection", name)
             self._rebuild = False
-            self.manifest, self._dimension, self._next_id = None, None, 0
+            # A rebuild never read the old counter: the ids taken so far start at 0.
+            self.manifest, self._dimension = None, None
         if not db.has(db.meta):
             self._create_meta()
 
@@ -183,7 +191,7 @@ class MilvusWriter:
         self._dimension = int(dimension)
 
     def _set_state(self, dirty: str | None) -> None:
-        value = {"dirty": dirty, "next_chunk_id": self._next_id}
+        value = {"dirty": dirty, "next_chunk_id": self._ids.next}
         self.db.call("upsert", self.db.meta, [_meta_row("state", "state", "", value)])
         self._dirty = dirty
 
@@ -224,8 +232,9 @@ class MilvusWriter:
             )
         ]
         if rows:
+            check_dimension(self.display, self._dimension, vectors)
             self._ensure_chunks(vectors.shape[1])
-            self._next_id = max(self._next_id, max(row["chunk_id"] for row in rows) + 1)
+            self._ids.cover([row["chunk_id"] for row in rows])
         self._set_state(record.path)  # before the chunks: a crash leaves a known file
         for start in range(0, len(rows), BATCH):
             self.db.call("insert", self.db.name, rows[start : start + BATCH])
@@ -258,18 +267,23 @@ class MilvusWriter:
         """A collection keeps the analysis it was built with (its terms are stored)."""
         return bm25_params(self.manifest)
 
-    def commit(self, manifest: dict[str, Any]) -> int | None:
+    def commit(
+        self,
+        build: Mapping[str, Any],
+        *,
+        roots: Sequence[str] = (),
+        updated_at: str | None = None,
+        dimension: int | None = None,
+    ) -> int | None:
         self._prepare()
-        dimension = manifest.get("dimension") or self._dimension_hint
+        dimension = self._dimension or dimension
         if dimension:
             self._ensure_chunks(int(dimension))
-        stored = {
-            **manifest,
-            "counts": self.db.counts(),
-            "next_chunk_id": self._next_id,
-            "format_version": FORMAT_VERSION,
-            "store": "milvus",
-        }
+        stored = manifest_of(
+            self, build, roots=roots, updated_at=updated_at, dimension=int(dimension or 0),
+            counts=self.db.counts(),
+        )  # fmt: skip
+        stored.update(format_version=FORMAT_VERSION, store="milvus")
         self.db.call("upsert", self.db.meta, [_meta_row("manifest", "manifest", "", stored)])
         if self._dirty is not None:
             self._set_state(None)
