@@ -581,6 +581,7 @@ def search_index(
     is English-only."""
     from dataclasses import replace
 
+    params = replace(params, searches=as_subqueries(params.searches))
     # rerank=False: no loader is made and ragcli.rerank is not even imported
     rerank_step = rerankers().for_params(params) if params.rerank is not False else None
     params = replace(params, rerank=rerank_step is not None)

@@ -13,13 +13,15 @@ from ragcli.config import load_settings
 from ragcli.index import Index
 from ragcli.ingest import ingest
 from ragcli.load import versions
+from ragcli.store.local import LocalWriter
 
 GUIDE = "Broadcasting\n============\n\nTwo dimensions are compatible when they are equal.\n"
 
 
 def run_ingest(root: Path):
-    return ingest(root / ".rag" / "default", [root / "docs"], load_settings(root),
-                  base_dir=root, encoder=HashEncoder())  # fmt: skip
+    writer = LocalWriter(root / ".rag" / "default")
+    return ingest(writer, [root / "docs"], load_settings(root), base_dir=root,
+                  encoder=HashEncoder())  # fmt: skip
 
 
 def test_files_of_a_kind_whose_loader_changed_are_loaded_again(tmp_path, monkeypatch, capsys):

@@ -93,7 +93,7 @@ def test_ingest_hands_the_writer_only_how_the_index_was_built(tmp_path):
     writer = RecordingWriter(index_dir)
     run(writer, root)
     build, given = writer.handed
-    assert set(build) <= set(expected_manifest(Settings())) | {"embed_variant"}
+    assert set(build) <= set(expected_manifest(Settings())) | {"embed_variant", "loaders"}
     assert not STORE_OWNED & set(build)
     assert set(given) == {"roots", "updated_at", "dimension"}
     written = manifest_of(index_dir)
