@@ -170,6 +170,7 @@ def test_an_ingest_stops_its_workers(tmp_path, monkeypatch, embed_model_path):
 
     from ragcli.config import Settings
     from ragcli.ingest import ingest
+    from ragcli.store.local import LocalWriter
 
     clean_env(monkeypatch, tmp_path)
     docs = tmp_path / "docs"
@@ -177,7 +178,8 @@ def test_an_ingest_stops_its_workers(tmp_path, monkeypatch, embed_model_path):
     text_pdf(docs / "a.pdf", ["The tesla coil hums at night."])
     seen: set[int] = set()
     with one_model_load():
-        report = ingest(tmp_path / ".rag" / "default", [docs], Settings(), base_dir=tmp_path,
+        writer = LocalWriter(tmp_path / ".rag" / "default")
+        report = ingest(writer, [docs], Settings(), base_dir=tmp_path,
                         progress=lambda *event: seen.update(_isolate.worker_pids()))  # fmt: skip
     assert report.documents == 1
     [worker] = seen  # parsed the PDF during the ingest

@@ -15,6 +15,7 @@ from ragcli.cli import app
 from ragcli.config import load_settings
 from ragcli.ingest import ingest
 from ragcli.load.html import load_html
+from ragcli.store.local import LocalWriter
 
 PAGE = """\
 <?xml version="1.0" encoding="utf-8"?>
@@ -96,7 +97,8 @@ def run(tmp_path, monkeypatch):
     clean_env(monkeypatch, tmp_path)
     root = tmp_path / "project"
     write_files(root, {"site/page.html": PAGE})
-    ingest(root / ".rag" / "default", [root / "site"], load_settings(root), base_dir=root,
+    writer = LocalWriter(root / ".rag" / "default")
+    ingest(writer, [root / "site"], load_settings(root), base_dir=root,
            encoder=HashEncoder())  # fmt: skip
     monkeypatch.chdir(root)
     runner = CliRunner()
