@@ -30,15 +30,15 @@ import os
 import pickle
 import queue
 import signal
-import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from ragcli.errors import RagError
+from ragcli.frames import receive, send
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 PIECE_TEXTS = 32  # texts sent to a worker at a time
 POOL_MIN_TEXTS = 256  # a first submission smaller than this is embedded in process
 MAX_AUTO_WORKERS = 8  # more CPUs than this: each worker gets several threads
-_HEADER = struct.Struct("<Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ragcli/
 Progress = Callable[[int], None]
 
@@ -251,8 +250,8 @@ class _Worker:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         try:
-            _send(self.process.stdin, texts)
-            status, value = _receive(self.process.stdout)
+            send(self.process.stdin, texts)
+            status, value = receive(self.process.stdout)
         except (OSError, ValueError, EOFError, pickle.UnpicklingError):
             # ValueError: the pipe was closed by close() while a piece was being sent.
             code = self.process.poll()
@@ -269,23 +268,6 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-def _send(stream: BinaryIO, value) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _receive(stream: BinaryIO):
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        raise EOFError
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
 
 
 def _serve(folder: str, variant: str, threads: int, spec_json: str) -> None:
@@ -306,7 +288,7 @@ def _serve(folder: str, variant: str, threads: int, spec_json: str) -> None:
         encoder, failure = None, f"{folder}: {_one_line(err)}"
     while True:
         try:
-            texts = _receive(requests)
+            texts = receive(requests)
         except EOFError:
             return
         try:
@@ -314,7 +296,7 @@ def _serve(folder: str, variant: str, threads: int, spec_json: str) -> None:
         except Exception as err:  # noqa: BLE001 - reported to the parent, one line
             reply = ("error", _one_line(err))
         try:
-            _send(replies, reply)
+            send(replies, reply)
         except BrokenPipeError:
             return
 

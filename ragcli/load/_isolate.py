@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from ragcli.errors import LoadError
+from ragcli.frames import HEADER, frame, receive
 
-_HEADER = struct.Struct("<Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding ragcli/
 _ALLOCATION_FAILED = (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS)
 # A worker is replaced after this many files, so nothing a parser leaks accumulates.
@@ -57,25 +57,6 @@ ZIPPED_CPU_SECONDS = 120
 ZIPPED_WAIT_SECONDS = 300
 _ZIPPED_MODULES = ("lxml.etree", "ragcli.load.office", "ragcli.load.sheets",
                    "ragcli.load.odf", "ragcli.load.epub")  # fmt: skip
-
-
-# -- framing ----------------------------------------------------------------------------
-
-
-def _frame(value: Any) -> bytes:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
-
-
-def _receive(stream) -> Any:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        raise EOFError
-    (size,) = _HEADER.unpack(header)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
 
 
 # -- the worker -------------------------------------------------------------------------
@@ -161,18 +142,18 @@ def serve() -> None:
     stdin = sys.stdin.buffer
     while True:
         try:
-            job = _receive(stdin)
+            job = receive(stdin)
         except EOFError:
             return
         _set_limits(job, baseline)
         outcome = _parse(job)
         try:
-            answer = _frame(outcome)
+            answer = frame(outcome)
         except MemoryError:
-            outcome, answer = ("memory", None), _frame(("memory", None))
+            outcome, answer = ("memory", None), frame(("memory", None))
         except Exception as err:  # a result that cannot be pickled
             outcome = ("error", f"cannot return the result: {type(err).__name__}")
-            answer = _frame(outcome)
+            answer = frame(outcome)
         answers.write(answer)
         answers.flush()
         if outcome[0] == "memory":
@@ -214,14 +195,14 @@ class _Worker:
         seconds, ``_Died`` if it ends first."""
         self.files += 1
         try:
-            self.process.stdin.write(_frame(job))
+            self.process.stdin.write(frame(job))
             self.process.stdin.flush()
         except OSError:
             raise _Died(self._status()) from None
         deadline = time.monotonic() + timeout
         self.busy = True  # until the whole answer is read (Ctrl-C may stop the reading)
-        header = self._read(_HEADER.size, deadline)
-        (size,) = _HEADER.unpack(header)
+        header = self._read(HEADER.size, deadline)
+        (size,) = HEADER.unpack(header)
         answer = self._read(size, deadline)
         self.busy = False
         return pickle.loads(answer)

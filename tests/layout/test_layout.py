@@ -22,7 +22,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ragcli"
 
-GROUND = {"types", "errors", "config", "text", "weights", "globs", "registry"}
+GROUND = {"types", "errors", "config", "text", "weights", "globs", "registry", "frames"}
 STAGES = {
     "discover",
     "load",
@@ -57,6 +57,7 @@ ALLOWED: dict[str, set[str]] = {
     "weights": {"errors"},
     "globs": {"errors"},  # gitignore patterns matched by RE2
     "registry": {"errors"},  # names -> factories, for formats, encoders, LLMs and stores
+    "frames": set(),  # pickles over the pipes of ragcli's own worker processes
     "types": {"errors", "weights", "text"},  # default model names; snippets in results
     "config": {"errors", "types", "weights", "text"},
     "store": GROUND,
