@@ -90,3 +90,22 @@ def subprocess_project(tmp_path: Path, monkeypatch) -> tuple[Path, dict[str, str
     env.update(RAG_MODE="sparse", RAG_RERANK="false", RAG_LLM="extractive",
                RAG_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
     return root, env
+
+
+def wait_healthy(url: str, headers: dict | None = None, timeout: float = 90, server=None) -> None:
+    """Until ``GET url/health`` answers 200; ``AssertionError`` after ``timeout`` seconds,
+    or as soon as ``server`` (the ``Popen`` of the server) has ended."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server is None or server.poll() is None, f"the server at {url} ended"
+        assert time.monotonic() < deadline, f"{url} never became healthy"
+        time.sleep(0.2)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from bounded import run_bounded
 from helpers_ingest import clean_env, rag_command, subprocess_env, write_files
+from helpers_serve import wait_healthy
 
 from ragcli.globs import MAX_PATTERN_CHARS, gitignore_spec
 
@@ -92,15 +93,7 @@ def test_the_server_answers_while_a_hostile_filter_is_searched(folder):
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None
-            time.sleep(0.2)
+        wait_healthy(url, timeout=60, server=server)
         started = time.monotonic()
         body = {"query": "aardvark", "filter": [EVIL + "a" * 30 + "b"]}
         answer = httpx.post(f"{url}/search", json=body, timeout=60)

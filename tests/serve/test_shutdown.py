@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers_ingest import rag_command, run_rag
-from helpers_serve import subprocess_project
+from helpers_serve import subprocess_project, wait_healthy
+from llm_servers import free_port
 
 
 def default_sigint() -> None:
@@ -27,28 +28,6 @@ ABORT = "terminate called"
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     return subprocess_project(tmp_path, monkeypatch)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never became healthy")
 
 
 def pid_files(env: dict) -> list[Path]:

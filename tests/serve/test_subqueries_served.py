@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
-import time
 
 import httpx
 import pytest
 from helpers_ingest import rag_command, run_rag
-from helpers_serve import subprocess_project
+from helpers_serve import subprocess_project, wait_healthy
+from llm_servers import free_port
 from mcp import Client
 
 pytestmark = pytest.mark.slow  # fresh `rag` processes
 
 # BM25 only: the served project has no model (sparse mode, a stand-in encoder)
 SEARCHES = [{"type": "lex", "query": "quokka"}, {"type": "lex", "query": "pangolin"}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -36,15 +29,7 @@ def served(tmp_path, monkeypatch):
                               stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server never became healthy"
-            time.sleep(0.2)
+        wait_healthy(url, server=server)
         yield root, env, url
     finally:
         server.terminate()

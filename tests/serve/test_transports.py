@@ -11,13 +11,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from helpers_ingest import rag_command, run_rag
-from helpers_serve import subprocess_project
+from helpers_serve import subprocess_project, wait_healthy
+from llm_servers import free_port
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.slow  # fresh `rag` processes
@@ -96,24 +96,6 @@ def test_mcp_over_stdio(project):
             await exercise(client, root, env)
 
     asyncio.run(session())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, headers: dict | None = None, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never became healthy")
 
 
 @pytest.fixture
