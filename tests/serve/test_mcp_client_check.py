@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers_ingest import rag_command
-from helpers_serve import subprocess_project
-from test_shutdown import free_port, wait_healthy  # noqa: I001
+from helpers_serve import subprocess_project, wait_healthy
+from llm_servers import free_port
 
 pytestmark = pytest.mark.slow  # fresh `rag` processes
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "mcp_client_check.py"
