@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ragcli.errors import RagError, warn
+from ragcli.store.generations import fsync_dir
 from ragcli.store.verify import vector_problem
 
 CHECKPOINT_DIR = "checkpoint"
@@ -141,7 +142,7 @@ class Checkpoint:
             meta = {"digest": digest, "chunks": len(vectors), "shape": list(vectors.shape),
                     "vectors_sha256": hashlib.sha256(vectors.tobytes()).hexdigest()}  # fmt: skip
             _write_atomic(stem.with_suffix(".json"), json.dumps(meta).encode())
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
 
     def discard(self) -> None:
         if self.folder is not None:
@@ -181,11 +182,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -304,10 +304,11 @@ def _fsync_tree(folder: Path) -> None:
         elif path.is_dir():
             folders.append(path)
     for path in reversed(folders):
-        _fsync_dir(path)
+        fsync_dir(path)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (its entry, not only the data)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -324,13 +325,13 @@ def publish_generation(index_dir: Path, tmp: Path, manifest: dict[str, Any]) -> 
     _fsync_tree(tmp)
     final = tmp.with_name(tmp.name.removesuffix(".tmp"))
     os.rename(tmp, final)
-    _fsync_dir(index_dir)  # the rename is on disk before CURRENT names it
+    fsync_dir(index_dir)  # the rename is on disk before CURRENT names it
     pointer = index_dir / f"{CURRENT_FILE}.tmp"
     pointer.write_text(final.name + "\n")
     with pointer.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(pointer, index_dir / CURRENT_FILE)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
     previous = manifest.get("previous")
     remove_unreferenced(index_dir, {final.name, *([previous] if previous else [])})
     return final
